@@ -1,0 +1,374 @@
+"""Load and validate the fleet's definition files: k8s-clusters/<name>.yaml and _defaults.yaml.
+
+Every problem becomes one `Problem` line naming the file, the field path and what was expected.
+Nothing here imports Pulumi: `fluxfleet validate` stays fast.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from .model import Cluster, ClusterDefaults, describe_pattern
+
+CLUSTERS_DIR = "k8s-clusters"
+DEFAULTS_FILE = "_defaults.yaml"
+SCHEMA_FILE = "cluster.schema.json"
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    file: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.file}: {self.path}: {self.message}"
+            if self.path
+            else (f"{self.file}: {self.message}")
+        )
+
+
+class DefinitionError(Exception):
+    """One or more problems with the definitions; str() is one line per problem."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems = sorted(set(problems))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+# --- YAML -----------------------------------------------------------------------------------
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="safe", pure=True)
+    yaml.allow_duplicate_keys = False
+    return yaml
+
+
+def read_yaml(path: Path, display: str) -> tuple[Any, list[Problem]]:
+    """The document in `path`, or the problems that stop it from being read."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [Problem(display, "", f"cannot be read: {exc}")]
+    try:
+        docs = list(_yaml().load_all(text))
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
+        what = " ".join(str(x) for x in (exc.context, exc.problem) if x)
+        return None, [Problem(display, where, f"invalid YAML: {what}")]
+    except YAMLError as exc:
+        return None, [Problem(display, "", f"invalid YAML: {exc}")]
+    docs = [d for d in docs if d is not None]
+    if not docs:
+        return None, [
+            Problem(display, "", "empty file, expected a definition (apiVersion, kind, ...)")
+        ]
+    if len(docs) > 1:
+        return None, [Problem(display, "", f"expected one YAML document, got {len(docs)}")]
+    return docs[0], []
+
+
+# --- pydantic errors → one readable line each ------------------------------------------------
+
+
+def show(value: Any) -> str:
+    """A short rendering of a value a person wrote, for 'got ...'."""
+    if isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)
+        return text if len(text) <= 80 else text[:76] + '..."'
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        text = str(value)
+        return f"the number {text if len(text) <= 30 else text[:27] + '...'}"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__
+
+
+def _unwrap(annotation: Any) -> Any:
+    """The model type behind Annotated / Optional / list annotations (or the annotation)."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            annotation = args[0] if len(args) == 1 else annotation
+            if len(args) != 1:
+                return annotation
+        elif origin is list:
+            annotation = typing.get_args(annotation)[0]
+        else:
+            return annotation
+
+
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model that holds the field at `loc` (loc given in YAML aliases)."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        by_alias = {(f.alias or n): f for n, f in current.model_fields.items()}
+        if part not in by_alias:
+            return None
+        current = _unwrap(by_alias[part].annotation)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _field_names(model: type[BaseModel] | None) -> list[str]:
+    if model is None:
+        return []
+    return [f.alias or n for n, f in model.model_fields.items()]
+
+
+def _description(model: type[BaseModel], loc: tuple[Any, ...]) -> str | None:
+    holder = _model_at(model, tuple(p for p in loc[:-1]))
+    if holder is None or isinstance(loc[-1], int):
+        return None
+    for name, info in holder.model_fields.items():
+        if (info.alias or name) == loc[-1]:
+            return info.description
+    return None
+
+
+def _message(model: type[BaseModel], err: Any) -> str:
+    kind, loc, ctx, value = err["type"], err["loc"], err.get("ctx") or {}, err.get("input")
+    got = show(value)
+    if kind == "missing":
+        desc = _description(model, loc)
+        return "required field is missing" + (f", expected {desc}" if desc else "")
+    if kind == "extra_forbidden":
+        allowed = _field_names(_model_at(model, loc[:-1]))
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        hint = f", did you mean {close[0]}?" if close else ""
+        return f"unknown field{hint} (expected one of {', '.join(allowed)})"
+    if kind == "string_pattern_mismatch":
+        text = f"expected {describe_pattern(ctx.get('pattern', ''))}, got {got}"
+        return text
+    if kind in ("string_type", "str_type"):
+        desc = _description(model, loc) or "a string"
+        quote = (
+            " (quote it)" if isinstance(value, int | float) and not isinstance(value, bool) else ""
+        )
+        return f"expected a string ({desc}), got {got}{quote}"
+    if kind == "literal_error":
+        return f"expected one of {ctx.get('expected', '').replace(chr(39), '')}, got {got}"
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return f"expected an integer, got {got}"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        sign = {
+            "greater_than_equal": ">=",
+            "greater_than": ">",
+            "less_than_equal": "<=",
+            "less_than": "<",
+        }[kind]
+        limit = next(iter(ctx.values()), "?")
+        return f"expected an integer {sign} {limit}, got {got}"
+    if kind in ("bool_type", "bool_parsing"):
+        return f"expected true or false, got {got}"
+    if kind in ("list_type",):
+        return f"expected a list, got {got}"
+    if kind in ("model_type", "model_attributes_type", "dict_type", "mapping_type"):
+        fields = _field_names(_model_at(model, loc))
+        inner = f" ({', '.join(fields)})" if fields else ""
+        return f"expected a mapping{inner}, got {got}"
+    if kind == "too_short":
+        return f"expected at least {ctx.get('min_length')} entries, got {ctx.get('actual_length')}"
+    if kind == "too_long":
+        return f"expected at most {ctx.get('max_length')} entries, got {ctx.get('actual_length')}"
+    if kind == "string_too_long":
+        return f"expected at most {ctx.get('max_length')} characters, got {len(str(value))}"
+    if kind == "value_error":
+        return str(ctx.get("error", err["msg"]))
+    return f"{err['msg']}, got {got}"
+
+
+def problems_from(exc: ValidationError, model: type[BaseModel], display: str) -> list[Problem]:
+    out = []
+    for err in exc.errors(include_url=False):
+        path = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in err["loc"])
+        out.append(Problem(display, path.replace(".[", "["), _message(model, err)))
+    return out
+
+
+# --- defaults merging ---------------------------------------------------------------------------
+
+
+def deep_merge(base: Any, override: Any) -> Any:
+    """`override` over `base`: mappings merge key by key; scalars and lists of `override` win."""
+    if isinstance(base, Mapping) and isinstance(override, Mapping):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = deep_merge(base[key], value) if key in base else value
+        return merged
+    return override
+
+
+# --- the fleet --------------------------------------------------------------------------------
+
+
+@dataclass
+class Fleet:
+    """Every definition of a project, each validated; problems kept per file."""
+
+    project_dir: Path
+    clusters: dict[str, Cluster] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)  # cluster name -> display path
+    problems: dict[str, list[Problem]] = field(default_factory=dict)  # display path -> problems
+    defaults_spec: dict[str, Any] = field(default_factory=dict)
+    defaults_file: str = f"{CLUSTERS_DIR}/{DEFAULTS_FILE}"
+
+    @cached_property
+    def all_problems(self) -> list[Problem]:
+        return sorted(p for ps in self.problems.values() for p in ps)
+
+    def cluster(self, name: str) -> Cluster:
+        """The valid definition of stack `name`, or DefinitionError with what stops it."""
+        display = self.files.get(name, f"{CLUSTERS_DIR}/{name}.yaml")
+        own = self.problems.get(display, []) + self.problems.get(self.defaults_file, [])
+        if own:
+            raise DefinitionError(own)
+        if name not in self.clusters:
+            raise DefinitionError(
+                [Problem(display, "", f'no definition for stack "{name}" (expected this file)')]
+            )
+        return self.clusters[name]
+
+
+def _display(project_dir: Path, path: Path) -> str:
+    try:
+        return path.relative_to(project_dir).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def load_defaults(project_dir: Path) -> tuple[dict[str, Any], list[Problem]]:
+    path = project_dir / CLUSTERS_DIR / DEFAULTS_FILE
+    if not path.exists():
+        return {}, []
+    display = _display(project_dir, path)
+    doc, problems = read_yaml(path, display)
+    if problems:
+        return {}, problems
+    if not isinstance(doc, Mapping):
+        return {}, [
+            Problem(display, "", f"expected a mapping (apiVersion, kind, spec), got {show(doc)}")
+        ]
+    try:
+        ClusterDefaults.model_validate(doc)
+    except ValidationError as exc:
+        return {}, problems_from(exc, ClusterDefaults, display)
+    return dict(doc.get("spec") or {}), []
+
+
+def definition_files(project_dir: Path) -> list[Path]:
+    folder = project_dir / CLUSTERS_DIR
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.suffix in (".yaml", ".yml") and not p.name.startswith("_") and p.is_file()
+    )
+
+
+def validate_cluster_doc(
+    doc: Any, display: str, stem: str, defaults_spec: Mapping[str, Any]
+) -> tuple[Cluster | None, list[Problem]]:
+    """One cluster document, with the fleet defaults merged under it."""
+    if not isinstance(doc, Mapping):
+        return None, [
+            Problem(
+                display,
+                "",
+                f"expected a mapping (apiVersion, kind, metadata, spec), got {show(doc)}",
+            )
+        ]
+    merged = dict(doc)
+    if defaults_spec and isinstance(doc.get("spec", {}), Mapping):
+        merged["spec"] = deep_merge(defaults_spec, doc.get("spec") or {})
+    try:
+        cluster = Cluster.model_validate(merged)
+    except ValidationError as exc:
+        return None, problems_from(exc, Cluster, display)
+    if cluster.name != stem:
+        return None, [
+            Problem(
+                display,
+                "metadata.name",
+                f'expected "{stem}" (the file name and stack name), got "{cluster.name}"',
+            )
+        ]
+    return cluster, []
+
+
+def load_fleet(project_dir: Path) -> Fleet:
+    project_dir = project_dir.resolve()
+    fleet = Fleet(project_dir)
+    fleet.defaults_spec, defaults_problems = load_defaults(project_dir)
+    if defaults_problems:
+        fleet.problems[fleet.defaults_file] = defaults_problems
+    if not (project_dir / CLUSTERS_DIR).is_dir():
+        fleet.problems[CLUSTERS_DIR] = [
+            Problem(CLUSTERS_DIR, "", f"no such folder in {project_dir}, expected the definitions")
+        ]
+        return fleet
+
+    identities: dict[tuple[str, str, str], str] = {}
+    for path in definition_files(project_dir):
+        display = _display(project_dir, path)
+        doc, problems = read_yaml(path, display)
+        cluster = None
+        if not problems:
+            cluster, problems = validate_cluster_doc(doc, display, path.stem, fleet.defaults_spec)
+        if cluster is not None:
+            if cluster.name in fleet.clusters:
+                problems = [
+                    Problem(
+                        display,
+                        "metadata.name",
+                        f'"{cluster.name}" is defined twice, also in {fleet.files[cluster.name]}',
+                    )
+                ]
+            elif cluster.identity in identities:
+                account, region, eks = cluster.identity
+                problems = [
+                    Problem(
+                        display,
+                        "spec.aws",
+                        f"the EKS cluster {eks} in {account}/{region} is already "
+                        f"defined in {identities[cluster.identity]}",
+                    )
+                ]
+        if problems:
+            fleet.problems[display] = problems
+            fleet.files.setdefault(path.stem, display)
+            continue
+        assert cluster is not None
+        fleet.clusters[cluster.name] = cluster
+        fleet.files[cluster.name] = display
+        identities[cluster.identity] = display
+    fleet.clusters = dict(sorted(fleet.clusters.items()))
+    return fleet

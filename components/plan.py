@@ -1,0 +1,350 @@
+"""The offline plan: run the real program (__main__.py) under Pulumi's mock runtime.
+
+No Pulumi CLI, no provider plugins, no cloud credentials. Each stack runs in a fresh
+contextvars context with its own event loop, so one process can plan many stacks.
+A recording monitor keeps every RegisterResource request (inputs and options), which the
+renderers turn into a tree, a `pulumi preview --json`-shaped document, or markdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextvars
+import json
+import logging
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from google.protobuf import json_format, struct_pb2
+from pulumi.runtime import mocks as pmocks
+from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.stack import run_pulumi_func
+from ruamel.yaml import YAML
+
+PROJECT = "flux-fleet"
+SIG_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
+UNKNOWN_SENTINEL = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+PLACEHOLDER = "placeholder"
+
+
+class Secret:
+    """A value the program marked secret; rendered as [secret], never printed."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "[secret]"
+
+
+class Unknown:
+    """A value known only after apply."""
+
+    def __repr__(self) -> str:
+        return "[unknown]"
+
+
+UNKNOWN = Unknown()
+
+
+def provider_urn(ref: str) -> str:
+    """The URN of a provider reference `<urn>::<id>` (URNs themselves contain '::')."""
+    return ref.rsplit("::", 1)[0] if ref else ""
+
+
+def unknown(resource: str, prop: str) -> str:
+    """What the mocks answer for an output the real provider computes at apply time."""
+    return f"[unknown {resource}.{prop}]"
+
+
+def is_unknown_text(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith("[unknown ") and value.endswith("]")
+
+
+@dataclass
+class Registration:
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str
+    provider: str
+    inputs: dict[str, Any]
+    dependencies: list[str]
+    protect: bool
+    retain_on_delete: bool
+    deleted_with: str
+    delete_before_replace: bool
+    aliases: list[str]
+    ignore_changes: list[str]
+    additional_secret_outputs: list[str]
+
+
+@dataclass
+class StackPlan:
+    stack: str
+    resources: list[Registration]
+    outputs: dict[str, Any]
+    invokes: list[str] = field(default_factory=list)
+
+
+# --- wire values → python (secrets and unknowns kept as markers) ---------------------------------
+
+
+def _from_value(value: struct_pb2.Value) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "struct_value":
+        fields = value.struct_value.fields
+        sig = fields[SIG_KEY].string_value if SIG_KEY in fields else None
+        if sig == SECRET_SIG:
+            return Secret(_from_value(fields["value"]))
+        if sig == RESOURCE_SIG:
+            return fields["urn"].string_value
+        return {k: _from_value(v) for k, v in sorted(fields.items())}
+    if kind == "list_value":
+        return [_from_value(v) for v in value.list_value.values]
+    if kind == "number_value":
+        number = value.number_value
+        return int(number) if number.is_integer() else number
+    if kind == "string_value":
+        return UNKNOWN if value.string_value == UNKNOWN_SENTINEL else value.string_value
+    if kind == "bool_value":
+        return value.bool_value
+    return None
+
+
+def _alias(alias: Any) -> str:
+    if alias.urn:
+        return str(alias.urn)
+    spec = json_format.MessageToDict(alias.spec)
+    return ",".join(f"{k}={v}" for k, v in sorted(spec.items()))
+
+
+def _from_struct(struct: struct_pb2.Struct) -> dict[str, Any]:
+    return {k: _from_value(v) for k, v in sorted(struct.fields.items())}
+
+
+# --- mocks --------------------------------------------------------------------------------------
+
+
+def _pem(resource: str, kind: str) -> str:
+    return (
+        f"-----BEGIN {kind} PRIVATE KEY-----\n{unknown(resource, 'privateKey')}\n"
+        f"-----END {kind} PRIVATE KEY-----\n"
+    )
+
+
+class PlanMocks(pmocks.Mocks):
+    """Placeholder answers, clearly marked, for what only the cloud knows."""
+
+    def __init__(self) -> None:
+        self.monitor: RecordingMonitor | None = None
+
+    def new_resource(self, args: pmocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        outputs = dict(args.inputs)
+        if args.typ == "tls:index/privateKey:PrivateKey":
+            outputs.update(
+                privateKeyOpenssh=_pem(args.name, "OPENSSH"),
+                privateKeyPem=_pem(args.name, "EC"),
+                privateKeyPemPkcs8=_pem(args.name, ""),
+                publicKeyOpenssh=unknown(args.name, "publicKeyOpenssh"),
+                publicKeyPem=unknown(args.name, "publicKeyPem"),
+                publicKeyFingerprintSha256=unknown(args.name, "publicKeyFingerprintSha256"),
+                publicKeyFingerprintMd5=unknown(args.name, "publicKeyFingerprintMd5"),
+            )
+        elif args.typ.startswith("aws:iam/role:Role"):
+            outputs.setdefault("arn", unknown(args.name, "arn"))
+        return f"{args.name}-id", outputs
+
+    def _provider_inputs(self, ref: str) -> dict[str, Any]:
+        urn = provider_urn(ref)
+        if self.monitor:
+            for reg in self.monitor.registrations:
+                if reg.urn == urn:
+                    return reg.inputs
+        return {}
+
+    def call(self, args: pmocks.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
+        provider = self._provider_inputs(args.provider or "")
+        region = provider.get("region", "us-east-1")
+        accounts = provider.get("allowedAccountIds") or '["000000000000"]'
+        account = (json.loads(accounts) if isinstance(accounts, str) else accounts)[0]
+        if self.monitor:
+            self.monitor.invokes.append(args.token)
+        if args.token == "aws:eks/getCluster:getCluster":
+            name = args.args["name"]
+            return {
+                "id": name,
+                "name": name,
+                "arn": f"arn:aws:eks:{region}:{account}:cluster/{name}",
+                "endpoint": f"https://{PLACEHOLDER}-{name}.{region}.eks.amazonaws.com",
+                "certificateAuthorities": [
+                    {"data": base64.b64encode(f"{PLACEHOLDER} CA of {name}".encode()).decode()}
+                ],
+                "createdAt": f"{PLACEHOLDER}-created-at",
+                "identities": [
+                    {
+                        "oidcs": [
+                            {"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{PLACEHOLDER}"}
+                        ]
+                    }
+                ],
+                "version": PLACEHOLDER,
+                "status": "ACTIVE",
+            }
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "accountId": account,
+                "arn": f"arn:aws:iam::{account}:user/{PLACEHOLDER}",
+                "userId": PLACEHOLDER,
+                "id": account,
+            }
+        raise NotImplementedError(f"the offline plan has no placeholder answer for {args.token}")
+
+
+class RecordingMonitor(pmocks.MockMonitor):
+    """MockMonitor that records every registration with its options and, like the engine,
+    marks `additional_secret_outputs` secret."""
+
+    def __init__(self, mocks: PlanMocks) -> None:
+        super().__init__(mocks)
+        mocks.monitor = self
+        self.registrations: list[Registration] = []
+        self.invokes: list[str] = []
+
+    def RegisterResource(self, request: Any) -> Any:
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if request.type == "pulumi:pulumi:Stack":
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+        self.registrations.append(
+            Registration(
+                urn=urn,
+                type=request.type,
+                name=request.name,
+                custom=bool(request.custom),
+                parent=request.parent,
+                provider=request.provider,
+                inputs=_from_struct(request.object),
+                dependencies=sorted(set(request.dependencies)),
+                protect=bool(request.protect),
+                retain_on_delete=bool(request.retainOnDelete),
+                deleted_with=request.deletedWith,
+                delete_before_replace=bool(request.deleteBeforeReplace),
+                aliases=[_alias(a) for a in request.aliases] + list(request.aliasURNs),
+                ignore_changes=list(request.ignoreChanges),
+                additional_secret_outputs=list(request.additionalSecretOutputs),
+            )
+        )
+        response = super().RegisterResource(request)
+        secret_outputs = set(request.additionalSecretOutputs)
+        if secret_outputs:
+            for key in secret_outputs & set(response.object.fields):
+                inner = struct_pb2.Value()
+                inner.CopyFrom(response.object.fields[key])
+                wrapped = response.object.fields[key].struct_value
+                wrapped.Clear()
+                wrapped.fields[SIG_KEY].string_value = SECRET_SIG
+                wrapped.fields["value"].CopyFrom(inner)
+        return response
+
+
+# --- stack config ---------------------------------------------------------------------------------
+
+
+def stack_config(project_dir: Path, stack: str) -> tuple[dict[str, str], list[str]]:
+    """Config of stacks/Pulumi.<stack>.yaml; encrypted values become placeholders, kept secret."""
+    path = project_dir / "stacks" / f"Pulumi.{stack}.yaml"
+    if not path.exists():
+        return {}, []
+    doc = YAML(typ="safe", pure=True).load(path.read_text()) or {}
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in (doc.get("config") or {}).items():
+        full = key if ":" in key else f"{PROJECT}:{key}"
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            config[full] = f"[secret {PLACEHOLDER}]"
+            secret_keys.append(full)
+        elif isinstance(value, str):
+            config[full] = value
+        else:
+            config[full] = json.dumps(value)
+    return config, secret_keys
+
+
+# --- running a stack ---
+
+
+async def _resolve_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
+    resolved: dict[str, Any] = {}
+    for key, value in sorted(outputs.items()):
+        out = pulumi.Output.from_input(value)
+        known = await out.is_known()
+        plain = await out.future(with_unknowns=True) if known else UNKNOWN
+        resolved[key] = Secret(plain) if await out.is_secret() else plain
+    return resolved
+
+
+def _run(project_dir: Path, stack: str, main: Path) -> StackPlan:
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        mocks = PlanMocks()
+        monitor = RecordingMonitor(mocks)
+        pulumi.runtime.set_mocks(
+            mocks,
+            project=PROJECT,
+            stack=stack,
+            preview=False,
+            monitor=monitor,
+            logger=logging.getLogger("fluxfleet.plan"),
+        )
+        config, secret_keys = stack_config(project_dir, stack)
+        pulumi.runtime.set_all_config(config, secret_keys)
+        loop.run_until_complete(
+            run_pulumi_func(lambda: runpy.run_path(str(main), run_name="__main__"))
+        )
+        root = pulumi.runtime.settings.get_root_resource()
+        raw_outputs = dict(getattr(root, "outputs", {}) or {})
+        outputs = loop.run_until_complete(_resolve_outputs(raw_outputs))
+        return StackPlan(stack, order(monitor.registrations), outputs, sorted(set(monitor.invokes)))
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+
+
+def plan_stack(project_dir: Path, stack: str) -> StackPlan:
+    """Run __main__.py of `project_dir` as stack `stack` under the mock runtime.
+
+    Raises pulumi.RunError for invalid definitions (the program's own message).
+    """
+    main = project_dir / "__main__.py"
+    return contextvars.Context().run(_run, project_dir.resolve(), stack, main)
+
+
+def order(registrations: list[Registration]) -> list[Registration]:
+    """Deterministic order: parents and dependencies first, ties by URN (executor threads
+    may register siblings in any order)."""
+    by_urn = {r.urn: r for r in registrations}
+    done: set[str] = set()
+    out: list[Registration] = []
+
+    def visit(urn: str, trail: frozenset[str]) -> None:
+        if urn in done or urn not in by_urn or urn in trail:
+            return
+        reg = by_urn[urn]
+        for before in sorted({reg.parent, provider_urn(reg.provider), *reg.dependencies}):
+            visit(before, trail | {urn})
+        done.add(urn)
+        out.append(reg)
+
+    for urn in sorted(by_urn):
+        visit(urn, frozenset())
+    return out

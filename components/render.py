@@ -1,0 +1,155 @@
+"""Render a StackPlan: a readable tree, a `pulumi preview --json`-shaped document, markdown.
+
+Secrets show as [secret], values known only after apply as [unknown]. Nothing here prints a
+secret's value: `masked` is the only way a value reaches the output.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+from .plan import PROJECT, Registration, Secret, StackPlan, Unknown, is_unknown_text
+
+MAX_TEXT = 100
+
+
+def masked(value: Any) -> Any:
+    """`value` with secrets replaced by "[secret]" and unknowns by "[unknown]"."""
+    if isinstance(value, Secret):
+        return "[secret]"
+    if isinstance(value, Unknown) or is_unknown_text(value):
+        return "[unknown]"
+    if isinstance(value, dict):
+        return {k: masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked(v) for v in value]
+    return value
+
+
+def stack_urn(stack: str) -> str:
+    return f"urn:pulumi:{stack}::{PROJECT}::pulumi:pulumi:Stack::{PROJECT}-{stack}"
+
+
+def _parent(reg: Registration, stack: str) -> str:
+    return reg.parent or stack_urn(stack)
+
+
+def preview_json(plan: StackPlan) -> dict[str, Any]:
+    """One document in the shape of `pulumi preview --json`."""
+    root = stack_urn(plan.stack)
+    steps: list[dict[str, Any]] = [
+        {
+            "op": "create",
+            "urn": root,
+            "provider": "",
+            "newState": {
+                "urn": root,
+                "type": "pulumi:pulumi:Stack",
+                "custom": False,
+                "parent": "",
+                "inputs": {},
+                "outputs": masked(plan.outputs),
+                "dependencies": [],
+                "protect": False,
+                "retainOnDelete": False,
+                "deletedWith": "",
+                "provider": "",
+            },
+        }
+    ]
+    for reg in plan.resources:
+        steps.append(
+            {
+                "op": "create",
+                "urn": reg.urn,
+                "provider": reg.provider,
+                "newState": {
+                    "urn": reg.urn,
+                    "type": reg.type,
+                    "custom": reg.custom,
+                    "parent": _parent(reg, plan.stack),
+                    "inputs": masked(reg.inputs),
+                    "dependencies": reg.dependencies,
+                    "protect": reg.protect,
+                    "retainOnDelete": reg.retain_on_delete,
+                    "deletedWith": reg.deleted_with,
+                    "provider": reg.provider,
+                },
+            }
+        )
+    return {"steps": steps, "changeSummary": {"create": len(steps)}}
+
+
+def dumps(document: Any) -> str:
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+# --- text -------------------------------------------------------------------------------------
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, str):
+        text = value.replace("\n", "\\n")
+        return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+    return json.dumps(value)
+
+
+def _lines(value: Any, indent: str) -> list[str]:
+    out: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, dict | list) and item:
+                out.append(f"{indent}{key}:")
+                out.extend(_lines(item, indent + "  "))
+            else:
+                out.append(f"{indent}{key}: {_scalar(item) if item != {} else '{}'}")
+    elif isinstance(value, list):
+        if all(not isinstance(v, dict | list) for v in value):
+            out.append(f"{indent}[{', '.join(_scalar(v) for v in value)}]")
+        else:
+            for item in value:
+                sub = _lines(item, indent + "  ")
+                out.append(f"{indent}- {sub[0].lstrip()}" if sub else f"{indent}-")
+                out.extend(sub[1:])
+    else:
+        out.append(f"{indent}{_scalar(value)}")
+    return out
+
+
+def text(plan: StackPlan) -> str:
+    """A readable tree of what the stack would create, with its key inputs."""
+    children: dict[str, list[Registration]] = defaultdict(list)
+    for reg in plan.resources:
+        children[_parent(reg, plan.stack)].append(reg)
+    root = stack_urn(plan.stack)
+    lines = [f"Stack {plan.stack}: {len(plan.resources) + 1} resources to create", ""]
+    lines.append(f"+ pulumi:pulumi:Stack {PROJECT}-{plan.stack}")
+
+    def walk(urn: str, depth: int) -> None:
+        for reg in children.get(urn, []):
+            pad = "    " * depth
+            lines.append(f"{pad}+ {reg.type} {reg.name}")
+            options = [
+                flag
+                for flag, on in (
+                    ("retainOnDelete", reg.retain_on_delete),
+                    ("protect", reg.protect),
+                    ("deleteBeforeReplace", reg.delete_before_replace),
+                )
+                if on
+            ]
+            if options:
+                lines.append(f"{pad}    (options: {', '.join(options)})")
+            if reg.custom:
+                shown = {
+                    k: v for k, v in masked(reg.inputs).items() if k not in ("apiVersion", "kind")
+                }
+                lines.extend(_lines(shown, pad + "      "))
+            walk(reg.urn, depth + 1)
+
+    walk(root, 1)
+    lines += ["", "Outputs:"]
+    lines.extend(_lines(masked(plan.outputs), "    "))
+    return "\n".join(lines) + "\n"

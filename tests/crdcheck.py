@@ -1,0 +1,77 @@
+"""Validate Flux / operator objects against the real CRDs in ../shared/schemas/crds.
+
+The API server prunes unknown fields silently, so a typo in an object would pass a plain
+JSON-Schema check. Like kubeconform's strict mode, every object schema that lists
+`properties` (and does not preserve unknown fields) is closed here: unknown keys fail.
+Only versions the CRD marks `served: true` are accepted.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from ruamel.yaml import YAML
+
+CRD_DIR = Path(__file__).resolve().parents[2] / "shared" / "schemas" / "crds"
+
+
+def _strict(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        out = {k: _strict(v) for k, v in schema.items()}
+        if (
+            "properties" in out
+            and "additionalProperties" not in out
+            and not out.get("x-kubernetes-preserve-unknown-fields")
+        ):
+            out["additionalProperties"] = False
+        return out
+    if isinstance(schema, list):
+        return [_strict(v) for v in schema]
+    return schema
+
+
+@functools.cache
+def _schemas() -> dict[tuple[str, str], dict[str, Any]]:
+    """(apiVersion, kind) -> strict openAPIV3Schema, for every served version."""
+    yaml = YAML(typ="safe")
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for path in sorted(CRD_DIR.glob("*.yaml")):
+        for doc in yaml.load_all(path.read_text()):
+            if not doc or doc.get("kind") != "CustomResourceDefinition":
+                continue
+            group = doc["spec"]["group"]
+            kind = doc["spec"]["names"]["kind"]
+            for version in doc["spec"]["versions"]:
+                if not version.get("served"):
+                    continue
+                schema = copy.deepcopy(version["schema"]["openAPIV3Schema"])
+                # metadata is validated by the API server itself, not by the CRD schema.
+                schema.setdefault("properties", {})["metadata"] = {"type": "object"}
+                out[(f"{group}/{version['name']}", kind)] = _strict(schema)
+    return out
+
+
+def served(api_version: str, kind: str) -> bool:
+    return (api_version, kind) in _schemas()
+
+
+def validate(obj: dict[str, Any]) -> list[str]:
+    """Every problem with `obj` against its CRD, as readable lines; [] when valid."""
+    key = (obj.get("apiVersion", ""), obj.get("kind", ""))
+    schema = _schemas().get(key)
+    if schema is None:
+        return [f"{key[0]} {key[1]}: no served CRD version in {CRD_DIR}"]
+    validator = jsonschema.Draft7Validator(schema)
+    return [
+        f"{key[1]} {'.'.join(str(p) for p in err.absolute_path) or '<root>'}: {err.message}"
+        for err in sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))
+    ]
+
+
+def is_flux_kind(obj: dict[str, Any]) -> bool:
+    group = str(obj.get("apiVersion", "")).split("/")[0]
+    return group.endswith("fluxcd.io") or group == "monitoring.coreos.com"
