@@ -174,7 +174,9 @@ def _message(model: type[BaseModel], err: Any) -> str:
         )
         return f"expected a string ({desc}), got {got}{quote}"
     if kind == "literal_error":
-        return f"expected one of {ctx.get('expected', '').replace(chr(39), '')}, got {got}"
+        expected = str(ctx.get("expected", "")).replace("'", "")
+        several = " or " in expected or ", " in expected
+        return f"expected {'one of ' if several else ''}{expected}, got {got}"
     if kind in ("int_type", "int_parsing", "int_from_float"):
         return f"expected an integer, got {got}"
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
@@ -336,6 +338,8 @@ def load_fleet(project_dir: Path) -> Fleet:
         ]
         return fleet
 
+    if defaults_problems:
+        return fleet  # clusters cannot be judged without their defaults: fix those first
     identities: dict[tuple[str, str, str], str] = {}
     for path in definition_files(project_dir):
         display = _display(project_dir, path)

@@ -74,4 +74,4 @@ def validate(obj: dict[str, Any]) -> list[str]:
 
 def is_flux_kind(obj: dict[str, Any]) -> bool:
     group = str(obj.get("apiVersion", "")).split("/")[0]
-    return group.endswith("fluxcd.io") or group == "monitoring.coreos.com"
+    return "fluxcd" in group or group == "monitoring.coreos.com"
