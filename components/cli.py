@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .definitions import DefinitionError, Fleet, Problem, load_fleet
+from .registries_model import REGISTRIES_STACK
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -39,14 +40,62 @@ def _fleet_or_fail(project: Path) -> Fleet:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     fleet = _fleet_or_fail(args.project)
+    from .consistency import consistency_problems
+
+    mismatches = consistency_problems(fleet)
+    if mismatches:
+        raise BadInput([str(p) for p in mismatches])
     print(f"{len(fleet.clusters)} cluster definition(s) valid: {', '.join(fleet.clusters)}")
+    if fleet.registries:
+        names = ", ".join(fleet.registries)
+        print(f"{len(fleet.registries)} registry definition(s) valid: {names}")
+    return EXIT_OK
+
+
+def _project_or_fail(project: Path) -> Path:
+    if not (project / "Pulumi.yaml").exists():
+        raise BadInput([f"{project}: not a flux-fleet project (no Pulumi.yaml); use --project DIR"])
+    return project
+
+
+def cmd_new_cluster(args: argparse.Namespace) -> int:
+    from .scaffold import NewCluster, new_cluster
+
+    options = NewCluster(
+        name=args.name,
+        account_id=args.account_id,
+        region=args.region,
+        environment=args.environment,
+        owner=args.owner,
+        repository=args.repository,
+        branch=args.branch,
+        eks_cluster_name=args.eks_cluster_name,
+        role_arn=args.role_arn,
+    )
+    sys.stdout.write(new_cluster(_project_or_fail(args.project), options).report())
+    return EXIT_OK
+
+
+def cmd_new_app(args: argparse.Namespace) -> int:
+    from .scaffold import NewApp, new_app
+
+    options = NewApp(
+        cluster=args.cluster,
+        name=args.name,
+        repository=args.repository,
+        owner=args.owner,
+        branch=args.branch,
+        path=args.path,
+        secret_name=args.secret_name,
+    )
+    sys.stdout.write(new_app(_project_or_fail(args.project), options).report())
     return EXIT_OK
 
 
 def _stacks(fleet: Fleet, requested: list[str]) -> list[str]:
     if not requested:
-        return list(fleet.clusters)
-    missing = [s for s in requested if s not in fleet.clusters]
+        return list(fleet.clusters) + ([REGISTRIES_STACK] if fleet.registries else [])
+    missing = [s for s in requested if s not in fleet.clusters and s != REGISTRIES_STACK]
     if missing:
         raise BadInput(
             [
@@ -71,7 +120,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
             _fleet_or_fail(project)
         for stack in args.stacks:  # only the requested stacks' own problems stop the plan
             try:
-                fleet.cluster(stack)
+                fleet.registries_stack() if stack == REGISTRIES_STACK else fleet.cluster(stack)
             except DefinitionError as exc:
                 raise BadInput([str(p) for p in exc.problems]) from None
     else:
@@ -102,6 +151,20 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_dashboards(args: argparse.Namespace) -> int:
+    """The Grafana dashboards as JSON files, to import into any Grafana by hand."""
+    from .dashboards import write_dashboards
+
+    out: Path = args.out
+    try:
+        paths = write_dashboards(out)
+    except OSError as exc:
+        raise BadInput([f"{out}: cannot write the dashboards: {exc.strerror or exc}"]) from None
+    for path in paths:
+        print(path)
+    return EXIT_OK
+
+
 # --- entry point ----------------------------------------------------------------------------------
 
 
@@ -118,10 +181,48 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check every definition in k8s-clusters/")
     p.set_defaults(func=cmd_validate)
 
+    p = sub.add_parser(
+        "new-cluster",
+        help="scaffold a cluster: its definition, stack file and flux/clusters/NAME/",
+    )
+    p.add_argument("name", metavar="NAME", help="the cluster and stack name (an RFC 1123 label)")
+    p.add_argument("--account-id", required=True, help="the AWS account (12 digits)")
+    p.add_argument("--region", required=True, help="the AWS region, such as eu-west-1")
+    p.add_argument("--environment", required=True, help="the overlay flux/apps/ENVIRONMENT it runs")
+    p.add_argument("--owner", help="the fleet repository's owner (default: _defaults.yaml)")
+    p.add_argument("--repository", help="the fleet repository (default: _defaults.yaml)")
+    p.add_argument("--branch", help="the branch Flux syncs (default: _defaults.yaml, or main)")
+    p.add_argument("--eks-cluster-name", help="the EKS cluster's name (default: NAME)")
+    p.add_argument("--role-arn", help="an IAM role to assume to reach the account")
+    p.set_defaults(func=cmd_new_cluster)
+
+    p = sub.add_parser(
+        "new-app",
+        help="add an application repository (own deploy key) to a cluster",
+    )
+    p.add_argument("cluster", metavar="CLUSTER", help="the cluster (k8s-clusters/CLUSTER.yaml)")
+    p.add_argument("name", metavar="NAME", help="the GitRepository/Kustomization name")
+    p.add_argument("--repository", required=True, help="the application repository")
+    p.add_argument("--owner", help="its owner (default: the cluster's spec.git.owner)")
+    p.add_argument("--branch", help="the branch to pull (default: main)")
+    p.add_argument(
+        "--path", help="the path in that repository Flux applies (default: flux/app/ENVIRONMENT)"
+    )
+    p.add_argument("--secret-name", help="the Secret with its key (default: NAME-deploykey)")
+    p.set_defaults(func=cmd_new_app)
+
     p = sub.add_parser("plan", help="what `pulumi up` would create, offline (mock runtime)")
     p.add_argument("stacks", nargs="*", metavar="STACK", help="default: every cluster")
     p.add_argument("--json", action="store_true", help="`pulumi preview --json`-shaped output")
     p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser(
+        "dashboards", help="write the Flux Grafana dashboards as JSON files (to import by hand)"
+    )
+    p.add_argument(
+        "--out", type=Path, required=True, metavar="DIR", help="folder to write (made if missing)"
+    )
+    p.set_defaults(func=cmd_dashboards)
     return top
 
 

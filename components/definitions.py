@@ -21,6 +21,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from .model import Cluster, ClusterDefaults, describe_pattern
+from .registries_model import REGISTRIES_FILE, Registries, Registry
 
 CLUSTERS_DIR = "k8s-clusters"
 DEFAULTS_FILE = "_defaults.yaml"
@@ -241,6 +242,8 @@ class Fleet:
     problems: dict[str, list[Problem]] = field(default_factory=dict)  # display path -> problems
     defaults_spec: dict[str, Any] = field(default_factory=dict)
     defaults_file: str = f"{CLUSTERS_DIR}/{DEFAULTS_FILE}"
+    registries: dict[str, Registry] = field(default_factory=dict)  # from _registries.yaml
+    registries_file: str = f"{CLUSTERS_DIR}/{REGISTRIES_FILE}"
 
     @cached_property
     def all_problems(self) -> list[Problem]:
@@ -257,6 +260,13 @@ class Fleet:
                 [Problem(display, "", f'no definition for stack "{name}" (expected this file)')]
             )
         return self.clusters[name]
+
+    def registries_stack(self) -> Fleet:
+        """The fleet, for the registries stack: it grants what every cluster pulls, so a problem
+        in any definition stops it (a half-read fleet would revoke the grants of the rest)."""
+        if self.all_problems:
+            raise DefinitionError(self.all_problems)
+        return self
 
 
 def _display(project_dir: Path, path: Path) -> str:
@@ -375,4 +385,77 @@ def load_fleet(project_dir: Path) -> Fleet:
         fleet.files[cluster.name] = display
         identities[cluster.identity] = display
     fleet.clusters = dict(sorted(fleet.clusters.items()))
+    check_registries(fleet)
     return fleet
+
+
+# --- the registries (_registries.yaml) and what clusters pull from them ------------------------
+
+
+def load_registries(project_dir: Path) -> tuple[dict[str, Registry], list[Problem]]:
+    """The registries of k8s-clusters/_registries.yaml (none when the file does not exist)."""
+    path = project_dir / CLUSTERS_DIR / REGISTRIES_FILE
+    if not path.exists():
+        return {}, []
+    display = _display(project_dir, path)
+    doc, problems = read_yaml(path, display)
+    if problems:
+        return {}, problems
+    if not isinstance(doc, Mapping):
+        return {}, [
+            Problem(
+                display, "", f"expected a mapping (apiVersion, kind, registries), got {show(doc)}"
+            )
+        ]
+    try:
+        registries = Registries.model_validate(doc)
+    except ValidationError as exc:
+        return {}, problems_from(exc, Registries, display)
+    return {registry.name: registry for registry in registries.registries}, []
+
+
+@dataclass(frozen=True)
+class _Clean:
+    clusters: dict[str, Cluster]
+    registries: dict[str, Registry]
+
+
+def check_registries(fleet: Fleet) -> None:
+    """Load _registries.yaml into `fleet`, check each cluster's spec.ecr against it (problems on
+    the cluster's file) and each repository policy the fleet needs (problems on the registries
+    file)."""
+    from . import ecr
+
+    fleet.registries, problems = load_registries(fleet.project_dir)
+    if problems:
+        fleet.problems[fleet.registries_file] = problems
+    clean: dict[str, Cluster] = {}
+    for name, cluster in fleet.clusters.items():
+        display = fleet.files[name]
+        if not cluster.spec.ecr.pull:
+            clean[name] = cluster
+            continue
+        if problems:
+            found = [
+                Problem(
+                    display,
+                    "spec.ecr.pull",
+                    f"cannot be checked: {fleet.registries_file} is invalid (fluxfleet validate)",
+                )
+            ]
+        else:
+            found = [
+                Problem(display, path, message)
+                for path, message in ecr.pull_problems(cluster, fleet.registries)
+            ]
+        if found:
+            fleet.problems.setdefault(display, []).extend(found)
+        else:
+            clean[name] = cluster
+    if problems:
+        return
+    index = {name: i for i, name in enumerate(fleet.registries)}
+    for registry, message in ecr.repository_policy_size_problems(_Clean(clean, fleet.registries)):
+        fleet.problems.setdefault(fleet.registries_file, []).append(
+            Problem(fleet.registries_file, f"registries[{index[registry]}]", message)
+        )

@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 import pulumi_tls as tls
 
 from .manifests import KEY_ALGORITHMS, deploy_key_title, git_secret_string_data
+from .outputs import secret
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class DeployKey(pulumi.ComponentResource):
                 labels={"app.kubernetes.io/managed-by": "flux-fleet"},
             ),
             type="Opaque",
-            string_data=pulumi.Output.secret(string_data),
+            string_data=secret(string_data),
             opts=pulumi.ResourceOptions(
                 parent=self,
                 provider=k8s_provider,

@@ -1,4 +1,4 @@
-"""EksConnection: the AWS provider for the cluster's account and the cluster's Kubernetes provider."""
+"""EksConnection: the AWS provider of the cluster's account and the cluster's k8s provider."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 
 from .manifests import kubeconfig
 from .model import Cluster
+from .outputs import secret
 
 
 class EksConnection(pulumi.ComponentResource):
@@ -57,7 +58,7 @@ class EksConnection(pulumi.ComponentResource):
         self.oidc_issuer = eks.identities.apply(lambda ids: ids[0]["oidcs"][0]["issuer"])
         self.k8s_provider = k8s.Provider(
             f"{name}-k8s",
-            kubeconfig=pulumi.Output.secret(config),
+            kubeconfig=secret(config),
             # The provider (and every object through it) is replaced only when the cluster itself
             # is: a rebuilt cluster has a new ARN creation time; a changed role or CA rotation is
             # an in-place update.
@@ -65,6 +66,4 @@ class EksConnection(pulumi.ComponentResource):
             enable_server_side_apply=True,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.register_outputs(
-            {"endpoint": eks.endpoint, "clusterIdentifier": self.k8s_provider.cluster_identifier}
-        )
+        self.register_outputs({"endpoint": eks.endpoint})

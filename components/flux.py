@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import pulumi
 import pulumi_kubernetes as k8s
 
@@ -33,6 +36,7 @@ class Flux(pulumi.ComponentResource):
         k8s_provider: k8s.Provider,
         namespace: k8s.core.v1.Namespace,
         pull_secrets: list[pulumi.Resource],
+        service_account_roles: Mapping[str, pulumi.Input[str]] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("flux-fleet:index:Flux", name, None, opts)
@@ -49,12 +53,17 @@ class Flux(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[namespace]),
         )
         desired = flux_instance(cluster)
+        spec: pulumi.Input[dict[str, Any]] = desired["spec"]
+        if service_account_roles:  # IRSA role ARNs (Outputs): patched onto the ServiceAccounts
+            spec = pulumi.Output.all(**service_account_roles).apply(
+                lambda arns: flux_instance(cluster, service_account_roles=arns)["spec"]
+            )
         self.instance = k8s.apiextensions.CustomResource(
             f"{name}-instance",
             api_version=desired["apiVersion"],
             kind=desired["kind"],
             metadata=desired["metadata"],
-            spec=desired["spec"],
+            spec=spec,
             opts=pulumi.ResourceOptions(
                 parent=self,
                 provider=k8s_provider,

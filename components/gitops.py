@@ -13,6 +13,9 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.representer import SafeRepresenter
 
+from .manifests import ssh_url
+from .model import AppRepository, Cluster
+
 FLUX_NAMESPACE = "flux-system"
 # The FluxInstance's sync objects (GitRepository + Kustomization) are named after its namespace.
 SYNC_SOURCE_NAME = "flux-system"
@@ -32,20 +35,67 @@ def apps_kustomization(environment: str) -> dict[str, Any]:
         raise ValueError(
             f"environment {environment!r}: expected a lowercase DNS label (e.g. 'production')"
         )
+    return _flux_kustomization("apps", f"{APPS_ROOT}/{environment}", SYNC_SOURCE_NAME)
+
+
+def _flux_kustomization(name: str, path: str, source: str) -> dict[str, Any]:
     return {
         "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
         "kind": "Kustomization",
-        "metadata": {"name": "apps", "namespace": FLUX_NAMESPACE},
+        "metadata": {"name": name, "namespace": FLUX_NAMESPACE},
         "spec": {
             "interval": "10m",
             "retryInterval": "1m",
             "timeout": "5m",
             "prune": True,
             "wait": True,
-            "path": f"{APPS_ROOT}/{environment}",
-            "sourceRef": {"kind": "GitRepository", "name": SYNC_SOURCE_NAME},
+            "path": path,
+            "sourceRef": {"kind": "GitRepository", "name": source},
         },
     }
+
+
+def _source_path(path: str) -> str:
+    """A path inside a repository as Flux writes it: ./<path>, or ./ for the root."""
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    return "./" + "/".join(parts)
+
+
+def app_git_repository(cluster: Cluster, app: AppRepository) -> dict[str, Any]:
+    """The GitRepository of an application repository, pulled with the app's own Secret."""
+    return {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "GitRepository",
+        "metadata": {"name": app.name, "namespace": FLUX_NAMESPACE},
+        "spec": {
+            "interval": app.interval,
+            "url": ssh_url(app.owner_or(cluster.spec.git.owner), app.repository),
+            "ref": {"branch": app.branch},
+            "secretRef": {"name": app.pull_secret},
+        },
+    }
+
+
+def app_source(cluster: Cluster, app: AppRepository) -> list[dict[str, Any]]:
+    """flux/clusters/<cluster>/<app>.yaml: the app's GitRepository and the Kustomization
+    that applies its path. The Secret is not here: the cluster stack creates it."""
+    return [
+        app_git_repository(cluster, app),
+        _flux_kustomization(app.name, _source_path(app.path), app.name),
+    ]
+
+
+def app_file(app: AppRepository) -> str:
+    return f"{app.name}.yaml"
+
+
+def cluster_files(cluster: Cluster) -> dict[str, str]:
+    """Every generated file of flux/clusters/<cluster>/, file name -> content."""
+    files = {"apps.yaml": dump_yaml([apps_kustomization(cluster.metadata.environment)])}
+    for app in cluster.spec.apps:
+        files[app_file(app)] = dump_yaml(app_source(cluster, app))
+    files["kustomization.yaml"] = dump_yaml([cluster_kustomization(list(files))])
+    return files
 
 
 def cluster_kustomization(resources: list[str]) -> dict[str, Any]:
@@ -83,10 +133,12 @@ def _yaml() -> YAML:
     return yaml
 
 
-def dump_yaml(docs: list[dict[str, Any]]) -> str:
+def dump_yaml(docs: list[dict[str, Any]], *, explicit_start: bool = True) -> str:
     """Multi-document YAML, each document introduced by `---`, keys in the order given."""
     if not docs:
         return ""
     out = io.StringIO()
-    _yaml().dump_all(docs, out)
+    yaml = _yaml()
+    yaml.explicit_start = explicit_start or len(docs) > 1
+    yaml.dump_all(docs, out)
     return out.getvalue()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
@@ -21,6 +22,7 @@ FLUX_REGISTRY = "ghcr.io/fluxcd"
 OPERATOR_CHART = "oci://ghcr.io/controlplaneio-fluxcd/charts/flux-operator"
 READY_TIMEOUT_SECONDS = 600
 GITHUB_HOST = "github.com"
+IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 
 # tls.PrivateKey arguments per deployKey.algorithm. ECDSA must name its curve: the provider's
 # default P224 has no OpenSSH public key form.
@@ -39,8 +41,10 @@ def github_known_hosts() -> str:
 
 
 def ssh_fingerprint(public_key_line: str) -> str:
-    """OpenSSH's SHA256 fingerprint of a `type base64 [comment]` key line."""
-    blob = base64.b64decode(public_key_line.split()[1])
+    """OpenSSH's SHA256 fingerprint of a `[host] type base64 [comment]` key line."""
+    parts = public_key_line.split()
+    key_at = 1 if parts[0].startswith(("ssh-", "ecdsa-", "sk-")) else 2
+    blob = base64.b64decode(parts[key_at], validate=True)
     return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
 
 
@@ -66,7 +70,26 @@ def toleration_patches(keys: list[str]) -> list[dict[str, Any]]:
     return [{"patch": json.dumps(patch), "target": {"kind": "Deployment"}}]
 
 
-def flux_instance(cluster: Cluster) -> dict[str, Any]:
+def service_account_role_patches(roles: Mapping[str, str]) -> list[dict[str, Any]]:
+    """kustomize patches annotating each controller's ServiceAccount with its IRSA role ARN."""
+    return [
+        {
+            "patch": json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "ServiceAccount",
+                    "metadata": {"name": controller, "annotations": {IRSA_ANNOTATION: arn}},
+                }
+            ),
+            "target": {"kind": "ServiceAccount", "name": controller},
+        }
+        for controller, arn in sorted(roles.items())
+    ]
+
+
+def flux_instance(
+    cluster: Cluster, *, service_account_roles: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """The FluxInstance `flux` (fluxcd.controlplane.io/v1) that installs and syncs Flux."""
     spec = cluster.spec
     instance_spec: dict[str, Any] = {
@@ -89,6 +112,7 @@ def flux_instance(cluster: Cluster) -> dict[str, Any]:
         },
     }
     patches = toleration_patches(spec.flux.toleration_keys)
+    patches += service_account_role_patches(service_account_roles or {})
     if patches:
         instance_spec["kustomize"] = {"patches": patches}
     return {
@@ -113,6 +137,8 @@ def operator_values(cluster: Cluster) -> dict[str, Any]:
         "installCRDs": True,
         "web": {"enabled": False},
     }
+    if cluster.spec.monitoring.prometheus:
+        values["serviceMonitor"] = {"create": True}  # the operator's own metrics
     if cluster.spec.flux.toleration_keys:
         values["tolerations"] = [
             {"key": key, "operator": "Exists", "effect": "NoSchedule"}

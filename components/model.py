@@ -9,16 +9,20 @@ This module must stay light: `fluxfleet validate` imports it without Pulumi.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    ValidationError,
+    ValidationInfo,
     create_model,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel
 
@@ -222,7 +226,10 @@ class FluxSpec(Model):
     operator_version: ChartVersion = DEFAULT_OPERATOR_VERSION
     components: Annotated[
         list[CoreComponent], AfterValidator(_unique), AfterValidator(_has_required)
-    ] = Field(default_factory=lambda: list(CORE_COMPONENTS), min_length=1)
+    ] = Field(
+        default_factory=lambda: cast("list[CoreComponent]", list(CORE_COMPONENTS)),
+        min_length=1,
+    )
     components_extra: Annotated[list[ExtraComponent], AfterValidator(_unique)] = Field(
         default_factory=list
     )
@@ -243,10 +250,349 @@ class FluxSpec(Model):
         return "image-automation-controller" in self.components_extra
 
 
+# --- alerts and monitoring (Slack alerts, Grafana dashboards, Prometheus scraping) -------------
+
+# Alert.spec.eventSources[].kind of notification-controller v1beta3, plus FluxInstance, which the
+# operator adds to the Alert CRD's enum when it installs Flux.
+FluxEventKind = Literal[
+    "FluxInstance",
+    "Kustomization",
+    "HelmRelease",
+    "GitRepository",
+    "OCIRepository",
+    "HelmRepository",
+    "HelmChart",
+    "Bucket",
+    "ImageRepository",
+    "ImagePolicy",
+    "ImageUpdateAutomation",
+    "ArtifactGenerator",
+    "ExternalArtifact",
+]
+EVENT_SOURCE_NAME = r"^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$"
+SLACK_CHANNEL = r"^#?[^\s#,]{1,80}$"
+LABEL_KEY = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+# RE2 (Go's regexp, which notification-controller uses) has no lookaround and no backreferences.
+_NOT_RE2 = re.compile(r"\(\?<?[=!]|(?<!\\)\\[1-9]")
+# Go accepts flag groups such as (?i) anywhere; Python only at the start: drop them to check syntax.
+_GO_FLAGS = re.compile(r"\(\?[imsU]+\)")
+
+
+def _go_regex(value: str) -> str:
+    if not value:
+        raise ValueError("expected a Go regular expression, got an empty one (matches every event)")
+    try:
+        re.compile(_GO_FLAGS.sub("", value))
+    except re.error as exc:
+        raise ValueError(f'expected a Go regular expression, got "{value}" ({exc})') from None
+    if _NOT_RE2.search(value):
+        raise ValueError(
+            "expected a Go (RE2) regular expression without lookaround or backreferences, "
+            f'got "{value}"'
+        )
+    return value
+
+
+def _label_key(value: str) -> str:
+    prefix, _, name = value.rpartition("/")
+    if len(name) > 63 or len(prefix) > 253:
+        raise ValueError(
+            "expected a label key with a name of at most 63 characters and a prefix of at "
+            f'most 253, got "{value}"'
+        )
+    return value
+
+
+EventSourceName = Annotated[
+    str,
+    _pattern(EVENT_SOURCE_NAME, 'a Kubernetes object name, or "*" for every object of the kind'),
+    Field(max_length=253),
+]
+SlackChannel = Annotated[
+    str, _pattern(SLACK_CHANNEL, "a Slack channel such as #flux-alerts, or a channel ID")
+]
+GoRegex = Annotated[str, AfterValidator(_go_regex)]
+LabelKey = Annotated[
+    str,
+    _pattern(LABEL_KEY, "a Kubernetes label key such as grafana_dashboard or example.com/name"),
+    AfterValidator(_label_key),
+]
+LabelValue = Annotated[
+    str,
+    _pattern(LABEL_VALUE, "a Kubernetes label value (letters, digits, '-', '_', '.')"),
+    Field(max_length=63),
+]
+
+
+class EventSource(Model):
+    kind: FluxEventKind
+    name: EventSourceName = Field("*", description='the object\'s name; default "*" (every one)')
+    namespace: Label | None = Field(None, description="default: flux-system (the Alert's)")
+    match_labels: dict[LabelKey, LabelValue] | None = Field(
+        None, description='only objects with these labels (needs name "*")'
+    )
+
+    @model_validator(mode="after")
+    def _labels_need_wildcard(self) -> EventSource:
+        if self.match_labels and self.name != "*":
+            raise ValueError(f'expected name "*" with matchLabels, got "{self.name}"')
+        return self
+
+
+def _default_event_sources() -> list[EventSource]:
+    kinds = ("Kustomization", "HelmRelease", "GitRepository", "OCIRepository")
+    return [
+        *(EventSource.model_validate({"kind": kind, "name": "*"}) for kind in kinds),
+        # The operator reconciles exactly one FluxInstance, named flux.
+        EventSource.model_validate({"kind": "FluxInstance", "name": "flux"}),
+    ]
+
+
+class SlackAlerts(Model):
+    enabled: bool | None = Field(None, description="default: true when a channel is set")
+    channel: SlackChannel | None = Field(
+        None, description="the Slack channel Flux posts to, such as #flux-alerts"
+    )
+    severity: Literal["error", "info"] = Field(
+        "error", description="error: failures only; info: every event"
+    )
+    event_sources: list[EventSource] = Field(
+        default_factory=_default_event_sources,
+        min_length=1,
+        max_length=100,
+        description="default: every Kustomization, HelmRelease, GitRepository and OCIRepository "
+        "in flux-system, and the FluxInstance flux",
+    )
+    exclusion_list: list[GoRegex] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Go regular expressions; events whose message matches one are not sent",
+    )
+
+    @model_validator(mode="after")
+    def _channel_when_enabled(self) -> SlackAlerts:
+        if self.enabled and self.channel is None:
+            raise ValueError("expected a channel (such as #flux-alerts) when enabled is true")
+        return self
+
+    @property
+    def is_enabled(self) -> bool:
+        return self.enabled if self.enabled is not None else self.channel is not None
+
+
+class Alerts(Model):
+    slack: SlackAlerts = Field(default_factory=SlackAlerts)
+
+
+class Monitoring(Model):
+    grafana_dashboards: bool = Field(
+        True, description="ship the Flux Grafana dashboards as ConfigMaps"
+    )
+    namespace: Label = Field(
+        "monitoring",
+        description="where the dashboard ConfigMaps go; must exist (the Grafana stack owns it)",
+    )
+    dashboard_label: dict[LabelKey, LabelValue] = Field(
+        default_factory=lambda: {"grafana_dashboard": "1"},
+        min_length=1,
+        description="the label Grafana's dashboard sidecar looks for",
+    )
+    prometheus: bool = Field(
+        True,
+        description="scrape the Flux controllers (PodMonitor) and the operator (ServiceMonitor); "
+        "needs the prometheus-operator CRDs in the cluster",
+    )
+
+
+# Names an application repository cannot take: the FluxInstance's own sync objects
+# (flux-system), the `apps` Kustomization and its apps.yaml, and the folder's kustomization.yaml.
+RESERVED_APP_NAMES = frozenset({"flux-system", "apps", "kustomization"})
+FLEET_SECRET_NAME = "flux-system"  # the fleet key's Secret (manifests.FLUX_SECRET_NAME)
+
+
+def _not_reserved_app(name: str) -> str:
+    if name in RESERVED_APP_NAMES:
+        raise ValueError(
+            f'"{name}" is used by the cluster folder itself, expected another name '
+            f"(not {', '.join(sorted(RESERVED_APP_NAMES))})"
+        )
+    return name
+
+
+def _not_fleet_secret(name: str) -> str:
+    if name == FLEET_SECRET_NAME:
+        raise ValueError(
+            f'"{name}" is the fleet repository\'s Secret, expected another name '
+            "(default: <name>-deploykey)"
+        )
+    return name
+
+
+class AppRepository(Model):
+    """An application repository Flux pulls with a deploy key of its own (spec.apps[])."""
+
+    name: Annotated[Label, AfterValidator(_not_reserved_app)] = Field(
+        description="the GitRepository and Kustomization name, unique within the cluster",
+        json_schema_extra={"not": {"enum": cast("list[Any]", sorted(RESERVED_APP_NAMES))}},
+    )
+    owner: GithubOwner | None = Field(None, description="default: spec.git.owner")
+    repository: GithubRepository
+    branch: Branch = "main"
+    path: RelPath = Field(description="the path inside that repository Flux applies")
+    interval: Duration = "1m"
+    secret_name: Annotated[Subdomain, AfterValidator(_not_fleet_secret)] | None = Field(
+        None,
+        description="the Secret in flux-system with the key; default: <name>-deploykey",
+        json_schema_extra={"not": {"const": FLEET_SECRET_NAME}},
+    )
+
+    @property
+    def pull_secret(self) -> str:
+        """The Secret holding this repository's key: secretName, or <name>-deploykey."""
+        return self.secret_name or f"{self.name}-deploykey"
+
+    def owner_or(self, fleet_owner: str) -> str:
+        """The repository's owner: its own, or the fleet repository's (spec.git.owner)."""
+        return self.owner or fleet_owner
+
+
+def _app_error(loc: tuple[int | str, ...], value: Any, message: str) -> dict[str, Any]:
+    error = ValueError(message)
+    return {"type": "value_error", "loc": loc, "input": value, "ctx": {"error": error}}
+
+
+def _apps_consistent(
+    apps: list[AppRepository] | None, info: ValidationInfo
+) -> list[AppRepository] | None:
+    """Unique names and Secrets, and never the fleet repository itself; each error names
+    the entry's field (spec.apps[1].secretName), not the whole list."""
+    if not apps:
+        return apps
+    git = info.data.get("git")
+    fleet_owner = getattr(git, "owner", None)
+    fleet_repo = getattr(git, "repository", None)
+    errors: list[dict[str, Any]] = []
+    names: dict[str, int] = {}
+    secrets: dict[str, int] = {}
+    for i, app in enumerate(apps):
+        if app.name in names:
+            errors.append(
+                _app_error(
+                    (i, "name"),
+                    app.name,
+                    f'"{app.name}" is already the name of spec.apps[{names[app.name]}], '
+                    "expected each name once",
+                )
+            )
+        names.setdefault(app.name, i)
+        secret = app.pull_secret
+        if secret in secrets:
+            default = "" if app.secret_name else " (the default <name>-deploykey)"
+            errors.append(
+                _app_error(
+                    (i, "secretName"),
+                    secret,
+                    f'"{secret}"{default} is already the Secret of spec.apps[{secrets[secret]}], '
+                    "expected one Secret per application repository",
+                )
+            )
+        secrets.setdefault(secret, i)
+        owner = app.owner_or(fleet_owner or "")
+        if (
+            fleet_owner
+            and fleet_repo
+            and owner.casefold() == str(fleet_owner).casefold()
+            and app.repository.casefold() == str(fleet_repo).casefold()
+        ):
+            errors.append(
+                _app_error(
+                    (i, "repository"),
+                    app.repository,
+                    f"{owner}/{app.repository} is the fleet repository (spec.git), expected "
+                    "another repository: the fleet repository is synced already, "
+                    "with the flux-system key",
+                )
+            )
+    if errors:
+        raise ValidationError.from_exception_data("AppRepository", errors)  # type: ignore[arg-type]
+    return apps
+
+
+Apps = Annotated[list[AppRepository], AfterValidator(_apps_consistent)]
+
+
+# --- ECR pulls (spec.ecr): what the cluster pulls from the registries of _registries.yaml ------
+
+ECR_REPOSITORY = r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*"
+ECR_REPOSITORY_NAME = rf"^{ECR_REPOSITORY}$"
+ECR_REPOSITORY_REF = rf"^{ECR_REPOSITORY}(?:/\*)?$"
+IAM_ROLE_NAME = r"^[A-Za-z0-9+=,.@_-]{1,64}$"
+
+RepositoryName = Annotated[
+    str,
+    _pattern(
+        ECR_REPOSITORY_NAME,
+        "an ECR repository name such as api or team/api (lowercase letters, digits, '.', '_', "
+        "'-' and '/')",
+    ),
+    Field(min_length=2, max_length=256),
+]
+RepositoryRef = Annotated[
+    str,
+    _pattern(
+        ECR_REPOSITORY_REF,
+        "an ECR repository name such as api or team/api, or a prefix ending in /* such as "
+        "platform/*",
+    ),
+    Field(min_length=2, max_length=258),
+]
+IamRoleName = Annotated[
+    str, _pattern(IAM_ROLE_NAME, "an IAM role name (letters, digits and +=,.@_-, at most 64)")
+]
+
+
+def _one_entry_per_registry(pulls: list[EcrPull]) -> list[EcrPull]:
+    _unique([pull.registry for pull in pulls])
+    return pulls
+
+
+class EcrPull(Model):
+    registry: Label = Field(description="a registry name from k8s-clusters/_registries.yaml")
+    repositories: Annotated[list[RepositoryRef], AfterValidator(_unique)] = Field(
+        min_length=1,
+        max_length=100,
+        description="repository names, or prefixes ending in /* (granted on the registry's "
+        "repositories they match)",
+    )
+
+
+class EcrSpec(Model):
+    pull: Annotated[list[EcrPull], AfterValidator(_one_entry_per_registry)] = Field(
+        default_factory=list, max_length=20, description="what the cluster pulls, per registry"
+    )
+    node_role_names: Annotated[list[IamRoleName], AfterValidator(_unique)] = Field(
+        default_factory=list,
+        max_length=10,
+        description="node roles in the cluster account that get the pull permissions",
+    )
+    oci_sources: bool = Field(
+        False,
+        description="source-controller pulls OCI artifacts or Helm OCI charts from these "
+        "repositories (it gets an IRSA role)",
+    )
+
+
 class ClusterSpec(Model):
     aws: AwsSpec
+    alerts: Alerts = Field(default_factory=Alerts)
+    monitoring: Monitoring = Field(default_factory=Monitoring)
     git: GitSpec
+    ecr: EcrSpec = Field(default_factory=EcrSpec)
     flux: FluxSpec = Field(default_factory=FluxSpec)
+    apps: Apps = Field(
+        default_factory=list, description="application repositories, each with its own key"
+    )
 
 
 class ClusterMetadata(Model):
@@ -316,15 +662,32 @@ def json_schema() -> dict[str, Any]:
     """The JSON Schema of both kinds, committed as k8s-clusters/cluster.schema.json."""
     from pydantic.json_schema import models_json_schema
 
+    # A file's spec may leave any field to _defaults.yaml, so the editor schema of the Cluster
+    # kind checks names, types and values but not required-ness (validate does, after merging).
+    cluster_file = create_model(
+        "Cluster",
+        __base__=Model,
+        __doc__=Cluster.__doc__,
+        api_version=(cast(Any, Literal["flux-fleet/v1"]), ...),
+        kind=(cast(Any, Literal["Cluster"]), ...),
+        metadata=(ClusterMetadata, ...),
+        spec=(ClusterSpecDefaults, ...),
+    )
+    from .registries_model import Registries  # kind Registries: k8s-clusters/_registries.yaml
+
     _, defs = models_json_schema(
-        [(Cluster, "validation"), (ClusterDefaults, "validation")],
+        [(cluster_file, "validation"), (ClusterDefaults, "validation"), (Registries, "validation")],
         ref_template="#/$defs/{model}",
     )
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://flux-fleet.invalid/cluster.schema.json",
         "title": "flux-fleet cluster definition",
-        "oneOf": [{"$ref": "#/$defs/Cluster"}, {"$ref": "#/$defs/ClusterDefaults"}],
+        "oneOf": [
+            {"$ref": "#/$defs/Cluster"},
+            {"$ref": "#/$defs/ClusterDefaults"},
+            {"$ref": "#/$defs/Registries"},
+        ],
         "$defs": defs["$defs"],
     }
 

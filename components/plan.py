@@ -25,6 +25,8 @@ from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.stack import run_pulumi_func
 from ruamel.yaml import YAML
 
+from . import plan_iam
+
 PROJECT = "flux-fleet"
 SIG_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
@@ -160,7 +162,7 @@ class PlanMocks(pmocks.Mocks):
                 publicKeyFingerprintSha256=unknown(args.name, "publicKeyFingerprintSha256"),
                 publicKeyFingerprintMd5=unknown(args.name, "publicKeyFingerprintMd5"),
             )
-        elif args.typ.startswith("aws:iam/role:Role"):
+        elif args.typ.startswith("aws:iam/role:Role") or args.typ == "aws:iam/policy:Policy":
             outputs.setdefault("arn", unknown(args.name, "arn"))
         return f"{args.name}-id", outputs
 
@@ -207,6 +209,8 @@ class PlanMocks(pmocks.Mocks):
                 "userId": PLACEHOLDER,
                 "id": account,
             }
+        if args.token == plan_iam.TOKEN:  # computed by the provider: rendered the same way
+            return plan_iam.get_policy_document(args.args)
         raise NotImplementedError(f"the offline plan has no placeholder answer for {args.token}")
 
 
@@ -308,9 +312,11 @@ def _run(project_dir: Path, stack: str, main: Path) -> StackPlan:
         )
         config, secret_keys = stack_config(project_dir, stack)
         pulumi.runtime.set_all_config(config, secret_keys)
-        loop.run_until_complete(
-            run_pulumi_func(lambda: runpy.run_path(str(main), run_name="__main__"))
-        )
+
+        def program() -> None:
+            runpy.run_path(str(main), run_name="__main__")
+
+        loop.run_until_complete(run_pulumi_func(program))
         root = pulumi.runtime.settings.get_root_resource()
         raw_outputs = dict(getattr(root, "outputs", {}) or {})
         outputs = loop.run_until_complete(_resolve_outputs(raw_outputs))

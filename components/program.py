@@ -10,6 +10,7 @@ import pulumi
 
 from .definitions import DefinitionError, Fleet, load_fleet
 from .model import Cluster
+from .registries_model import Registry
 
 _FLEETS: dict[Path, Fleet] = {}
 
@@ -33,6 +34,21 @@ def cluster_definition(project_dir: Path, stack: str) -> Cluster:
         return fleet(project_dir).cluster(stack)
     except DefinitionError as exc:
         raise pulumi.RunError(str(exc)) from None
+
+
+def fleet_registries(project_dir: Path) -> Fleet:
+    """The whole fleet for the registries stack, which grants what every cluster pulls: any
+    problem in any definition stops it (same messages as `fluxfleet validate`)."""
+    try:
+        return fleet(project_dir).registries_stack()
+    except DefinitionError as exc:
+        raise pulumi.RunError(str(exc)) from None
+
+
+def cluster_registries(project_dir: Path) -> dict[str, Registry]:
+    """The registries of _registries.yaml, for a cluster stack's side of its ECR pulls (a cluster
+    whose pulls do not check out against them never gets past `cluster_definition`)."""
+    return fleet(project_dir).registries
 
 
 def export_all(outputs: Mapping[str, Any]) -> None:

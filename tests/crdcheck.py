@@ -34,6 +34,17 @@ def _strict(schema: Any) -> Any:
     return schema
 
 
+# The Flux Operator installs the Alert CRD with these kinds added to eventSources[].kind (a
+# kustomize patch of its own), so the API server of a cluster it runs accepts them.
+OPERATOR_EVENT_SOURCE_KINDS = ("FluxInstance",)
+
+
+def _as_patched_by_operator(alert_schema: dict[str, Any]) -> None:
+    spec = alert_schema["properties"]["spec"]["properties"]
+    kind = spec["eventSources"]["items"]["properties"]["kind"]
+    kind["enum"] = [*kind["enum"], *OPERATOR_EVENT_SOURCE_KINDS]
+
+
 @functools.cache
 def _schemas() -> dict[tuple[str, str], dict[str, Any]]:
     """(apiVersion, kind) -> strict openAPIV3Schema, for every served version."""
@@ -51,6 +62,8 @@ def _schemas() -> dict[tuple[str, str], dict[str, Any]]:
                 schema = copy.deepcopy(version["schema"]["openAPIV3Schema"])
                 # metadata is validated by the API server itself, not by the CRD schema.
                 schema.setdefault("properties", {})["metadata"] = {"type": "object"}
+                if (group, kind) == ("notification.toolkit.fluxcd.io", "Alert"):
+                    _as_patched_by_operator(schema)
                 out[(f"{group}/{version['name']}", kind)] = _strict(schema)
     return out
 

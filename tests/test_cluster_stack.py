@@ -120,7 +120,7 @@ def test_namespace_is_kept_on_destroy(prod: StackPlan) -> None:
 def test_deploy_key_secret_and_github_key(prod: StackPlan) -> None:
     key = one(prod, "tls:index/privateKey:PrivateKey", f"{PROD}-fleet-key-r1")
     assert key.inputs == {"algorithm": "ECDSA", "ecdsaCurve": "P384"}
-    gh = one(prod, "github:index/repositoryDeployKey:RepositoryDeployKey")
+    gh = one(prod, "github:index/repositoryDeployKey:RepositoryDeployKey", f"{PROD}-fleet-key-r1")
     assert gh.inputs["repository"] == "gitops"
     assert gh.inputs["readOnly"] is True
     assert PROD in gh.inputs["title"]
@@ -159,7 +159,12 @@ def test_every_algorithm_maps_to_an_openssh_capable_key(project: Path, algorithm
 
 
 def test_image_automation_makes_the_fleet_key_read_write(project: Path) -> None:
-    edit(project, STAGING, "  flux:\n", "  flux:\n    componentsExtra: [image-automation-controller]\n")
+    edit(
+        project,
+        STAGING,
+        "  flux:\n",
+        "  flux:\n    componentsExtra: [image-automation-controller]\n",
+    )
     plan = plan_stack(project, STAGING)
     gh = one(plan, "github:index/repositoryDeployKey:RepositoryDeployKey")
     assert gh.inputs["readOnly"] is False
@@ -306,8 +311,18 @@ def test_preview_json_shape(prod: StackPlan) -> None:
     doc = render.preview_json(prod)
     assert set(doc) == {"steps", "changeSummary"}
     assert doc["changeSummary"] == {"create": len(doc["steps"])}
-    keys = {"urn", "type", "custom", "parent", "inputs", "dependencies", "protect",
-            "retainOnDelete", "deletedWith", "provider"}
+    keys = {
+        "urn",
+        "type",
+        "custom",
+        "parent",
+        "inputs",
+        "dependencies",
+        "protect",
+        "retainOnDelete",
+        "deletedWith",
+        "provider",
+    }
     for step in doc["steps"]:
         assert step["op"] == "create"
         assert keys <= set(step["newState"])

