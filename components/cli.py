@@ -26,10 +26,14 @@ class BadInput(Exception):
         super().__init__("\n".join(self.lines))
 
 
-def _fleet_or_fail(project: Path) -> Fleet:
+def _project_or_fail(project: Path) -> Path:
     if not (project / "Pulumi.yaml").exists():
         raise BadInput([f"{project}: not a flux-fleet project (no Pulumi.yaml); use --project DIR"])
-    fleet = load_fleet(project)
+    return project
+
+
+def _fleet_or_fail(project: Path) -> Fleet:
+    fleet = load_fleet(_project_or_fail(project))
     if fleet.all_problems:
         raise BadInput([str(p) for p in fleet.all_problems])
     return fleet
@@ -50,12 +54,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
         names = ", ".join(fleet.registries)
         print(f"{len(fleet.registries)} registry definition(s) valid: {names}")
     return EXIT_OK
-
-
-def _project_or_fail(project: Path) -> Path:
-    if not (project / "Pulumi.yaml").exists():
-        raise BadInput([f"{project}: not a flux-fleet project (no Pulumi.yaml); use --project DIR"])
-    return project
 
 
 def cmd_new_cluster(args: argparse.Namespace) -> int:

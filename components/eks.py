@@ -8,6 +8,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from .aws_account import account_provider
 from .manifests import kubeconfig
 from .model import Cluster
 from .outputs import secret
@@ -29,16 +30,12 @@ class EksConnection(pulumi.ComponentResource):
     ) -> None:
         super().__init__("flux-fleet:index:EksConnection", name, None, opts)
         a = cluster.spec.aws
-        self.aws_provider = aws.Provider(
+        self.aws_provider = account_provider(
             f"{name}-aws",
+            account_id=a.account_id,
             region=a.region,
-            allowed_account_ids=[a.account_id],
-            assume_roles=(
-                [aws.ProviderAssumeRoleArgs(role_arn=a.role_arn, session_name="flux-fleet")]
-                if a.role_arn
-                else None
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
+            role_arn=a.role_arn,
+            parent=self,
         )
         eks = aws.eks.get_cluster_output(
             name=cluster.eks_cluster_name,

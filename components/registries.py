@@ -13,6 +13,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from .aws_account import account_provider
 from .ecr import (
     FleetView,
     repository_grants,
@@ -74,14 +75,10 @@ class Registries(pulumi.ComponentResource):
         self.register_outputs(self.outputs)
 
     def _aws_provider(self, name: str, registry: Registry) -> aws.Provider:
-        return aws.Provider(
+        return account_provider(
             f"{name}-{registry.name}",
+            account_id=registry.account_id,
             region=registry.region,
-            allowed_account_ids=[registry.account_id],
-            assume_roles=(
-                [aws.ProviderAssumeRoleArgs(role_arn=registry.role_arn, session_name="flux-fleet")]
-                if registry.role_arn
-                else None
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
+            role_arn=registry.role_arn,
+            parent=self,
         )
