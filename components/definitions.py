@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
@@ -276,23 +276,34 @@ def _display(project_dir: Path, path: Path) -> str:
         return path.as_posix()
 
 
-def load_defaults(project_dir: Path) -> tuple[dict[str, Any], list[Problem]]:
-    path = project_dir / CLUSTERS_DIR / DEFAULTS_FILE
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_optional(
+    project_dir: Path, file_name: str, model: type[M], fields: str
+) -> tuple[M | None, Any, list[Problem]]:
+    """An optional fleet file (k8s-clusters/_*.yaml) validated as `model`: (model, raw, problems);
+    (None, None, []) when the file does not exist."""
+    path = project_dir / CLUSTERS_DIR / file_name
     if not path.exists():
-        return {}, []
+        return None, None, []
     display = _display(project_dir, path)
     doc, problems = read_yaml(path, display)
     if problems:
-        return {}, problems
+        return None, None, problems
     if not isinstance(doc, Mapping):
-        return {}, [
-            Problem(display, "", f"expected a mapping (apiVersion, kind, spec), got {show(doc)}")
-        ]
+        return None, None, [Problem(display, "", f"expected a mapping ({fields}), got {show(doc)}")]
     try:
-        ClusterDefaults.model_validate(doc)
+        return model.model_validate(doc), doc, []
     except ValidationError as exc:
-        return {}, problems_from(exc, ClusterDefaults, display)
-    return dict(doc.get("spec") or {}), []
+        return None, None, problems_from(exc, model, display)
+
+
+def load_defaults(project_dir: Path) -> tuple[dict[str, Any], list[Problem]]:
+    defaults, doc, problems = load_optional(
+        project_dir, DEFAULTS_FILE, ClusterDefaults, "apiVersion, kind, spec"
+    )
+    return (dict(doc.get("spec") or {}) if defaults is not None else {}), problems
 
 
 def definition_files(project_dir: Path) -> list[Path]:
@@ -394,23 +405,11 @@ def load_fleet(project_dir: Path) -> Fleet:
 
 def load_registries(project_dir: Path) -> tuple[dict[str, Registry], list[Problem]]:
     """The registries of k8s-clusters/_registries.yaml (none when the file does not exist)."""
-    path = project_dir / CLUSTERS_DIR / REGISTRIES_FILE
-    if not path.exists():
-        return {}, []
-    display = _display(project_dir, path)
-    doc, problems = read_yaml(path, display)
-    if problems:
+    registries, _, problems = load_optional(
+        project_dir, REGISTRIES_FILE, Registries, "apiVersion, kind, registries"
+    )
+    if registries is None:
         return {}, problems
-    if not isinstance(doc, Mapping):
-        return {}, [
-            Problem(
-                display, "", f"expected a mapping (apiVersion, kind, registries), got {show(doc)}"
-            )
-        ]
-    try:
-        registries = Registries.model_validate(doc)
-    except ValidationError as exc:
-        return {}, problems_from(exc, Registries, display)
     return {registry.name: registry for registry in registries.registries}, []
 
 

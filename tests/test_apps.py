@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from crdcheck import validate as crd_validate
+from planutil import of_type
 
 from components import program
 from components.definitions import validate_cluster_doc
@@ -241,10 +242,6 @@ def named(plan: StackPlan, type_: str, name: str) -> Registration:
     found = [r for r in plan.resources if r.type == type_ and r.name == name]
     assert len(found) == 1, [r.name for r in plan.resources if r.type == type_]
     return found[0]
-
-
-def of_type(plan: StackPlan, type_: str) -> list[Registration]:
-    return [r for r in plan.resources if r.type == type_]
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pulumi
 import pytest
 from crdcheck import is_flux_kind, validate
+from planutil import of_type, one
 
 from components import render
 from components.manifests import (
@@ -17,21 +18,11 @@ from components.manifests import (
     github_known_hosts,
     ssh_fingerprint,
 )
-from components.plan import Registration, Secret, StackPlan, plan_stack
+from components.plan import Secret, StackPlan, plan_stack
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 PROD = "production-cluster-name"
 STAGING = "staging-cluster-name"
-
-
-def one(plan: StackPlan, type_: str, name: str | None = None) -> Registration:
-    found = [r for r in plan.resources if r.type == type_ and (name is None or r.name == name)]
-    assert len(found) == 1, [r.name for r in found]
-    return found[0]
-
-
-def by_type(plan: StackPlan, type_: str) -> list[Registration]:
-    return [r for r in plan.resources if r.type == type_]
 
 
 @pytest.fixture(scope="module")
@@ -297,7 +288,7 @@ def test_outputs(prod: StackPlan) -> None:
 
 def test_plan_output_has_no_private_key_material(prod: StackPlan, staging) -> None:
     # The mocks give the key pair PEM-looking private keys, so a leak would show up here.
-    raw = repr([r.inputs["stringData"].value for r in by_type(prod, "kubernetes:core/v1:Secret")])
+    raw = repr([r.inputs["stringData"].value for r in of_type(prod, "kubernetes:core/v1:Secret")])
     assert "PRIVATE KEY" in raw
     for plan in (prod, staging):
         outputs = [render.text(plan), render.dumps(render.preview_json(plan))]

@@ -11,6 +11,7 @@ from typing import Any
 import pulumi
 import pytest
 from crdcheck import validate
+from planutil import of_type, one
 from ruamel.yaml import YAML
 
 from components import cli, plan, program, render
@@ -33,16 +34,6 @@ MISSING = (
     "config; run: pulumi config set --secret slackBotToken <xoxb-...> -s {name} "
     "(or slackWebhookUrl)"
 )
-
-
-def one(p: StackPlan, type_: str, name: str | None = None) -> Registration:
-    found = [r for r in p.resources if r.type == type_ and (name is None or r.name == name)]
-    assert len(found) == 1, [r.name for r in found]
-    return found[0]
-
-
-def of_type(p: StackPlan, type_: str) -> list[Registration]:
-    return [r for r in p.resources if r.type == type_]
 
 
 def slack_secret(p: StackPlan) -> Registration:

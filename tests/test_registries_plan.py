@@ -11,12 +11,13 @@ import pulumi
 import pytest
 from crdcheck import validate
 from parliament import analyze_policy_string
+from planutil import of_type, one
 
 from components import ecr, program
 from components.cli import main
 from components.definitions import load_fleet
 from components.manifests import IRSA_ANNOTATION
-from components.plan import Registration, StackPlan, plan_stack, provider_urn
+from components.plan import StackPlan, plan_stack, provider_urn
 
 PROD, STAGING, REGISTRIES = "production-cluster-name", "staging-cluster-name", "registries"
 POLICY = "aws:ecr/repositoryPolicy:RepositoryPolicy"
@@ -25,19 +26,9 @@ LIST = {"ecr:ListImages", "ecr:DescribeImages"}
 ISSUER_HOST = "oidc.eks.eu-west-1.amazonaws.com/id/placeholder"  # the mocks' EKS cluster
 
 
-def by_type(plan: StackPlan, type_: str) -> list[Registration]:
-    return [r for r in plan.resources if r.type == type_]
-
-
-def one(plan: StackPlan, type_: str, name: str | None = None) -> Registration:
-    found = [r for r in by_type(plan, type_) if name is None or r.name == name]
-    assert len(found) == 1, [r.name for r in found]
-    return found[0]
-
-
 def policies(plan: StackPlan) -> dict[str, str]:
     """Repository → the policy text the stack would write."""
-    return {r.inputs["repository"]: r.inputs["policy"] for r in by_type(plan, POLICY)}
+    return {r.inputs["repository"]: r.inputs["policy"] for r in of_type(plan, POLICY)}
 
 
 def edit(project: Path, name: str, old: str, new: str) -> None:
@@ -85,7 +76,7 @@ def test_registries_stack_has_one_provider_per_registry_and_one_policy_per_repos
     assert json.loads(provider.inputs["assumeRoles"]) == [
         {"roleArn": "arn:aws:iam::210987654321:role/fleet-deployer", "sessionName": "flux-fleet"}
     ]
-    repo_policies = by_type(registries, POLICY)
+    repo_policies = of_type(registries, POLICY)
     assert sorted(r.name for r in repo_policies) == [
         "registries-shared/api",
         "registries-shared/worker",
@@ -257,7 +248,7 @@ def test_production_grants_its_node_role_the_token_and_the_pulls(root: Path) -> 
     assert attachment.inputs["role"] == "production-eks-nodes"
     assert policy.urn in attachment.dependencies
     # no image-reflector, no OCI sources: no IRSA role, no ServiceAccount patch
-    assert by_type(plan, "aws:iam/role:Role") == []
+    assert of_type(plan, "aws:iam/role:Role") == []
     instance = one(plan, "kubernetes:fluxcd.controlplane.io/v1:FluxInstance")
     targets = [p["target"]["kind"] for p in instance.inputs["spec"]["kustomize"]["patches"]]
     assert "ServiceAccount" not in targets
@@ -271,7 +262,7 @@ def test_a_cluster_without_pulls_has_no_ecr_access(project: Path) -> None:
         "",
     )
     plan = replan(project, STAGING)
-    assert by_type(plan, "flux-fleet:index:EcrAccess") == []
+    assert of_type(plan, "flux-fleet:index:EcrAccess") == []
     assert not [r for r in plan.resources if r.type.startswith("aws:iam/")]
 
 
@@ -288,7 +279,7 @@ def irsa(project: Path) -> StackPlan:
 
 
 def test_irsa_roles_trust_exactly_their_controllers_service_account(irsa: StackPlan) -> None:
-    roles = {r.name: r for r in by_type(irsa, "aws:iam/role:Role")}
+    roles = {r.name: r for r in of_type(irsa, "aws:iam/role:Role")}
     assert sorted(roles) == [
         f"{PROD}-ecr-image-reflector-controller",
         f"{PROD}-ecr-source-controller",
@@ -311,7 +302,7 @@ def test_irsa_roles_trust_exactly_their_controllers_service_account(irsa: StackP
 
 
 def test_irsa_permissions_and_the_service_account_patches(irsa: StackPlan) -> None:
-    inline = {r.name: r for r in by_type(irsa, "aws:iam/rolePolicy:RolePolicy")}
+    inline = {r.name: r for r in of_type(irsa, "aws:iam/rolePolicy:RolePolicy")}
     reflector = json.loads(inline[f"{PROD}-ecr-image-reflector-controller-pull"].inputs["policy"])
     source = json.loads(inline[f"{PROD}-ecr-source-controller-pull"].inputs["policy"])
     assert (
@@ -348,8 +339,8 @@ def test_irsa_permissions_and_the_service_account_patches(irsa: StackPlan) -> No
             IRSA_ANNOTATION: f"[unknown {PROD}-ecr-{controller}.arn]"
         }
     # the instance waits for the roles and their permissions
-    role_urns = {r.urn for r in by_type(irsa, "aws:iam/role:Role")}
-    policy_urns = {r.urn for r in by_type(irsa, "aws:iam/rolePolicy:RolePolicy")}
+    role_urns = {r.urn for r in of_type(irsa, "aws:iam/role:Role")}
+    policy_urns = {r.urn for r in of_type(irsa, "aws:iam/rolePolicy:RolePolicy")}
     assert role_urns | policy_urns <= set(instance.dependencies)
 
 
