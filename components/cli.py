@@ -110,6 +110,13 @@ def _stacks(fleet: Fleet, requested: list[str]) -> list[str]:
     return list(dict.fromkeys(requested))
 
 
+def _jobs(text: str) -> int:
+    """--jobs N: a positive number of worker processes."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number of processes, got {text!r}")
+    return int(text)
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     project: Path = args.project
     if args.stacks:
@@ -128,14 +135,14 @@ def cmd_plan(args: argparse.Namespace) -> int:
     import pulumi
 
     from . import render
-    from .plan import plan_stack
+    from .plan import plan_stacks
 
-    plans = []
-    for stack in stacks:
-        try:
-            plans.append(plan_stack(project, stack))
-        except pulumi.RunError as exc:
-            raise BadInput(str(exc).splitlines()) from None
+    try:  # worker processes plan the stacks; the output does not depend on --jobs
+        plans = plan_stacks(project, stacks, args.jobs)
+    except pulumi.RunError as exc:
+        raise BadInput(str(exc).splitlines()) from None
+    if args.json and args.markdown:
+        raise BadInput(["--json and --markdown: choose one"])
     if args.json:
         docs = [render.preview_json(p) for p in plans]
         out = (
@@ -144,6 +151,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
             else {"stacks": [{"stack": p.stack, **d} for p, d in zip(plans, docs, strict=True)]}
         )
         sys.stdout.write(render.dumps(out))
+    elif args.markdown:
+        sys.stdout.write(render.markdown(plans))
     else:
         sys.stdout.write("\n".join(render.text(p) for p in plans))
     return EXIT_OK
@@ -160,6 +169,32 @@ def cmd_dashboards(args: argparse.Namespace) -> int:
         raise BadInput([f"{out}: cannot write the dashboards: {exc.strerror or exc}"]) from None
     for path in paths:
         print(path)
+    return EXIT_OK
+
+
+def cmd_affected(args: argparse.Namespace) -> int:
+    """The stacks a git change touches, as a GitHub Actions matrix (why, on stderr)."""
+    import json
+
+    from .affected import AffectedError, affected, all_stacks, matrix
+
+    if bool(args.base) == args.all:
+        raise BadInput(["affected: give --base REF (the stacks a change touches) or --all"])
+    project = _project_or_fail(args.project)
+    try:
+        if args.all:
+            stacks = all_stacks(project, args.head)
+        else:
+            stacks = affected(project, args.base, args.head)
+    except AffectedError as exc:
+        raise BadInput(exc.lines) from None
+    for stack in [] if args.all else stacks:
+        state = " (definition removed: destroy it by hand)" if stack.removed else ""
+        print(f"{stack.stack}{state}: {'; '.join(stack.reasons)}", file=sys.stderr)
+    if args.format == "list":
+        sys.stdout.writelines(f"{s.stack}\n" for s in stacks if not s.removed)
+    else:
+        print(json.dumps(matrix(stacks)))
     return EXIT_OK
 
 
@@ -212,6 +247,14 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plan", help="what `pulumi up` would create, offline (mock runtime)")
     p.add_argument("stacks", nargs="*", metavar="STACK", help="default: every cluster")
     p.add_argument("--json", action="store_true", help="`pulumi preview --json`-shaped output")
+    p.add_argument("--markdown", action="store_true", help="a pull-request comment (CI posts it)")
+    p.add_argument(
+        "--jobs",
+        type=_jobs,
+        default=None,
+        metavar="N",
+        help="plan in N worker processes (default: one per core; 1: in this process)",
+    )
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser(
@@ -221,6 +264,21 @@ def parser() -> argparse.ArgumentParser:
         "--out", type=Path, required=True, metavar="DIR", help="folder to write (made if missing)"
     )
     p.set_defaults(func=cmd_dashboards)
+
+    p = sub.add_parser(
+        "affected",
+        help="the stacks a git change touches, as a GitHub Actions matrix (what CI previews)",
+    )
+    p.add_argument("--base", metavar="REF", help="compare from the merge base with this commit")
+    p.add_argument("--head", metavar="REF", default="HEAD", help="up to this commit (default HEAD)")
+    p.add_argument("--all", action="store_true", help="every stack at --head (the drift check)")
+    p.add_argument(
+        "--format",
+        choices=("json", "list"),
+        default="json",
+        help='json: {"include": [{"stack": ...}]}; list: one stack to run per line',
+    )
+    p.set_defaults(func=cmd_affected)
     return top
 
 

@@ -8,6 +8,7 @@ import pulumi
 import pulumi_github as github
 import pulumi_kubernetes as k8s
 
+from .day2 import adoption_annotations
 from .deploy_key import DeployKey, DeployKeyArgs
 from .ecr_access import EcrAccess
 from .eks import EksConnection
@@ -56,6 +57,7 @@ class FluxCluster(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=FLUX_NAMESPACE,
                 labels={"app.kubernetes.io/part-of": "flux", "flux-fleet/cluster": name},
+                annotations=adoption_annotations(spec.flux.adopt) or None,
             ),
             # Kept on destroy: deleting the namespace would take Flux's objects with it.
             opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, retain_on_delete=True),
@@ -72,6 +74,7 @@ class FluxCluster(pulumi.ComponentResource):
                 read_only=not spec.flux.pushes_to_git,
                 secret_name=FLUX_SECRET_NAME,
                 namespace=FLUX_NAMESPACE,
+                adopt=spec.flux.adopt,  # the bootstrap's flux-system Secret is taken over
             ),
             github_provider=self.github_provider(spec.git.owner),
             k8s_provider=k8s_provider,

@@ -16,14 +16,14 @@ Pure file reading, no Pulumi: validate stays fast.
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
+from . import safe_yaml
 from .definitions import Fleet, Problem
+from .forkmap import fork_map
 from .gitops import FLUX_NAMESPACE, app_file
 from .manifests import ssh_url
 from .model import Cluster
@@ -78,14 +78,27 @@ def overlay_problem(project_dir: Path, cluster: Cluster, display: str) -> Proble
 
 def _load_all(path: Path, display: str) -> tuple[list[Any], list[Problem]]:
     try:
-        return [d for d in YAML(typ="safe", pure=True).load_all(path.read_text()) if d], []
-    except (OSError, UnicodeDecodeError, YAMLError) as exc:
+        return [d for d in safe_yaml.load_all(path.read_text()) if d], []
+    except (OSError, UnicodeDecodeError, safe_yaml.YAMLError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return [], [Problem(display, "", f"cannot be read as YAML: {first}")]
 
 
 def _kustomization_file(folder: Path) -> Path | None:
     return next((folder / n for n in KUSTOMIZATION_FILES if (folder / n).is_file()), None)
+
+
+def _resolved(folder: Path, resource: str) -> Path:
+    """(folder / resource).resolve() for a resolved `folder`, with one lstat for the usual
+    plain file name (a fleet has thousands of them) instead of one per path component."""
+    if "/" not in resource and resource not in ("", ".", ".."):
+        target = folder / resource
+        try:
+            if not stat.S_ISLNK(target.lstat().st_mode):
+                return target
+        except OSError:
+            return target  # missing: reported by the caller
+    return (folder / resource).resolve()
 
 
 def folder_objects(project_dir: Path, folder: Path) -> tuple[list[Found], list[Problem]]:
@@ -126,7 +139,7 @@ def _files(
     for i, resource in enumerate(resources):
         if not isinstance(resource, str) or "://" in resource or resource.startswith("git@"):
             continue  # remote bases are not this repository's concern
-        target = (folder / resource).resolve()
+        target = _resolved(folder, resource)
         if not target.is_relative_to(project_dir):
             continue  # outside this repository: kustomize refuses it anyway
         if target.is_file():
@@ -233,11 +246,17 @@ def orphan_folders(fleet: Fleet) -> list[Problem]:
     root = fleet.project_dir / CLUSTERS_ROOT
     if not root.is_dir():
         return []
-    paths = [c.git_path.rstrip("/") for c in fleet.clusters.values()]
+    # Every folder a spec.git.path is, or is in (a set: a fleet of thousands stays linear).
+    synced = {
+        "/".join(parts[:i])
+        for c in fleet.clusters.values()
+        for parts in [c.git_path.rstrip("/").split("/")]
+        for i in range(1, len(parts) + 1)
+    }
     problems = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         rel = f"{CLUSTERS_ROOT}/{folder.name}"
-        if not any(p == rel or p.startswith(rel + "/") for p in paths):
+        if rel not in synced:
             problems.append(
                 Problem(
                     rel,
@@ -249,11 +268,19 @@ def orphan_folders(fleet: Fleet) -> list[Problem]:
     return problems
 
 
+# From this many cluster folders on, forked worker processes read them (fork_map).
+PARALLEL_FROM = 100
+
+
 def consistency_problems(fleet: Fleet) -> list[Problem]:
     """Every mismatch between the (valid) definitions and the GitOps tree, one per line."""
-    problems: list[Problem] = []
-    for cluster in local_clusters(fleet):
-        display = fleet.files.get(cluster.name, f"k8s-clusters/{cluster.name}.yaml")
-        problems += cluster_problems(fleet.project_dir, cluster, display)
+    work = [
+        (cluster, fleet.files.get(cluster.name, f"k8s-clusters/{cluster.name}.yaml"))
+        for cluster in local_clusters(fleet)
+    ]
+    found = fork_map(
+        lambda item: cluster_problems(fleet.project_dir, *item), work, min_items=PARALLEL_FROM
+    )
+    problems = [p for cluster_found in found for p in cluster_found]
     problems += orphan_folders(fleet)
     return sorted(set(problems))

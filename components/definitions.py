@@ -17,15 +17,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from . import safe_yaml
+from .forkmap import fork_map
 from .model import Cluster, ClusterDefaults, describe_pattern
 from .registries_model import REGISTRIES_FILE, Registries, Registry
 
 CLUSTERS_DIR = "k8s-clusters"
 DEFAULTS_FILE = "_defaults.yaml"
 SCHEMA_FILE = "cluster.schema.json"
+PARALLEL_FROM = 200  # definition files; fewer are read faster than workers start
 
 
 @dataclass(frozen=True, order=True)
@@ -35,11 +36,16 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return (
-            f"{self.file}: {self.path}: {self.message}"
-            if self.path
-            else (f"{self.file}: {self.message}")
-        )
+        file, path, message = (one_line(part) for part in (self.file, self.path, self.message))
+        return f"{file}: {path}: {message}" if path else f"{file}: {message}"
+
+
+def one_line(text: str) -> str:
+    """`text` with what could break or hide a line (newlines, carriage returns, U+2028, other
+    control and invisible characters a person wrote into a key or a value) escaped."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 class DefinitionError(Exception):
@@ -53,12 +59,6 @@ class DefinitionError(Exception):
 # --- YAML -----------------------------------------------------------------------------------
 
 
-def _yaml() -> YAML:
-    yaml = YAML(typ="safe", pure=True)
-    yaml.allow_duplicate_keys = False
-    return yaml
-
-
 def read_yaml(path: Path, display: str) -> tuple[Any, list[Problem]]:
     """The document in `path`, or the problems that stop it from being read."""
     try:
@@ -66,13 +66,17 @@ def read_yaml(path: Path, display: str) -> tuple[Any, list[Problem]]:
     except (OSError, UnicodeDecodeError) as exc:
         return None, [Problem(display, "", f"cannot be read: {exc}")]
     try:
-        docs = list(_yaml().load_all(text))
-    except MarkedYAMLError as exc:
+        docs = safe_yaml.load_all(text)  # YAML 1.2, duplicate keys refused
+    except safe_yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
         what = " ".join(str(x) for x in (exc.context, exc.problem) if x)
         return None, [Problem(display, where, f"invalid YAML: {what}")]
-    except YAMLError as exc:
+    except safe_yaml.YAMLError as exc:
+        return None, [Problem(display, "", f"invalid YAML: {exc}")]
+    except RecursionError:
+        return None, [Problem(display, "", "invalid YAML: nested too deeply")]
+    except ValueError as exc:  # such as an integer of more than 4300 digits
         return None, [Problem(display, "", f"invalid YAML: {exc}")]
     docs = [d for d in docs if d is not None]
     if not docs:
@@ -97,7 +101,10 @@ def show(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
-        text = str(value)
+        try:
+            text = str(value)
+        except ValueError:  # an integer beyond str()'s digit limit (hexadecimal in YAML)
+            return "a number too large to show"
         return f"the number {text if len(text) <= 30 else text[:27] + '...'}"
     if isinstance(value, Mapping):
         return "a mapping"
@@ -362,9 +369,13 @@ def load_fleet(project_dir: Path) -> Fleet:
     if defaults_problems:
         return fleet  # clusters cannot be judged without their defaults: fix those first
     identities: dict[tuple[str, str, str], str] = {}
-    for path in definition_files(project_dir):
+    paths = definition_files(project_dir)
+    # Reading a file is independent of the others: forked workers read a large fleet's.
+    read = fork_map(
+        lambda path: read_yaml(path, _display(project_dir, path)), paths, min_items=PARALLEL_FROM
+    )
+    for path, (doc, problems) in zip(paths, read, strict=True):
         display = _display(project_dir, path)
-        doc, problems = read_yaml(path, display)
         cluster = None
         if not problems:
             cluster, problems = validate_cluster_doc(doc, display, path.stem, fleet.defaults_spec)

@@ -9,6 +9,7 @@ import pulumi_github as github
 import pulumi_kubernetes as k8s
 import pulumi_tls as tls
 
+from .day2 import adoption_annotations
 from .manifests import KEY_ALGORITHMS, deploy_key_title, git_secret_string_data
 from .outputs import secret
 
@@ -23,6 +24,7 @@ class DeployKeyArgs:
     read_only: bool
     secret_name: str
     namespace: str
+    adopt: bool = False  # the Secret exists (flux bootstrap's): its create takes it over
 
 
 class DeployKey(pulumi.ComponentResource):
@@ -73,6 +75,7 @@ class DeployKey(pulumi.ComponentResource):
                 name=args.secret_name,
                 namespace=args.namespace,
                 labels={"app.kubernetes.io/managed-by": "flux-fleet"},
+                annotations=adoption_annotations(args.adopt) or None,
             ),
             type="Opaque",
             string_data=secret(string_data),

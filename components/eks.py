@@ -9,6 +9,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from .aws_account import account_provider
+from .day2 import upsert_existing_objects
 from .manifests import kubeconfig
 from .model import Cluster
 from .outputs import secret
@@ -61,6 +62,10 @@ class EksConnection(pulumi.ComponentResource):
             # an in-place update.
             cluster_identifier=pulumi.Output.concat(eks.arn, "@", eks.created_at),
             enable_server_side_apply=True,
+            # Taking over a bootstrapped cluster (spec.flux.adopt): creates of objects that
+            # already exist update them instead of failing; see components/day2.py for why.
+            # deleteUnreachable is never set here: PULUMI_K8S_DELETE_UNREACHABLE, at destroy.
+            upsert_existing_objects=upsert_existing_objects(cluster),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({"endpoint": eks.endpoint})

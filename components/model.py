@@ -239,6 +239,12 @@ class FluxSpec(Model):
         default_factory=list, max_length=20
     )
     deploy_key: DeployKeySpec = Field(default_factory=DeployKeySpec)
+    adopt: bool = Field(
+        False,
+        description="take over a cluster bootstrapped by flux bootstrap or the Terraform "
+        "provider: the flux-system namespace and Secret are adopted, not recreated "
+        "(needs spec.git.path: the path the bootstrap syncs)",
+    )
 
     @property
     def all_components(self) -> list[str]:
@@ -593,6 +599,20 @@ class ClusterSpec(Model):
     apps: Apps = Field(
         default_factory=list, description="application repositories, each with its own key"
     )
+
+    @model_validator(mode="after")
+    def _adopt_keeps_the_bootstrap_path(self) -> ClusterSpec:
+        """A takeover keeps the bootstrap's flux-system Kustomization (prune: true): syncing any
+        other folder would prune what the bootstrap folder applied, so the path is stated."""
+        if self.flux.adopt and self.git.path is None:
+            message = (
+                "required when spec.flux.adopt is true: expected the path the bootstrap syncs "
+                "(flux bootstrap --path, such as clusters/my-cluster); another folder would make "
+                "the flux-system Kustomization prune what the bootstrap applied"
+            )
+            error = _app_error(("git", "path"), None, message)
+            raise ValidationError.from_exception_data("ClusterSpec", [error])  # type: ignore[list-item]
+        return self
 
 
 class ClusterMetadata(Model):

@@ -11,21 +11,28 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextvars
+import importlib
 import json
 import logging
+import multiprocessing
 import runpy
+import sys
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 from google.protobuf import json_format, struct_pb2
 from pulumi.runtime import mocks as pmocks
 from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.stack import run_pulumi_func
-from ruamel.yaml import YAML
 
-from . import plan_iam
+from . import plan_iam, safe_yaml
+from .forkmap import cores, single_threaded
+from .registries_model import REGISTRIES_STACK
 
 PROJECT = "flux-fleet"
 SIG_KEY = "4dabf18193072939515e22adb298388d"
@@ -268,7 +275,7 @@ def stack_config(project_dir: Path, stack: str) -> tuple[dict[str, str], list[st
     path = project_dir / "stacks" / f"Pulumi.{stack}.yaml"
     if not path.exists():
         return {}, []
-    doc = YAML(typ="safe", pure=True).load(path.read_text()) or {}
+    doc = safe_yaml.load(path.read_text()) or {}
     config: dict[str, str] = {}
     secret_keys: list[str] = []
     for key, value in (doc.get("config") or {}).items():
@@ -299,6 +306,16 @@ async def _resolve_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
 def _run(project_dir: Path, stack: str, main: Path) -> StackPlan:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    # Pulumi's mocks answer in the loop's executor threads, each wanting an event loop of its
+    # own: give them ones this stack closes, not loops left for the garbage collector to tear
+    # down in any order (or at exit: "Exception ignored in BaseEventLoop.__del__").
+    thread_loops: list[asyncio.AbstractEventLoop] = []
+
+    def thread_loop() -> None:
+        thread_loops.append(asyncio.new_event_loop())
+        asyncio.set_event_loop(thread_loops[-1])
+
+    loop.set_default_executor(ThreadPoolExecutor(initializer=thread_loop))
     try:
         mocks = PlanMocks()
         monitor = RecordingMonitor(mocks)
@@ -322,6 +339,9 @@ def _run(project_dir: Path, stack: str, main: Path) -> StackPlan:
         outputs = loop.run_until_complete(_resolve_outputs(raw_outputs))
         return StackPlan(stack, order(monitor.registrations), outputs, sorted(set(monitor.invokes)))
     finally:
+        loop.run_until_complete(loop.shutdown_default_executor())
+        for done in thread_loops:
+            done.close()
         loop.close()
         asyncio.set_event_loop(None)
 
@@ -354,3 +374,132 @@ def order(registrations: list[Registration]) -> list[Registration]:
     for urn in sorted(by_urn):
         visit(urn, frozenset())
     return out
+
+
+# --- many stacks: worker processes that import once ----------------------------------------------
+
+# The provider packages the program's components use (their lazily loaded submodules included):
+# what a worker imports before its first stack. A module missing here is only imported later.
+PROVIDER_MODULES = (
+    "pulumi_aws.ecr",
+    "pulumi_aws.eks",
+    "pulumi_aws.iam",
+    "pulumi_github",
+    "pulumi_kubernetes.apiextensions",
+    "pulumi_kubernetes.core.v1",
+    "pulumi_kubernetes.helm.v3",
+    "pulumi_kubernetes.meta.v1",
+    "pulumi_tls",
+)
+WORKER_MODULES = (*PROVIDER_MODULES, "components.cluster", "components.registries")
+# Stacks a worker is sent at a time: small chunks keep both workers busy to the end, each chunk
+# costs a round trip.
+MAX_CHUNK = 8
+# Workers forked from this process cost nothing to start: by default there is one per core.
+# Started from a fork server (see _worker_context), each costs an interpreter: by default there
+# is one for this many stacks at most.
+STACKS_PER_SERVER_WORKER = 8
+
+
+def load_worker_modules() -> None:
+    """Load WORKER_MODULES. The providers register their submodules lazily (a placeholder in
+    sys.modules until an attribute other than __name__, __path__... is read): reading one loads
+    it."""
+    for name in WORKER_MODULES:
+        parts = name.split(".")
+        for i in range(1, len(parts) + 1):  # pulumi_kubernetes.core, then .core.v1
+            getattr(importlib.import_module(".".join(parts[:i])), "__all__", None)
+
+
+def _forks_itself() -> bool:
+    return sys.platform == "linux" and single_threaded()
+
+
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """How workers start, each with WORKER_MODULES loaded once and for all:
+
+    - forked from this process, once it has loaded them, when it runs a single thread (the CLI:
+      the offline plan never opens a gRPC channel, and each stack joins its threads), which
+      saves starting another interpreter;
+    - otherwise (a test runner's threads, say) forked from a fresh server process that loaded
+      them (plan_preload): `fork` of a process with threads running is not safe, with gRPC's
+      least of all.
+    """
+    if _forks_itself():
+        load_worker_modules()
+        sys.stdout.flush()  # or each worker would write what is buffered again
+        sys.stderr.flush()
+        return multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["components.plan_preload"])
+    return context
+
+
+def _start_worker(project_dir: Path) -> None:
+    load_worker_modules()  # already done: forked from a process that loaded them
+    from . import program
+
+    program.fleet(project_dir)  # the definitions, read and validated once per worker
+
+
+def _plan_chunk(project_dir: Path, stacks: list[str]) -> list[StackPlan | pulumi.RunError]:
+    """Plans of `stacks`, in order; a stack the program refuses gives its RunError (raised by
+    the parent in stack order, as planning them one after the other would)."""
+    out: list[StackPlan | pulumi.RunError] = []
+    for stack in stacks:
+        try:
+            out.append(plan_stack(project_dir, stack))
+        except pulumi.RunError as exc:
+            out.append(exc)
+    return out
+
+
+def plan_stacks(
+    project_dir: Path, stacks: Sequence[str], jobs: int | None = None
+) -> list[StackPlan]:
+    """The plans of `stacks`, in that order, computed by `jobs` worker processes (default: one
+    per core; 1: in this process). The result does not depend on `jobs`. (A process running
+    threads cannot fork itself: by default it starts a worker for 8 stacks at most.)
+
+    Raises pulumi.RunError of the first stack (in order) that the program refuses.
+    """
+    project_dir = project_dir.resolve()
+    if jobs is None:
+        jobs = cores() if _forks_itself() else len(stacks) // STACKS_PER_SERVER_WORKER
+        jobs = min(jobs, cores())
+    jobs = min(jobs, len(stacks))
+    if jobs <= 1:
+        return [plan_stack(project_dir, stack) for stack in stacks]
+    # The registries stack grows with the fleet (a second or more for hundreds of clusters):
+    # it goes first, so that no worker is left with it at the end while the others wait.
+    queue = sorted(range(len(stacks)), key=lambda i: stacks[i] != REGISTRIES_STACK)
+    size = max(1, min(MAX_CHUNK, len(stacks) // (jobs * 4)))
+    chunks = [queue[i : i + size] for i in range(0, len(queue), size)]
+    results: list[StackPlan | pulumi.RunError | None] = [None] * len(stacks)
+    with ProcessPoolExecutor(
+        jobs, mp_context=_worker_context(), initializer=_start_worker, initargs=(project_dir,)
+    ) as pool:
+        names = [[stacks[i] for i in chunk] for chunk in chunks]
+        done = pool.map(_plan_chunk, repeat(project_dir), names)
+        for chunk, plans in zip(chunks, done, strict=True):
+            for i, plan in zip(chunk, plans, strict=True):
+                results[i] = plan
+    for stack_result in results:
+        if isinstance(stack_result, pulumi.RunError):
+            raise stack_result
+    return cast("list[StackPlan]", results)
+
+
+def _without_source_positions() -> None:
+    """Pulumi walks the Python stack of every resource registration to tell the engine where
+    in the program it was made (about a tenth of a plan's time). The recording monitor never
+    reads it: the offline plan skips the walk. Applies to this process, which imports this
+    module only to plan offline; `pulumi up` never imports it."""
+    from pulumi.runtime import resource
+    from pulumi.runtime.proto import source_pb2
+
+    if hasattr(resource, "_get_stack_trace"):  # a private function: skip if it ever goes
+        resource._get_stack_trace = source_pb2.StackTrace
+
+
+_without_source_positions()

@@ -6,7 +6,9 @@ secret's value: `masked` is the only way a value reaches the output.
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from collections import defaultdict
 from typing import Any
 
@@ -153,3 +155,91 @@ def text(plan: StackPlan) -> str:
     lines += ["", "Outputs:"]
     lines.extend(_lines(masked(plan.outputs), "    "))
     return "\n".join(lines) + "\n"
+
+
+# --- markdown (the pull-request comment) -------------------------------------------------------
+
+# GitHub refuses a comment over 65,536 characters; keep room for what CI appends.
+MAX_MARKDOWN = 60_000
+
+
+def _cell(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _fenced(body: str, info: str = "text") -> str:
+    """`body` in a code fence longer than any run of backticks inside it."""
+    fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", body)), default=0))
+    return f"{fence}{info}\n{body.rstrip(chr(10))}\n{fence}"
+
+
+def type_counts(plan: StackPlan) -> dict[str, int]:
+    """Resource type → how many the stack would create (the stack itself included), by type."""
+    counts: dict[str, int] = defaultdict(int)
+    counts["pulumi:pulumi:Stack"] = 1
+    for reg in plan.resources:
+        counts[reg.type] += 1
+    return dict(sorted(counts.items()))
+
+
+def _summary(plan: StackPlan) -> list[str]:
+    rows = [f"| `{_cell(kind)}` | {count} |" for kind, count in type_counts(plan).items()]
+    return ["| Resource type | To create |", "| --- | ---: |", *rows]
+
+
+def _details(plan: StackPlan) -> str:
+    return "\n".join(
+        [
+            "<details><summary>Resources and inputs of "
+            f"<code>{html.escape(plan.stack)}</code></summary>",
+            "",
+            _fenced(text(plan)),
+            "",
+            "</details>",
+        ]
+    )
+
+
+def _table(plan: StackPlan) -> str:
+    return "\n".join(
+        [
+            f"### `{_cell(plan.stack)}`: {len(plan.resources) + 1} resources to create",
+            "",
+            *_summary(plan),
+        ]
+    )
+
+
+def markdown(plans: list[StackPlan], *, limit: int = MAX_MARKDOWN) -> str:
+    """The offline plan as a pull-request comment: per stack a summary table (resource type →
+    count to create) and the text plan in a collapsible block. Secrets and unknowns are masked
+    as in `text`. Details that would push the comment past `limit` characters are left out,
+    with the command that shows them."""
+    total = sum(len(p.resources) + 1 for p in plans)
+    head = [
+        "## Offline plan",
+        "",
+        f"{len(plans)} stack(s), {total} resources: what `pulumi up` would create on an empty "
+        "stack, from `fluxfleet plan` under Pulumi's mock runtime (no cloud access). The "
+        "preview jobs show the diff against the live state. Secrets show as `[secret]`, values "
+        "known only after apply as `[unknown]`.",
+    ]
+    if plans:
+        head += ["", "| Stack | Resources to create |", "| --- | ---: |"]
+        head += [f"| `{_cell(p.stack)}` | {len(p.resources) + 1} |" for p in plans]
+    sections = [_table(plan) for plan in plans]
+    size = sum(len(part) + 2 for part in ["\n".join(head), *sections])
+    left_out: list[str] = []
+    for i, plan in enumerate(plans):
+        block = _details(plan)
+        if size + len(block) + 2 > limit:
+            left_out.append(plan.stack)
+            continue
+        sections[i] += "\n\n" + block
+        size += len(block) + 2
+    if left_out:
+        sections.append(
+            f"Details of {len(left_out)} stack(s) left out to keep this comment under GitHub's "
+            f"size limit: `fluxfleet plan {' '.join(left_out)}` shows them."
+        )
+    return "\n\n".join(["\n".join(head), *sections]) + "\n"

@@ -16,8 +16,8 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import YAMLError
 
+from . import safe_yaml
 from .alerts import CONFIG_NAMESPACE, SLACK_BOT_TOKEN_KEY, SLACK_WEBHOOK_URL_KEY
 from .consistency import overlay_problem
 from .definitions import (
@@ -123,8 +123,8 @@ def _rt_dump(doc: Any) -> str:
 def _parse(text: str, display: str) -> tuple[Any, list[Problem]]:
     """`text` read back exactly as `fluxfleet validate` will read the written file."""
     try:
-        return YAML(typ="safe", pure=True).load(text), []
-    except YAMLError as exc:  # pragma: no cover - we wrote it ourselves
+        return safe_yaml.load(text), []
+    except safe_yaml.YAMLError as exc:  # pragma: no cover - we wrote it ourselves
         return None, [Problem(display, "", f"invalid YAML: {exc}")]
 
 

@@ -1,0 +1,161 @@
+"""A generated fleet of N realistic clusters, in a copy of the project (for the benchmark).
+
+Each cluster is what a team would write: a definition (accounts, regions and EKS names spread like
+a real fleet, an IAM role for some accounts), ECR pulls from the fleet's registries (names and
+prefixes, node roles, IRSA for OCI sources and image automation on some), two application
+repositories, Slack alerts (the fleet default, `info` on some) with a placeholder token in the
+stack config, and the Grafana dashboards and Prometheus monitors (the model's defaults). The
+files are written with the project's own builders (scaffold.stack_file, gitops.cluster_files,
+gitops.dump_yaml), so `fluxfleet validate` accepts the result as it would a scaffolded fleet.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from components.definitions import CLUSTERS_DIR, load_defaults, validate_cluster_doc
+from components.gitops import cluster_files, dump_yaml
+from components.registries_model import REGISTRIES_FILE
+from components.scaffold import SCHEMA_LINE, STACKS_DIR, stack_file
+
+PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "k8s-clusters", "stacks", "flux")
+REGIONS = ("eu-west-1", "us-east-1", "eu-central-1", "ap-southeast-2", "us-west-2")
+ENVIRONMENTS = ("production", "staging")  # the overlays of flux/apps/
+CLUSTERS_PER_ACCOUNT = 4
+# A repository policy holds one statement per consuming account (ECR's limit is 10,240
+# characters): a registry serves at most this many accounts.
+ACCOUNTS_PER_REGISTRY = 25
+REPOSITORIES = ["api", "worker", "web", "jobs", "platform/base", "platform/metrics"]
+
+
+def cluster_name(i: int) -> str:
+    return f"bench-{i:04d}"
+
+
+def _account_id(account: int) -> str:
+    return f"{300000000000 + account * 7919:012d}"
+
+
+def _registry_name(k: int) -> str:
+    return f"bench-registry-{k:02d}"
+
+
+def registry_count(n: int) -> int:
+    accounts = -(-n // CLUSTERS_PER_ACCOUNT)
+    return max(1, -(-accounts // ACCOUNTS_PER_REGISTRY))
+
+
+def registries_document(n: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "flux-fleet/v1",
+        "kind": "Registries",
+        "registries": [
+            {
+                "name": _registry_name(k),
+                "accountId": f"{200000000000 + k * 104729:012d}",
+                "region": REGIONS[k % len(REGIONS)],
+                "roleArn": f"arn:aws:iam::{200000000000 + k * 104729:012d}:role/fleet-deployer",
+                "repositories": REPOSITORIES,
+            }
+            for k in range(registry_count(n))
+        ],
+    }
+
+
+def cluster_document(i: int) -> dict[str, Any]:
+    """The definition of cluster i (only what differs from _defaults.yaml, as a person writes)."""
+    name = cluster_name(i)
+    account = (i - 1) // CLUSTERS_PER_ACCOUNT
+    account_id = _account_id(account)
+    aws: dict[str, Any] = {
+        "accountId": account_id,
+        "region": REGIONS[account % len(REGIONS)],
+        "eksClusterName": f"{name}-eks",
+    }
+    if account % 2 == 0:
+        aws["roleArn"] = f"arn:aws:iam::{account_id}:role/fleet-deployer"
+    ecr: dict[str, Any] = {
+        "pull": [
+            {
+                "registry": _registry_name(account // ACCOUNTS_PER_REGISTRY),
+                "repositories": ["api", "worker", "platform/*"] if i % 3 else ["web", "jobs"],
+            }
+        ],
+        "nodeRoleNames": [f"{name}-nodes"],
+    }
+    if i % 5 == 0:
+        ecr["ociSources"] = True
+    flux: dict[str, Any] = {"size": ("small", "medium", "large")[i % 3]}
+    if i % 10 == 0:
+        flux["componentsExtra"] = ["image-reflector-controller", "image-automation-controller"]
+    if i % 4 == 0:
+        flux["tolerationKeys"] = ["CriticalAddonsOnly"]
+    spec: dict[str, Any] = {
+        "aws": aws,
+        "ecr": ecr,
+        "flux": flux,
+        "apps": [
+            {
+                "name": "frontend",
+                "repository": f"team-{i % 7}-frontend",
+                "path": f"flux/app/{ENVIRONMENTS[i % 2]}",
+            },
+            {
+                "name": "backend",
+                "repository": f"team-{i % 7}-backend",
+                "path": f"deploy/{ENVIRONMENTS[i % 2]}",
+                "secretName": "backend-deploykey",
+            },
+        ],
+    }
+    if i % 2:
+        spec["alerts"] = {"slack": {"severity": "info"}}
+    return {
+        "apiVersion": "flux-fleet/v1",
+        "kind": "Cluster",
+        "metadata": {"name": name, "environment": ENVIRONMENTS[i % 2]},
+        "spec": spec,
+    }
+
+
+def copy_project(source: Path, dest: Path) -> Path:
+    """The project's files without its example clusters (definitions, stacks, cluster folders)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in PROJECT_FILES:
+        src = source / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name)
+        elif src.exists():
+            shutil.copy2(src, dest / name)
+    for definition in (dest / CLUSTERS_DIR).glob("[!_]*.y*ml"):
+        stack = definition.stem
+        definition.unlink()
+        (dest / STACKS_DIR / f"Pulumi.{stack}.yaml").unlink(missing_ok=True)
+        shutil.rmtree(dest / "flux" / "clusters" / stack, ignore_errors=True)
+    return dest
+
+
+def generate(source: Path, dest: Path, n: int) -> Path:
+    """A copy of the project at `dest` whose fleet is n generated clusters (and its registries)."""
+    project = copy_project(source, dest)
+    (project / CLUSTERS_DIR / REGISTRIES_FILE).write_text(
+        f"{SCHEMA_LINE}\n" + dump_yaml([registries_document(n)], explicit_start=False)
+    )
+    defaults, problems = load_defaults(project)
+    if problems:
+        raise SystemExit("\n".join(str(p) for p in problems))
+    for i in range(1, n + 1):
+        doc = cluster_document(i)
+        display = f"{CLUSTERS_DIR}/{cluster_name(i)}.yaml"
+        cluster, problems = validate_cluster_doc(doc, display, cluster_name(i), defaults)
+        if cluster is None:
+            raise SystemExit("\n".join(str(p) for p in problems))
+        (project / display).write_text(f"{SCHEMA_LINE}\n" + dump_yaml([doc], explicit_start=False))
+        (project / STACKS_DIR / f"Pulumi.{cluster.name}.yaml").write_text(stack_file(cluster))
+        folder = project / cluster.git_path
+        folder.mkdir(parents=True, exist_ok=True)
+        for file, text in cluster_files(cluster).items():
+            (folder / file).write_text(text)
+    return project

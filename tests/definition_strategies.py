@@ -1,0 +1,162 @@
+"""Cluster definitions for property tests: generated from the model's JSON Schema, with the
+rules the schema cannot express (across fields, or in validators) as overrides."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from hypothesis import strategies as st
+from schema_strategies import Strategy, from_schema, mutated
+
+from components import model
+
+ROOT = Path(__file__).resolve().parents[1]
+# The fleet repository and the registry of the example _defaults.yaml and _registries.yaml.
+FLEET_OWNER, FLEET_REPOSITORY = "acme", "gitops"
+REGISTRY, REGISTRY_REPOSITORIES = "shared", ("api", "worker")
+
+
+def _passes(validator: Any) -> Any:
+    def check(value: Any) -> bool:
+        try:
+            validator(value)
+        except ValueError:
+            return False
+        return True
+
+    return check
+
+
+def _regex(pattern: str) -> Strategy:
+    return st.from_regex(pattern, fullmatch=True)
+
+
+def _unique_lists(values: Strategy, max_size: int = 3) -> Strategy:
+    return st.lists(values, unique=True, max_size=max_size)
+
+
+@cache
+def model_schema() -> dict[str, Any]:
+    """The JSON Schema of the Cluster kind as validated (required fields, no partial spec)."""
+    return model.Cluster.model_json_schema(ref_template="#/$defs/{model}")
+
+
+@cache
+def editor_schema() -> dict[str, Any]:
+    """k8s-clusters/cluster.schema.json, what editors check a definition file against."""
+    return json.loads((ROOT / "k8s-clusters" / "cluster.schema.json").read_text())
+
+
+def _event_source(schema: dict[str, Any]) -> Strategy:
+    def labels_need_wildcard(source: dict[str, Any]) -> dict[str, Any]:
+        return {**source, "name": "*"} if source.get("matchLabels") else source
+
+    return from_schema(schema["$defs"]["EventSource"], schema, nulls=False).map(
+        labels_need_wildcard
+    )
+
+
+def _branches() -> Strategy:
+    return _regex(model.GIT_BRANCH).filter(_passes(model._git_ref))
+
+
+def _relative_paths() -> Strategy:
+    return _regex(model.REL_PATH).filter(_passes(model._relative_path))
+
+
+def _apps(schema: dict[str, Any]) -> Strategy:
+    overrides = {"branch": _branches(), "path": _relative_paths()}
+    app = from_schema(schema["$defs"]["AppRepository"], schema, overrides, nulls=False).filter(
+        lambda a: (
+            not (
+                a.get("owner", FLEET_OWNER).casefold() == FLEET_OWNER
+                and a["repository"].casefold() == FLEET_REPOSITORY
+            )
+        )
+    )
+    return st.lists(
+        app,
+        max_size=2,
+        unique_by=(
+            lambda a: a["name"],
+            lambda a: a.get("secretName") or f"{a['name']}-deploykey",
+        ),
+    )
+
+
+def _label_maps() -> Strategy:
+    keys = st.from_regex(model.LABEL_KEY, fullmatch=True).filter(_passes(model._label_key))
+    values = st.from_regex(model.LABEL_VALUE, fullmatch=True).filter(lambda v: len(v) <= 63)
+    return st.dictionaries(keys, values, min_size=1, max_size=2)
+
+
+def valid_clusters() -> Strategy:
+    """Definitions the model accepts (given the example _defaults.yaml and _registries.yaml)."""
+    schema = model_schema()
+    overrides: dict[str, Strategy] = {
+        "metadata.name": st.from_regex(model.DNS_LABEL, fullmatch=True).filter(
+            lambda n: n not in model.RESERVED_NAMES
+        ),
+        "spec.git.owner": st.just(FLEET_OWNER),
+        "spec.git.repository": st.just(FLEET_REPOSITORY),
+        "spec.git.branch": _branches(),
+        "spec.git.path": _relative_paths(),
+        "spec.flux.components": _unique_lists(st.sampled_from(model.CORE_COMPONENTS)).map(
+            lambda extra: (
+                [*model.REQUIRED_COMPONENTS]
+                + [c for c in extra if c not in model.REQUIRED_COMPONENTS]
+            )
+        ),
+        "spec.flux.componentsExtra": _unique_lists(st.sampled_from(model.EXTRA_COMPONENTS)),
+        "spec.flux.tolerationKeys": _unique_lists(_regex(model.TOLERATION_KEY)),
+        "spec.ecr.pull": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "registry": st.just(REGISTRY),
+                    "repositories": st.lists(
+                        st.sampled_from(REGISTRY_REPOSITORIES), min_size=1, unique=True
+                    ),
+                }
+            ),
+            max_size=1,
+        ),
+        "spec.ecr.nodeRoleNames": _unique_lists(_regex(model.IAM_ROLE_NAME)),
+        "spec.alerts.slack.exclusionList": _unique_lists(
+            st.sampled_from(["^info", "timeout", "(?i)retry", "a.*b", "[0-9]+"])
+        ),
+        "spec.alerts.slack.eventSources[]": _event_source(schema),
+        "spec.monitoring.dashboardLabel": _label_maps(),
+        "spec.apps": _apps(schema),
+    }
+
+    def coherent(doc: dict[str, Any]) -> dict[str, Any]:
+        spec = doc["spec"]
+        slack = spec.get("alerts", {}).get("slack", {})
+        if slack.get("enabled") and "channel" not in slack:
+            slack["channel"] = "#flux-alerts"
+        flux = spec.get("flux", {})
+        if flux.get("adopt") and "path" not in spec["git"]:
+            spec["git"]["path"] = "clusters/adopted"
+        if spec["aws"]["region"].startswith(("cn-", "us-gov-")):
+            spec.get("ecr", {}).pop("pull", None)  # the example registry is in partition aws
+        for source in slack.get("eventSources", []):
+            if source.get("matchLabels") == {}:
+                del source["matchLabels"]
+        return doc
+
+    return from_schema(schema, schema, overrides, nulls=False).map(coherent)
+
+
+def schema_documents() -> Strategy:
+    """Anything the editor schema allows in a Cluster file: nulls, partial specs, every field
+    optional (a file may leave them to _defaults.yaml)."""
+    schema = editor_schema()
+    return from_schema(schema["$defs"]["Cluster"], schema)
+
+
+def bad_documents() -> Strategy:
+    """Valid and schema-shaped definitions, mutated."""
+    return mutated(valid_clusters() | schema_documents())

@@ -1,0 +1,597 @@
+"""The GitHub Actions workflows in .github/ (README, "CI").
+
+- zizmor (offline) finds nothing, and the GitHub workflow / action JSON schemas accept them;
+- every action is pinned to a full commit SHA with its version in a comment, permissions are
+  least-privilege per job, no expression is expanded inside a `run:` script;
+- the jobs do what the issue asks (preview, deploy order and gates, drift);
+- the shell steps that glue `fluxfleet` to the matrix are run here, with bash and jq, against a
+  real git repository, and their outputs checked.
+
+zizmor and check-jsonschema are dev dependencies, installed next to the Python running the tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import ROOT, copy_project
+from fleetrepo import Repo, entry, git_identity, make_repo
+from ruamel.yaml import YAML
+
+GITHUB = ROOT / ".github"
+WORKFLOWS = sorted((GITHUB / "workflows").glob("*.yml"))
+ACTIONS = sorted((GITHUB / "actions").glob("*/action.yml"))
+BIN = Path(sys.executable).parent
+SHA_PIN = re.compile(r"^(?P<action>[\w.-]+/[\w.-]+(?:/[\w./-]+)?)@(?P<sha>[0-9a-f]{40})$")
+VERSION_COMMENT = re.compile(r"#\s*v\d+\.\d+\.\d+\s*$")
+
+
+def load(path: Path) -> dict[str, Any]:
+    doc = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
+    assert isinstance(doc, dict)
+    return doc
+
+
+def workflow(name: str) -> dict[str, Any]:
+    return load(GITHUB / "workflows" / name)
+
+
+def tool(name: str) -> str:
+    path = BIN / name
+    if not path.exists():
+        pytest.fail(
+            f"{name} is not installed next to {sys.executable}: "
+            "pip install zizmor==1.32.0 check-jsonschema==0.39.0"
+        )
+    return str(path)
+
+
+def steps_of(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    if "jobs" in doc:
+        return [s for job in doc["jobs"].values() for s in job.get("steps", [])]
+    return list(doc["runs"].get("steps", []))
+
+
+def step(doc: dict[str, Any], job: str, name: str) -> dict[str, Any]:
+    found = [s for s in doc["jobs"][job]["steps"] if s.get("name") == name]
+    assert len(found) == 1, f"{job}: {name}"
+    return found[0]
+
+
+def test_the_workflows_exist() -> None:
+    names = {p.name for p in WORKFLOWS}
+    assert names == {"pull-request.yml", "plan-comment.yml", "deploy.yml", "drift.yml"}
+    assert {p.parent.name for p in ACTIONS} == {"setup-fleet", "cloud-settings"}
+
+
+# --- linters --------------------------------------------------------------------------------
+
+
+def zizmor(*paths: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [tool("zizmor"), "--offline", "--no-progress", *map(str, paths)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+
+
+def test_zizmor_finds_nothing() -> None:
+    done = zizmor(GITHUB)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "No findings to report" in done.stdout
+
+
+def test_zizmor_runs_offline_and_would_catch_an_injection(tmp_path: Path) -> None:
+    bad = tmp_path / ".github" / "workflows" / "bad.yml"
+    bad.parent.mkdir(parents=True)
+    bad.write_text(
+        "on: pull_request_target\n"
+        "permissions: write-all\n"
+        "jobs:\n"
+        "  x:\n"
+        "    runs-on: ubuntu-24.04\n"
+        "    steps:\n"
+        "      - uses: actions/checkout@v4\n"
+        "        with: {ref: '${{ github.event.pull_request.head.sha }}'}\n"
+        "      - run: echo '${{ github.event.pull_request.title }}'\n"
+    )
+    done = zizmor(bad)
+    assert done.returncode != 0
+    for audit in ("template-injection", "dangerous-triggers", "unpinned-uses"):
+        assert f"[{audit}]" in done.stdout, audit
+
+
+def test_the_only_zizmor_suppression_is_the_comment_workflow_trigger() -> None:
+    ignores = [
+        (path.name, line.strip())
+        for path in [*WORKFLOWS, *ACTIONS]
+        for line in path.read_text().splitlines()
+        if "zizmor:" in line
+    ]
+    assert ignores == [
+        (
+            "plan-comment.yml",
+            "# zizmor: ignore[dangerous-triggers] the safe split: no checkout, the artifact is "
+            "data (above)",
+        )
+    ]
+    assert not (ROOT / "zizmor.yml").exists() and not (GITHUB / "zizmor.yml").exists()
+
+
+def check_jsonschema(schema: str, *paths: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", schema, *map(str, paths)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_workflow_matches_the_github_workflow_schema(path: Path) -> None:
+    done = check_jsonschema("vendor.github-workflows", path)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("path", ACTIONS, ids=lambda p: p.parent.name)
+def test_action_matches_the_github_action_schema(path: Path) -> None:
+    done = check_jsonschema("vendor.github-actions", path)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_schema_check_rejects_a_broken_workflow(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text("on: push\njobs:\n  x:\n    runs-onn: ubuntu-24.04\n    steps: []\n")
+    assert check_jsonschema("vendor.github-workflows", bad).returncode != 0
+
+
+# --- pins, permissions, scripts -------------------------------------------------------------
+
+
+def uses_lines() -> list[tuple[str, str]]:
+    """(file, the text after `uses:`) for every step of every workflow and action."""
+    found = []
+    for path in [*WORKFLOWS, *ACTIONS]:
+        for line in path.read_text().splitlines():
+            match = re.match(r"^\s*(?:-\s+)?uses:\s*(.+)$", line)
+            if match:
+                found.append((path.name, match.group(1)))
+    return found
+
+
+def test_every_action_is_pinned_to_a_full_sha_with_its_version() -> None:
+    pins: dict[str, set[str]] = {}
+    lines = uses_lines()
+    assert len(lines) > 20
+    for file, text in lines:
+        ref, _, comment = text.partition("#")
+        ref = ref.strip()
+        if ref.startswith("$/"):  # this repository, at the commit that runs
+            assert (GITHUB.parent / ref[2:] / "action.yml").exists(), ref
+            continue
+        match = SHA_PIN.match(ref)
+        assert match, f"{file}: {ref} is not pinned to a full commit SHA"
+        assert VERSION_COMMENT.search("#" + comment), f"{file}: {ref} has no # vX.Y.Z"
+        pins.setdefault(match["action"], set()).add(f"{match['sha']} {comment.strip()}")
+    # One version of each action everywhere.
+    assert {action: len(shas) for action, shas in pins.items()} == dict.fromkeys(pins, 1)
+    assert set(pins) == {
+        "actions/checkout",
+        "actions/setup-python",
+        "actions/upload-artifact",
+        "actions/download-artifact",
+        "actions/create-github-app-token",
+        "aws-actions/configure-aws-credentials",
+        "pulumi/actions",
+        "marocchino/sticky-pull-request-comment",
+    }
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_permissions_are_least_privilege_per_job(path: Path) -> None:
+    doc = load(path)
+    assert doc["permissions"] == {}, "the workflow grants nothing; each job asks for its own"
+    for name, job in doc["jobs"].items():
+        granted = job.get("permissions")
+        assert isinstance(granted, dict), f"{name}: no permissions: block"
+        uses = " ".join(str(s.get("uses", "")) for s in job.get("steps", []))
+        assert granted.get("contents") in (None, "read"), name
+        assert ("id-token" in granted) == ("configure-aws-credentials" in uses), name
+        comments = "pulumi/actions" in uses and path.name == "pull-request.yml"
+        comments = comments or "sticky-pull-request-comment" in uses
+        assert (granted.get("pull-requests") == "write") == comments, name
+        assert set(granted.values()) <= {"read", "write"}
+        for checkout in [
+            s for s in job.get("steps", []) if "actions/checkout" in s.get("uses", "")
+        ]:
+            assert checkout["with"]["persist-credentials"] is False, name
+
+
+def test_no_expression_is_expanded_inside_a_run_script() -> None:
+    scripts = [
+        (p.name, s["run"]) for p in [*WORKFLOWS, *ACTIONS] for s in steps_of(load(p)) if "run" in s
+    ]
+    assert len(scripts) >= 8
+    for name, run in scripts:
+        assert "${{" not in run, f"{name}: pass values through env:, not into the script"
+
+
+def test_no_pull_request_target_and_the_comment_job_runs_no_pull_request_code() -> None:
+    for path in WORKFLOWS:
+        assert "pull_request_target" not in load(path)["on"], path.name
+    doc = workflow("plan-comment.yml")
+    assert doc["on"] == {"workflow_run": {"workflows": ["Pull request"], "types": ["completed"]}}
+    assert workflow("pull-request.yml")["name"] == "Pull request"
+    (job,) = doc["jobs"].values()
+    uses = [s.get("uses", "") for s in job["steps"]]
+    assert not any("checkout" in u or u.startswith("$/") for u in uses)
+    assert job["permissions"] == {"actions": "read", "pull-requests": "write"}
+    check = step(doc, "comment", "Check the pull request it belongs to")
+    assert check["env"]["HEAD_SHA"] == "${{ github.event.workflow_run.head_sha }}"
+    assert '"$head" != "$HEAD_SHA"' in check["run"]
+    post = step(doc, "comment", "Post or update the comment")
+    assert post["with"]["number"] == "${{ steps.pr.outputs.number }}"
+
+
+def test_the_pulumi_cli_is_the_release_of_the_locked_sdk() -> None:
+    lock = (ROOT / "requirements.lock").read_text()
+    (sdk,) = re.findall(r"^pulumi==([\d.]+)", lock, flags=re.M)
+    for name in ("pull-request.yml", "deploy.yml", "drift.yml"):
+        doc = workflow(name)
+        assert doc["env"]["PULUMI_VERSION"] == sdk, name
+        for s in steps_of(doc):
+            if "pulumi/actions" in s.get("uses", ""):
+                assert s["with"]["pulumi-version"] == "${{ env.PULUMI_VERSION }}"
+                assert s["with"]["cloud-url"] == "${{ vars.PULUMI_BACKEND_URL }}"
+
+
+# --- what each workflow does ------------------------------------------------------------------
+
+
+def pulumi_step(doc: dict[str, Any], job: str) -> dict[str, Any]:
+    (found,) = [s for s in doc["jobs"][job]["steps"] if "pulumi/actions" in s.get("uses", "")]
+    return found
+
+
+def test_pull_request_previews_the_affected_stacks() -> None:
+    doc = workflow("pull-request.yml")
+    assert set(doc["on"]) == {"pull_request"}
+    assert set(doc["jobs"]) == {"checks", "affected", "plan", "preview"}
+    checks = " ".join(s.get("run", "") for s in doc["jobs"]["checks"]["steps"])
+    assert "bash .ci/run" in checks and "fluxfleet validate" in checks
+    preview = doc["jobs"]["preview"]
+    assert preview["strategy"]["matrix"] == "${{ fromJSON(needs.affected.outputs.preview) }}"
+    assert "needs.affected.outputs.cloud == 'true'" in preview["if"]
+    assert pulumi_step(doc, "preview")["with"] | {} == {
+        "command": "preview",
+        "stack-name": "${{ matrix.stack }}",
+        "cloud-url": "${{ vars.PULUMI_BACKEND_URL }}",
+        "pulumi-version": "${{ env.PULUMI_VERSION }}",
+        "comment-on-pr": True,
+        "diff": True,
+    }
+    aws = [s for s in preview["steps"] if "configure-aws-credentials" in s.get("uses", "")]
+    assert aws[0]["with"]["role-to-assume"] == "${{ vars.AWS_PREVIEW_ROLE_ARN }}"
+    app = next(s for s in preview["steps"] if "create-github-app-token" in s.get("uses", ""))
+    assert app["with"]["permission-administration"] == "read"
+    assert app["with"]["repositories"] == "${{ matrix.githubRepositories }}"
+    upload = [s for s in doc["jobs"]["plan"]["steps"] if "upload-artifact" in s.get("uses", "")]
+    assert upload[0]["with"]["name"] == "plan-comment"
+
+
+def test_deploy_runs_registries_first_and_gates_production() -> None:
+    doc = workflow("deploy.yml")
+    assert doc["on"] == {"push": {"branches": ["main"]}}
+    jobs = doc["jobs"]
+    assert pulumi_step(doc, "registries")["with"]["command"] == "up"
+    assert pulumi_step(doc, "registries")["with"]["stack-name"] == "registries"
+    assert jobs["registries"]["environment"] == "production"
+    assert jobs["registries"]["concurrency"]["group"] == "fluxfleet-stack-registries"
+    clusters = jobs["clusters"]
+    assert clusters["needs"] == ["affected", "registries"]
+    assert (
+        "needs.registries.result == 'success' || needs.registries.result == 'skipped'"
+        in (clusters["if"])
+    )
+    assert clusters["concurrency"] == {
+        "group": "fluxfleet-stack-${{ matrix.stack }}",
+        "cancel-in-progress": False,
+    }
+    assert pulumi_step(doc, "clusters")["with"]["command"] == "up"
+    assert pulumi_step(doc, "clusters")["with"]["stack-name"] == "${{ matrix.stack }}"
+    app = next(s for s in clusters["steps"] if "create-github-app-token" in s.get("uses", ""))
+    assert app["with"]["permission-administration"] == "write"
+    for job in ("registries", "clusters"):
+        aws = [s for s in jobs[job]["steps"] if "configure-aws-credentials" in s.get("uses", "")]
+        assert aws[0]["with"]["role-to-assume"] == "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
+    # Nothing destroys.
+    text = (GITHUB / "workflows" / "deploy.yml").read_text()
+    assert "command: destroy" not in text and "pulumi destroy -s" in text
+
+
+def github_environment(expression: str, environment: str | None) -> str:
+    """Evaluate the clusters job's `environment:` expression the way GitHub does (&&, || return
+    an operand; null and '' are falsy)."""
+    operand = r"matrix\.environment"
+    match = re.fullmatch(
+        rf"\$\{{\{{ {operand} && {operand} != '(\w+)' && '(\w+)' \|\| '(\w+)' \}}\}}",
+        expression,
+    )
+    assert match, expression
+    protected, other, fallback = match.groups()
+    value = environment and environment != protected and other
+    return value or fallback
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected"),
+    [("production", "production"), ("staging", "fleet"), ("dev", "fleet"), (None, "production")],
+)
+def test_production_clusters_deploy_through_the_production_environment(
+    environment: str | None, expected: str
+) -> None:
+    expression = workflow("deploy.yml")["jobs"]["clusters"]["environment"]
+    assert github_environment(expression, environment) == expected
+
+
+def test_drift_previews_every_stack_expecting_no_changes() -> None:
+    doc = workflow("drift.yml")
+    assert "schedule" in doc["on"]
+    drift = doc["jobs"]["drift"]
+    assert drift["strategy"]["matrix"] == "${{ fromJSON(needs.stacks.outputs.matrix) }}"
+    assert drift["strategy"]["fail-fast"] is False
+    assert not drift["concurrency"]["group"].startswith("fluxfleet-stack-")
+    assert pulumi_step(doc, "drift")["with"] | {} == {
+        "command": "preview",
+        "stack-name": "${{ matrix.stack }}",
+        "cloud-url": "${{ vars.PULUMI_BACKEND_URL }}",
+        "pulumi-version": "${{ env.PULUMI_VERSION }}",
+        "refresh": True,
+        "expect-no-changes": True,
+        "diff": True,
+    }
+
+
+# --- the shell steps, run ---------------------------------------------------------------------
+
+
+def install_fluxfleet(checkout: Path) -> None:
+    """.venv/bin/fluxfleet running this repository's components (-P: not the checkout's)."""
+    fluxfleet = checkout / ".venv" / "bin" / "fluxfleet"
+    fluxfleet.parent.mkdir(parents=True)
+    fluxfleet.write_text(
+        f'#!/bin/sh\nPYTHONPATH="{ROOT}" exec "{sys.executable}" -P -m components "$@"\n'
+    )
+    fluxfleet.chmod(0o755)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Repo:
+    """A checkout as the jobs see it: the fleet in git and .venv/bin/fluxfleet."""
+    if shutil.which("jq") is None:
+        pytest.skip("jq is not installed (GitHub's runners have it)")
+    git_identity(monkeypatch)
+    repo = make_repo(tmp_path / "checkout")
+    install_fluxfleet(repo.project)
+    (repo.project / ".gitignore").write_text(".venv/\n")
+    repo.commit("ignore .venv")
+    return repo
+
+
+def run_step(
+    the_step: dict[str, Any], cwd: Path, env: dict[str, str]
+) -> tuple[int, dict[str, str], str, str]:
+    """Run a step's script as GitHub does (bash -eo pipefail); its outputs, summary and stderr."""
+    assert set(the_step.get("env", {})) == set(env), "the test sets exactly the step's env"
+    output, summary = cwd.parent / "github_output", cwd.parent / "step_summary"
+    output.write_text("")
+    summary.write_text("")
+    script = cwd.parent / "step.sh"
+    script.write_text(the_step["run"])
+    done = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+        cwd=cwd,
+        env={
+            **os.environ,
+            **env,
+            "GITHUB_OUTPUT": str(output),
+            "GITHUB_STEP_SUMMARY": str(summary),
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    return done.returncode, outputs, summary.read_text(), done.stdout + done.stderr
+
+
+def test_pull_request_affected_step(workspace: Repo) -> None:
+    workspace.remove("k8s-clusters/gamma.yaml")
+    workspace.edit("k8s-clusters/beta.yaml", "size: small", "size: large")
+    workspace.commit("retire gamma, grow beta")
+    the_step = step(workflow("pull-request.yml"), "affected", "fluxfleet affected")
+    assert the_step["env"] == {"BASE_SHA": "${{ github.event.pull_request.base.sha }}"}
+    code, out, _, log = run_step(the_step, workspace.project, {"BASE_SHA": workspace.base})
+    assert code == 0, log
+    assert json.loads(out["matrix"])["include"] == [
+        entry("registries"),
+        entry("beta"),
+        entry("gamma", removed=True),
+    ]
+    assert json.loads(out["preview"])["include"] == [entry("registries"), entry("beta")]
+    assert out["count"] == "2"
+
+
+def test_deploy_affected_step(workspace: Repo) -> None:
+    the_step = step(workflow("deploy.yml"), "affected", "fluxfleet affected")
+    workspace.remove("k8s-clusters/gamma.yaml")
+    workspace.edit("k8s-clusters/alpha.yaml", "repositories: [api]", "repositories: [worker]")
+    workspace.commit("retire gamma, alpha pulls worker")
+    code, out, _, log = run_step(the_step, workspace.project, {"BEFORE": workspace.base})
+    assert code == 0, log
+    assert out == {
+        "registries": "true",
+        "clusters": json.dumps({"include": [entry("alpha")]}, separators=(",", ":")),
+        "count": "1",
+        "removed": '["gamma"]',
+    }
+
+    # A push with no earlier commit (a new branch, or an unknown one): every stack.
+    code, out, _, log = run_step(the_step, workspace.project, {"BEFORE": "0" * 40})
+    assert code == 0, log
+    assert "every stack" in log
+    assert [e["stack"] for e in json.loads(out["clusters"])["include"]] == ["alpha", "beta"]
+    assert (out["registries"], out["removed"]) == ("true", "[]")
+
+    # Nothing touched: no cluster, no registries.
+    workspace.write("README.md", "# docs only\n")
+    head = workspace.commit("docs")
+    code, out, _, log = run_step(the_step, workspace.project, {"BEFORE": f"{head}~1"})
+    assert code == 0, log
+    assert out == {
+        "registries": "false",
+        "clusters": '{"include":[]}',
+        "count": "0",
+        "removed": "[]",
+    }
+
+
+def test_drift_lists_every_stack(workspace: Repo) -> None:
+    the_step = step(workflow("drift.yml"), "stacks", "fluxfleet affected --all")
+    code, out, _, log = run_step(the_step, workspace.project, {})
+    assert code == 0, log
+    assert json.loads(out["matrix"])["include"] == [
+        entry(s) for s in ("registries", "alpha", "beta", "gamma")
+    ]
+    assert out["count"] == "4"
+
+
+def test_deploy_fails_a_removed_definition_with_the_steps(tmp_path: Path) -> None:
+    the_step = step(workflow("deploy.yml"), "removed", "Fail with the steps to destroy by hand")
+    tmp_path.joinpath("w").mkdir()
+    code, _, _, log = run_step(
+        the_step, tmp_path / "w", {"REMOVED": '["gamma","delta"]', "BEFORE": "abc123"}
+    )
+    assert code == 1
+    assert "::error title=Definition of gamma deleted::" in log
+    assert "git checkout abc123 -- stacks/Pulumi.gamma.yaml" in log
+    assert "pulumi destroy -s delta" in log
+
+
+@pytest.fixture
+def example_checkout(tmp_path: Path) -> Path:
+    """The example fleet with .venv/bin/fluxfleet, for the plan step."""
+    checkout = copy_project(tmp_path / "checkout")
+    install_fluxfleet(checkout)
+    return checkout
+
+
+def test_pull_request_plan_step_writes_the_comment(example_checkout: Path) -> None:
+    if shutil.which("jq") is None:
+        pytest.skip("jq is not installed (GitHub's runners have it)")
+    the_step = step(workflow("pull-request.yml"), "plan", "fluxfleet plan --markdown")
+    matrix = {"include": [{"stack": "staging-cluster-name"}, {"stack": "old", "removed": True}]}
+    env = {"MATRIX": json.dumps(matrix), "PR_NUMBER": "42"}
+    code, _, summary, log = run_step(the_step, example_checkout, env)
+    assert code == 0, log
+    comment = (example_checkout / "plan-comment" / "plan.md").read_text()
+    assert (example_checkout / "plan-comment" / "pr-number").read_text() == "42\n"
+    assert comment.startswith("## Offline plan\n")
+    assert "### `staging-cluster-name`:" in comment
+    assert "production-cluster-name" not in comment  # only the stacks the change touches
+    assert "**old**: its definition is deleted" in comment
+    assert summary == comment
+
+    # A stack that cannot be planned: the comment shows why, and the job fails.
+    (example_checkout / "k8s-clusters" / "staging-cluster-name.yaml").write_text(
+        "apiVersion: flux-fleet/v1\nkind: Cluster\n"
+    )
+    code, _, _, log = run_step(the_step, example_checkout, env)
+    assert code == 1
+    comment = (example_checkout / "plan-comment" / "plan.md").read_text()
+    assert "The offline plan of staging-cluster-name failed" in comment
+    assert "k8s-clusters/staging-cluster-name.yaml: metadata: required field is missing" in comment
+
+    # Nothing touched.
+    env["MATRIX"] = '{"include": []}'
+    code, _, _, log = run_step(the_step, example_checkout, env)
+    assert code == 0, log
+    assert (
+        "This change touches no stack." in (example_checkout / "plan-comment/plan.md").read_text()
+    )
+
+
+def test_cloud_settings_say_what_is_missing(tmp_path: Path) -> None:
+    (action,) = [a for a in ACTIONS if a.parent.name == "cloud-settings"]
+    the_step = load(action)["runs"]["steps"][0]
+    full = {
+        "RUN": "Pulumi preview",
+        "BACKEND_URL": "s3://state",
+        "ROLE_ARN": "arn:aws:iam::123456789012:role/preview",
+        "ROLE_VARIABLE": "AWS_PREVIEW_ROLE_ARN",
+        "REGION": "eu-west-1",
+        "APP_CLIENT_ID": "Iv1.abc",
+        "APP_KEY_SET": "true",
+    }
+    (tmp_path / "w").mkdir()
+    code, out, _, log = run_step(the_step, tmp_path / "w", full)
+    assert (code, out) == (0, {"ready": "true"}), log
+    code, out, _, log = run_step(
+        the_step, tmp_path / "w", full | {"ROLE_ARN": "", "APP_KEY_SET": "false"}
+    )
+    assert (code, out) == (0, {"ready": "false"}), log
+    assert (
+        "::notice title=Pulumi preview skipped::Missing repository settings: variable "
+        "AWS_PREVIEW_ROLE_ARN, secret FLEET_APP_PRIVATE_KEY." in log
+    )
+
+
+@pytest.mark.parametrize(
+    ("number", "pr_head", "code", "posted"),
+    [
+        ("42\n", "c0ffee", 0, "42"),  # the pull request is at the commit the plan was made of
+        ("42\n", "bad", 0, None),  # stale, or another pull request's number: not posted
+        ("42; rm -rf /\n", "c0ffee", 1, None),  # not a number
+        ("", "c0ffee", 1, None),
+    ],
+)
+def test_the_comment_is_posted_only_on_its_own_pull_request(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    number: str,
+    pr_head: str,
+    code: int,
+    posted: str | None,
+) -> None:
+    the_step = step(workflow("plan-comment.yml"), "comment", "Check the pull request it belongs to")
+    folder = tmp_path / "plan-comment"
+    folder.mkdir()
+    (folder / "pr-number").write_text(number)
+    (folder / "plan.md").write_text("## Offline plan\n")
+    fake = tmp_path / "bin" / "gh"  # answers `gh api repos/R/pulls/N --jq .head.sha`
+    fake.parent.mkdir()
+    fake.write_text(
+        f'#!/bin/sh\n[ "$2" = "repos/acme/gitops/pulls/42" ] && echo {pr_head} || exit 1\n'
+    )
+    fake.chmod(0o755)
+    (tmp_path / "w").mkdir()
+    env = {
+        "GH_TOKEN": "t",
+        "REPOSITORY": "acme/gitops",
+        "HEAD_SHA": "c0ffee",
+        "FOLDER": str(folder),
+    }
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    result, out, _, log = run_step(the_step, tmp_path / "w", env)
+    assert result == code, log
+    assert out.get("number") == posted
