@@ -1,7 +1,12 @@
-"""Lookups over a StackPlan's recorded registrations, shared by the plan tests."""
+"""Shared by the plan tests: lookups over a StackPlan's registrations, the CLI in-process."""
 
 from __future__ import annotations
 
+import io
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+from components import cli
 from components.plan import Registration, StackPlan
 
 
@@ -14,3 +19,11 @@ def one(plan: StackPlan, type_: str, name: str | None = None) -> Registration:
     found = [r for r in of_type(plan, type_) if name is None or r.name == name]
     assert len(found) == 1, [r.name for r in found]
     return found[0]
+
+
+def run_cli(project: Path, *args: str) -> tuple[int, str, str]:
+    """`fluxfleet --project PROJECT ARGS` in-process: (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = cli.main(["--project", str(project), *args])
+    return code, out.getvalue(), err.getvalue()

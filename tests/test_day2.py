@@ -7,17 +7,16 @@ import io
 import json
 import re
 from collections.abc import Callable, Iterator
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
 from crdcheck import validate
-from planutil import of_type, one
+from planutil import of_type, one, run_cli
 from ruamel.yaml import YAML
 
-from components import cli, day2, render
+from components import day2, render
 from components.definitions import load_fleet
 from components.plan import PlanMocks, Registration, Secret, StackPlan, plan_stack, provider_urn
 
@@ -340,13 +339,6 @@ def test_program_never_sets_delete_unreachable(
 
 
 # --- 3. a stack without a definition ------------------------------------------------------------
-
-
-def run_cli(project: Path, *args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = cli.main(["--project", str(project), *args])
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_stack_without_definition_says_so_in_one_line(project: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +12,11 @@ import pytest
 from definition_strategies import valid_clusters
 from fleetworkspace import FAKE_SLACK_TOKEN, planned
 from hypothesis import HealthCheck, Phase, given, settings
+from planutil import run_cli
 from ruamel.yaml import YAML
 from secretscan import leaks, scan, unwrapped
 
-from components import cli, program
+from components import program
 from components.definitions import load_fleet
 from components.plan import plan_stack
 
@@ -59,13 +59,6 @@ def test_fake_slack_secrets_reach_the_cluster_but_no_output(project: Path) -> No
         assert secret in sent, "the Slack Secret carries the credential"
         assert leaks(sent), "the scan recognises it"
         assert scan(plan) == {}, stack
-
-
-def run_cli(project: Path, *args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = cli.main(["--project", str(project), *args])
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_fluxfleet_plan_prints_no_secret(project: Path) -> None:
