@@ -53,6 +53,8 @@ STACKS_DIR = "stacks"
 PROGRAM_FILES = ("__main__.py", "Pulumi.yaml", "pyproject.toml", "requirements.lock")
 PROGRAM_DIRS = ("components/",)
 DEPENDENCY_PATTERNS = ("requirements*.txt", "requirements*.lock", "constraints*.txt")
+# Tools the tests and linters use: never installed where a stack runs.
+DEV_DEPENDENCY_FILES = ("requirements-dev.lock",)
 FLUX_DIR = "flux/"
 _EMPTY_ECR = EcrSpec().model_dump(mode="json", by_alias=True)
 
@@ -258,6 +260,8 @@ def registries_view(snap: Snapshot) -> Any:
 def is_program(path: str) -> bool:
     if path in PROGRAM_FILES or path.startswith(PROGRAM_DIRS):
         return True
+    if path in DEV_DEPENDENCY_FILES:
+        return False
     return "/" not in path and any(fnmatch.fnmatch(path, p) for p in DEPENDENCY_PATTERNS)
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
+import stat
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -59,14 +61,54 @@ class DefinitionError(Exception):
 # --- YAML -----------------------------------------------------------------------------------
 
 
-def read_yaml(path: Path, display: str) -> tuple[Any, list[Problem]]:
-    """The document in `path`, or the problems that stop it from being read."""
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def file_problem(path: Path, display: str, project_dir: Path | None) -> Problem | None:
+    """Why `path` must not be read: it is not a regular file, or (a symlink) resolves outside
+    `project_dir`. Never opens it: a FIFO would block, a device never ends."""
+    expected = "expected a regular file"
+    try:
+        mode = path.lstat().st_mode
+        if stat.S_ISLNK(mode):
+            try:
+                target = path.resolve(strict=True)
+            except (OSError, RuntimeError):
+                return Problem(display, "", f"a dangling symlink, {expected}")
+            if project_dir is not None and not target.is_relative_to(project_dir.resolve()):
+                return Problem(
+                    display, "", f"a symlink to outside the project (not read), {expected}"
+                )
+            mode = target.stat().st_mode
+    except OSError as exc:
+        return Problem(display, "", f"cannot be read: {exc.strerror or exc}")
+    for is_kind, kind in _FILE_KINDS:
+        if is_kind(mode):
+            return Problem(display, "", f"{kind}, {expected}")
+    return None if stat.S_ISREG(mode) else Problem(display, "", f"not a file, {expected}")
+
+
+def read_yaml(
+    path: Path, display: str, project_dir: Path | None = None
+) -> tuple[Any, list[Problem]]:
+    """The document in `path`, or the problems that stop it from being read: not a regular file
+    inside `project_dir` (not opened then), invalid YAML, not one document, or a null value."""
+    refused = file_problem(path, display, project_dir)
+    if refused is not None:
+        return None, [refused]
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return None, [Problem(display, "", f"cannot be read: {exc}")]
+    nulls: dict[tuple[int, Any], int] = {}
     try:
-        docs = safe_yaml.load_all(text)  # YAML 1.2, duplicate keys refused
+        docs = safe_yaml.load_all(text, nulls)  # YAML 1.2, duplicate keys refused
     except safe_yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
@@ -85,7 +127,44 @@ def read_yaml(path: Path, display: str) -> tuple[Any, list[Problem]]:
         ]
     if len(docs) > 1:
         return None, [Problem(display, "", f"expected one YAML document, got {len(docs)}")]
-    return docs[0], []
+    found = null_problems(docs[0], display, nulls, text.splitlines())
+    return (None, found) if found else (docs[0], [])
+
+
+def null_problems(
+    doc: Any, display: str, lines_of_nulls: Mapping[tuple[int, Any], int], lines: list[str]
+) -> list[Problem]:
+    """A problem for each null value in `doc`: an empty value, `~`, `null`, or (the usual
+    mistake) a value starting with an unquoted #, which YAML reads as a comment."""
+    out: list[Problem] = []
+    seen: set[int] = set()  # aliases may share a mapping or list
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, Mapping | list) and id(value) not in seen:
+            seen.add(id(value))
+            pairs = value.items() if isinstance(value, Mapping) else enumerate(value)
+            for key, item in pairs:
+                where = f"{path}[{key}]" if isinstance(value, list) else f"{path}.{key}"
+                if item is None:
+                    line = lines_of_nulls.get((id(value), key))
+                    out.append(Problem(display, where.lstrip("."), _null_message(line, lines)))
+                else:
+                    walk(item, where)
+
+    walk(doc, "")
+    return out
+
+
+def _null_message(line: int | None, lines: list[str]) -> str:
+    text = lines[line] if line is not None and line < len(lines) else ""
+    comment = text.partition("#")[2].strip() if "#" in text else ""
+    if comment:
+        shown = show("#" + comment)
+        return (
+            f"expected a value, got null: on line {line + 1 if line is not None else '?'} an "
+            f"unquoted # starts a YAML comment; quote the value, such as {shown}"
+        )
+    return "expected a value, got null (leave the key out to use the default)"
 
 
 # --- pydantic errors → one readable line each ------------------------------------------------
@@ -251,6 +330,8 @@ class Fleet:
     defaults_file: str = f"{CLUSTERS_DIR}/{DEFAULTS_FILE}"
     registries: dict[str, Registry] = field(default_factory=dict)  # from _registries.yaml
     registries_file: str = f"{CLUSTERS_DIR}/{REGISTRIES_FILE}"
+    # valid on their own, blocked because another file defines the same EKS cluster
+    duplicates: dict[str, Cluster] = field(default_factory=dict)
 
     @cached_property
     def all_problems(self) -> list[Problem]:
@@ -292,10 +373,10 @@ def load_optional(
     """An optional fleet file (k8s-clusters/_*.yaml) validated as `model`: (model, raw, problems);
     (None, None, []) when the file does not exist."""
     path = project_dir / CLUSTERS_DIR / file_name
-    if not path.exists():
+    if not os.path.lexists(path):  # a dangling symlink is there, and refused
         return None, None, []
     display = _display(project_dir, path)
-    doc, problems = read_yaml(path, display)
+    doc, problems = read_yaml(path, display, project_dir)
     if problems:
         return None, None, problems
     if not isinstance(doc, Mapping):
@@ -317,10 +398,8 @@ def definition_files(project_dir: Path) -> list[Path]:
     folder = project_dir / CLUSTERS_DIR
     if not folder.is_dir():
         return []
-    return sorted(
-        p
-        for p in folder.iterdir()
-        if p.suffix in (".yaml", ".yml") and not p.name.startswith("_") and p.is_file()
+    return sorted(  # whatever they are: read_yaml refuses what is not a regular file
+        p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and not p.name.startswith("_")
     )
 
 
@@ -368,36 +447,26 @@ def load_fleet(project_dir: Path) -> Fleet:
 
     if defaults_problems:
         return fleet  # clusters cannot be judged without their defaults: fix those first
-    identities: dict[tuple[str, str, str], str] = {}
     paths = definition_files(project_dir)
     # Reading a file is independent of the others: forked workers read a large fleet's.
     read = fork_map(
-        lambda path: read_yaml(path, _display(project_dir, path)), paths, min_items=PARALLEL_FROM
+        lambda path: read_yaml(path, _display(project_dir, path), project_dir),
+        paths,
+        min_items=PARALLEL_FROM,
     )
     for path, (doc, problems) in zip(paths, read, strict=True):
         display = _display(project_dir, path)
         cluster = None
         if not problems:
             cluster, problems = validate_cluster_doc(doc, display, path.stem, fleet.defaults_spec)
-        if cluster is not None:
-            if cluster.name in fleet.clusters:
-                problems = [
-                    Problem(
-                        display,
-                        "metadata.name",
-                        f'"{cluster.name}" is defined twice, also in {fleet.files[cluster.name]}',
-                    )
-                ]
-            elif cluster.identity in identities:
-                account, region, eks = cluster.identity
-                problems = [
-                    Problem(
-                        display,
-                        "spec.aws",
-                        f"the EKS cluster {eks} in {account}/{region} is already "
-                        f"defined in {identities[cluster.identity]}",
-                    )
-                ]
+        if cluster is not None and cluster.name in fleet.clusters:
+            problems = [
+                Problem(
+                    display,
+                    "metadata.name",
+                    f'"{cluster.name}" is defined twice, also in {fleet.files[cluster.name]}',
+                )
+            ]
         if problems:
             fleet.problems[display] = problems
             fleet.files.setdefault(path.stem, display)
@@ -405,10 +474,33 @@ def load_fleet(project_dir: Path) -> Fleet:
         assert cluster is not None
         fleet.clusters[cluster.name] = cluster
         fleet.files[cluster.name] = display
-        identities[cluster.identity] = display
+    for display, problems in duplicate_eks_problems(fleet.clusters, fleet.files).items():
+        fleet.problems[display] = problems
+    fleet.duplicates = {
+        name: fleet.clusters.pop(name)
+        for name in list(fleet.clusters)
+        if fleet.files[name] in fleet.problems
+    }
     fleet.clusters = dict(sorted(fleet.clusters.items()))
     check_registries(fleet)
     return fleet
+
+
+def duplicate_eks_problems(
+    clusters: Mapping[str, Cluster], files: Mapping[str, str], also: str = "also"
+) -> dict[str, list[Problem]]:
+    """Definitions of the same EKS cluster (account, region, name): a problem on each file,
+    naming the others. Neither is planned: which one is right is for a person to say."""
+    by_identity: dict[tuple[str, str, str], list[str]] = {}
+    for name, cluster in sorted(clusters.items()):
+        by_identity.setdefault(cluster.identity, []).append(files[name])
+    out: dict[str, list[Problem]] = {}
+    for (account, region, eks), displays in by_identity.items():
+        for display in displays if len(displays) > 1 else []:
+            others = ", ".join(d for d in displays if d != display)
+            message = f"the EKS cluster {eks} in {account}/{region} is {also} defined in {others}"
+            out[display] = [Problem(display, "spec.aws", message)]
+    return out
 
 
 # --- the registries (_registries.yaml) and what clusters pull from them ------------------------

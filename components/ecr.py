@@ -1,6 +1,7 @@
 """ECR access as IAM policy documents: pure builders, no Pulumi.
 
-A cross-account pull needs two grants (../shared/reference/ecr.md):
+A cross-account pull needs two grants (AWS ECR User Guide, "Private repository policy examples"
+and "Amazon ECR identity-based policies"; README, "Both sides of a cross-account pull"):
 - the registry side: the repository policy allows the consuming account
   (`repository_grants` → `repository_policy`), owned by the registries stack alone;
 - the cluster side: an identity policy in the cluster's account allows `ecr:GetAuthorizationToken`

@@ -29,7 +29,8 @@ from pydantic.alias_generators import to_camel
 API_VERSION = "flux-fleet/v1"
 DATA_DIR = Path(__file__).parent / "data"
 
-# Pinned by the project (../shared/reference/flux.md): Flux 2.9 and the operator that embeds it.
+# Pinned by the project: Flux 2.9 and the Flux Operator release that embeds it (README, "The cluster
+# definition"; the CRDs the tests check against are listed in tests/upstream/SOURCES).
 DEFAULT_FLUX_VERSION = "2.9.x"
 DEFAULT_OPERATOR_VERSION = "0.58.1"
 CORE_COMPONENTS = (
@@ -204,8 +205,23 @@ class AwsSpec(Model):
         None, description="the EKS cluster's name; default: metadata.name"
     )
     role_arn: RoleArn | None = Field(
-        None, description="a role to assume to reach the account and the cluster"
+        None,
+        description="a role to assume to reach the account and the cluster (in accountId)",
     )
+
+    @model_validator(mode="after")
+    def _role_in_the_account(self) -> AwsSpec:
+        """The AWS provider is locked to accountId (allowedAccountIds): a role of another account
+        would be assumed and then refused."""
+        role_account = self.role_arn.split(":")[4] if self.role_arn else self.account_id
+        if role_account != self.account_id:
+            message = (
+                f"expected a role in account {self.account_id} (accountId), got one in "
+                f"account {role_account}"
+            )
+            error = _app_error(("roleArn",), self.role_arn, message)
+            raise ValidationError.from_exception_data("AwsSpec", [error])  # type: ignore[list-item]
+        return self
 
 
 class GitSpec(Model):

@@ -105,8 +105,10 @@ _Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 class _Values:
     """Nodes → plain Python values (dict, list, str, int, float, bool, None, dates)."""
 
-    def __init__(self, loader: Any) -> None:
+    def __init__(self, loader: Any, nulls: dict[tuple[int, Any], int] | None = None) -> None:
         self.loader = loader
+        # (id of a mapping or list, its key or index) -> line (0-based) of each null value in it
+        self.nulls = nulls
         # node id -> value, within one document (its nodes live until it is built): aliases
         # share their value, and recursive structures work
         self.done: dict[int, Any] = {}
@@ -128,6 +130,10 @@ class _Values:
             items: list[Any] = []
             self.done[id(node)] = items
             items.extend(self.value(item) for item in node.value)
+            if self.nulls is not None:
+                for index, item in enumerate(items):
+                    if item is None:
+                        self.nulls[(id(items), index)] = node.value[index].start_mark.line
             return items
         if isinstance(node, MappingNode) and node.tag == MAP:
             return self.mapping(node)
@@ -163,6 +169,8 @@ class _Values:
                     key_node.start_mark,
                 )
             out[key] = value
+            if value is None and self.nulls is not None:
+                self.nulls[(id(out), key)] = value_node.start_mark.line
         for key, value in merged.items():
             out.setdefault(key, value)
         return out
@@ -184,13 +192,14 @@ class _Values:
         return merged
 
 
-def load_all(text: str) -> list[Any]:
-    """Every document of `text`, as plain Python values."""
+def load_all(text: str, nulls: dict[tuple[int, Any], int] | None = None) -> list[Any]:
+    """Every document of `text`, as plain Python values. With `nulls`, also where each null value
+    is: (id of the mapping or list that holds it, its key or index) -> its line, from 0."""
     loader = _Loader(text)
     try:
         documents = []
         while loader.check_node():
-            documents.append(_Values(loader).value(loader.get_node()))
+            documents.append(_Values(loader, nulls).value(loader.get_node()))
         return documents
     finally:
         loader.dispose()

@@ -24,6 +24,7 @@ from .definitions import (
     CLUSTERS_DIR,
     DefinitionError,
     Problem,
+    duplicate_eks_problems,
     load_defaults,
     load_fleet,
     read_yaml,
@@ -251,17 +252,9 @@ def _new_definition(project: Path, options: NewCluster, display: str) -> tuple[C
     _refuse_existing(project, _new_cluster_paths(cluster), "new-cluster")
     # What load_fleet checks across files: the same EKS cluster defined twice.
     fleet = load_fleet(project)
-    for other in fleet.clusters.values():
-        if other.identity == cluster.identity:
-            account, region, eks = cluster.identity
-            problems.append(
-                Problem(
-                    display,
-                    "spec.aws",
-                    f"the EKS cluster {eks} in {account}/{region} is already defined in "
-                    f"{fleet.files[other.name]}",
-                )
-            )
+    clusters = {**fleet.clusters, **fleet.duplicates, cluster.name: cluster}
+    files = {**fleet.files, cluster.name: display}
+    problems += duplicate_eks_problems(clusters, files, also="already").get(display, [])
     # What validate checks against the tree: apps.yaml will point at this overlay.
     overlay = overlay_problem(project, cluster, display)
     if overlay is not None:
@@ -328,8 +321,10 @@ def app_entry(options: NewApp, environment: str) -> CommentedMap:
     return entry
 
 
-def _load_round_trip(path: Path, display: str) -> tuple[CommentedMap | None, list[Problem]]:
-    _, problems = read_yaml(path, display)  # the same checks (and messages) as validate
+def _load_round_trip(
+    project: Path, path: Path, display: str
+) -> tuple[CommentedMap | None, list[Problem]]:
+    _, problems = read_yaml(path, display, project)  # the same checks (and messages) as validate
     if problems:
         return None, problems
     doc = _round_trip().load(path.read_text(encoding="utf-8"))
@@ -391,7 +386,7 @@ def new_app(project: Path, options: NewApp) -> Written:
     defaults, problems = load_defaults(project)
     if problems:
         raise DefinitionError(problems)
-    doc, problems = _load_round_trip(path, display)
+    doc, problems = _load_round_trip(project, path, display)
     if doc is None:
         raise DefinitionError(problems)
     environment = str((doc.get("metadata") or {}).get("environment", ""))

@@ -1,4 +1,4 @@
-"""Validate Flux / operator objects against the real CRDs in ../shared/schemas/crds.
+"""Validate Flux / operator objects against the real CRDs vendored in tests/upstream/crds.
 
 The API server prunes unknown fields silently, so a typo in an object would pass a plain
 JSON-Schema check. Like kubeconform's strict mode, every object schema that lists
@@ -16,7 +16,7 @@ from typing import Any
 import jsonschema
 from ruamel.yaml import YAML
 
-CRD_DIR = Path(__file__).resolve().parents[2] / "shared" / "schemas" / "crds"
+CRD_DIR = Path(__file__).resolve().parent / "upstream" / "crds"  # provenance: upstream/SOURCES
 
 
 def _strict(schema: Any) -> Any:

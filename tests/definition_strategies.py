@@ -140,6 +140,10 @@ def valid_clusters() -> Strategy:
         flux = spec.get("flux", {})
         if flux.get("adopt") and "path" not in spec["git"]:
             spec["git"]["path"] = "clusters/adopted"
+        aws = spec["aws"]
+        if "roleArn" in aws:  # a role of the cluster's own account
+            parts = aws["roleArn"].split(":")
+            aws["roleArn"] = ":".join([*parts[:4], aws["accountId"], *parts[5:]])
         if spec["aws"]["region"].startswith(("cn-", "us-gov-")):
             spec.get("ecr", {}).pop("pull", None)  # the example registry is in partition aws
         for source in slack.get("eventSources", []):

@@ -198,6 +198,7 @@ def test_docs_schema_and_tests_touch_no_stack(repo: Repo) -> None:
     repo.write("README.md", "# fleet\n\nmore\n")
     repo.write("k8s-clusters/cluster.schema.json", "{}\n")
     repo.write("tests/test_x.py", "def test(): pass\n")
+    repo.write("requirements-dev.lock", "pytest==1.0\n")  # dev tools: never where a stack runs
     repo.write(".github/workflows/x.yml", "on: push\n")
     repo.commit("docs")
     assert repo.stacks() == []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pulumi
@@ -20,7 +19,7 @@ from components.manifests import (
 )
 from components.plan import Secret, StackPlan, plan_stack
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+UPSTREAM = Path(__file__).resolve().parent / "upstream"
 PROD = "production-cluster-name"
 STAGING = "staging-cluster-name"
 
@@ -191,8 +190,8 @@ def test_rotation_replaces_only_the_key_pair_and_deploy_key(project: Path) -> No
 
 
 def test_known_hosts_match_githubs_published_fingerprints() -> None:
-    table = (SHARED / "reference" / "github-ssh.md").read_text()
-    published = set(re.findall(r"`(SHA256:[A-Za-z0-9+/]+)`", table))
+    meta = json.loads((UPSTREAM / "github_ssh_key_fingerprints.json").read_text())
+    published = {f"SHA256:{value}" for value in meta["ssh_key_fingerprints"].values()}
     assert len(published) == 3
     lines = github_known_hosts().splitlines()
     assert all(line.split()[0] == "github.com" for line in lines)

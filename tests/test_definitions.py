@@ -284,9 +284,11 @@ def test_two_definitions_of_the_same_eks_cluster(project: Path) -> None:
         "region: eu-west-1", "region: eu-west-1\n    eksClusterName: one"
     )
     write(project, "two.yaml", two)
-    assert problems(project) == [
+    assert problems(project) == [  # both blocked: which one is right is for a person to say
+        "k8s-clusters/one.yaml: spec.aws: the EKS cluster one in 111111111111/eu-west-1 is "
+        "also defined in k8s-clusters/two.yaml",
         "k8s-clusters/two.yaml: spec.aws: the EKS cluster one in 111111111111/eu-west-1 is "
-        "already defined in k8s-clusters/one.yaml"
+        "also defined in k8s-clusters/one.yaml",
     ]
 
 

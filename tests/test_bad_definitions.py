@@ -1,0 +1,237 @@
+"""Mistakes that used to pass silently or end in a traceback: nulls (an unquoted #), the same EKS
+cluster defined twice, a role in another account, files that are not regular files."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from planutil import run_cli
+
+from components.definitions import load_fleet
+
+STAGING = "k8s-clusters/staging-cluster-name.yaml"
+PRODUCTION = "k8s-clusters/production-cluster-name.yaml"
+DEFAULTS = "k8s-clusters/_defaults.yaml"
+
+
+def edit(project: Path, rel: str, old: str, new: str) -> None:
+    path = project / rel
+    text = path.read_text()
+    assert old in text, (rel, old)
+    path.write_text(text.replace(old, new, 1))
+
+
+def validate(project: Path) -> tuple[int, list[str]]:
+    code, _, err = run_cli(project, "validate")
+    assert "Traceback" not in err
+    return code, err.splitlines()
+
+
+# --- nulls ----------------------------------------------------------------------------------------
+
+
+def test_an_unquoted_hash_is_a_null_channel_and_an_error_with_a_hint(project: Path) -> None:
+    edit(project, STAGING, "    slack:\n", "    slack:\n      channel: #team-alerts\n")
+    line = (
+        f"{STAGING}: spec.alerts.slack.channel: expected a value, got null: on line 18 an "
+        'unquoted # starts a YAML comment; quote the value, such as "#team-alerts"'
+    )
+    assert validate(project) == (2, [line])
+    code, out, err = run_cli(project, "plan", "staging-cluster-name")
+    assert (code, out, err.splitlines()) == (2, "", [line])
+
+
+@pytest.mark.parametrize("value", ["", " ~", " null"])
+def test_a_null_without_a_comment_says_to_leave_the_key_out(project: Path, value: str) -> None:
+    edit(project, STAGING, "    size: small\n", f"    size:{value}\n")
+    assert validate(project) == (
+        2,
+        [
+            f"{STAGING}: spec.flux.size: expected a value, got null "
+            "(leave the key out to use the default)"
+        ],
+    )
+
+
+def test_a_null_list_item_names_its_index(project: Path) -> None:
+    edit(project, STAGING, "    size: small\n", "    size: small\n    tolerationKeys: [a, ~]\n")
+    code, lines = validate(project)
+    assert code == 2
+    assert lines == [
+        f"{STAGING}: spec.flux.tolerationKeys[1]: expected a value, got null "
+        "(leave the key out to use the default)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path"),
+    [
+        (
+            "    size: medium\n",
+            "    size: medium\n    tolerationKeys:\n",
+            "spec.flux.tolerationKeys",
+        ),
+        ("    size: medium\n", "    size: medium\n    components:\n", "spec.flux.components"),
+        ("    branch: main\n", "    branch:\n", "spec.git.branch"),
+        ("spec:\n", "spec:\n  ecr:\n    pull:\n", "spec.ecr.pull"),
+    ],
+)
+def test_a_null_in_the_defaults_is_one_line_not_a_traceback(
+    project: Path, old: str, new: str, path: str
+) -> None:
+    """These used to raise TypeError/AttributeError in the partial defaults model."""
+    edit(project, DEFAULTS, old, new)
+    assert validate(project) == (
+        2,
+        [f"{DEFAULTS}: {path}: expected a value, got null (leave the key out to use the default)"],
+    )
+    code, _, err = run_cli(project, "plan", "production-cluster-name")
+    assert code == 2 and "Traceback" not in err and path in err
+
+
+# --- the same EKS cluster twice ----------------------------------------------------------------
+
+
+def _copy_staging(project: Path, name: str) -> str:
+    text = (project / STAGING).read_text().replace("staging-cluster-name", name)
+    (project / f"k8s-clusters/{name}.yaml").write_text(text)
+    return f"k8s-clusters/{name}.yaml"
+
+
+def test_the_same_eks_cluster_twice_blocks_both_and_each_names_the_other(project: Path) -> None:
+    newcomer = _copy_staging(project, "aaa-newcomer")  # sorts first: blamed last before
+    prefix = "spec.aws: the EKS cluster staging-eks in 234567890123/eu-west-1 is also defined in"
+    assert validate(project) == (
+        2,
+        [f"{newcomer}: {prefix} {STAGING}", f"{STAGING}: {prefix} {newcomer}"],
+    )
+    for stack in ("aaa-newcomer", "staging-cluster-name"):
+        code, out, err = run_cli(project, "plan", stack)
+        assert (code, out) == (2, ""), stack
+        assert "is also defined in" in err
+    code, out, _ = run_cli(project, "plan", "production-cluster-name")  # not involved
+    assert code == 0 and "Stack production-cluster-name" in out
+
+
+def test_three_definitions_of_one_eks_cluster_each_name_the_two_others(project: Path) -> None:
+    a, b = _copy_staging(project, "a"), _copy_staging(project, "b")
+    code, lines = validate(project)
+    assert code == 2
+    assert [line.split(" is also defined in ")[1] for line in lines] == [
+        f"{b}, {STAGING}",
+        f"{a}, {STAGING}",
+        f"{a}, {b}",
+    ]
+
+
+# --- roleArn ------------------------------------------------------------------------------------
+
+
+def test_a_role_in_another_account_is_refused(project: Path) -> None:
+    edit(
+        project,
+        STAGING,
+        '    accountId: "234567890123"\n',
+        '    accountId: "234567890123"\n    roleArn: arn:aws:iam::999999999999:role/deployer\n',
+    )
+    assert validate(project) == (
+        2,
+        [
+            f"{STAGING}: spec.aws.roleArn: expected a role in account 234567890123 "
+            "(accountId), got one in account 999999999999"
+        ],
+    )
+
+
+def test_a_role_from_the_defaults_is_checked_against_each_cluster(project: Path) -> None:
+    edit(
+        project,
+        DEFAULTS,
+        "spec:\n",
+        "spec:\n  aws:\n    roleArn: arn:aws:iam::123456789012:role/d\n",
+    )
+    code, lines = validate(project)
+    assert code == 2
+    assert lines == [
+        f"{STAGING}: spec.aws.roleArn: expected a role in account 234567890123 "
+        "(accountId), got one in account 123456789012"
+    ]  # production sets a role of its own, in its account
+
+
+# --- files that are not regular files ------------------------------------------------------------
+
+
+def test_a_directory_and_a_dangling_symlink_are_named_not_skipped(project: Path) -> None:
+    (project / "k8s-clusters/folder.yaml").mkdir()
+    (project / "k8s-clusters/gone.yaml").symlink_to(project / "nowhere.yaml")
+    code, lines = validate(project)
+    assert (code, lines) == (
+        2,
+        [
+            "k8s-clusters/folder.yaml: a directory, expected a regular file",
+            "k8s-clusters/gone.yaml: a dangling symlink, expected a regular file",
+        ],
+    )
+    code, out, _ = run_cli(project, "plan", "staging-cluster-name")  # blocks only itself
+    assert code == 0 and "Stack staging-cluster-name" in out
+
+
+def test_a_symlink_outside_the_project_is_refused_unread(project: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "outside.yaml"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (project / "k8s-clusters/passwd.yaml").symlink_to(secret)
+    (project / "k8s-clusters/null.yaml").symlink_to("/dev/null")
+    code, lines = validate(project)
+    assert lines == [
+        "k8s-clusters/null.yaml: a symlink to outside the project (not read), "
+        "expected a regular file",
+        "k8s-clusters/passwd.yaml: a symlink to outside the project (not read), "
+        "expected a regular file",
+    ]
+    assert code == 2
+
+
+def test_a_device_inside_the_project_is_named(project: Path) -> None:
+    os.symlink("/dev/null", project / "dev-null")
+    (project / "k8s-clusters/device.yaml").symlink_to(project / "dev-null")
+    # /dev/null resolves outside the project: refused as such, never opened
+    code, lines = validate(project)
+    assert code == 2 and lines[0].startswith("k8s-clusters/device.yaml: a symlink to outside")
+
+
+def test_a_symlink_to_a_definition_inside_the_project_is_read(project: Path) -> None:
+    (project / "shared-definitions").mkdir()
+    target = project / "shared-definitions/linked.yaml"
+    target.write_text((project / STAGING).read_text().replace("staging-cluster-name", "linked"))
+    (project / "k8s-clusters/linked.yaml").symlink_to(target)
+    edit(project, "shared-definitions/linked.yaml", "staging-eks", "linked-eks")
+    fleet = load_fleet(project)
+    assert fleet.all_problems == []
+    assert fleet.clusters["linked"].eks_cluster_name == "linked-eks"
+
+
+def test_a_fifo_is_refused_without_blocking(project: Path) -> None:
+    os.mkfifo(project / "k8s-clusters/pipe.yaml")
+    os.mkfifo(project / "k8s-clusters/_defaults.yaml.fifo")  # not a name the project reads
+    done = subprocess.run(
+        [sys.executable, "-m", "components", "--project", str(project), "validate"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (
+        2,
+        "k8s-clusters/pipe.yaml: a FIFO, expected a regular file\n",
+    )
+
+
+def test_a_dangling_defaults_symlink_blocks_the_fleet(project: Path) -> None:
+    (project / DEFAULTS).unlink()
+    (project / DEFAULTS).symlink_to(project / "missing.yaml")
+    code, lines = validate(project)
+    assert (code, lines) == (2, [f"{DEFAULTS}: a dangling symlink, expected a regular file"])
