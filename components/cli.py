@@ -8,11 +8,19 @@ Pulumi is imported only by the commands that run the program.
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from .definitions import DefinitionError, Fleet, Problem, load_fleet
+from .definitions import (
+    CLUSTERS_DIR,
+    DefinitionError,
+    Fleet,
+    Problem,
+    load_fleet,
+)
 from .registries_model import REGISTRIES_STACK
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -39,11 +47,63 @@ def _fleet_or_fail(project: Path) -> Fleet:
     return fleet
 
 
+def _warn(warnings: Sequence[Problem]) -> None:
+    for warning in warnings:
+        print(warning, file=sys.stderr)
+
+
+def _stack_file_problems(fleet: Fleet, stacks: Sequence[str]) -> list[Problem]:
+    """What is wrong with the stack files of `stacks` (warnings printed), and for each valid
+    cluster with Slack alerts on: its credential in the stack config."""
+    from .alerts import CONFIG_NAMESPACE, SlackConfigError, slack_credential
+    from .stack_files import read_stack_file, require_stack_file
+
+    problems: list[Problem] = []
+    for stack in stacks:
+        # a missing file matters once the definition is valid (fix that first)
+        valid = stack in fleet.clusters or (stack == REGISTRIES_STACK and fleet.registries)
+        read = require_stack_file if valid else read_stack_file
+        config, found = read(fleet.project_dir, stack)
+        problems += found
+        if config is None:
+            continue
+        _warn(config.warnings)
+        cluster = fleet.clusters.get(stack)
+        if cluster is None:
+            continue
+        present = {
+            key.split(":", 1)[1]
+            for key in config.values
+            if key.split(":", 1)[0] == CONFIG_NAMESPACE
+        }
+        try:
+            slack_credential(cluster, present)
+        except SlackConfigError as exc:
+            file, _, rest = str(exc).partition(": ")
+            path, _, message = rest.partition(": ")
+            problems.append(Problem(file, path, message))
+    return problems
+
+
+def _defined_stacks(fleet: Fleet) -> list[str]:
+    """Every stack with a definition file, valid or not (registries when it has its file)."""
+    registries = (fleet.project_dir / fleet.registries_file).exists()
+    return sorted(fleet.files) + ([REGISTRIES_STACK] if registries else [])
+
+
 # --- commands -------------------------------------------------------------------------------------
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    fleet = _fleet_or_fail(args.project)
+    from .stack_files import orphan_stack_files
+
+    fleet = load_fleet(_project_or_fail(args.project))
+    problems = list(fleet.all_problems)
+    stacks = _defined_stacks(fleet)
+    problems += _stack_file_problems(fleet, stacks)
+    problems += orphan_stack_files(fleet.project_dir, set(stacks))
+    if problems:
+        raise BadInput([str(p) for p in sorted(set(problems))])
     from .consistency import consistency_problems
 
     mismatches = consistency_problems(fleet)
@@ -90,23 +150,33 @@ def cmd_new_app(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def stack_name(arg: str) -> str:
+    """A stack named on the command line: its name, or a path tab completion gives
+    (k8s-clusters/NAME.yaml, stacks/Pulumi.NAME.yaml)."""
+    path = Path(arg)
+    if path.suffix not in (".yaml", ".yml"):
+        return arg
+    return path.stem.removeprefix("Pulumi.") if path.stem.startswith("Pulumi.") else path.stem
+
+
 def _stacks(fleet: Fleet, requested: list[str]) -> list[str]:
     if not requested:
         return list(fleet.clusters) + ([REGISTRIES_STACK] if fleet.registries else [])
-    missing = [s for s in requested if s not in fleet.clusters and s != REGISTRIES_STACK]
+    known = [*fleet.files, REGISTRIES_STACK]
+    missing = [s for s in requested if s not in fleet.files and s != REGISTRIES_STACK]
     if missing:
-        raise BadInput(
-            [
-                str(
-                    Problem(
-                        fleet.files.get(s, f"k8s-clusters/{s}.yaml"),
-                        "",
-                        f'no definition for stack "{s}" (expected this file)',
-                    )
-                )
-                for s in missing
-            ]
-        )
+        lines = []
+        for stack in missing:
+            close = (
+                difflib.get_close_matches(stack, known, n=1)
+                or [k for k in sorted(known) if k.startswith(stack)][:1]
+            )
+            hint = f"; did you mean {close[0]}?" if close else ""
+            message = f'no definition for stack "{stack}" (expected this file){hint}'
+            lines.append(
+                str(Problem(fleet.files.get(stack, f"{CLUSTERS_DIR}/{stack}.yaml"), "", message))
+            )
+        raise BadInput(lines)
     return list(dict.fromkeys(requested))
 
 
@@ -118,11 +188,11 @@ def _jobs(text: str) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    project: Path = args.project
+    project: Path = _project_or_fail(args.project)
+    args.stacks = [stack_name(s) for s in args.stacks]
     if args.stacks:
         fleet = load_fleet(project)
-        if not (project / "Pulumi.yaml").exists():
-            _fleet_or_fail(project)
+        _stacks(fleet, args.stacks)  # unknown names first, with a suggestion
         for stack in args.stacks:  # only the requested stacks' own problems stop the plan
             try:
                 fleet.registries_stack() if stack == REGISTRIES_STACK else fleet.cluster(stack)
@@ -131,6 +201,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     else:
         fleet = _fleet_or_fail(project)
     stacks = _stacks(fleet, args.stacks)
+    if args.json and args.markdown:
+        raise BadInput(["--json and --markdown: choose one"])
+    stack_problems = _stack_file_problems(fleet, stacks)
+    if stack_problems:
+        raise BadInput([str(p) for p in sorted(set(stack_problems))])
 
     import pulumi
 
@@ -141,8 +216,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
         plans = plan_stacks(project, stacks, args.jobs)
     except pulumi.RunError as exc:
         raise BadInput(str(exc).splitlines()) from None
-    if args.json and args.markdown:
-        raise BadInput(["--json and --markdown: choose one"])
     if args.json:
         docs = [render.preview_json(p) for p in plans]
         out = (
@@ -201,20 +274,46 @@ def cmd_affected(args: argparse.Namespace) -> int:
 # --- entry point ----------------------------------------------------------------------------------
 
 
+def find_project(start: Path) -> Path:
+    """The flux-fleet project `start` is in: the first folder up from it with a Pulumi.yaml
+    (`start` itself when there is none: the command then says it is not a project)."""
+    for folder in (start, *start.parents):
+        if (folder / "Pulumi.yaml").is_file():
+            return folder
+    return start
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("flux-fleet")
+    except PackageNotFoundError:
+        return "unknown (not installed: pip install -e .)"
+
+
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="fluxfleet", description=__doc__.splitlines()[0])
-    top.add_argument(
+    project = argparse.ArgumentParser(add_help=False)
+    project.add_argument(
         "--project",
         type=Path,
-        default=Path.cwd(),
-        help="the flux-fleet project (default: the current directory)",
+        default=argparse.SUPPRESS,  # before or after the command; the last one given wins
+        help="the flux-fleet project (default: the folder up from here with a Pulumi.yaml)",
     )
+    top = argparse.ArgumentParser(
+        prog="fluxfleet", description=__doc__.splitlines()[0], parents=[project]
+    )
+    top.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("validate", help="check every definition in k8s-clusters/")
+    def command(name: str, **options: Any) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[project], **options)
+
+    p = command("validate", help="check every definition in k8s-clusters/")
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser(
+    p = command(
         "new-cluster",
         help="scaffold a cluster: its definition, stack file and flux/clusters/NAME/",
     )
@@ -229,7 +328,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--role-arn", help="an IAM role to assume to reach the account")
     p.set_defaults(func=cmd_new_cluster)
 
-    p = sub.add_parser(
+    p = command(
         "new-app",
         help="add an application repository (own deploy key) to a cluster",
     )
@@ -244,7 +343,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--secret-name", help="the Secret with its key (default: NAME-deploykey)")
     p.set_defaults(func=cmd_new_app)
 
-    p = sub.add_parser("plan", help="what `pulumi up` would create, offline (mock runtime)")
+    p = command("plan", help="what `pulumi up` would create, offline (mock runtime)")
     p.add_argument("stacks", nargs="*", metavar="STACK", help="default: every cluster")
     p.add_argument("--json", action="store_true", help="`pulumi preview --json`-shaped output")
     p.add_argument("--markdown", action="store_true", help="a pull-request comment (CI posts it)")
@@ -257,7 +356,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_plan)
 
-    p = sub.add_parser(
+    p = command(
         "dashboards", help="write the Flux Grafana dashboards as JSON files (to import by hand)"
     )
     p.add_argument(
@@ -265,7 +364,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_dashboards)
 
-    p = sub.add_parser(
+    p = command(
         "affected",
         help="the stacks a git change touches, as a GitHub Actions matrix (what CI previews)",
     )
@@ -284,7 +383,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    args.project = args.project.resolve()
+    given = getattr(args, "project", None)
+    args.project = given.resolve() if given is not None else find_project(Path.cwd().resolve())
     try:
         return int(args.func(args))
     except BadInput as exc:

@@ -95,10 +95,11 @@ def file_problem(path: Path, display: str, project_dir: Path | None) -> Problem 
 
 
 def read_yaml(
-    path: Path, display: str, project_dir: Path | None = None
+    path: Path, display: str, project_dir: Path | None = None, *, allow_empty: bool = False
 ) -> tuple[Any, list[Problem]]:
     """The document in `path`, or the problems that stop it from being read: not a regular file
-    inside `project_dir` (not opened then), invalid YAML, not one document, or a null value."""
+    inside `project_dir` (not opened then), invalid YAML, not one document, or a null value.
+    An empty file is a problem unless `allow_empty` (then the document is None)."""
     refused = file_problem(path, display, project_dir)
     if refused is not None:
         return None, [refused]
@@ -121,6 +122,8 @@ def read_yaml(
     except ValueError as exc:  # such as an integer of more than 4300 digits
         return None, [Problem(display, "", f"invalid YAML: {exc}")]
     docs = [d for d in docs if d is not None]
+    if not docs and allow_empty:
+        return None, []
     if not docs:
         return None, [
             Problem(display, "", "empty file, expected a definition (apiVersion, kind, ...)")
@@ -445,9 +448,10 @@ def load_fleet(project_dir: Path) -> Fleet:
         ]
         return fleet
 
-    if defaults_problems:
-        return fleet  # clusters cannot be judged without their defaults: fix those first
     paths = definition_files(project_dir)
+    if defaults_problems:  # clusters cannot be judged without their defaults: fix those first
+        fleet.files = {path.stem: _display(project_dir, path) for path in paths}
+        return fleet
     # Reading a file is independent of the others: forked workers read a large fleet's.
     read = fork_map(
         lambda path: read_yaml(path, _display(project_dir, path), project_dir),

@@ -30,9 +30,10 @@ from pulumi.runtime import mocks as pmocks
 from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.stack import run_pulumi_func
 
-from . import plan_iam, safe_yaml
+from . import plan_iam
 from .forkmap import cores, single_threaded
 from .registries_model import REGISTRIES_STACK
+from .stack_files import StackConfig, read_stack_file
 
 PROJECT = "flux-fleet"
 SIG_KEY = "4dabf18193072939515e22adb298388d"
@@ -271,23 +272,13 @@ class RecordingMonitor(pmocks.MockMonitor):
 
 
 def stack_config(project_dir: Path, stack: str) -> tuple[dict[str, str], list[str]]:
-    """Config of stacks/Pulumi.<stack>.yaml; encrypted values become placeholders, kept secret."""
-    path = project_dir / "stacks" / f"Pulumi.{stack}.yaml"
-    if not path.exists():
-        return {}, []
-    doc = safe_yaml.load(path.read_text()) or {}
-    config: dict[str, str] = {}
-    secret_keys: list[str] = []
-    for key, value in (doc.get("config") or {}).items():
-        full = key if ":" in key else f"{PROJECT}:{key}"
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            config[full] = f"[secret {PLACEHOLDER}]"
-            secret_keys.append(full)
-        elif isinstance(value, str):
-            config[full] = value
-        else:
-            config[full] = json.dumps(value)
-    return config, secret_keys
+    """Config of stacks/Pulumi.<stack>.yaml (none when there is no file); encrypted values
+    become placeholders, kept secret. A broken file is the program's error, one line each."""
+    config, problems = read_stack_file(project_dir, stack)
+    if problems:
+        raise pulumi.RunError("\n".join(str(p) for p in problems))
+    config = config or StackConfig()
+    return config.values, config.secret_keys
 
 
 # --- running a stack ---

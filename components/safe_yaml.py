@@ -6,8 +6,8 @@ about 1 ms a file even with its C parser (4 ms without); here libyaml parses and
 small function turns the nodes into plain values: about 0.15 ms a file.
 
 The values are the ones ruamel.yaml's safe loader gives (YAML 1.2, as before): `yes`, `on` and
-`no` are strings, `014` is 14, `0o14` is 12, `1_000` is 1000; a duplicate key is refused with
-ruamel's message; merge keys (`<<`), anchors and aliases work. Errors are PyYAML's
+`no` are strings, `014` is 14, `0o14` is 12, `1_000` is 1000; a duplicate key is refused
+(naming the key, never its values); merge keys (`<<`), anchors and aliases work. Errors are PyYAML's
 `MarkedYAMLError` (line and column in `problem_mark`) or `YAMLError`. ruamel.yaml stays the
 writer and the comment-keeping editor (scaffolding).
 """
@@ -164,8 +164,8 @@ class _Values:
                 raise ConstructorError(
                     "while constructing a mapping",
                     node.start_mark,
-                    f'found duplicate key "{key}" with value "{value}" '
-                    f'(original value: "{out[key]}")',
+                    # never the values: a secret, or an alias bomb, may be one of them
+                    f'found duplicate key "{key}"',
                     key_node.start_mark,
                 )
             out[key] = value
