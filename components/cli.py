@@ -12,7 +12,7 @@ import difflib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .definitions import (
     CLUSTERS_DIR,
@@ -22,6 +22,9 @@ from .definitions import (
     load_fleet,
 )
 from .registries_model import REGISTRIES_STACK
+
+if TYPE_CHECKING:
+    from .plan import StackPlan
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -212,23 +215,54 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from . import render
     from .plan import plan_stacks
 
+    progress = _progress_line if sys.stderr.isatty() and len(stacks) > 1 else None
     try:  # worker processes plan the stacks; the output does not depend on --jobs
-        plans = plan_stacks(project, stacks, args.jobs)
+        plans = plan_stacks(project, stacks, args.jobs, progress=progress)
     except pulumi.RunError as exc:
         raise BadInput(str(exc).splitlines()) from None
-    if args.json:
-        docs = [render.preview_json(p) for p in plans]
-        out = (
-            docs[0]
-            if len(docs) == 1
-            else {"stacks": [{"stack": p.stack, **d} for p, d in zip(plans, docs, strict=True)]}
-        )
-        sys.stdout.write(render.dumps(out))
-    elif args.markdown:
-        sys.stdout.write(render.markdown(plans))
-    else:
-        sys.stdout.write("\n".join(render.text(p) for p in plans))
+    finally:
+        if progress is not None:
+            print("\r\033[K", end="", file=sys.stderr, flush=True)  # the line goes away
+    documents = {
+        "json": lambda: render.dumps(_preview_document(plans)),
+        "markdown": lambda: render.markdown(plans),
+        "text": lambda: render.texts(plans),
+    }
+    sys.stdout.write(documents["json" if args.json else "markdown" if args.markdown else "text"]())
+    if args.save is not None:
+        _save(args.save, plans)
     return EXIT_OK
+
+
+def _progress_line(done: int, total: int) -> None:
+    print(f"\rplanned {done}/{total} stacks", end="", file=sys.stderr, flush=True)
+
+
+def _preview_document(plans: list[StackPlan]) -> dict[str, Any]:
+    from . import render
+
+    docs = [render.preview_json(p) for p in plans]
+    if len(docs) == 1:
+        return docs[0]
+    return {"stacks": [{"stack": p.stack, **d} for p, d in zip(plans, docs, strict=True)]}
+
+
+def _save(folder: Path, plans: list[StackPlan]) -> None:
+    """The whole plan, for CI's artifact and job summary: plan.txt, plan.json and summary.md
+    (the markdown within the 1 MiB a job summary holds)."""
+    from . import render
+
+    files = {
+        "plan.txt": render.texts(plans),
+        "plan.json": render.dumps(_preview_document(plans)),
+        "summary.md": render.markdown(plans, limit=render.MAX_SUMMARY),
+    }
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, content in files.items():
+            (folder / name).write_text(content, encoding="utf-8")
+    except OSError as exc:
+        raise BadInput([f"{folder}: cannot write the plan: {exc.strerror or exc}"]) from None
 
 
 def cmd_dashboards(args: argparse.Namespace) -> int:
@@ -347,6 +381,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("stacks", nargs="*", metavar="STACK", help="default: every cluster")
     p.add_argument("--json", action="store_true", help="`pulumi preview --json`-shaped output")
     p.add_argument("--markdown", action="store_true", help="a pull-request comment (CI posts it)")
+    p.add_argument(
+        "--save",
+        type=Path,
+        metavar="DIR",
+        help="also write the whole plan to DIR: plan.txt, plan.json, summary.md (CI's artifact)",
+    )
     p.add_argument(
         "--jobs",
         type=_jobs,

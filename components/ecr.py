@@ -33,6 +33,12 @@ from typing import Any, Protocol
 from .model import Cluster
 from .registries_model import Registry, partition_of
 
+# Why a cluster pulling from ECR may need nothing in its own account (EcrAccess is then empty).
+NOTHING_TO_GRANT = (
+    "spec.ecr.nodeRoleNames is empty and no Flux controller pulls from ECR itself; the nodes' "
+    "own role must allow the pulls (the registries stack grants this account)"
+)
+
 POLICY_VERSION = "2012-10-17"
 PULL_ACTIONS = (
     "ecr:BatchCheckLayerAvailability",

@@ -17,7 +17,7 @@ import logging
 import multiprocessing
 import runpy
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import repeat
@@ -446,21 +446,31 @@ def _plan_chunk(project_dir: Path, stacks: list[str]) -> list[StackPlan | pulumi
 
 
 def plan_stacks(
-    project_dir: Path, stacks: Sequence[str], jobs: int | None = None
+    project_dir: Path,
+    stacks: Sequence[str],
+    jobs: int | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[StackPlan]:
     """The plans of `stacks`, in that order, computed by `jobs` worker processes (default: one
     per core; 1: in this process). The result does not depend on `jobs`. (A process running
     threads cannot fork itself: by default it starts a worker for 8 stacks at most.)
 
     Raises pulumi.RunError of the first stack (in order) that the program refuses.
+    `progress(done, total)` is called as stacks are planned.
     """
+    report = progress or (lambda done, total: None)
     project_dir = project_dir.resolve()
     if jobs is None:
         jobs = cores() if _forks_itself() else len(stacks) // STACKS_PER_SERVER_WORKER
         jobs = min(jobs, cores())
     jobs = min(jobs, len(stacks))
     if jobs <= 1:
-        return [plan_stack(project_dir, stack) for stack in stacks]
+        serial: list[StackPlan] = []
+        for stack in stacks:
+            serial.append(plan_stack(project_dir, stack))
+            report(len(serial), len(stacks))
+        return serial
     # The registries stack grows with the fleet (a second or more for hundreds of clusters):
     # it goes first, so that no worker is left with it at the end while the others wait.
     queue = sorted(range(len(stacks)), key=lambda i: stacks[i] != REGISTRIES_STACK)
@@ -472,9 +482,12 @@ def plan_stacks(
     ) as pool:
         names = [[stacks[i] for i in chunk] for chunk in chunks]
         done = pool.map(_plan_chunk, repeat(project_dir), names)
+        planned = 0
         for chunk, plans in zip(chunks, done, strict=True):
             for i, plan in zip(chunk, plans, strict=True):
                 results[i] = plan
+            planned += len(chunk)
+            report(planned, len(stacks))
     for stack_result in results:
         if isinstance(stack_result, pulumi.RunError):
             raise stack_result
