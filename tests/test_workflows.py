@@ -510,7 +510,10 @@ def test_pull_request_plan_step_writes_the_comment(example_checkout: Path) -> No
     assert "### `staging-cluster-name`:" in comment
     assert "production-cluster-name" not in comment  # only the stacks the change touches
     assert "**old**: its definition is deleted" in comment
-    assert summary == comment
+    assert summary == comment  # the example fits whole in the comment too
+    full = example_checkout / "plan-full"  # the offline-plan artifact
+    assert sorted(p.name for p in full.iterdir()) == ["plan.json", "plan.txt", "summary.md"]
+    assert (full / "plan.txt").read_text().startswith("Stack staging-cluster-name: ")
 
     # A stack that cannot be planned: the comment shows why, and the job fails.
     (example_checkout / "k8s-clusters" / "staging-cluster-name.yaml").write_text(
