@@ -193,7 +193,10 @@ def _extract(archive: bytes, dest: Path) -> None:
         for member in members:  # git archive never writes '..', but be sure
             if member.name.startswith("/") or ".." in PurePosixPath(member.name).parts:
                 raise AffectedError([f"git archive: unexpected path {member.name!r}"])
-        tar.extractall(dest, members=members, filter="data")
+        if hasattr(tarfile, "data_filter"):  # Python 3.11.4+ (Debian 12 has 3.11.2)
+            tar.extractall(dest, members=members, filter="data")
+        else:  # the members are checked above: regular files and folders inside dest
+            tar.extractall(dest, members=members)
 
 
 def snapshot(project: Path, commit: str, scratch: Path) -> Snapshot:

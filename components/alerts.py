@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .dashboards import dashboard_configmap_data
+from .definitions import Problem
 from .manifests import FLUX_NAMESPACE
 from .model import Cluster, EventSource
 
@@ -33,6 +34,10 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "flux-fleet"}
 
 class SlackConfigError(ValueError):
     """Slack alerts are on but the stack config has no usable credential; str() is one line."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        super().__init__(str(problem))
 
 
 @dataclass(frozen=True)
@@ -58,17 +63,18 @@ def slack_credential(cluster: Cluster, present: set[str]) -> SlackCredential | N
         return None
     found = [key for key in SLACK_CREDENTIAL_KEYS if key in present]
     if not found:
-        raise SlackConfigError(
-            f"{definition_file(cluster)}: spec.alerts.slack: enabled but no Slack credential in "
-            f"stack config; run: pulumi config set --secret {SLACK_BOT_TOKEN_KEY} <xoxb-...> "
-            f"-s {cluster.name} (or {SLACK_WEBHOOK_URL_KEY})"
+        message = (
+            "enabled but no Slack credential in stack config; run: pulumi config set --secret "
+            f"{SLACK_BOT_TOKEN_KEY} <xoxb-...> -s {cluster.name} (or {SLACK_WEBHOOK_URL_KEY})"
         )
+        raise SlackConfigError(Problem(definition_file(cluster), "spec.alerts.slack", message))
     if len(found) > 1:
-        raise SlackConfigError(
-            f"{definition_file(cluster)}: spec.alerts.slack: both {SLACK_BOT_TOKEN_KEY} and "
-            f"{SLACK_WEBHOOK_URL_KEY} are set in stack config, expected one; run: pulumi config "
-            f"rm {SLACK_WEBHOOK_URL_KEY} -s {cluster.name} (or {SLACK_BOT_TOKEN_KEY})"
+        message = (
+            f"both {SLACK_BOT_TOKEN_KEY} and {SLACK_WEBHOOK_URL_KEY} are set in stack config, "
+            f"expected one; run: pulumi config rm {SLACK_WEBHOOK_URL_KEY} -s {cluster.name} "
+            f"(or {SLACK_BOT_TOKEN_KEY})"
         )
+        raise SlackConfigError(Problem(definition_file(cluster), "spec.alerts.slack", message))
     return SlackCredential(found[0])
 
 

@@ -14,13 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .definitions import (
-    CLUSTERS_DIR,
-    DefinitionError,
-    Fleet,
-    Problem,
-    load_fleet,
-)
+from .definitions import CLUSTERS_DIR, DefinitionError, Fleet, Problem, load_fleet
 from .registries_model import REGISTRIES_STACK
 
 if TYPE_CHECKING:
@@ -82,9 +76,7 @@ def _stack_file_problems(fleet: Fleet, stacks: Sequence[str]) -> list[Problem]:
         try:
             slack_credential(cluster, present)
         except SlackConfigError as exc:
-            file, _, rest = str(exc).partition(": ")
-            path, _, message = rest.partition(": ")
-            problems.append(Problem(file, path, message))
+            problems.append(exc.problem)
     return problems
 
 
