@@ -724,8 +724,28 @@ def json_schema() -> dict[str, Any]:
             {"$ref": "#/$defs/ClusterDefaults"},
             {"$ref": "#/$defs/Registries"},
         ],
-        "$defs": defs["$defs"],
+        "$defs": _without_null(defs["$defs"]),
     }
+
+
+def _without_null(schema: Any) -> Any:
+    """`schema` with null taken out of every `anyOf`: an explicit null is an error (validate says
+    so; a `# comment` where a value was meant is the usual cause), so editors flag it too."""
+    if isinstance(schema, list):
+        return [_without_null(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _without_null(v) for k, v in schema.items()}
+    if "anyOf" in out:
+        kept = [s for s in out["anyOf"] if s != {"type": "null"}]
+        if len(kept) == 1:
+            del out["anyOf"]
+            out = {**kept[0], **out}
+        else:
+            out["anyOf"] = kept
+        if out.get("default", 0) is None:
+            del out["default"]
+    return out
 
 
 def describe_pattern(regex: str) -> str:

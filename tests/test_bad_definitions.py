@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from planutil import run_cli
 
+from components import safe_yaml
 from components.definitions import load_fleet
 
 STAGING = "k8s-clusters/staging-cluster-name.yaml"
@@ -235,3 +236,20 @@ def test_a_dangling_defaults_symlink_blocks_the_fleet(project: Path) -> None:
     (project / DEFAULTS).symlink_to(project / "missing.yaml")
     code, lines = validate(project)
     assert (code, lines) == (2, [f"{DEFAULTS}: a dangling symlink, expected a regular file"])
+
+
+def test_the_editor_schema_flags_a_null_too(root: Path) -> None:
+    """Editors read k8s-clusters/cluster.schema.json: a `# comment` where a value was meant is
+    flagged as the author types, not only by validate."""
+    import json
+
+    import jsonschema
+
+    schema = json.loads((root / "k8s-clusters/cluster.schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    doc = safe_yaml.load((root / STAGING).read_text())
+    assert not list(validator.iter_errors(doc))
+    doc["spec"]["alerts"]["slack"]["channel"] = None  # channel: #team-alerts
+    assert list(validator.iter_errors(doc))
+    doc["spec"]["alerts"]["slack"]["channel"] = "#team-alerts"
+    assert not list(validator.iter_errors(doc))
