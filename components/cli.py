@@ -319,6 +319,14 @@ def version() -> str:
         return "unknown (not installed: pip install -e .)"
 
 
+class _Version(argparse.Action):
+    """--version, looked up only when asked (reading the installed metadata takes time)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        print(f"{parser.prog} {version()}")
+        parser.exit()
+
+
 def parser() -> argparse.ArgumentParser:
     project = argparse.ArgumentParser(add_help=False)
     project.add_argument(
@@ -330,7 +338,7 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="fluxfleet", description=__doc__.splitlines()[0], parents=[project]
     )
-    top.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    top.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, **options: Any) -> argparse.ArgumentParser:
