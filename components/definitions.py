@@ -95,11 +95,17 @@ def file_problem(path: Path, display: str, project_dir: Path | None) -> Problem 
 
 
 def read_yaml(
-    path: Path, display: str, project_dir: Path | None = None, *, allow_empty: bool = False
+    path: Path,
+    display: str,
+    project_dir: Path | None = None,
+    *,
+    allow_empty: bool = False,
+    may_be_null: frozenset[str] = frozenset(),
 ) -> tuple[Any, list[Problem]]:
     """The document in `path`, or the problems that stop it from being read: not a regular file
-    inside `project_dir` (not opened then), invalid YAML, not one document, or a null value.
-    An empty file is a problem unless `allow_empty` (then the document is None)."""
+    inside `project_dir` (not opened then), invalid YAML, not one document, or a null value
+    (except at the paths `may_be_null`). An empty file is a problem unless `allow_empty` (then
+    the document is None)."""
     refused = file_problem(path, display, project_dir)
     if refused is not None:
         return None, [refused]
@@ -130,7 +136,11 @@ def read_yaml(
         ]
     if len(docs) > 1:
         return None, [Problem(display, "", f"expected one YAML document, got {len(docs)}")]
-    found = null_problems(docs[0], display, nulls, text.splitlines())
+    found = [
+        p
+        for p in null_problems(docs[0], display, nulls, text.splitlines())
+        if p.path not in may_be_null
+    ]
     return (None, found) if found else (docs[0], [])
 
 

@@ -107,7 +107,10 @@ def read_stack_file(project_dir: Path, stack: str) -> tuple[StackConfig | None, 
     path = project_dir / display
     if not os.path.lexists(path):
         return None, []
-    doc, problems = read_yaml(path, display, project_dir, allow_empty=True)
+    # `config:` with every key commented out is no config, as Pulumi reads it
+    doc, problems = read_yaml(
+        path, display, project_dir, allow_empty=True, may_be_null=frozenset({"config"})
+    )
     if problems:
         return None, problems
     out = StackConfig()
@@ -119,7 +122,8 @@ def read_stack_file(project_dir: Path, stack: str) -> tuple[StackConfig | None, 
     problems = [
         _expected_keys(display, str(key), str(key), SETTINGS) for key in doc if key not in SETTINGS
     ]
-    config = doc.get("config", {})
+    config = doc.get("config")
+    config = {} if config is None else config
     if not isinstance(config, Mapping):
         problems.append(
             Problem(display, "config", f"expected a mapping of config keys, got {_kind(config)}")

@@ -198,3 +198,19 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         cli.main(["--version"])
     assert done.value.code == 0
     assert capsys.readouterr().out == "fluxfleet 0.1.0\n"
+
+
+def test_a_config_with_every_key_commented_out_is_no_config(project: Path) -> None:
+    text = "config:\n  # flux-fleet:slackBotToken:\n  #   secure: v1:x\n"
+    (project / "stacks/Pulumi.registries.yaml").write_text(text)
+    code, _, err = run_cli(project, "validate")
+    assert (code, err) == (0, "")
+    (project / "stacks/Pulumi.registries.yaml").write_text("config: []\n")
+    code, _, err = run_cli(project, "validate")
+    assert (code, err) == (
+        2,
+        "stacks/Pulumi.registries.yaml: config: expected a mapping of config keys, got a list\n",
+    )
+    (project / "stacks/Pulumi.registries.yaml").write_text("config: {aws:region: }\n")
+    code, _, err = run_cli(project, "validate")
+    assert code == 2 and "config.aws:region: expected a value, got null" in err
