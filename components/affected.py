@@ -55,7 +55,6 @@ PROGRAM_DIRS = ("components/",)
 DEPENDENCY_PATTERNS = ("requirements*.txt", "requirements*.lock", "constraints*.txt")
 # Tools the tests and linters use: never installed where a stack runs.
 DEV_DEPENDENCY_FILES = ("requirements-dev.lock",)
-FLUX_DIR = "flux/"
 _EMPTY_ECR = EcrSpec().model_dump(mode="json", by_alias=True)
 
 

@@ -20,7 +20,7 @@ from .registries_model import REGISTRIES_STACK
 if TYPE_CHECKING:
     from .plan import StackPlan
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_BAD_INPUT = 0, 2  # anything else that fails: 1 (Python's own)
 
 
 class BadInput(Exception):
@@ -257,6 +257,25 @@ def _save(folder: Path, plans: list[StackPlan]) -> None:
         raise BadInput([f"{folder}: cannot write the plan: {exc.strerror or exc}"]) from None
 
 
+def cmd_schema(args: argparse.Namespace) -> int:
+    """Write k8s-clusters/cluster.schema.json from the model (what editors check files with)."""
+    import json
+
+    from .definitions import SCHEMA_FILE
+    from .model import json_schema
+
+    path = _project_or_fail(args.project) / CLUSTERS_DIR / SCHEMA_FILE
+    text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise BadInput(
+            [f"{CLUSTERS_DIR}/{SCHEMA_FILE}: cannot write: {exc.strerror or exc}"]
+        ) from None
+    print(f"{CLUSTERS_DIR}/{SCHEMA_FILE}")
+    return EXIT_OK
+
+
 def cmd_dashboards(args: argparse.Namespace) -> int:
     """The Grafana dashboards as JSON files, to import into any Grafana by hand."""
     from .dashboards import write_dashboards
@@ -395,6 +414,9 @@ def parser() -> argparse.ArgumentParser:
         help="plan in N worker processes (default: one per core; 1: in this process)",
     )
     p.set_defaults(func=cmd_plan)
+
+    p = command("schema", help="write k8s-clusters/cluster.schema.json from the model")
+    p.set_defaults(func=cmd_schema)
 
     p = command(
         "dashboards", help="write the Flux Grafana dashboards as JSON files (to import by hand)"

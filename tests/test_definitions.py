@@ -364,8 +364,7 @@ def test_cli_plan_one_stack_is_not_blocked_by_another_broken_definition(project:
 def test_committed_schema_is_current(root: Path) -> None:
     committed = json.loads((root / "k8s-clusters" / "cluster.schema.json").read_text())
     assert committed == json_schema(), (
-        "k8s-clusters/cluster.schema.json is stale: regenerate it with "
-        '`python -c "import json; from components.model import json_schema; ..."` (see README)'
+        "k8s-clusters/cluster.schema.json is stale: regenerate it with `fluxfleet schema`"
     )
 
 
@@ -403,3 +402,12 @@ def test_model_is_strict_about_types() -> None:
     }
     with pytest.raises(Exception, match="networkPolicy"):
         Cluster.model_validate(base)
+
+
+def test_fluxfleet_schema_writes_the_committed_schema(project: Path, root: Path) -> None:
+    from planutil import run_cli
+
+    (project / "k8s-clusters" / "cluster.schema.json").write_text("{}\n")
+    assert run_cli(project, "schema") == (0, "k8s-clusters/cluster.schema.json\n", "")
+    written = (project / "k8s-clusters" / "cluster.schema.json").read_text()
+    assert written == (root / "k8s-clusters" / "cluster.schema.json").read_text()
