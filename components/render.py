@@ -393,24 +393,26 @@ def markdown(plans: list[StackPlan], *, limit: int = MAX_MARKDOWN) -> str:
     reserve = 600  # the closing note
     shown: set[str] = set()
 
-    def add(index: int | None, part: str) -> bool:
+    def fits(part: str) -> bool:
+        """Whether `part` fits (it is then counted as used)."""
         nonlocal used
         if used + _size(part) + 2 + reserve > limit:
             return False
-        if index is None:
-            parts.append(part)
-        else:
-            sections[index] += "\n\n" + part
         used += _size(part) + 2
         return True
+
+    def add(index: int, part: str) -> bool:
+        if fits(part):
+            sections[index] += "\n\n" + part
+            return True
+        return False
 
     sections: list[str] = []
     for group in grouped:
         table = "\n".join([group.heading(), "", *_summary(group.first)])
-        if used + _size(table) + 2 + reserve > limit:
+        if not fits(table):
             break
         sections.append(table)
-        used += _size(table) + 2
     # What fits, most telling first: each group's first stack, the stacks that plan exactly
     # like it, then how each other stack differs.
     listed = list(enumerate(grouped[: len(sections)]))

@@ -23,7 +23,7 @@ STACKS_DIR = "stacks"
 SETTINGS = ("config", "encryptedkey", "encryptionsalt", "environment", "secretsprovider")
 # Every config key of the project's namespace the program reads; all of them are secrets.
 SECRET_CONFIG_KEYS = SLACK_CREDENTIAL_KEYS
-PLACEHOLDER = "[secret placeholder]"  # what the offline plan gets for an encrypted value
+SECURE_PLACEHOLDER = "[secret placeholder]"  # what the offline plan gets for an encrypted value
 
 
 def stack_display(stack: str) -> str:
@@ -61,7 +61,7 @@ def _config_entry(
     if secure:
         if not isinstance(value["secure"], str) or not value["secure"]:
             return [Problem(display, f"{where}.secure", "expected the encrypted value (a string)")]
-        out.values[full] = PLACEHOLDER
+        out.values[full] = SECURE_PLACEHOLDER
         out.secret_keys.append(full)
         return []
     if namespace == CONFIG_NAMESPACE:  # every key of ours is a secret
