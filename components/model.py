@@ -211,17 +211,21 @@ class AwsSpec(Model):
 
     @model_validator(mode="after")
     def _role_in_the_account(self) -> AwsSpec:
-        """The AWS provider is locked to accountId (allowedAccountIds): a role of another account
-        would be assumed and then refused."""
-        role_account = self.role_arn.split(":")[4] if self.role_arn else self.account_id
-        if role_account != self.account_id:
-            message = (
-                f"expected a role in account {self.account_id} (accountId), got one in "
-                f"account {role_account}"
-            )
-            error = _app_error(("roleArn",), self.role_arn, message)
-            raise ValidationError.from_exception_data("AwsSpec", [error])  # type: ignore[list-item]
+        role_in_account(self.account_id, self.role_arn, "AwsSpec")
         return self
+
+
+def role_in_account(account_id: str, role_arn: str | None, model: str) -> None:
+    """The AWS provider is locked to accountId (allowedAccountIds): a role of another account
+    would be assumed and then refused. Raises the ValidationError of `roleArn`."""
+    role_account = role_arn.split(":")[4] if role_arn else account_id
+    if role_account != account_id:
+        message = (
+            f"expected a role in account {account_id} (accountId), got one in account "
+            f"{role_account}"
+        )
+        error = _app_error(("roleArn",), role_arn, message)
+        raise ValidationError.from_exception_data(model, [error])  # type: ignore[list-item]
 
 
 class GitSpec(Model):

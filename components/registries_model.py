@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, model_validator
 
 from .model import (
     AccountId,
@@ -20,6 +20,7 @@ from .model import (
     RoleArn,
     _pattern,
     _unique,
+    role_in_account,
 )
 
 REGISTRIES_FILE = "_registries.yaml"
@@ -51,6 +52,7 @@ class Registry(Model):
     organization_id: OrganizationId | None = Field(
         None, description="adds an aws:PrincipalOrgID condition to every grant"
     )
+
     repositories: Annotated[list[RepositoryName], AfterValidator(_unique)] = Field(
         default_factory=list,
         max_length=1000,
@@ -61,6 +63,11 @@ class Registry(Model):
     @property
     def partition(self) -> str:
         return partition_of(self.region)
+
+    @model_validator(mode="after")
+    def _role_in_the_account(self) -> Registry:
+        role_in_account(self.account_id, self.role_arn, "Registry")
+        return self
 
 
 def _unique_names(registries: list[Registry]) -> list[Registry]:

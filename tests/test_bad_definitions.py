@@ -253,3 +253,18 @@ def test_the_editor_schema_flags_a_null_too(root: Path) -> None:
     assert list(validator.iter_errors(doc))
     doc["spec"]["alerts"]["slack"]["channel"] = "#team-alerts"
     assert not list(validator.iter_errors(doc))
+
+
+def test_a_registry_role_in_another_account_is_refused(project: Path) -> None:
+    edit(
+        project,
+        "k8s-clusters/_registries.yaml",
+        "roleArn: arn:aws:iam::210987654321:role/fleet-deployer",
+        "roleArn: arn:aws:iam::999999999999:role/fleet-deployer",
+    )
+    code, lines = validate(project)
+    assert code == 2
+    assert (
+        "k8s-clusters/_registries.yaml: registries[0].roleArn: expected a role in account "
+        "210987654321 (accountId), got one in account 999999999999"
+    ) in lines
