@@ -295,6 +295,8 @@ async def _resolve_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _run(project_dir: Path, stack: str, main: Path) -> StackPlan:
+    # Before any runtime state: a refused stack file must leave none behind for the next stack.
+    config, secret_keys = stack_config(project_dir, stack)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     # Pulumi's mocks answer in the loop's executor threads, each wanting an event loop of its
@@ -318,7 +320,6 @@ def _run(project_dir: Path, stack: str, main: Path) -> StackPlan:
             monitor=monitor,
             logger=logging.getLogger("fluxfleet.plan"),
         )
-        config, secret_keys = stack_config(project_dir, stack)
         pulumi.runtime.set_all_config(config, secret_keys)
 
         def program() -> None:
