@@ -11,10 +11,12 @@ from components import render
 from components.plan import Secret, StackPlan
 
 # What must never be printed: private keys (the mocks answer PEM/OpenSSH-looking keys), Slack
-# tokens (xoxb-, xoxp-, ...), and webhook URLs (Slack's or any other https://...hook...).
+# tokens (xoxb-, xoxp-, ..., and the refresh tokens xoxe.xoxp-/xoxe-), and webhook URLs
+# (Slack's or any other https://...hook...).
 MARKERS = {
     "private key": re.compile(r"PRIVATE KEY"),
-    "Slack token": re.compile(r"xox"),
+    # Not a bare "xox": a generated environment name such as "xox20" is no token.
+    "Slack token": re.compile(r"xox[a-z]-|xoxe[.-]"),
     "webhook URL": re.compile(r"https?://[^\s\"'`]*hook", re.IGNORECASE),
 }
 

@@ -120,3 +120,17 @@ def test_generated_clusters_plan_without_a_secret(doc: dict[str, Any]) -> None:
     plan = planned(doc)
     assert FAKE_SLACK_TOKEN not in unwrapped(plan.outputs)
     assert scan(plan) == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("token: xoxb-0000-FAKE", ["Slack token"]),
+        ("xoxp-1-2", ["Slack token"]),
+        ("xoxe.xoxp-1-refresh", ["Slack token"]),
+        ("environment: xox20", []),  # a name hypothesis generated once: no token
+        ("https://hooks.slack.com/services/T/B/x", ["webhook URL"]),
+    ],
+)
+def test_the_scan_knows_a_token_from_a_name(text: str, found: list[str]) -> None:
+    assert leaks(text) == found
