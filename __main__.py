@@ -7,22 +7,25 @@ from pathlib import Path
 
 import pulumi
 
-from components import program
-from components.cluster import FluxCluster
-from components.registries import Registries
-from components.registries_model import REGISTRIES_STACK
+from components.names import REGISTRIES_STACK
+from components.stack import program
+from components.stack.cluster import FluxCluster
+from components.stack.registries import Registries
+
+PROJECT_DIR = Path(__file__).parent
 
 if pulumi.get_stack() == REGISTRIES_STACK:
     # The ECR repository policies of the whole fleet: one stack owns them all.
-    registries = Registries(REGISTRIES_STACK, program.fleet_registries(Path(__file__).parent))
+    registries = Registries(REGISTRIES_STACK, program.fleet_registries(PROJECT_DIR))
     program.export_all(registries.outputs)
 else:
-    # 1. This stack's definition (invalid or missing: one line per problem, no stack trace).
-    definition = program.cluster_definition(Path(__file__).parent, pulumi.get_stack())
+    # 1. This stack's definition (invalid or missing: one line per problem, no stack trace), with
+    #    its stack config (the Slack credential).
+    args = program.flux_cluster(PROJECT_DIR, pulumi.get_stack())
 
-    # 2. The cluster: EKS connection, ECR access, namespace, deploy key and Secret,
-    #    flux-operator, FluxInstance.
-    cluster = FluxCluster(definition, registries=program.cluster_registries(Path(__file__).parent))
+    # 2. The cluster: EKS connection, ECR access, namespace, deploy keys and Secrets,
+    #    flux-operator, FluxInstance, alerts and dashboards.
+    cluster = FluxCluster(args)
 
     # 3. What a person needs to check the bootstrap.
     program.export_all(cluster.outputs)

@@ -6,8 +6,9 @@ For each N it generates N realistic clusters (benchmarks/fleetgen.py) in a tempo
 project and runs each command as a whole process, the way a person or CI does, measuring its
 wall time and its peak memory (the resident memory of the process and all its children, summed,
 sampled every 20 ms). The floor is a bare Python importing Pulumi and the provider modules the
-program uses (components.plan.PROVIDER_MODULES): what no plan can avoid. It prints a table, checks
-the targets of issue 8, and writes results.json, results.md and time-vs-n.png into --out.
+program uses (components.plan.workers.PROVIDER_MODULES): what no plan can avoid. It prints a
+table, checks the targets of issue 8, and writes results.json, results.md and time-vs-n.png
+into --out.
 
 Linux only (it reads /proc); needs matplotlib for the plot (a dev tool, not a dependency).
 """
@@ -142,7 +143,7 @@ def floor_command() -> list[str]:
     """Python importing Pulumi and the providers, and loading the provider submodules a plan
     loads (they are lazy: `import pulumi_aws.eks` alone leaves a placeholder, an attribute read
     loads it)."""
-    from components.plan import PROVIDER_MODULES
+    from components.plan.workers import PROVIDER_MODULES
 
     submodules = sorted(
         {".".join(m.split(".")[:i]) for m in PROVIDER_MODULES for i in range(2, m.count(".") + 2)}

@@ -15,10 +15,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from components.definitions import CLUSTERS_DIR, load_defaults, validate_cluster_doc
-from components.gitops import cluster_files, dump_yaml
-from components.registries_model import REGISTRIES_FILE
-from components.scaffold import SCHEMA_LINE, STACKS_DIR, stack_file
+from components.build.gitops import cluster_files
+from components.loading.fleet import load_defaults, validate_cluster_doc
+from components.names import CLUSTERS_DIR, REGISTRIES_FILE, STACKS_DIR, stack_file
+from components.tools.scaffold import SCHEMA_LINE
+from components.yamlio import dump_yaml
 
 PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "k8s-clusters", "stacks", "flux")
 REGIONS = ("eu-west-1", "us-east-1", "eu-central-1", "ap-southeast-2", "us-west-2")

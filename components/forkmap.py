@@ -36,6 +36,19 @@ def single_threaded() -> bool:
         return False
 
 
+def can_fork() -> bool:
+    """Whether this process may fork workers: on Linux, while it runs a single thread."""
+    return sys.platform == "linux" and single_threaded()
+
+
+def chunks(count: int, jobs: int, most: int | None = None) -> list[range]:
+    """`range(count)` cut for `jobs` workers: about four parts each, so that they all stay busy to
+    the end (each part costs a round trip), of at most `most` items."""
+    size = -(-count // (jobs * 4))
+    size = max(1, min(size, most) if most is not None else size)
+    return [range(i, min(i + size, count)) for i in range(0, count, size)]
+
+
 def _mapped(part: range) -> list[Any]:
     assert _WORK is not None, "a worker forked by fork_map"
     fn, items = _WORK
@@ -46,13 +59,12 @@ def fork_map(fn: Callable[[T], R], items: Sequence[T], *, min_items: int) -> lis
     """[fn(item) for item in items], by forked workers (one per core) from `min_items` items."""
     global _WORK
     jobs = min(cores(), MAX_JOBS)
-    if len(items) < min_items or jobs < 2 or sys.platform != "linux" or not single_threaded():
+    if len(items) < min_items or jobs < 2 or not can_fork():
         return [fn(item) for item in items]
     import multiprocessing  # only a large fleet needs them
     from concurrent.futures import ProcessPoolExecutor
 
-    size = -(-len(items) // (jobs * 4))
-    parts = [range(i, min(i + size, len(items))) for i in range(0, len(items), size)]
+    parts = chunks(len(items), jobs)
     _WORK = (fn, items)
     try:
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:

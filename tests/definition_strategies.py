@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from hypothesis import strategies as st
 from schema_strategies import Strategy, from_schema, mutated
 
-from components import model
+from components.definition import alerts as alerts_model
+from components.definition import cluster as cluster_model
+from components.definition import ecr as ecr_model
+from components.definition import types as types_model
 
 ROOT = Path(__file__).resolve().parents[1]
 # The fleet repository and the registry of the example _defaults.yaml and _registries.yaml.
@@ -41,7 +44,7 @@ def _unique_lists(values: Strategy, max_size: int = 3) -> Strategy:
 @cache
 def model_schema() -> dict[str, Any]:
     """The JSON Schema of the Cluster kind as validated (required fields, no partial spec)."""
-    return model.Cluster.model_json_schema(ref_template="#/$defs/{model}")
+    return cluster_model.Cluster.model_json_schema(ref_template="#/$defs/{model}")
 
 
 @cache
@@ -60,11 +63,11 @@ def _event_source(schema: dict[str, Any]) -> Strategy:
 
 
 def _branches() -> Strategy:
-    return _regex(model.GIT_BRANCH).filter(_passes(model._git_ref))
+    return _regex(types_model.GIT_BRANCH).filter(_passes(types_model._git_ref))
 
 
 def _relative_paths() -> Strategy:
-    return _regex(model.REL_PATH).filter(_passes(model._relative_path))
+    return _regex(types_model.REL_PATH).filter(_passes(types_model._relative_path))
 
 
 def _apps(schema: dict[str, Any]) -> Strategy:
@@ -88,8 +91,10 @@ def _apps(schema: dict[str, Any]) -> Strategy:
 
 
 def _label_maps() -> Strategy:
-    keys = st.from_regex(model.LABEL_KEY, fullmatch=True).filter(_passes(model._label_key))
-    values = st.from_regex(model.LABEL_VALUE, fullmatch=True).filter(lambda v: len(v) <= 63)
+    keys = st.from_regex(alerts_model.LABEL_KEY, fullmatch=True).filter(
+        _passes(alerts_model._label_key)
+    )
+    values = st.from_regex(alerts_model.LABEL_VALUE, fullmatch=True).filter(lambda v: len(v) <= 63)
     return st.dictionaries(keys, values, min_size=1, max_size=2)
 
 
@@ -97,21 +102,23 @@ def valid_clusters() -> Strategy:
     """Definitions the model accepts (given the example _defaults.yaml and _registries.yaml)."""
     schema = model_schema()
     overrides: dict[str, Strategy] = {
-        "metadata.name": st.from_regex(model.DNS_LABEL, fullmatch=True).filter(
-            lambda n: n not in model.RESERVED_NAMES
+        "metadata.name": st.from_regex(types_model.DNS_LABEL, fullmatch=True).filter(
+            lambda n: n not in cluster_model.RESERVED_NAMES
         ),
         "spec.git.owner": st.just(FLEET_OWNER),
         "spec.git.repository": st.just(FLEET_REPOSITORY),
         "spec.git.branch": _branches(),
         "spec.git.path": _relative_paths(),
-        "spec.flux.components": _unique_lists(st.sampled_from(model.CORE_COMPONENTS)).map(
+        "spec.flux.components": _unique_lists(st.sampled_from(cluster_model.CORE_COMPONENTS)).map(
             lambda extra: (
-                [*model.REQUIRED_COMPONENTS]
-                + [c for c in extra if c not in model.REQUIRED_COMPONENTS]
+                [*cluster_model.REQUIRED_COMPONENTS]
+                + [c for c in extra if c not in cluster_model.REQUIRED_COMPONENTS]
             )
         ),
-        "spec.flux.componentsExtra": _unique_lists(st.sampled_from(model.EXTRA_COMPONENTS)),
-        "spec.flux.tolerationKeys": _unique_lists(_regex(model.TOLERATION_KEY)),
+        "spec.flux.componentsExtra": _unique_lists(
+            st.sampled_from(get_args(types_model.ExtraComponent))
+        ),
+        "spec.flux.tolerationKeys": _unique_lists(_regex(types_model.TOLERATION_KEY)),
         "spec.ecr.pull": st.lists(
             st.fixed_dictionaries(
                 {
@@ -123,7 +130,7 @@ def valid_clusters() -> Strategy:
             ),
             max_size=1,
         ),
-        "spec.ecr.nodeRoleNames": _unique_lists(_regex(model.IAM_ROLE_NAME)),
+        "spec.ecr.nodeRoleNames": _unique_lists(_regex(ecr_model.IAM_ROLE_NAME)),
         "spec.alerts.slack.exclusionList": _unique_lists(
             st.sampled_from(["^info", "timeout", "(?i)retry", "a.*b", "[0-9]+"])
         ),

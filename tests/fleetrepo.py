@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from components.affected import affected, matrix
-from components.definitions import load_fleet
+from components.loading.fleet import load_fleet
+from components.tools.affected import affected, matrix
 
 DEFAULTS = """\
 apiVersion: flux-fleet/v1

@@ -17,8 +17,11 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from components import cli, model, program
-from components.plan import StackPlan, plan_stack
+from components.definition import types as types_model
+from components.plan.result import StackPlan
+from components.plan.runner import plan_stack
+from components.stack import program
+from components.tools import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 FALLBACK_STEM = "generated"
@@ -53,7 +56,7 @@ def stem_for(doc: Any) -> str:
     """The file (and stack) name: the definition's own name when it can be one."""
     name = doc.get("metadata", {}) if isinstance(doc, dict) else None
     name = name.get("name") if isinstance(name, dict) else None
-    if isinstance(name, str) and re.fullmatch(model.DNS_LABEL, name):
+    if isinstance(name, str) and re.fullmatch(types_model.DNS_LABEL, name):
         return name
     return FALLBACK_STEM
 
@@ -85,7 +88,7 @@ def write(content: Any, stem: str | None = None) -> str:
     (root / "stacks" / f"Pulumi.{stem}.yaml").write_text(
         dump_yaml({"config": {"flux-fleet:slackBotToken": FAKE_SLACK_TOKEN}})
     )
-    program.forget_fleets()
+    program.fleet.cache_clear()
     return stem
 
 
@@ -96,7 +99,7 @@ def planned(doc: dict[str, Any]) -> StackPlan:
 
 def run_cli(*args: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    program.forget_fleets()
+    program.fleet.cache_clear()
     with redirect_stdout(out), redirect_stderr(err):
         code = cli.main(["--project", str(workspace()), *args])
     return code, out.getvalue(), PLAINTEXT_WARNING.sub("", err.getvalue(), count=1)

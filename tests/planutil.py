@@ -6,8 +6,8 @@ import io
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
-from components import cli
-from components.plan import Registration, StackPlan
+from components.plan.result import Registration, StackPlan
+from components.tools import cli
 
 
 def of_type(plan: StackPlan, type_: str) -> list[Registration]:

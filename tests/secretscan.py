@@ -1,5 +1,5 @@
 """A secret scan over everything a plan shows: the text and JSON renderings, the markdown comment
-(when the renderer exists), and the stack outputs that are not secrets."""
+, and the stack outputs that are not secrets."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import re
 from typing import Any
 
-from components import render
-from components.plan import Secret, StackPlan
+from components.plan import markdown, render
+from components.plan.result import Secret, StackPlan
 
 # What must never be printed: private keys (the mocks answer PEM/OpenSSH-looking keys), Slack
 # tokens (xoxb-, xoxp-, ..., and the refresh tokens xoxe.xoxp-/xoxe-), and webhook URLs
@@ -37,9 +37,7 @@ def renderings(plan: StackPlan) -> dict[str, str]:
         "json": render.dumps(render.preview_json(plan)),
         "outputs": plain_outputs(plan),
     }
-    markdown = getattr(render, "markdown", None)
-    if markdown is not None:
-        out["markdown"] = markdown([plan])
+    out["markdown"] = markdown.markdown([plan])
     return out
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from fleetrepo import EVERY_STACK, FLEET, Repo, cluster, entry, git_identity, make_repo
 
-from components import cli
-from components.affected import all_stacks, matrix
+from components.tools import cli
+from components.tools.affected import all_stacks, matrix
 
 
 @pytest.fixture(autouse=True)
@@ -286,7 +286,10 @@ def run(repo: Repo, *args: str) -> tuple[int, str, str]:
 
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
-        code = cli.main(["--project", str(repo.project), "affected", *args])
+        try:
+            code = cli.main(["--project", str(repo.project), "affected", *args])
+        except SystemExit as exc:  # a usage mistake argparse catches
+            code = int(exc.code or 0)
     return code, out.getvalue(), err.getvalue()
 
 
@@ -319,8 +322,8 @@ def test_cli_all_and_empty(repo: Repo) -> None:
     [
         (["--base", "no-such-branch"], "--base no-such-branch: no such commit"),
         (["--base", "HEAD", "--head", "nope"], "--head nope: no such commit"),
-        (["--base", "HEAD", "--all"], "give --base REF"),
-        ([], "give --base REF"),
+        (["--base", "HEAD", "--all"], "argument --all: not allowed with argument --base"),
+        ([], "one of the arguments --base --all is required"),
     ],
 )
 def test_cli_bad_input_is_one_line_exit_2(repo: Repo, args: list[str], message: str) -> None:

@@ -1,5 +1,6 @@
 """Slack alerts, Prometheus scraping and dashboard ConfigMaps: the model and the pure builders
-(components/alerts.py), the CRDs they must satisfy, and `fluxfleet dashboards`."""
+(components/build/alerts.py, components/build/monitoring.py), the CRDs they must satisfy, and
+`fluxfleet dashboards`."""
 
 from __future__ import annotations
 
@@ -14,24 +15,25 @@ from typing import Any
 
 import pytest
 from crdcheck import CRD_DIR, validate
+from dashboardtools import DOCUMENTED_METRICS, iter_panels, metric_names, panel_queries
 from ruamel.yaml import YAML
 
-from components import alerts, cli
-from components.alerts import (
+from components.build import alerts
+from components.build.alerts import (
     SLACK_API_ADDRESS,
     SlackConfigError,
     SlackCredential,
-    dashboard_configmaps,
-    flux_pod_monitor,
     slack_alert,
     slack_credential,
     slack_provider,
     slack_secret_string_data,
 )
-from components.dashboards import DOCUMENTED_METRICS, iter_panels, metric_names, panel_queries
-from components.definitions import load_fleet, validate_cluster_doc
-from components.manifests import operator_values
-from components.model import Cluster, FluxEventKind
+from components.build.flux import operator_values
+from components.build.monitoring import dashboard_configmaps, flux_pod_monitor
+from components.definition.alerts import FluxEventKind
+from components.definition.cluster import Cluster
+from components.loading.fleet import load_fleet, validate_cluster_doc
+from components.tools import cli
 
 PROD = "production-cluster-name"
 STAGING = "staging-cluster-name"
@@ -475,7 +477,7 @@ def test_cli_dashboards_into_a_file_is_bad_input(
 
 def test_cli_dashboards_does_not_import_pulumi(tmp_path: Path, root: Path) -> None:
     code = (
-        "import sys; from components.cli import main; "
+        "import sys; from components.tools.cli import main; "
         f"rc = main(['dashboards', '--out', {str(tmp_path)!r}]); "
         "assert not [m for m in sys.modules if m.split('.')[0].startswith('pulumi')]; "
         "sys.exit(rc)"

@@ -11,12 +11,15 @@ import pytest
 from crdcheck import validate as crd_validate
 from planutil import of_type
 
-from components import program
-from components.definitions import validate_cluster_doc
-from components.gitops import app_source, cluster_files, cluster_kustomization, dump_yaml
-from components.manifests import github_known_hosts
-from components.model import AppRepository, Cluster
-from components.plan import Registration, Secret, StackPlan, plan_stack
+from components.build.git_access import github_known_hosts
+from components.build.gitops import app_source, cluster_files, cluster_kustomization
+from components.definition.apps import AppRepository
+from components.definition.cluster import Cluster
+from components.loading.fleet import validate_cluster_doc
+from components.plan.result import Registration, Secret, StackPlan
+from components.plan.runner import plan_stack
+from components.stack import program
+from components.yamlio import dump_yaml
 
 PROD = "production-cluster-name"
 STAGING = "staging-cluster-name"
@@ -246,7 +249,7 @@ def named(plan: StackPlan, type_: str, name: str) -> Registration:
 
 @pytest.fixture(scope="module")
 def prod(root: Path) -> StackPlan:
-    program.forget_fleets()
+    program.fleet.cache_clear()
     return plan_stack(root, PROD)
 
 

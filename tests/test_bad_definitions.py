@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from planutil import run_cli
 
-from components import safe_yaml
-from components.definitions import load_fleet
+from components import yamlio as safe_yaml
+from components.loading.fleet import load_fleet
 
 STAGING = "k8s-clusters/staging-cluster-name.yaml"
 PRODUCTION = "k8s-clusters/production-cluster-name.yaml"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from pathlib import Path
 
@@ -10,18 +12,23 @@ import pytest
 from crdcheck import is_flux_kind, validate
 from planutil import of_type, one
 
-from components import render
-from components.manifests import (
-    KEY_ALGORITHMS,
-    flux_instance,
-    github_known_hosts,
-    ssh_fingerprint,
-)
-from components.plan import Secret, StackPlan, plan_stack
+from components.build.flux import flux_instance
+from components.build.git_access import KEY_ALGORITHMS, github_known_hosts
+from components.plan import render
+from components.plan.result import Secret, StackPlan
+from components.plan.runner import plan_stack
 
 UPSTREAM = Path(__file__).resolve().parent / "upstream"
 PROD = "production-cluster-name"
 STAGING = "staging-cluster-name"
+
+
+def ssh_fingerprint(public_key_line: str) -> str:
+    """OpenSSH's SHA256 fingerprint of a `[host] type base64 [comment]` key line."""
+    parts = public_key_line.split()
+    key_at = 1 if parts[0].startswith(("ssh-", "ecdsa-", "sk-")) else 2
+    blob = base64.b64decode(parts[key_at], validate=True)
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
 
 
 @pytest.fixture(scope="module")
@@ -165,9 +172,9 @@ def test_image_automation_makes_the_fleet_key_read_write(project: Path) -> None:
 def test_rotation_replaces_only_the_key_pair_and_deploy_key(project: Path) -> None:
     before = plan_stack(project, STAGING)
     edit(project, STAGING, "algorithm: ED25519", "algorithm: ED25519\n      rotation: 2")
-    from components import program
+    from components.stack import program
 
-    program.forget_fleets()
+    program.fleet.cache_clear()
     after = plan_stack(project, STAGING)
     old = {r.urn for r in before.resources}
     new = {r.urn for r in after.resources}
@@ -266,7 +273,7 @@ def test_emitted_flux_objects_validate_against_the_crds(prod: StackPlan, staging
 
 
 def test_crd_check_catches_a_wrong_field(root: Path) -> None:
-    from components.definitions import load_fleet
+    from components.loading.fleet import load_fleet
 
     instance = flux_instance(load_fleet(root).clusters[PROD])
     instance["spec"]["cluster"]["sise"] = "large"

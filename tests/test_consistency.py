@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from components import program
-from components.cli import main
-from components.consistency import consistency_problems, folder_objects, local_clusters
-from components.definitions import load_fleet
+from components.loading.fleet import load_fleet
+from components.stack import program
+from components.tools.cli import main
+from components.tools.consistency import consistency_problems, folder_objects, local_clusters
 
 PROD = "production-cluster-name"
 STAGING = "staging-cluster-name"
@@ -39,7 +39,7 @@ def test_the_repository_is_consistent(root: Path) -> None:
 
 
 def test_validate_runs_the_checks(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    program.forget_fleets()
+    program.fleet.cache_clear()
     assert main(["--project", str(project), "validate"]) == 0
     edit(project, APP_FILE, "name: apps-deploykey", "name: other-secret")
     shutil.rmtree(project / "flux" / "clusters" / STAGING)
@@ -151,7 +151,8 @@ def test_a_custom_git_path(project: Path) -> None:
 def test_unreadable_yaml_in_the_folder(project: Path) -> None:
     (project / APP_FILE).write_text("apiVersion: [unclosed\n")
     found = problems(project)
-    assert found[0].startswith(f"{APP_FILE}: cannot be read as YAML")
+    # the one error style of every file the project reads (loading/files.py)
+    assert found[0].startswith(f"{APP_FILE}: line 2, column 1: invalid YAML: ")
     assert found[1].startswith(f"{PROD_FILE}: spec.apps[0]: expected a GitRepository")
 
 

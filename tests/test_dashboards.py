@@ -1,4 +1,4 @@
-"""Tests for the Flux Grafana dashboards (components/data/dashboards, components/dashboards.py)."""
+"""Tests for the Flux Grafana dashboards (components/data/dashboards, build/monitoring.py)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dashboardtools import DOCUMENTED_METRICS, iter_panels, metric_names, panel_queries
 
-from components import dashboards
-from components.dashboards import (
+from components.build import monitoring as dashboards
+from components.build.monitoring import (
     DASHBOARD_DIR,
-    DOCUMENTED_METRICS,
     dashboard_configmap_data,
-    iter_panels,
     load_dashboards,
-    metric_names,
-    panel_queries,
     write_dashboards,
 )
 

@@ -16,9 +16,13 @@ from crdcheck import validate
 from planutil import of_type, one, run_cli
 from ruamel.yaml import YAML
 
-from components import day2, render
-from components.definitions import load_fleet
-from components.plan import PlanMocks, Registration, Secret, StackPlan, plan_stack, provider_urn
+from components.build import recovery as day2
+from components.loading.fleet import load_fleet
+from components.names import PROJECT
+from components.plan import render
+from components.plan.mocks import PlanMocks
+from components.plan.result import Registration, Secret, StackPlan, provider_urn
+from components.plan.runner import plan_stack
 
 PROD = "production-cluster-name"
 STAGING = "staging-cluster-name"
@@ -94,7 +98,7 @@ def engine_urn(plan: StackPlan, reg: Registration) -> str:
     while parent is not None:
         types.insert(0, parent.type)
         parent = by_urn.get(parent.parent)
-    return f"urn:pulumi:{plan.stack}::{day2.PROJECT}::{'$'.join(types)}::{reg.name}"
+    return f"urn:pulumi:{plan.stack}::{PROJECT}::{'$'.join(types)}::{reg.name}"
 
 
 def dependents(plan: StackPlan, root: Registration) -> set[str]:

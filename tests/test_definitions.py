@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from components.definitions import deep_merge, load_fleet
-from components.model import Cluster, json_schema
+from components.definition.cluster import Cluster
+from components.definition.schema import json_schema
+from components.loading.fleet import deep_merge, load_fleet
 
 VALID = textwrap.dedent(
     """\
@@ -39,9 +40,9 @@ def write(project: Path, name: str, text: str) -> Path:
 
 
 def problems(project: Path) -> list[str]:
-    from components import program
+    from components.stack import program
 
-    program.forget_fleets()
+    program.fleet.cache_clear()
     return [str(p) for p in load_fleet(project).all_problems]
 
 

@@ -16,11 +16,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from parliament import analyze_policy_string
 
-from components import ecr, plan_iam
-from components.definitions import DefinitionError, load_fleet
-from components.manifests import IRSA_ANNOTATION, flux_instance
-from components.model import Cluster
-from components.registries_model import Registry
+from components.build import ecr, iam
+from components.build.flux import IRSA_ANNOTATION, flux_instance
+from components.definition.cluster import Cluster
+from components.definition.registries import Registry
+from components.loading.fleet import load_fleet
+from components.plan import iam as plan_iam
+from components.problems import DefinitionError
 
 PULL = {"ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"}
 LIST = {"ecr:ListImages", "ecr:DescribeImages"}
@@ -203,7 +205,7 @@ def test_adding_an_account_changes_only_the_repositories_it_pulls(example) -> No
         for k, g in ecr.repository_grants(grown).items()
     }
     assert set(after) == set(before)
-    assert ecr.policy_text(after[("shared", "api")]) == ecr.policy_text(before[("shared", "api")])
+    assert iam.policy_text(after[("shared", "api")]) == iam.policy_text(before[("shared", "api")])
     assert principals(after[("shared", "worker")]) == [
         "arn:aws:iam::123456789012:root",
         "arn:aws:iam::345678901234:root",
@@ -251,7 +253,7 @@ def test_any_fleet_renders_policies_by_the_rules_and_byte_identically(
     for (_, repository), account_grants in grants.items():
         document = ecr.repository_policy(reg, account_grants)
         again = ecr.repository_policy(reg, list(reversed(account_grants)))
-        assert ecr.policy_text(document) == ecr.policy_text(again)
+        assert iam.policy_text(document) == iam.policy_text(again)
         assert ecr.repository_policy_problems(document) == []
         consumers = {
             c.spec.aws.account_id
@@ -483,12 +485,12 @@ def test_rendered_policy_equals_the_pure_document(which: str) -> None:
     rendered = plan_iam.get_policy_document(
         {
             "version": document["Version"],
-            "statements": ecr.statement_args(document),
+            "statements": iam.statement_args(document),
         }
     )
     assert json.loads(rendered["json"]) == document
-    assert rendered["json"] == ecr.policy_text(document)
-    assert ecr.policy_size(document, whitespace=False) == len(rendered["minifiedJson"])
+    assert rendered["json"] == iam.policy_text(document)
+    assert iam.policy_size(document, whitespace=False) == len(rendered["minifiedJson"])
 
 
 def test_renderer_follows_the_providers_rules() -> None:

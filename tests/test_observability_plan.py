@@ -14,8 +14,12 @@ from crdcheck import validate
 from planutil import of_type, one
 from ruamel.yaml import YAML
 
-from components import cli, plan, program, render
-from components.plan import Registration, Secret, StackPlan, plan_stack
+from components.loading.stack_files import SECURE_PLACEHOLDER
+from components.plan import render, runner
+from components.plan.result import Registration, Secret, StackPlan
+from components.plan.runner import plan_stack
+from components.stack import program
+from components.tools import cli
 
 PROD = "production-cluster-name"
 STAGING = "staging-cluster-name"
@@ -67,17 +71,17 @@ def set_spec(project: Path, name: str, path: str, value: Any) -> None:
     node[last] = value
     with file.open("w") as out:
         _yaml().dump(doc, out)
-    program.forget_fleets()
+    program.fleet.cache_clear()
 
 
 def set_stack_config(project: Path, name: str, config: dict[str, Any]) -> None:
     with (project / "stacks" / f"Pulumi.{name}.yaml").open("w") as out:
         _yaml().dump({"config": config}, out)
-    program.forget_fleets()
+    program.fleet.cache_clear()
 
 
 def decrypted(values: dict[str, str]) -> Any:
-    """A stand-in for plan.stack_config that hands the program `values` the way `pulumi up`
+    """A stand-in for runner.stack_config that hands the program `values` the way `pulumi up`
     does after decrypting the stack's `secure:` values: plain text, marked secret."""
 
     def stack_config(project_dir: Path, stack: str) -> tuple[dict[str, str], list[str]]:
@@ -143,7 +147,7 @@ def test_slack_secret_holds_the_token_as_a_pulumi_secret(prod: StackPlan) -> Non
     assert secret.inputs["metadata"]["namespace"] == "flux-system"
     assert isinstance(secret.inputs["stringData"], Secret)
     # The offline plan reads `secure:` stack values as a placeholder, still secret.
-    assert secret.inputs["stringData"].value == {"token": f"[secret {plan.PLACEHOLDER}]"}
+    assert secret.inputs["stringData"].value == {"token": SECURE_PLACEHOLDER}
     provider = one(prod, PROVIDER)
     assert provider.inputs["spec"]["secretRef"] == {"name": "slack-credentials"}
     assert provider.inputs["spec"]["address"] == "https://slack.com/api/chat.postMessage"
@@ -265,7 +269,7 @@ def test_decrypted_credential_never_reaches_plan_output(
     # The offline plan never decrypts: it hands the program a placeholder. Here the program gets
     # the real-looking value exactly as `pulumi up` would (plain text, marked secret), so a code
     # path that unwrapped it (an apply into a plain input, an export, a log) would show below.
-    monkeypatch.setattr(plan, "stack_config", decrypted({f"flux-fleet:{key}": value}))
+    monkeypatch.setattr(runner, "stack_config", decrypted({f"flux-fleet:{key}": value}))
     p = plan_stack(project, PROD)
     data = slack_secret(p).inputs["stringData"]
     assert isinstance(data, Secret)

@@ -16,8 +16,11 @@ from typing import Any
 import pytest
 from conftest import ROOT
 
-from components import cli, render, safe_yaml
-from components.plan import Secret, StackPlan, plan_stack
+from components import yamlio as safe_yaml
+from components.plan import markdown, render
+from components.plan.result import Secret, StackPlan
+from components.plan.runner import plan_stack
+from components.tools import cli
 
 GITHUB_COMMENT_LIMIT = 65_536
 EXAMPLE = ["production-cluster-name", "staging-cluster-name", "registries"]
@@ -98,8 +101,8 @@ def test_the_comment_stays_under_githubs_limit_at_any_fleet_size(
     examples: dict[str, StackPlan], size: int
 ) -> None:
     plans = fleet_of(examples, size)
-    out = render.markdown(plans)
-    assert len(out) <= render.MAX_MARKDOWN < GITHUB_COMMENT_LIMIT
+    out = markdown.markdown(plans)
+    assert len(out) <= markdown.MAX_MARKDOWN < GITHUB_COMMENT_LIMIT
     assert f"{size + 1} stack(s)" in out
     assert _accounted(out) == size + 1  # every stack named or counted
     shown = out.count("<details>")
@@ -114,7 +117,7 @@ def test_stacks_that_differ_share_a_row_and_show_their_difference(
     examples: dict[str, StackPlan],
 ) -> None:
     plans = fleet_of(examples, 6)  # cluster-0005 is in us-east-2
-    out = render.markdown(plans)
+    out = markdown.markdown(plans)
     assert "| `cluster-0000`, `cluster-0002`, `cluster-0004` (3 stacks) | 28 each |" in out
     difference = out.split("How <code>cluster-0005</code> differs")[1].split("</details>")[0]
     assert "\n-" + " " * 18 + "region: eu-west-1\n" in difference
@@ -127,19 +130,19 @@ def test_grouping_never_hides_a_difference(examples: dict[str, StackPlan]) -> No
     staging = examples["staging-cluster-name"]
     first = renamed(staging, "a")
     other = renamed(staging, "b", region="ap-south-1")
-    assert "+" + " " * 18 + "region: ap-south-1" in render.difference(first, other).splitlines()
-    assert render.difference(first, renamed(staging, "c")) == ""
-    assert render.difference(renamed(staging, "dev"), renamed(staging, "devices")) == ""
+    assert "+" + " " * 18 + "region: ap-south-1" in markdown.difference(first, other).splitlines()
+    assert markdown.difference(first, renamed(staging, "c")) == ""
+    assert markdown.difference(renamed(staging, "dev"), renamed(staging, "devices")) == ""
 
 
 def test_the_summary_holds_the_whole_plan_where_the_comment_cannot(
     examples: dict[str, StackPlan],
 ) -> None:
     plans = fleet_of(examples, 200, every=1)  # each stack differs from the others
-    summary = render.markdown(plans, limit=render.MAX_SUMMARY)
-    assert len(summary.encode()) <= render.MAX_SUMMARY < 1024 * 1024
+    summary = markdown.markdown(plans, limit=markdown.MAX_SUMMARY)
+    assert len(summary.encode()) <= markdown.MAX_SUMMARY < 1024 * 1024
     assert "left out" not in summary
-    assert "left out" in render.markdown(plans)
+    assert "left out" in markdown.markdown(plans)
 
 
 # --- the text plan -------------------------------------------------------------------------------

@@ -19,15 +19,20 @@ import pulumi
 import pytest
 from ruamel.yaml import YAML
 
-from components import cli, plan, program, render
-from components.plan import Secret, Unknown, plan_stack, plan_stacks
+from components import forkmap
+from components.plan import render
+from components.plan.parallel import plan_stacks
+from components.plan.result import Secret, Unknown
+from components.plan.runner import plan_stack
+from components.stack import program
+from components.tools import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 PROD = "production-cluster-name"
 
 
 def plan_json(project: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> str:
-    program.forget_fleets()
+    program.fleet.cache_clear()
     assert cli.main(["--project", str(project), "plan", "--json", *args]) == 0
     return capsys.readouterr().out
 
@@ -72,7 +77,7 @@ def test_plan_json_is_byte_identical_with_one_job_or_two_and_on_every_run(
     forked = fluxfleet(project, "plan", "--json", "--jobs", "2")
     again = fluxfleet(project, "plan", "--json", "--jobs", "2")
     # a process running threads (a test runner's) starts its workers from a fork server
-    monkeypatch.setattr(plan, "single_threaded", lambda: False)
+    monkeypatch.setattr(forkmap, "single_threaded", lambda: False)
     from_server = plan_json(project, "--jobs", "2", capsys=capsys)
     stacks = [s["stack"] for s in json.loads(one)["stacks"]]
     assert stacks == ["extra-0", "extra-1", "extra-2", PROD, "staging-cluster-name", "registries"]
@@ -93,7 +98,7 @@ def test_plan_stacks_keeps_the_order_it_was_given(project: Path) -> None:
 def test_a_refused_stack_fails_the_same_way_with_workers(project: Path) -> None:
     messages = []
     for jobs in (1, 2):
-        program.forget_fleets()
+        program.fleet.cache_clear()
         with pytest.raises(pulumi.RunError) as caught:
             plan_stacks(project, [PROD, "no-such-cluster", "staging-cluster-name"], jobs=jobs)
         messages.append(str(caught.value))
@@ -143,7 +148,7 @@ def python(code: str) -> str:
 def test_validate_imports_no_pulumi() -> None:
     out = python(
         "import contextlib, io, json, sys\n"
-        "from components.cli import main\n"
+        "from components.tools.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    assert main(['validate']) == 0\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0].startswith"
@@ -156,13 +161,12 @@ def test_the_worker_preload_covers_every_provider_module_a_plan_loads() -> None:
     out = python(
         "import json, sys\n"
         "from pathlib import Path\n"
-        "from components import plan\n"
-        "plan.load_worker_modules()\n"
+        "from components.plan import parallel, workers  # importing workers loads them\n"
         "def loaded():\n"
         "    return {m for m, v in sys.modules.items() if m.startswith('pulumi_')\n"
         "            and type(v).__name__ != '_LazyModule'}\n"
         "before = loaded()\n"
-        f"plan.plan_stacks(Path('.'), ['{PROD}', 'registries'], jobs=1)\n"
+        f"parallel.plan_stacks(Path('.'), ['{PROD}', 'registries'], jobs=1)\n"
         "print(json.dumps(sorted(loaded() - before)))\n"
     )
     assert json.loads(out) == []
@@ -174,7 +178,9 @@ def test_the_worker_preload_covers_every_provider_module_a_plan_loads() -> None:
 COMPARE_FORKED = """
 import json, os, sys
 from pathlib import Path
-from components import consistency, definitions, forkmap
+from components import forkmap
+from components.loading import fleet as definitions
+from components.tools import consistency
 project = Path(sys.argv[1])
 def run():
     fleet = definitions.load_fleet(project)

@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 from secretscan import scan
 
-from components import render
-from components.definitions import load_fleet
-from components.plan import plan_stack
+from components.loading.fleet import load_fleet
+from components.plan import render
+from components.plan.runner import plan_stack
 
 FAST = settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
 # Planning takes ~0.2 s: fewer examples, and no shrinking (it would replan for minutes); a

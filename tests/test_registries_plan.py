@@ -13,11 +13,13 @@ from crdcheck import validate
 from parliament import analyze_policy_string
 from planutil import of_type, one
 
-from components import ecr, program
-from components.cli import main
-from components.definitions import load_fleet
-from components.manifests import IRSA_ANNOTATION
-from components.plan import StackPlan, plan_stack, provider_urn
+from components.build import ecr, iam
+from components.build.flux import IRSA_ANNOTATION
+from components.loading.fleet import load_fleet
+from components.plan.result import StackPlan, provider_urn
+from components.plan.runner import plan_stack
+from components.stack import program
+from components.tools.cli import main
 
 PROD, STAGING, REGISTRIES = "production-cluster-name", "staging-cluster-name", "registries"
 POLICY = "aws:ecr/repositoryPolicy:RepositoryPolicy"
@@ -39,7 +41,7 @@ def edit(project: Path, name: str, old: str, new: str) -> None:
 
 
 def replan(project: Path, stack: str) -> StackPlan:
-    program.forget_fleets()  # the definitions changed on disk
+    program.fleet.cache_clear()  # the definitions changed on disk
     return plan_stack(project, stack)
 
 
@@ -57,7 +59,7 @@ def add_cluster(project: Path, name: str, account: str, ecr_block: str, extra: s
 
 @pytest.fixture(scope="module")
 def registries(root: Path) -> StackPlan:
-    program.forget_fleets()
+    program.fleet.cache_clear()
     return plan_stack(root, REGISTRIES)
 
 
@@ -99,7 +101,7 @@ def test_registries_stack_writes_the_pure_documents_as_the_provider_renders_them
     written = policies(registries)
     for (registry, repository), account_grants in grants.items():
         document = ecr.repository_policy(fleet.registries[registry], account_grants)
-        assert written[repository] == ecr.policy_text(document)  # byte-identical
+        assert written[repository] == iam.policy_text(document)  # byte-identical
     api = json.loads(written["api"])
     assert [s["Principal"] for s in api["Statement"]] == [
         {"AWS": "arn:aws:iam::123456789012:root"},
@@ -119,7 +121,7 @@ def test_registries_stack_writes_the_pure_documents_as_the_provider_renders_them
 
 
 def test_registries_plan_is_byte_identical_run_after_run(root: Path, registries: StackPlan) -> None:
-    program.forget_fleets()
+    program.fleet.cache_clear()
     again = plan_stack(root, REGISTRIES)
     assert policies(again) == policies(registries)
 
@@ -226,7 +228,7 @@ def test_registries_stack_refuses_a_fleet_with_any_problem(project: Path) -> Non
 
 
 def test_production_grants_its_node_role_the_token_and_the_pulls(root: Path) -> None:
-    program.forget_fleets()
+    program.fleet.cache_clear()
     plan = plan_stack(root, PROD)
     component = one(plan, "flux-fleet:index:EcrAccess")
     assert component.name == f"{PROD}-ecr"
@@ -350,7 +352,7 @@ def test_irsa_permissions_and_the_service_account_patches(irsa: StackPlan) -> No
 def test_plan_without_stacks_includes_registries_and_plan_registries_works(
     root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    program.forget_fleets()
+    program.fleet.cache_clear()
     assert main(["--project", str(root), "plan"]) == 0
     out = capsys.readouterr().out
     assert "Stack registries: 5 resources to create" in out

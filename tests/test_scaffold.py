@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from components import program
-from components.cli import main
-from components.definitions import load_fleet
-from components.gitops import app_source, cluster_files, cluster_kustomization, dump_yaml
-from components.plan import plan_stack
+from components.build.gitops import app_source, cluster_files, cluster_kustomization
+from components.loading.fleet import load_fleet
+from components.plan.runner import plan_stack
+from components.stack import program
+from components.tools.cli import main
+from components.yamlio import dump_yaml
 
 PROD = "production-cluster-name"
 STAGING = "staging-cluster-name"
@@ -33,7 +34,7 @@ NEW_ARGS = [
 
 
 def run(project: Path, *argv: str) -> int:
-    program.forget_fleets()
+    program.fleet.cache_clear()
     return main(["--project", str(project), *argv])
 
 
@@ -96,7 +97,7 @@ def test_new_cluster_validates_and_plans_at_once(
     capsys.readouterr()
     assert run(project, "validate") == 0
     assert NEW in capsys.readouterr().out
-    program.forget_fleets()
+    program.fleet.cache_clear()
     plan = plan_stack(project, NEW)
     instance = next(r for r in plan.resources if r.type.endswith(":FluxInstance"))
     assert instance.inputs["spec"]["sync"]["path"] == f"flux/clusters/{NEW}"
@@ -289,7 +290,7 @@ def test_new_app_keeps_comments_order_and_quotes(
         "kustomization.yaml"
     ]
     assert run(project, "validate") == 0
-    program.forget_fleets()
+    program.fleet.cache_clear()
     plan = plan_stack(project, STAGING)
     gh = next(
         r
@@ -426,7 +427,7 @@ def test_new_cluster_then_new_app_then_validate_and_plan(project: Path) -> None:
         run(project, "new-app", NEW, "web", "--repository", "web", "--secret-name", "web-key") == 0
     )
     assert run(project, "validate") == 0
-    program.forget_fleets()
+    program.fleet.cache_clear()
     plan = plan_stack(project, NEW)
     secret = next(
         r for r in plan.resources if r.name == f"{NEW}-app-web" and r.type.endswith(":Secret")

@@ -16,9 +16,9 @@ from planutil import run_cli
 from ruamel.yaml import YAML
 from secretscan import leaks, scan, unwrapped
 
-from components import program
-from components.definitions import load_fleet
-from components.plan import plan_stack
+from components.loading.fleet import load_fleet
+from components.plan.runner import plan_stack
+from components.stack import program
 
 PROD = "production-cluster-name"
 STAGING = "staging-cluster-name"
@@ -63,7 +63,7 @@ def test_fake_slack_secrets_reach_the_cluster_but_no_output(project: Path) -> No
 
 def test_fluxfleet_plan_prints_no_secret(project: Path) -> None:
     with_fake_secrets(project)
-    program.forget_fleets()
+    program.fleet.cache_clear()
     for args in (("plan",), ("plan", "--json")):
         code, out, err = run_cli(project, *args)
         assert code == 0, err

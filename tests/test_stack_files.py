@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from planutil import run_cli
 
-from components import cli
+from components.tools import cli
 
 STAGING = "staging-cluster-name"
 STACK_FILE = f"stacks/Pulumi.{STAGING}.yaml"

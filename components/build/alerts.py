@@ -1,0 +1,132 @@
+"""Slack alerts: the credential check, the Provider and the Alert, from a validated definition.
+
+Nothing here imports Pulumi. The Slack credential is never an argument of the object builders:
+only `slack_secret_string_data` sees it, and the component wraps what that returns as a Pulumi
+secret.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from components.definition.alerts import EventSource
+from components.definition.cluster import Cluster
+from components.names import FLUX_NAMESPACE, MANAGED_BY, definition_file
+from components.problems import Problem
+
+SLACK_BOT_TOKEN_KEY = "slackBotToken"  # stack config: a bot token (xoxb-...), the usual way
+SLACK_WEBHOOK_URL_KEY = "slackWebhookUrl"  # stack config: a legacy incoming webhook URL
+SLACK_CREDENTIAL_KEYS = (SLACK_BOT_TOKEN_KEY, SLACK_WEBHOOK_URL_KEY)
+SLACK_API_ADDRESS = "https://slack.com/api/chat.postMessage"
+
+NOTIFICATION_API = "notification.toolkit.fluxcd.io/v1beta3"
+SLACK_SECRET_NAME = "slack-credentials"
+SLACK_PROVIDER_NAME = "slack"
+SLACK_ALERT_NAME = "slack"
+
+
+class SlackConfigError(ValueError):
+    """Slack alerts are on but the stack config has no usable credential; str() is one line."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        super().__init__(str(problem))
+
+
+@dataclass(frozen=True)
+class SlackCredential:
+    """Which stack config key holds the credential (the value itself stays with Pulumi)."""
+
+    key: str
+
+    @property
+    def is_bot_token(self) -> bool:
+        return self.key == SLACK_BOT_TOKEN_KEY
+
+
+def slack_credential(cluster: Cluster, present: set[str]) -> SlackCredential | None:
+    """The credential to use, given the stack config keys that are set; None when alerts are
+    off. Raises SlackConfigError (naming the key and the command) when they are on but neither
+    key, or both, are set."""
+    if not cluster.spec.alerts.slack.is_enabled:
+        return None
+    found = [key for key in SLACK_CREDENTIAL_KEYS if key in present]
+    if not found:
+        message = (
+            "enabled but no Slack credential in stack config; run: pulumi config set --secret "
+            f"{SLACK_BOT_TOKEN_KEY} <xoxb-...> -s {cluster.name} (or {SLACK_WEBHOOK_URL_KEY})"
+        )
+        raise SlackConfigError(Problem(definition_file(cluster.name), "spec.alerts.slack", message))
+    if len(found) > 1:
+        message = (
+            f"both {SLACK_BOT_TOKEN_KEY} and {SLACK_WEBHOOK_URL_KEY} are set in stack config, "
+            f"expected one; run: pulumi config rm {SLACK_WEBHOOK_URL_KEY} -s {cluster.name} "
+            f"(or {SLACK_BOT_TOKEN_KEY})"
+        )
+        raise SlackConfigError(Problem(definition_file(cluster.name), "spec.alerts.slack", message))
+    return SlackCredential(found[0])
+
+
+def slack_secret_string_data(credential: SlackCredential, value: str) -> dict[str, str]:
+    """What notification-controller reads: a bot token in `token`, a webhook URL in `address`."""
+    return {"token" if credential.is_bot_token else "address": value}
+
+
+def metadata(name: str, namespace: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"name": name, "namespace": namespace, "labels": {**(labels or {}), **MANAGED_BY}}
+
+
+def slack_provider(cluster: Cluster, credential: SlackCredential) -> dict[str, Any]:
+    """The Provider of type slack. A bot token posts through the chat.postMessage API to the
+    channel; a legacy webhook's URL comes from the Secret (its channel is fixed by Slack)."""
+    spec: dict[str, Any] = {
+        "type": "slack",
+        "channel": cluster.spec.alerts.slack.channel,
+        "secretRef": {"name": SLACK_SECRET_NAME},
+    }
+    if credential.is_bot_token:
+        spec["address"] = SLACK_API_ADDRESS
+    return {
+        "apiVersion": NOTIFICATION_API,
+        "kind": "Provider",
+        "metadata": metadata(SLACK_PROVIDER_NAME, FLUX_NAMESPACE),
+        "spec": spec,
+    }
+
+
+def event_source(source: EventSource) -> dict[str, Any]:
+    out: dict[str, Any] = {"kind": source.kind, "name": source.name}
+    if source.namespace:
+        out["namespace"] = source.namespace
+    if source.match_labels:
+        out["matchLabels"] = dict(source.match_labels)
+    return out
+
+
+def eventmetadata(cluster: Cluster) -> dict[str, str]:
+    """Added to every event sent, so a shared channel shows which cluster spoke."""
+    return {
+        "cluster": cluster.name,
+        "environment": cluster.metadata.environment,
+        "region": cluster.spec.aws.region,
+        "account": cluster.spec.aws.account_id,
+    }
+
+
+def slack_alert(cluster: Cluster) -> dict[str, Any]:
+    slack = cluster.spec.alerts.slack
+    spec: dict[str, Any] = {
+        "providerRef": {"name": SLACK_PROVIDER_NAME},
+        "eventSeverity": slack.severity,
+        "eventSources": [event_source(s) for s in slack.event_sources],
+        "eventMetadata": eventmetadata(cluster),
+    }
+    if slack.exclusion_list:
+        spec["exclusionList"] = list(slack.exclusion_list)
+    return {
+        "apiVersion": NOTIFICATION_API,
+        "kind": "Alert",
+        "metadata": metadata(SLACK_ALERT_NAME, FLUX_NAMESPACE),
+        "spec": spec,
+    }

@@ -1,0 +1,346 @@
+"""ECR access as IAM policy documents: pure builders, no Pulumi.
+
+A cross-account pull needs two grants (AWS ECR User Guide, "Private repository policy examples"
+and "Amazon ECR identity-based policies"; README, "Both sides of a cross-account pull"):
+- the registry side: the repository policy allows the consuming account
+  (`repository_grants` → `repository_policy`), owned by the registries stack alone;
+- the cluster side: an identity policy in the cluster's account allows `ecr:GetAuthorizationToken`
+  and the pull actions (`node_pull_policy` for node roles, `irsa_permissions` for the Flux
+  controllers' IRSA roles, which trust `irsa_trust_policy`).
+
+Every document is returned in exactly the shape `aws.iam.get_policy_document` renders it
+(Sid, Effect, Action, Resource, Principal, Condition; a single value as a string, several as a
+list in the provider's reverse-sorted order), so `json.loads` of the provider's output equals the
+document built here and the size checks measure the text AWS receives. `statement_args` turns a
+document back into the invoke's `statements`.
+
+Prefixes (`platform/*`) are expanded against the registry's declared `repositories` in
+_registries.yaml, never a live `ecr:DescribeRepositories` lookup: the grants are reviewed in Git,
+`fluxfleet validate` catches a prefix that matches nothing, the offline plan shows the real
+policies, and two runs of the same fleet render byte-identical policies. A new repository under a
+prefix is one line in _registries.yaml and a run of the registries stack.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from components.build.iam import (
+    POLICY_VERSION,
+    REPOSITORY_POLICY_LIMIT,
+    as_list,
+    policy_size,
+    provider_set,
+)
+from components.definition.cluster import Cluster
+from components.definition.registries import Registry
+from components.names import FLUX_NAMESPACE
+
+# Why a cluster pulling from ECR may need nothing in its own account (EcrAccess is then empty).
+NOTHING_TO_GRANT = (
+    "spec.ecr.nodeRoleNames is empty and no Flux controller pulls from ECR itself; the nodes' "
+    "own role must allow the pulls (the registries stack grants this account)"
+)
+
+PULL_ACTIONS = (
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+)
+LIST_ACTIONS = ("ecr:DescribeImages", "ecr:ListImages")  # image-reflector-controller scans tags
+AUTH_ACTION = "ecr:GetAuthorizationToken"  # identity policies only: useless in a repository policy
+
+IMAGE_REFLECTOR = "image-reflector-controller"
+SOURCE_CONTROLLER = "source-controller"
+STS_AUDIENCE = "sts.amazonaws.com"
+MAX_ROLE_NAME = 64
+
+
+class FleetView(Protocol):
+    """What the builders need of a validated fleet (loading.fleet.Fleet has both)."""
+
+    @property
+    def clusters(self) -> Mapping[str, Cluster]: ...
+
+    @property
+    def registries(self) -> Mapping[str, Registry]: ...
+
+
+# --- what the fleet pulls -------------------------------------------------------------------------
+
+
+def is_prefix(ref: str) -> bool:
+    return ref.endswith("/*")
+
+
+def matches(ref: str, repository: str) -> bool:
+    """Whether a pulled name or prefix (`platform/*`: everything under platform/) names it."""
+    return repository.startswith(ref[:-1]) if is_prefix(ref) else repository == ref
+
+
+def expand(ref: str, registry: Registry) -> list[str]:
+    """The repositories a pulled name or prefix grants: a prefix → the declared ones it matches."""
+    if not is_prefix(ref):
+        return [ref]
+    return sorted(r for r in registry.repositories if matches(ref, r))
+
+
+def repository_arn(registry: Registry, ref: str) -> str:
+    """The ARN of a repository, or of every repository under a prefix (IAM wildcard)."""
+    return f"arn:{registry.partition}:ecr:{registry.region}:{registry.account_id}:repository/{ref}"
+
+
+def runs_image_reflector(cluster: Cluster) -> bool:
+    return IMAGE_REFLECTOR in cluster.spec.flux.components_extra
+
+
+def is_same_account(cluster: Cluster, registry: Registry) -> bool:
+    return cluster.spec.aws.account_id == registry.account_id
+
+
+@dataclass(frozen=True, order=True)
+class AccountGrant:
+    """One consuming account's statement in one repository policy."""
+
+    account_id: str
+    partition: str
+    list_images: bool  # a cluster of this account pulling the repository runs image-reflector
+    clusters: tuple[str, ...]
+
+    @property
+    def sid(self) -> str:
+        # get_policy_document accepts only alphanumeric Sids: Pull123456789012, not pull-1234...
+        return f"Pull{self.account_id}"
+
+    @property
+    def principal(self) -> str:
+        return f"arn:{self.partition}:iam::{self.account_id}:root"
+
+    @property
+    def actions(self) -> list[str]:
+        return sorted((*PULL_ACTIONS, *(LIST_ACTIONS if self.list_images else ())))
+
+
+@dataclass(frozen=True, order=True)
+class SameAccountPull:
+    """A pull that needs no repository policy: the cluster is in the registry's account."""
+
+    registry: str
+    repository: str  # a name or a prefix, as the cluster wrote it
+    cluster: str
+    account_id: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.registry}/{self.repository} <- {self.cluster}: same account "
+            f"{self.account_id}, no repository policy (identity policies grant it)"
+        )
+
+
+def repository_grants(fleet: FleetView) -> dict[tuple[str, str], list[AccountGrant]]:
+    """(registry, repository) → one grant per consuming account, for every repository some
+    cluster pulls from another account. Sorted: the same fleet always gives the same grants."""
+    consumers: dict[tuple[str, str], dict[str, list[Cluster]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for cluster in fleet.clusters.values():
+        for pull in cluster.spec.ecr.pull:
+            registry = fleet.registries[pull.registry]
+            if is_same_account(cluster, registry):
+                continue
+            for repository in {r for ref in pull.repositories for r in expand(ref, registry)}:
+                consumers[(registry.name, repository)][cluster.spec.aws.account_id].append(cluster)
+    return {
+        key: [
+            AccountGrant(
+                account_id=account,
+                partition=fleet.registries[key[0]].partition,
+                list_images=any(runs_image_reflector(c) for c in clusters),
+                clusters=tuple(sorted(c.name for c in clusters)),
+            )
+            for account, clusters in sorted(consumers[key].items())
+        ]
+        for key in sorted(consumers)
+    }
+
+
+def same_account_pulls(fleet: FleetView) -> list[SameAccountPull]:
+    return sorted(
+        SameAccountPull(pull.registry, ref, cluster.name, cluster.spec.aws.account_id)
+        for cluster in fleet.clusters.values()
+        for pull in cluster.spec.ecr.pull
+        if is_same_account(cluster, fleet.registries[pull.registry])
+        for ref in pull.repositories
+    )
+
+
+# --- the registry side ----------------------------------------------------------------------------
+
+
+def repository_policy(registry: Registry, grants: Sequence[AccountGrant]) -> dict[str, Any]:
+    """The repository policy: one statement per consuming account, sorted by account.
+
+    No Resource element: ECR rejects one in a repository policy (the policy applies to its
+    repository). Principals are account roots, never `*`: a root principal survives roles being
+    re-created, and the account's own identity policies decide which of its roles may pull.
+    """
+    statements = []
+    for grant in sorted(grants):
+        statement: dict[str, Any] = {
+            "Sid": grant.sid,
+            "Effect": "Allow",
+            "Action": provider_set(grant.actions),
+            "Principal": {"AWS": grant.principal},
+        }
+        if registry.organization_id:
+            statement["Condition"] = {
+                "StringEquals": {"aws:PrincipalOrgID": registry.organization_id}
+            }
+        statements.append(statement)
+    return {"Version": POLICY_VERSION, "Statement": statements}
+
+
+def repository_policy_problems(document: Mapping[str, Any]) -> list[str]:
+    """What AWS, or this project's rules, refuse in a repository policy."""
+    problems = []
+    size = policy_size(document)
+    if size > REPOSITORY_POLICY_LIMIT:
+        problems.append(
+            f"would be {size} characters for {len(document['Statement'])} consuming accounts, "
+            f"expected at most {REPOSITORY_POLICY_LIMIT} (ECR's limit): fewer accounts may "
+            "pull it directly"
+        )
+    for statement in document["Statement"]:
+        principal = statement.get("Principal")
+        aws = principal.get("AWS") if isinstance(principal, Mapping) else principal
+        if "*" in as_list(aws or []) and not statement.get("Condition"):
+            problems.append(f'statement {statement.get("Sid")}: a "*" principal without condition')
+        if AUTH_ACTION in as_list(statement.get("Action", [])):
+            problems.append(f"statement {statement.get('Sid')}: {AUTH_ACTION} does nothing here")
+        if "Resource" in statement:
+            problems.append(f"statement {statement.get('Sid')}: ECR rejects a Resource element")
+    return problems
+
+
+# --- the cluster side -----------------------------------------------------------------------------
+
+
+def cluster_pulls(
+    cluster: Cluster, registries: Mapping[str, Registry]
+) -> list[tuple[Registry, str]]:
+    """(registry, name or prefix) for everything the cluster pulls, in a stable order."""
+    return sorted(
+        (
+            (registries[pull.registry], ref)
+            for pull in cluster.spec.ecr.pull
+            for ref in pull.repositories
+        ),
+        key=lambda item: (item[0].name, item[1]),
+    )
+
+
+def pulled_repository_arns(cluster: Cluster, registries: Mapping[str, Registry]) -> list[str]:
+    """ARNs the cluster's identities may pull: prefixes as IAM wildcards (`repository/platform/*`),
+    so a repository added under a prefix needs only the registries stack to run again."""
+    return sorted(
+        {repository_arn(registry, ref) for registry, ref in cluster_pulls(cluster, registries)}
+    )
+
+
+def _identity_policy(arns: Sequence[str], actions: Iterable[str]) -> dict[str, Any]:
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [
+            # GetAuthorizationToken has no resource: it returns a token for the whole registry
+            # endpoint; what may be pulled is decided per repository below and by its policy.
+            {
+                "Sid": "EcrAuthorizationToken",
+                "Effect": "Allow",
+                "Action": AUTH_ACTION,
+                "Resource": "*",
+            },
+            {
+                "Sid": "EcrPull",
+                "Effect": "Allow",
+                "Action": provider_set(actions),
+                "Resource": provider_set(arns),
+            },
+        ],
+    }
+
+
+def node_pull_policy(cluster: Cluster, registries: Mapping[str, Registry]) -> dict[str, Any]:
+    """The managed policy for `spec.ecr.nodeRoleNames`: the kubelet pulls images."""
+    return _identity_policy(pulled_repository_arns(cluster, registries), PULL_ACTIONS)
+
+
+def irsa_controllers(cluster: Cluster) -> list[str]:
+    """The Flux controllers that reach ECR with their own identity (IRSA)."""
+    if not cluster.spec.ecr.pull:
+        return []
+    controllers = []
+    if cluster.spec.ecr.oci_sources:
+        controllers.append(SOURCE_CONTROLLER)  # OCIRepository / HelmRepository type oci
+    if runs_image_reflector(cluster):
+        controllers.append(IMAGE_REFLECTOR)  # ImageRepository scans tags
+    return controllers
+
+
+def irsa_permissions(
+    cluster: Cluster, registries: Mapping[str, Registry], controller: str
+) -> dict[str, Any]:
+    """The inline policy of a controller's IRSA role: pull, plus list/describe to scan tags."""
+    actions = (*PULL_ACTIONS, *(LIST_ACTIONS if controller == IMAGE_REFLECTOR else ()))
+    return _identity_policy(pulled_repository_arns(cluster, registries), actions)
+
+
+def oidc_provider_arn(oidc_issuer: str, account_id: str, partition: str = "aws") -> str:
+    return f"arn:{partition}:iam::{account_id}:oidc-provider/{oidc_issuer.removeprefix('https://')}"
+
+
+def service_account_subject(controller: str) -> str:
+    return f"system:serviceaccount:{FLUX_NAMESPACE}:{controller}"
+
+
+def irsa_trust_policy(
+    oidc_issuer: str, account_id: str, controller: str, partition: str = "aws"
+) -> dict[str, Any]:
+    """Who may assume a controller's role: exactly its ServiceAccount, through the cluster's
+    OIDC provider, for the STS audience."""
+    host = oidc_issuer.removeprefix("https://")
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Principal": {"Federated": oidc_provider_arn(oidc_issuer, account_id, partition)},
+                "Condition": {
+                    "StringEquals": {
+                        f"{host}:aud": STS_AUDIENCE,
+                        f"{host}:sub": service_account_subject(controller),
+                    }
+                },
+            }
+        ],
+    }
+
+
+def _bounded(name: str, limit: int) -> str:
+    """`name`, or its first characters and a hash of it when longer than `limit`."""
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[: limit - 9].rstrip('-')}-{digest}"
+
+
+def irsa_role_name(cluster: Cluster, controller: str) -> str:
+    return _bounded(f"{cluster.name}-{controller}", MAX_ROLE_NAME)
+
+
+def node_policy_name(cluster: Cluster) -> str:
+    return f"{cluster.name}-flux-fleet-ecr-pull"

@@ -1,0 +1,98 @@
+"""Pure builders for the Flux objects committed under flux/clusters/<cluster>/.
+
+The committed files and the scaffolding that writes new cluster folders use the same functions,
+so the tree in Git never drifts from what the tooling would generate. No Pulumi here.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from components.build.git_access import ssh_url
+from components.definition.apps import AppRepository
+from components.definition.cluster import Cluster
+from components.names import FLUX_APPS_DIR, FLUX_NAMESPACE, SYNC_SOURCE_NAME
+from components.yamlio import dump_yaml
+
+_ENVIRONMENT = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def apps_kustomization(environment: str) -> dict[str, Any]:
+    """The Flux Kustomization `apps` that reconciles ./flux/apps/<environment>."""
+    if not _ENVIRONMENT.match(environment):
+        raise ValueError(
+            f"environment {environment!r}: expected a lowercase DNS label (e.g. 'production')"
+        )
+    return _flux_kustomization("apps", f"./{FLUX_APPS_DIR}/{environment}", SYNC_SOURCE_NAME)
+
+
+def _flux_kustomization(name: str, path: str, source: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": name, "namespace": FLUX_NAMESPACE},
+        "spec": {
+            "interval": "10m",
+            "retryInterval": "1m",
+            "timeout": "5m",
+            "prune": True,
+            "wait": True,
+            "path": path,
+            "sourceRef": {"kind": "GitRepository", "name": source},
+        },
+    }
+
+
+def _source_path(path: str) -> str:
+    """A path inside a repository as Flux writes it: ./<path>, or ./ for the root."""
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    return "./" + "/".join(parts)
+
+
+def app_git_repository(cluster: Cluster, app: AppRepository) -> dict[str, Any]:
+    """The GitRepository of an application repository, pulled with the app's own Secret."""
+    return {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "GitRepository",
+        "metadata": {"name": app.name, "namespace": FLUX_NAMESPACE},
+        "spec": {
+            "interval": app.interval,
+            "url": ssh_url(app.owner_or(cluster.spec.git.owner), app.repository),
+            "ref": {"branch": app.branch},
+            "secretRef": {"name": app.pull_secret},
+        },
+    }
+
+
+def app_source(cluster: Cluster, app: AppRepository) -> list[dict[str, Any]]:
+    """flux/clusters/<cluster>/<app>.yaml: the app's GitRepository and the Kustomization
+    that applies its path. The Secret is not here: the cluster stack creates it."""
+    return [
+        app_git_repository(cluster, app),
+        _flux_kustomization(app.name, _source_path(app.path), app.name),
+    ]
+
+
+def app_file(app: AppRepository) -> str:
+    return f"{app.name}.yaml"
+
+
+def cluster_files(cluster: Cluster) -> dict[str, str]:
+    """Every generated file of flux/clusters/<cluster>/, file name -> content."""
+    files = {"apps.yaml": dump_yaml([apps_kustomization(cluster.metadata.environment)])}
+    for app in cluster.spec.apps:
+        files[app_file(app)] = dump_yaml(app_source(cluster, app))
+    files["kustomization.yaml"] = dump_yaml([cluster_kustomization(list(files))])
+    return files
+
+
+def cluster_kustomization(resources: list[str]) -> dict[str, Any]:
+    """The kustomize.config.k8s.io kustomization.yaml of a cluster folder."""
+    if not resources:
+        raise ValueError("resources: expected at least one file")
+    return {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": list(resources),
+    }

@@ -1,0 +1,162 @@
+"""spec.alerts and spec.monitoring: Slack alerts, Grafana dashboards, Prometheus scraping."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, model_validator
+
+from components.definition.types import Label, Model, pattern
+
+# Alert.spec.eventSources[].kind of notification-controller v1beta3, plus FluxInstance, which the
+# operator adds to the Alert CRD's enum when it installs Flux.
+FluxEventKind = Literal[
+    "FluxInstance",
+    "Kustomization",
+    "HelmRelease",
+    "GitRepository",
+    "OCIRepository",
+    "HelmRepository",
+    "HelmChart",
+    "Bucket",
+    "ImageRepository",
+    "ImagePolicy",
+    "ImageUpdateAutomation",
+    "ArtifactGenerator",
+    "ExternalArtifact",
+]
+EVENT_SOURCE_NAME = r"^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$"
+SLACK_CHANNEL = r"^#?[^\s#,]{1,80}$"
+LABEL_KEY = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+# RE2 (Go's regexp, which notification-controller uses) has no lookaround and no backreferences.
+_NOT_RE2 = re.compile(r"\(\?<?[=!]|(?<!\\)\\[1-9]")
+# Go accepts flag groups such as (?i) anywhere; Python only at the start: drop them to check syntax.
+_GO_FLAGS = re.compile(r"\(\?[imsU]+\)")
+
+
+def _go_regex(value: str) -> str:
+    if not value:
+        raise ValueError("expected a Go regular expression, got an empty one (matches every event)")
+    try:
+        re.compile(_GO_FLAGS.sub("", value))
+    except re.error as exc:
+        raise ValueError(f'expected a Go regular expression, got "{value}" ({exc})') from None
+    if _NOT_RE2.search(value):
+        raise ValueError(
+            "expected a Go (RE2) regular expression without lookaround or backreferences, "
+            f'got "{value}"'
+        )
+    return value
+
+
+def _label_key(value: str) -> str:
+    prefix, _, name = value.rpartition("/")
+    if len(name) > 63 or len(prefix) > 253:
+        raise ValueError(
+            "expected a label key with a name of at most 63 characters and a prefix of at "
+            f'most 253, got "{value}"'
+        )
+    return value
+
+
+EventSourceName = Annotated[
+    str,
+    pattern(EVENT_SOURCE_NAME, 'a Kubernetes object name, or "*" for every object of the kind'),
+    Field(max_length=253),
+]
+SlackChannel = Annotated[
+    str, pattern(SLACK_CHANNEL, "a Slack channel such as #flux-alerts, or a channel ID")
+]
+GoRegex = Annotated[str, AfterValidator(_go_regex)]
+LabelKey = Annotated[
+    str,
+    pattern(LABEL_KEY, "a Kubernetes label key such as grafana_dashboard or example.com/name"),
+    AfterValidator(_label_key),
+]
+LabelValue = Annotated[
+    str,
+    pattern(LABEL_VALUE, "a Kubernetes label value (letters, digits, '-', '_', '.')"),
+    Field(max_length=63),
+]
+
+
+class EventSource(Model):
+    kind: FluxEventKind
+    name: EventSourceName = Field("*", description='the object\'s name; default "*" (every one)')
+    namespace: Label | None = Field(None, description="default: flux-system (the Alert's)")
+    match_labels: dict[LabelKey, LabelValue] | None = Field(
+        None, description='only objects with these labels (needs name "*")'
+    )
+
+    @model_validator(mode="after")
+    def _labels_need_wildcard(self) -> EventSource:
+        if self.match_labels and self.name != "*":
+            raise ValueError(f'expected name "*" with matchLabels, got "{self.name}"')
+        return self
+
+
+def _default_event_sources() -> list[EventSource]:
+    kinds = ("Kustomization", "HelmRelease", "GitRepository", "OCIRepository")
+    return [
+        *(EventSource.model_validate({"kind": kind, "name": "*"}) for kind in kinds),
+        # The operator reconciles exactly one FluxInstance, named flux.
+        EventSource.model_validate({"kind": "FluxInstance", "name": "flux"}),
+    ]
+
+
+class SlackAlerts(Model):
+    enabled: bool | None = Field(None, description="default: true when a channel is set")
+    channel: SlackChannel | None = Field(
+        None, description="the Slack channel Flux posts to, such as #flux-alerts"
+    )
+    severity: Literal["error", "info"] = Field(
+        "error", description="error: failures only; info: every event"
+    )
+    event_sources: list[EventSource] = Field(
+        default_factory=_default_event_sources,
+        min_length=1,
+        max_length=100,
+        description="default: every Kustomization, HelmRelease, GitRepository and OCIRepository "
+        "in flux-system, and the FluxInstance flux",
+    )
+    exclusion_list: list[GoRegex] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Go regular expressions; events whose message matches one are not sent",
+    )
+
+    @model_validator(mode="after")
+    def _channel_when_enabled(self) -> SlackAlerts:
+        if self.enabled and self.channel is None:
+            raise ValueError("expected a channel (such as #flux-alerts) when enabled is true")
+        return self
+
+    @property
+    def is_enabled(self) -> bool:
+        return self.enabled if self.enabled is not None else self.channel is not None
+
+
+class Alerts(Model):
+    slack: SlackAlerts = Field(default_factory=SlackAlerts)
+
+
+class Monitoring(Model):
+    grafana_dashboards: bool = Field(
+        True, description="ship the Flux Grafana dashboards as ConfigMaps"
+    )
+    namespace: Label = Field(
+        "monitoring",
+        description="where the dashboard ConfigMaps go; must exist (the Grafana stack owns it)",
+    )
+    dashboard_label: dict[LabelKey, LabelValue] = Field(
+        default_factory=lambda: {"grafana_dashboard": "1"},
+        min_length=1,
+        description="the label Grafana's dashboard sidecar looks for",
+    )
+    prometheus: bool = Field(
+        True,
+        description="scrape the Flux controllers (PodMonitor) and the operator (ServiceMonitor); "
+        "needs the prometheus-operator CRDs in the cluster",
+    )

@@ -1,0 +1,81 @@
+"""The fleet's ECR registries: k8s-clusters/_registries.yaml (kind Registries).
+
+Same conventions as the cluster definition (definition/cluster.py): camelCase field names, strict
+types, unknown keys forbidden; `definition.schema.json_schema()` includes this kind in
+k8s-clusters/cluster.schema.json. No Pulumi here: `fluxfleet validate` imports it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, model_validator
+
+from components.definition.ecr import RepositoryName
+from components.definition.types import (
+    AccountId,
+    Label,
+    Model,
+    Region,
+    RoleArn,
+    pattern,
+    role_in_account,
+    unique,
+)
+
+ORGANIZATION_ID = r"^o-[a-z0-9]{10,32}$"
+OrganizationId = Annotated[
+    str, pattern(ORGANIZATION_ID, "an AWS Organizations ID such as o-abc123def4")
+]
+
+
+def partition_of(region: str) -> str:
+    """The AWS partition of a region: ARNs and cross-account grants never cross it."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+class Registry(Model):
+    name: Label = Field(description="the name clusters use in spec.ecr.pull[].registry")
+    account_id: AccountId
+    region: Region
+    role_arn: RoleArn | None = Field(
+        None, description="a role to assume to write the registry's repository policies"
+    )
+    organization_id: OrganizationId | None = Field(
+        None, description="adds an aws:PrincipalOrgID condition to every grant"
+    )
+
+    repositories: Annotated[list[RepositoryName], AfterValidator(unique)] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="the registry's repositories: a pulled prefix such as platform/* is granted "
+        "on the ones listed here that it matches; when set, pulled names must be listed too",
+    )
+
+    @property
+    def partition(self) -> str:
+        return partition_of(self.region)
+
+    @model_validator(mode="after")
+    def _role_in_the_account(self) -> Registry:
+        role_in_account(self.account_id, self.role_arn, "Registry")
+        return self
+
+
+def _unique_names(registries: list[Registry]) -> list[Registry]:
+    unique([registry.name for registry in registries])
+    return registries
+
+
+class Registries(Model):
+    """kind: Registries — k8s-clusters/_registries.yaml, the ECR registries clusters pull from."""
+
+    api_version: Literal["flux-fleet/v1"]
+    kind: Literal["Registries"]
+    registries: Annotated[list[Registry], AfterValidator(_unique_names)] = Field(
+        default_factory=list, max_length=50
+    )

@@ -1,0 +1,171 @@
+"""The constrained scalar types of the definition files, and the base of every model.
+
+Every pattern carries the human phrase used in error messages ("expected <hint>"). No I/O but
+the packaged region list; no Pulumi: `fluxfleet validate` imports this.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from components.names import DATA_DIR
+
+
+@cache
+def aws_regions() -> tuple[str, ...]:
+    lines = (DATA_DIR / "aws-regions.txt").read_text().splitlines()
+    return tuple(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+
+
+PATTERN_HINTS: dict[str, str] = {}
+
+
+def pattern(regex: str, hint: str, **field: Any) -> Any:
+    """A pydantic Field matching `regex`, whose errors say "expected <hint>"."""
+    PATTERN_HINTS[regex] = hint
+    return Field(pattern=regex, description=field.pop("description", hint), **field)
+
+
+def describe_pattern(regex: str) -> str:
+    return PATTERN_HINTS.get(regex, f"a value matching {regex}")
+
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+ACCOUNT_ID = r"^[0-9]{12}$"
+ROLE_ARN = r"^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$"
+EKS_NAME = r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$"
+GITHUB_OWNER = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$"
+GITHUB_REPO = r"^[A-Za-z0-9._-]{1,100}$"
+GIT_BRANCH = r"^[A-Za-z0-9._/+-]{1,255}$"
+GO_DURATION = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+REL_PATH = r"^[A-Za-z0-9._-][A-Za-z0-9._/-]{0,254}$"
+FLUX_VERSION = r"^(2\.x|2\.(9|[1-9][0-9])\.(x|[0-9]+)|(~|\^|>=)2\.(9|[1-9][0-9])(\.[0-9]+)?)$"
+SEMVER = r"^[0-9]+\.[0-9]+\.[0-9]+$"
+TOLERATION_KEY = (
+    r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+
+
+def _git_ref(value: str) -> str:
+    """git check-ref-format rules that a character class cannot express."""
+    if (
+        value.startswith(("/", "-"))
+        or value.endswith(("/", ".", ".lock"))
+        or "//" in value
+        or ".." in value
+        or any(part.startswith(".") for part in value.split("/"))
+    ):
+        raise ValueError(f'expected a Git branch name, got "{value}"')
+    return value
+
+
+def _relative_path(value: str) -> str:
+    parts = value.split("/")
+    if ".." in parts or "" in parts[:-1]:
+        raise ValueError(
+            f"expected a relative path without '..' or empty segments, got \"{value}\""
+        )
+    return value.rstrip("/")
+
+
+def _not_too_long(value: str) -> str:
+    if len(value) > 63:
+        raise ValueError(f"expected at most 63 characters, got {len(value)}")
+    return value
+
+
+Label = Annotated[
+    str,
+    pattern(DNS_LABEL, "an RFC 1123 label (lowercase letters, digits and '-', at most 63)"),
+    AfterValidator(_not_too_long),
+]
+Subdomain = Annotated[
+    str,
+    pattern(DNS_SUBDOMAIN, "an RFC 1123 subdomain (lowercase letters, digits, '-' and '.')"),
+    Field(max_length=253),
+]
+AccountId = Annotated[str, pattern(ACCOUNT_ID, "12 digits")]
+RoleArn = Annotated[
+    str, pattern(ROLE_ARN, "an IAM role ARN (arn:aws:iam::<12 digits>:role/<name>)")
+]
+EksClusterName = Annotated[str, pattern(EKS_NAME, "an EKS cluster name (letters, digits, - and _)")]
+GithubOwner = Annotated[str, pattern(GITHUB_OWNER, "a GitHub organisation or user name")]
+GithubRepository = Annotated[str, pattern(GITHUB_REPO, "a GitHub repository name")]
+Branch = Annotated[str, pattern(GIT_BRANCH, "a Git branch name"), AfterValidator(_git_ref)]
+Duration = Annotated[str, pattern(GO_DURATION, "a Go duration such as 30s, 1m or 1h30m")]
+RelPath = Annotated[
+    str,
+    pattern(REL_PATH, "a relative path without '..' or a leading '/'"),
+    AfterValidator(_relative_path),
+]
+FluxVersion = Annotated[
+    str,
+    pattern(FLUX_VERSION, "a Flux 2.9+ version: exact (2.9.4) or a range (2.9.x, 2.x, >=2.9.0)"),
+]
+ChartVersion = Annotated[str, pattern(SEMVER, "an exact chart version such as 0.58.1")]
+TolerationKey = Annotated[str, pattern(TOLERATION_KEY, "a Kubernetes taint key")]
+
+
+def _region(value: str) -> str:
+    if value not in aws_regions():
+        raise ValueError(f'expected an AWS region code such as eu-west-1, got "{value}"')
+    return value
+
+
+Region = Annotated[
+    str,
+    Field(description="an AWS region code", json_schema_extra={"enum": list(aws_regions())}),
+    AfterValidator(_region),
+]
+CoreComponent = Literal[
+    "source-controller", "kustomize-controller", "helm-controller", "notification-controller"
+]
+ExtraComponent = Literal[
+    "image-reflector-controller", "image-automation-controller", "source-watcher"
+]
+KeyAlgorithm = Literal["ED25519", "ECDSA-P256", "ECDSA-P384", "RSA-4096"]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        frozen=True,
+        alias_generator=to_camel,
+        validate_by_alias=True,
+        validate_by_name=False,
+        serialize_by_alias=True,
+    )
+
+
+def unique(values: list[str]) -> list[str]:
+    seen: set[str] = set()
+    dupes = sorted({v for v in values if v in seen or seen.add(v)})  # type: ignore[func-returns-value]
+    if dupes:
+        raise ValueError(f"expected each entry once, got {', '.join(dupes)} more than once")
+    return values
+
+
+def field_error(loc: tuple[int | str, ...], value: Any, message: str) -> dict[str, Any]:
+    """One error of a model validator, at `loc` under the model (for ValidationError's
+    from_exception_data): reported as that field's problem, not the whole model's."""
+    error = ValueError(message)
+    return {"type": "value_error", "loc": loc, "input": value, "ctx": {"error": error}}
+
+
+def role_in_account(account_id: str, role_arn: str | None, model: str) -> None:
+    """The AWS provider is locked to accountId (allowedAccountIds): a role of another account
+    would be assumed and then refused. Raises the ValidationError of `roleArn`."""
+    role_account = role_arn.split(":")[4] if role_arn else account_id
+    if role_account != account_id:
+        message = (
+            f"expected a role in account {account_id} (accountId), got one in account "
+            f"{role_account}"
+        )
+        error = field_error(("roleArn",), role_arn, message)
+        raise ValidationError.from_exception_data(model, [error])  # type: ignore[list-item]

@@ -1,0 +1,169 @@
+"""Reading a file a person wrote, the one way every command does: refused unless it is a regular
+file inside the project (never opened then), then YAML 1.2 with duplicate keys and nulls refused;
+one `Problem` per thing that stops it, in one style ("line 3, column 5: invalid YAML: ...")."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from components import yamlio
+from components.problems import Problem, show
+
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def file_problem(path: Path, display: str, project_dir: Path | None) -> Problem | None:
+    """Why `path` must not be read: it is not a regular file, or (a symlink) resolves outside
+    `project_dir`. Never opens it: a FIFO would block, a device never ends."""
+    expected = "expected a regular file"
+    try:
+        mode = path.lstat().st_mode
+        if stat.S_ISLNK(mode):
+            try:
+                target = path.resolve(strict=True)
+            except (OSError, RuntimeError):
+                return Problem(display, "", f"a dangling symlink, {expected}")
+            if project_dir is not None and not target.is_relative_to(project_dir.resolve()):
+                return Problem(
+                    display, "", f"a symlink to outside the project (not read), {expected}"
+                )
+            mode = target.stat().st_mode
+    except OSError as exc:
+        return Problem(display, "", f"cannot be read: {exc.strerror or exc}")
+    for is_kind, kind in _FILE_KINDS:
+        if is_kind(mode):
+            return Problem(display, "", f"{kind}, {expected}")
+    return None if stat.S_ISREG(mode) else Problem(display, "", f"not a file, {expected}")
+
+
+def read_text(
+    path: Path, display: str, project_dir: Path | None
+) -> tuple[str | None, list[Problem]]:
+    """The text of `path`, or why it is not read (see file_problem) or cannot be."""
+    refused = file_problem(path, display, project_dir)
+    if refused is not None:
+        return None, [refused]
+    try:
+        return path.read_text(encoding="utf-8"), []
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [Problem(display, "", f"cannot be read: {exc}")]
+
+
+def parse_yaml(
+    text: str, display: str, nulls: dict[tuple[int, Any], int] | None = None
+) -> tuple[list[Any], list[Problem]]:
+    """The documents of `text` (empty ones left out), or the problem that stops it being read.
+    With `nulls`, also where each null value is (yamlio.load_all)."""
+    try:
+        docs = yamlio.load_all(text, nulls)  # YAML 1.2, duplicate keys refused
+    except yamlio.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
+        what = " ".join(str(x) for x in (exc.context, exc.problem) if x)
+        return [], [Problem(display, where, f"invalid YAML: {what}")]
+    except yamlio.YAMLError as exc:
+        return [], [Problem(display, "", f"invalid YAML: {exc}")]
+    except RecursionError:
+        return [], [Problem(display, "", "invalid YAML: nested too deeply")]
+    except ValueError as exc:  # such as an integer of more than 4300 digits
+        return [], [Problem(display, "", f"invalid YAML: {exc}")]
+    return [d for d in docs if d is not None], []
+
+
+def yaml_document(
+    text: str,
+    display: str,
+    *,
+    allow_empty: bool = False,
+    may_be_null: frozenset[str] = frozenset(),
+) -> tuple[Any, list[Problem]]:
+    """The one document of `text`, or the problems that stop it: invalid YAML, not one document,
+    or a null value (except at the paths `may_be_null`). An empty text is a problem unless
+    `allow_empty` (then the document is None)."""
+    nulls: dict[tuple[int, Any], int] = {}
+    docs, problems = parse_yaml(text, display, nulls)
+    if problems:
+        return None, problems
+    if not docs and allow_empty:
+        return None, []
+    if not docs:
+        return None, [
+            Problem(display, "", "empty file, expected a definition (apiVersion, kind, ...)")
+        ]
+    if len(docs) > 1:
+        return None, [Problem(display, "", f"expected one YAML document, got {len(docs)}")]
+    found = [
+        p
+        for p in null_problems(docs[0], display, nulls, text.splitlines())
+        if p.path not in may_be_null
+    ]
+    return (None, found) if found else (docs[0], [])
+
+
+def read_yaml(
+    path: Path,
+    display: str,
+    project_dir: Path | None = None,
+    *,
+    allow_empty: bool = False,
+    may_be_null: frozenset[str] = frozenset(),
+) -> tuple[Any, list[Problem]]:
+    """The one document of the file `path` (a definition, a stack file), or the problems that
+    stop it from being read: see read_text and yaml_document."""
+    text, problems = read_text(path, display, project_dir)
+    if text is None:
+        return None, problems
+    return yaml_document(text, display, allow_empty=allow_empty, may_be_null=may_be_null)
+
+
+def read_yaml_documents(
+    path: Path, display: str, project_dir: Path | None = None
+) -> tuple[list[Any], list[Problem]]:
+    """Every document of a Kubernetes manifest file (nulls are fine there), or the problem."""
+    text, problems = read_text(path, display, project_dir)
+    return parse_yaml(text, display) if text is not None else ([], problems)
+
+
+def null_problems(
+    doc: Any, display: str, lines_of_nulls: Mapping[tuple[int, Any], int], lines: list[str]
+) -> list[Problem]:
+    """A problem for each null value in `doc`: an empty value, `~`, `null`, or (the usual
+    mistake) a value starting with an unquoted #, which YAML reads as a comment."""
+    out: list[Problem] = []
+    seen: set[int] = set()  # aliases may share a mapping or list
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, Mapping | list) and id(value) not in seen:
+            seen.add(id(value))
+            pairs = value.items() if isinstance(value, Mapping) else enumerate(value)
+            for key, item in pairs:
+                where = f"{path}[{key}]" if isinstance(value, list) else f"{path}.{key}"
+                if item is None:
+                    line = lines_of_nulls.get((id(value), key))
+                    out.append(Problem(display, where.lstrip("."), _null_message(line, lines)))
+                else:
+                    walk(item, where)
+
+    walk(doc, "")
+    return out
+
+
+def _null_message(line: int | None, lines: list[str]) -> str:
+    text = lines[line] if line is not None and line < len(lines) else ""
+    comment = text.partition("#")[2].strip() if "#" in text else ""
+    if comment:
+        shown = show("#" + comment)
+        return (
+            f"expected a value, got null: on line {line + 1 if line is not None else '?'} an "
+            f"unquoted # starts a YAML comment; quote the value, such as {shown}"
+        )
+    return "expected a value, got null (leave the key out to use the default)"

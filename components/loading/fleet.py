@@ -1,0 +1,284 @@
+"""Load and validate the fleet's definition files: k8s-clusters/<name>.yaml and _defaults.yaml
+(merged under each), then the checks across files (the same EKS cluster twice, ECR pulls against
+_registries.yaml). Every problem is one `Problem` line. No Pulumi: `fluxfleet validate` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from components.definition.cluster import Cluster
+from components.definition.defaults import ClusterDefaults
+from components.definition.registries import Registries, Registry
+from components.forkmap import fork_map
+from components.loading.files import read_yaml
+from components.loading.messages import problems_from
+from components.loading.pulls import pull_problems, repository_policy_size_problems
+from components.names import CLUSTERS_DIR, DEFAULTS_FILE, REGISTRIES_FILE, definition_file
+from components.problems import DefinitionError, Problem, show
+
+PARALLEL_FROM = 200  # definition files; fewer are read faster than workers start
+
+
+def deep_merge(base: Any, override: Any) -> Any:
+    """`override` over `base`: mappings merge key by key; scalars and lists of `override` win."""
+    if isinstance(base, Mapping) and isinstance(override, Mapping):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = deep_merge(base[key], value) if key in base else value
+        return merged
+    return override
+
+
+@dataclass
+class Fleet:
+    """Every definition of a project, each validated; problems kept per file."""
+
+    project_dir: Path
+    clusters: dict[str, Cluster] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)  # cluster name -> display path
+    problems: dict[str, list[Problem]] = field(default_factory=dict)  # display path -> problems
+    defaults_spec: dict[str, Any] = field(default_factory=dict)
+    defaults_file: str = f"{CLUSTERS_DIR}/{DEFAULTS_FILE}"
+    registries: dict[str, Registry] = field(default_factory=dict)  # from _registries.yaml
+    registries_file: str = f"{CLUSTERS_DIR}/{REGISTRIES_FILE}"
+    # valid on their own, blocked because another file defines the same EKS cluster
+    duplicates: dict[str, Cluster] = field(default_factory=dict)
+
+    @cached_property
+    def all_problems(self) -> list[Problem]:
+        return sorted(p for ps in self.problems.values() for p in ps)
+
+    def cluster(self, name: str) -> Cluster:
+        """The valid definition of stack `name`, or DefinitionError with what stops it."""
+        display = self.files.get(name, definition_file(name))
+        own = self.problems.get(display, []) + self.problems.get(self.defaults_file, [])
+        if own:
+            raise DefinitionError(own)
+        if name not in self.clusters:
+            raise DefinitionError([no_definition(display, name)])
+        return self.clusters[name]
+
+    def registries_stack(self) -> Fleet:
+        """The fleet, for the registries stack: it grants what every cluster pulls, so a problem
+        in any definition stops it (a half-read fleet would revoke the grants of the rest)."""
+        if self.all_problems:
+            raise DefinitionError(self.all_problems)
+        return self
+
+
+def _display(project_dir: Path, path: Path) -> str:
+    try:
+        return path.relative_to(project_dir).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_optional(
+    project_dir: Path, file_name: str, model: type[M], fields: str
+) -> tuple[M | None, Any, list[Problem]]:
+    """An optional fleet file (k8s-clusters/_*.yaml) validated as `model`: (model, raw, problems);
+    (None, None, []) when the file does not exist."""
+    path = project_dir / CLUSTERS_DIR / file_name
+    if not os.path.lexists(path):  # a dangling symlink is there, and refused
+        return None, None, []
+    display = _display(project_dir, path)
+    doc, problems = read_yaml(path, display, project_dir)
+    if problems:
+        return None, None, problems
+    if not isinstance(doc, Mapping):
+        return None, None, [Problem(display, "", f"expected a mapping ({fields}), got {show(doc)}")]
+    try:
+        return model.model_validate(doc), doc, []
+    except ValidationError as exc:
+        return None, None, problems_from(exc, model, display)
+
+
+def load_defaults(project_dir: Path) -> tuple[dict[str, Any], list[Problem]]:
+    defaults, doc, problems = load_optional(
+        project_dir, DEFAULTS_FILE, ClusterDefaults, "apiVersion, kind, spec"
+    )
+    return (dict(doc.get("spec") or {}) if defaults is not None else {}), problems
+
+
+def definition_files(project_dir: Path) -> list[Path]:
+    folder = project_dir / CLUSTERS_DIR
+    if not folder.is_dir():
+        return []
+    return sorted(  # whatever they are: read_yaml refuses what is not a regular file
+        p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and not p.name.startswith("_")
+    )
+
+
+def validate_cluster_doc(
+    doc: Any, display: str, stem: str, defaults_spec: Mapping[str, Any]
+) -> tuple[Cluster | None, list[Problem]]:
+    """One cluster document, with the fleet defaults merged under it."""
+    if not isinstance(doc, Mapping):
+        return None, [
+            Problem(
+                display,
+                "",
+                f"expected a mapping (apiVersion, kind, metadata, spec), got {show(doc)}",
+            )
+        ]
+    merged = dict(doc)
+    if defaults_spec and isinstance(doc.get("spec", {}), Mapping):
+        merged["spec"] = deep_merge(defaults_spec, doc.get("spec") or {})
+    try:
+        cluster = Cluster.model_validate(merged)
+    except ValidationError as exc:
+        return None, problems_from(exc, Cluster, display)
+    if cluster.name != stem:
+        return None, [
+            Problem(
+                display,
+                "metadata.name",
+                f'expected "{stem}" (the file name and stack name), got "{cluster.name}"',
+            )
+        ]
+    return cluster, []
+
+
+def load_fleet(project_dir: Path) -> Fleet:
+    project_dir = project_dir.resolve()
+    fleet = Fleet(project_dir)
+    fleet.defaults_spec, defaults_problems = load_defaults(project_dir)
+    if defaults_problems:
+        fleet.problems[fleet.defaults_file] = defaults_problems
+    if not (project_dir / CLUSTERS_DIR).is_dir():
+        fleet.problems[CLUSTERS_DIR] = [
+            Problem(CLUSTERS_DIR, "", f"no such folder in {project_dir}, expected the definitions")
+        ]
+        return fleet
+
+    paths = definition_files(project_dir)
+    if defaults_problems:  # clusters cannot be judged without their defaults: fix those first
+        fleet.files = {path.stem: _display(project_dir, path) for path in paths}
+        return fleet
+    # Reading a file is independent of the others: forked workers read a large fleet's.
+    read = fork_map(
+        lambda path: read_yaml(path, _display(project_dir, path), project_dir),
+        paths,
+        min_items=PARALLEL_FROM,
+    )
+    for path, (doc, problems) in zip(paths, read, strict=True):
+        display = _display(project_dir, path)
+        cluster = None
+        if not problems:
+            cluster, problems = validate_cluster_doc(doc, display, path.stem, fleet.defaults_spec)
+        if cluster is not None and cluster.name in fleet.clusters:
+            problems = [
+                Problem(
+                    display,
+                    "metadata.name",
+                    f'"{cluster.name}" is defined twice, also in {fleet.files[cluster.name]}',
+                )
+            ]
+        if problems:
+            fleet.problems[display] = problems
+            fleet.files.setdefault(path.stem, display)
+            continue
+        assert cluster is not None
+        fleet.clusters[cluster.name] = cluster
+        fleet.files[cluster.name] = display
+    for display, problems in duplicate_eks_problems(fleet.clusters, fleet.files).items():
+        fleet.problems[display] = problems
+    fleet.duplicates = {
+        name: fleet.clusters.pop(name)
+        for name in list(fleet.clusters)
+        if fleet.files[name] in fleet.problems
+    }
+    fleet.clusters = dict(sorted(fleet.clusters.items()))
+    check_registries(fleet)
+    return fleet
+
+
+def duplicate_eks_problems(
+    clusters: Mapping[str, Cluster], files: Mapping[str, str], also: str = "also"
+) -> dict[str, list[Problem]]:
+    """Definitions of the same EKS cluster (account, region, name): a problem on each file,
+    naming the others. Neither is planned: which one is right is for a person to say."""
+    by_identity: dict[tuple[str, str, str], list[str]] = {}
+    for name, cluster in sorted(clusters.items()):
+        by_identity.setdefault(cluster.identity, []).append(files[name])
+    out: dict[str, list[Problem]] = {}
+    for (account, region, eks), displays in by_identity.items():
+        for display in displays if len(displays) > 1 else []:
+            others = ", ".join(d for d in displays if d != display)
+            message = f"the EKS cluster {eks} in {account}/{region} is {also} defined in {others}"
+            out[display] = [Problem(display, "spec.aws", message)]
+    return out
+
+
+def no_definition(display: str, stack: str, hint: str = "") -> Problem:
+    """A stack without a definition file: the problem names the file it expects."""
+    return Problem(display, "", f'no definition for stack "{stack}" (expected this file){hint}')
+
+
+# --- the registries (_registries.yaml) and what clusters pull from them ------------------------
+
+
+def load_registries(project_dir: Path) -> tuple[dict[str, Registry], list[Problem]]:
+    """The registries of k8s-clusters/_registries.yaml (none when the file does not exist)."""
+    registries, _, problems = load_optional(
+        project_dir, REGISTRIES_FILE, Registries, "apiVersion, kind, registries"
+    )
+    if registries is None:
+        return {}, problems
+    return {registry.name: registry for registry in registries.registries}, []
+
+
+@dataclass(frozen=True)
+class _Clean:
+    clusters: dict[str, Cluster]
+    registries: dict[str, Registry]
+
+
+def check_registries(fleet: Fleet) -> None:
+    """Load _registries.yaml into `fleet`, check each cluster's spec.ecr against it (problems on
+    the cluster's file) and each repository policy the fleet needs (problems on the registries
+    file)."""
+    fleet.registries, problems = load_registries(fleet.project_dir)
+    if problems:
+        fleet.problems[fleet.registries_file] = problems
+    clean: dict[str, Cluster] = {}
+    for name, cluster in fleet.clusters.items():
+        display = fleet.files[name]
+        if not cluster.spec.ecr.pull:
+            clean[name] = cluster
+            continue
+        if problems:
+            found = [
+                Problem(
+                    display,
+                    "spec.ecr.pull",
+                    f"cannot be checked: {fleet.registries_file} is invalid (fluxfleet validate)",
+                )
+            ]
+        else:
+            found = [
+                Problem(display, path, message)
+                for path, message in pull_problems(cluster, fleet.registries)
+            ]
+        if found:
+            fleet.problems.setdefault(display, []).extend(found)
+        else:
+            clean[name] = cluster
+    if problems:
+        return
+    index = {name: i for i, name in enumerate(fleet.registries)}
+    for registry, message in repository_policy_size_problems(_Clean(clean, fleet.registries)):
+        fleet.problems.setdefault(fleet.registries_file, []).append(
+            Problem(fleet.registries_file, f"registries[{index[registry]}]", message)
+        )

@@ -1,0 +1,235 @@
+"""What each component is given: plain dataclasses the program builds from a validated definition
+(and the stack's config), so that a component registers resources and decides nothing."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+
+from components.build.alerts import SlackCredential, slack_alert, slack_provider
+from components.build.ecr import (
+    irsa_controllers,
+    irsa_permissions,
+    irsa_role_name,
+    irsa_trust_policy,
+    node_policy_name,
+    node_pull_policy,
+)
+from components.build.flux import flux_instance, operator_values
+from components.build.git_access import ssh_url
+from components.build.monitoring import DashboardConfigMap, dashboard_configmaps, flux_pod_monitor
+from components.build.recovery import adoption_annotations, upsert_existing_objects
+from components.definition.cluster import Cluster
+from components.definition.registries import Registry, partition_of
+from components.names import FLUX_NAMESPACE, FLUX_SECRET_NAME
+
+
+@dataclass(frozen=True)
+class EksConnectionArgs:
+    account_id: str
+    region: str
+    role_arn: str | None
+    eks_cluster_name: str
+    upsert_existing_objects: bool | None  # spec.flux.adopt: creates of existing objects update
+
+
+@dataclass(frozen=True)
+class IrsaRoleArgs:
+    controller: str
+    role_name: str
+    trust_policy: Callable[[str], dict[str, Any]]  # for the cluster's OIDC issuer URL
+    permissions: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EcrAccessArgs:
+    cluster: str
+    node_policy_name: str
+    node_policy: dict[str, Any]
+    node_role_names: Sequence[str]  # none: no node policy
+    roles: Sequence[IrsaRoleArgs]
+
+
+@dataclass(frozen=True)
+class DeployKeyArgs:
+    cluster: str
+    purpose: str  # "fleet" or an application repository's name, for the title
+    repository: str
+    algorithm: str
+    rotation: int
+    read_only: bool
+    secret_name: str
+    namespace: str
+    adopt: bool = False  # the Secret exists (flux bootstrap's): its create takes it over
+
+
+@dataclass(frozen=True)
+class AppKeyArgs:
+    name: str
+    owner: str
+    key: DeployKeyArgs
+
+
+@dataclass(frozen=True)
+class FluxArgs:
+    version: str
+    operator_version: str
+    operator_values: dict[str, Any]
+    # The FluxInstance, given the IRSA role ARNs of the controllers (known once the roles exist).
+    instance: Callable[[Mapping[str, str]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class SlackArgs:
+    credential: SlackCredential
+    value: pulumi.Output[str]  # from stack config: only ever a Pulumi secret
+    channel: str | None
+    provider: dict[str, Any]
+    alert: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ObservabilityArgs:
+    slack: SlackArgs | None
+    pod_monitor: dict[str, Any] | None
+    dashboards: Sequence[DashboardConfigMap]
+
+
+@dataclass(frozen=True)
+class FluxClusterArgs:
+    name: str
+    eks: EksConnectionArgs
+    ecr: EcrAccessArgs | None  # None: the cluster pulls nothing from ECR
+    namespace_labels: dict[str, str]
+    namespace_annotations: dict[str, str]
+    fleet_owner: str
+    fleet_key: DeployKeyArgs
+    app_keys: Sequence[AppKeyArgs]
+    flux: FluxArgs
+    observability: ObservabilityArgs
+    outputs: dict[str, str] = field(default_factory=dict)  # the plain ones
+
+
+def _ecr_args(cluster: Cluster, registries: Mapping[str, Registry]) -> EcrAccessArgs | None:
+    if not cluster.spec.ecr.pull:
+        return None
+    account, partition = cluster.spec.aws.account_id, partition_of(cluster.spec.aws.region)
+    return EcrAccessArgs(
+        cluster=cluster.name,
+        node_policy_name=node_policy_name(cluster),
+        node_policy=node_pull_policy(cluster, registries),
+        node_role_names=list(cluster.spec.ecr.node_role_names),
+        roles=[
+            IrsaRoleArgs(
+                controller=controller,
+                role_name=irsa_role_name(cluster, controller),
+                trust_policy=functools.partial(
+                    irsa_trust_policy,
+                    account_id=account,
+                    controller=controller,
+                    partition=partition,
+                ),
+                permissions=irsa_permissions(cluster, registries, controller),
+            )
+            for controller in irsa_controllers(cluster)
+        ],
+    )
+
+
+def _slack_args(
+    cluster: Cluster, secret: tuple[SlackCredential, pulumi.Output[str]] | None
+) -> SlackArgs | None:
+    if secret is None:
+        return None
+    credential, value = secret
+    return SlackArgs(
+        credential=credential,
+        value=value,
+        channel=cluster.spec.alerts.slack.channel,
+        provider=slack_provider(cluster, credential),
+        alert=slack_alert(cluster),
+    )
+
+
+def cluster_args(
+    cluster: Cluster,
+    registries: Mapping[str, Registry],
+    slack: tuple[SlackCredential, pulumi.Output[str]] | None,
+) -> FluxClusterArgs:
+    """Everything the FluxCluster component registers, from the definition, the fleet's
+    registries and the Slack credential read from stack config (None: alerts are off)."""
+    spec, name = cluster.spec, cluster.name
+
+    def key(
+        purpose: str, repository: str, secret_name: str, read_only: bool, adopt: bool = False
+    ) -> DeployKeyArgs:
+        return DeployKeyArgs(
+            cluster=name,
+            purpose=purpose,
+            repository=repository,
+            algorithm=spec.flux.deploy_key.algorithm,
+            rotation=spec.flux.deploy_key.rotation,
+            read_only=read_only,
+            secret_name=secret_name,
+            namespace=FLUX_NAMESPACE,
+            adopt=adopt,
+        )
+
+    return FluxClusterArgs(
+        name=name,
+        eks=EksConnectionArgs(
+            account_id=spec.aws.account_id,
+            region=spec.aws.region,
+            role_arn=spec.aws.role_arn,
+            eks_cluster_name=cluster.eks_cluster_name,
+            upsert_existing_objects=upsert_existing_objects(cluster),
+        ),
+        ecr=_ecr_args(cluster, registries),
+        namespace_labels={"app.kubernetes.io/part-of": "flux", "flux-fleet/cluster": name},
+        namespace_annotations=adoption_annotations(spec.flux.adopt),
+        fleet_owner=spec.git.owner,
+        # The bootstrap's flux-system Secret is taken over (adopt); read-write only when
+        # image-automation-controller commits image updates.
+        fleet_key=key(
+            "fleet",
+            spec.git.repository,
+            FLUX_SECRET_NAME,
+            read_only=not spec.flux.pushes_to_git,
+            adopt=spec.flux.adopt,
+        ),
+        # One key per application repository (GitHub refuses a public key used twice), always
+        # read-only. Its GitRepository lives in Git (flux/clusters/<name>/<app>.yaml).
+        app_keys=[
+            AppKeyArgs(
+                app.name,
+                app.owner_or(spec.git.owner),
+                key(app.name, app.repository, app.pull_secret, read_only=True),
+            )
+            for app in spec.apps
+        ],
+        flux=FluxArgs(
+            version=spec.flux.version,
+            operator_version=spec.flux.operator_version,
+            operator_values=operator_values(cluster),
+            instance=functools.partial(_instance, cluster),
+        ),
+        observability=ObservabilityArgs(
+            slack=_slack_args(cluster, slack),
+            pod_monitor=flux_pod_monitor(cluster) if spec.monitoring.prometheus else None,
+            dashboards=dashboard_configmaps(cluster),
+        ),
+        outputs={
+            "clusterName": name,
+            "fluxVersion": spec.flux.version,
+            "syncUrl": ssh_url(spec.git.owner, spec.git.repository),
+            "syncPath": cluster.git_path,
+        },
+    )
+
+
+def _instance(cluster: Cluster, roles: Mapping[str, str]) -> dict[str, Any]:
+    return flux_instance(cluster, service_account_roles=roles)

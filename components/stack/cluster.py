@@ -1,0 +1,105 @@
+"""FluxCluster: everything one cluster stack creates."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_github as github
+import pulumi_kubernetes as k8s
+
+from components.names import FLUX_NAMESPACE
+from components.stack.args import DeployKeyArgs, FluxClusterArgs
+from components.stack.deploy_key import DeployKey
+from components.stack.ecr_access import EcrAccess
+from components.stack.eks import EksConnection
+from components.stack.flux import Flux
+from components.stack.observability import Observability
+
+
+class FluxCluster(pulumi.ComponentResource):
+    """Connects to the EKS cluster, generates and registers the deploy keys, installs Flux, and
+    reports on it. The component is named after the cluster (and the stack)."""
+
+    def __init__(self, args: FluxClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        name = self.cluster = args.name
+        super().__init__("flux-fleet:index:FluxCluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.connection = EksConnection(f"{name}-eks", args.eks, opts=child)
+        k8s_provider = self.connection.k8s_provider
+        # The cluster side of ECR pulls (node-role policy, IRSA roles); the registries stack
+        # writes the repository policies.
+        self.ecr = (
+            EcrAccess(
+                f"{name}-ecr",
+                args.ecr,
+                aws_provider=self.connection.aws_provider,
+                oidc_issuer=self.connection.oidc_issuer,
+                opts=child,
+            )
+            if args.ecr is not None
+            else None
+        )
+        self._github: dict[str, github.Provider] = {}
+
+        self.namespace = k8s.core.v1.Namespace(
+            f"{name}-flux-system",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=FLUX_NAMESPACE,
+                labels=args.namespace_labels,
+                annotations=args.namespace_annotations or None,
+            ),
+            # Kept on destroy: deleting the namespace would take Flux's objects with it.
+            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, retain_on_delete=True),
+        )
+
+        def deploy_key(key_name: str, key: DeployKeyArgs, owner: str) -> DeployKey:
+            return DeployKey(
+                key_name,
+                key,
+                github_provider=self.github_provider(owner),
+                k8s_provider=k8s_provider,
+                depends_on=[self.namespace],
+                opts=child,
+            )
+
+        self.fleet_key = deploy_key(f"{name}-fleet-key", args.fleet_key, args.fleet_owner)
+        self.app_keys = {
+            app.name: deploy_key(f"{name}-app-{app.name}", app.key, app.owner)
+            for app in args.app_keys
+        }
+
+        self.flux = Flux(
+            f"{name}-flux",
+            args.flux,
+            k8s_provider=k8s_provider,
+            namespace=self.namespace,
+            pull_secrets=[self.fleet_key.secret, *(k.secret for k in self.app_keys.values())],
+            service_account_roles=self.ecr.service_account_roles if self.ecr else None,
+            opts=child,
+        )
+
+        # Slack alerts, Grafana dashboards, Prometheus scraping: once Flux (and its CRDs) is Ready.
+        self.observability = Observability(
+            f"{name}-observability",
+            args.observability,
+            k8s_provider=k8s_provider,
+            flux_instance=self.flux.instance,
+            opts=child,
+        )
+
+        self.outputs: dict[str, pulumi.Input[str]] = {
+            **args.outputs,
+            "deployKeyPublicKey": self.fleet_key.public_key,
+            "deployKeyFingerprint": self.fleet_key.fingerprint,
+        }
+        self.register_outputs(self.outputs)
+
+    def github_provider(self, owner: str) -> github.Provider:
+        """One GitHub provider per owner; credentials come from GITHUB_TOKEN or GITHUB_APP_*."""
+        if owner not in self._github:
+            self._github[owner] = github.Provider(
+                f"{self.cluster}-github-{owner.lower()}",
+                owner=owner,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        return self._github[owner]

@@ -1,0 +1,82 @@
+"""DeployKey: a key pair, its deploy key on GitHub, and the Secret Flux pulls with."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_github as github
+import pulumi_kubernetes as k8s
+import pulumi_tls as tls
+
+from components.build.git_access import KEY_ALGORITHMS, deploy_key_title, git_secret_string_data
+from components.build.recovery import adoption_annotations
+from components.names import MANAGED_BY
+from components.stack.args import DeployKeyArgs
+from components.stack.outputs import secret
+
+
+class DeployKey(pulumi.ComponentResource):
+    """One key per cluster and repository (GitHub refuses a public key used twice).
+
+    Rotation: the key pair and deploy key carry the rotation number in their names, the Secret
+    does not. Bumping it creates the new pair and deploy key, updates the Secret in place, and
+    only then (Pulumi deletes removed resources last) deletes the old deploy key.
+    """
+
+    public_key: pulumi.Output[str]
+    fingerprint: pulumi.Output[str]
+    secret: k8s.core.v1.Secret
+
+    def __init__(
+        self,
+        name: str,
+        args: DeployKeyArgs,
+        *,
+        github_provider: github.Provider,
+        k8s_provider: k8s.Provider,
+        depends_on: list[pulumi.Resource] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("flux-fleet:index:DeployKey", name, None, opts)
+        versioned = f"{name}-r{args.rotation}"
+        key = tls.PrivateKey(
+            versioned,
+            **KEY_ALGORITHMS[args.algorithm],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.public_key = key.public_key_openssh.apply(str.strip)
+        self.fingerprint = key.public_key_fingerprint_sha256
+        deploy_key = github.RepositoryDeployKey(
+            versioned,
+            repository=args.repository,
+            title=deploy_key_title(args.cluster, args.purpose, args.rotation),
+            key=self.public_key,
+            read_only=args.read_only,
+            opts=pulumi.ResourceOptions(parent=self, provider=github_provider),
+        )
+        string_data = pulumi.Output.all(key.private_key_openssh, self.public_key).apply(
+            lambda keys: git_secret_string_data(keys[0], keys[1])
+        )
+        self.secret = k8s.core.v1.Secret(
+            name,
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=args.secret_name,
+                namespace=args.namespace,
+                labels=dict(MANAGED_BY),
+                annotations=adoption_annotations(args.adopt) or None,
+            ),
+            type="Opaque",
+            string_data=secret(string_data),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=k8s_provider,
+                # The deploy key exists on GitHub before Flux is handed the private key.
+                depends_on=[deploy_key, *(depends_on or [])],
+            ),
+        )
+        self.register_outputs(
+            {
+                "publicKey": self.public_key,
+                "fingerprint": self.fingerprint,
+                "secret": args.secret_name,
+            }
+        )

@@ -1,0 +1,69 @@
+"""EksConnection: the AWS provider of the cluster's account and the cluster's k8s provider."""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components.build.eks import kubeconfig
+from components.stack.args import EksConnectionArgs
+from components.stack.aws_account import account_provider
+from components.stack.outputs import secret
+
+
+class EksConnection(pulumi.ComponentResource):
+    """Reaches one EKS cluster: endpoint and CA looked up, token from `aws eks get-token`.
+
+    Every Kubernetes object of the stack goes through `self.k8s_provider`; nothing uses an
+    ambient kubeconfig.
+    """
+
+    aws_provider: aws.Provider
+    k8s_provider: k8s.Provider
+    oidc_issuer: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: EksConnectionArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("flux-fleet:index:EksConnection", name, None, opts)
+        self.aws_provider = account_provider(
+            f"{name}-aws",
+            account_id=args.account_id,
+            region=args.region,
+            role_arn=args.role_arn,
+            parent=self,
+        )
+        eks = aws.eks.get_cluster_output(
+            name=args.eks_cluster_name,
+            opts=pulumi.InvokeOutputOptions(parent=self, provider=self.aws_provider),
+        )
+        config = pulumi.Output.all(eks.endpoint, eks.certificate_authorities).apply(
+            lambda values: json.dumps(
+                kubeconfig(
+                    endpoint=values[0],
+                    certificate_authority=values[1][0]["data"],
+                    eks_cluster_name=args.eks_cluster_name,
+                    region=args.region,
+                    role_arn=args.role_arn,
+                )
+            )
+        )
+        self.oidc_issuer = eks.identities.apply(lambda ids: ids[0]["oidcs"][0]["issuer"])
+        self.k8s_provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=secret(config),
+            # The provider (and every object through it) is replaced only when the cluster itself
+            # is: a rebuilt cluster has a new ARN creation time; a changed role or CA rotation is
+            # an in-place update.
+            cluster_identifier=pulumi.Output.concat(eks.arn, "@", eks.created_at),
+            enable_server_side_apply=True,
+            # Taking over a bootstrapped cluster (spec.flux.adopt): creates of objects that
+            # already exist update them instead of failing (build/recovery.py, README).
+            # deleteUnreachable is never set here: PULUMI_K8S_DELETE_UNREACHABLE, at destroy.
+            upsert_existing_objects=args.upsert_existing_objects,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs({"endpoint": eks.endpoint})

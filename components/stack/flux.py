@@ -1,0 +1,71 @@
+"""Flux: the flux-operator Helm release and the FluxInstance that installs and syncs Flux."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.build.flux import OPERATOR_CHART, READY_TIMEOUT_SECONDS
+from components.names import FLUX_NAMESPACE
+from components.stack.args import FluxArgs
+
+
+class Flux(pulumi.ComponentResource):
+    """Operator first, then the instance; destroy runs the other way round.
+
+    The FluxInstance depends on the operator release, so `pulumi destroy` deletes the instance
+    while the operator is still there to uninstall Flux (without deleting what Flux deployed),
+    and only then removes the operator.
+    """
+
+    instance: k8s.apiextensions.CustomResource
+
+    def __init__(
+        self,
+        name: str,
+        args: FluxArgs,
+        *,
+        k8s_provider: k8s.Provider,
+        namespace: k8s.core.v1.Namespace,
+        pull_secrets: list[pulumi.Resource],
+        service_account_roles: Mapping[str, pulumi.Input[str]] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("flux-fleet:index:Flux", name, None, opts)
+        self.operator = k8s.helm.v3.Release(
+            f"{name}-operator",
+            name="flux-operator",
+            chart=OPERATOR_CHART,
+            version=args.operator_version,
+            namespace=FLUX_NAMESPACE,
+            create_namespace=False,
+            values=args.operator_values,
+            atomic=True,
+            timeout=READY_TIMEOUT_SECONDS,
+            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[namespace]),
+        )
+        desired = args.instance({})
+        spec: pulumi.Input[dict[str, Any]] = desired["spec"]
+        if service_account_roles:  # IRSA role ARNs (Outputs): patched onto the ServiceAccounts
+            spec = pulumi.Output.all(**service_account_roles).apply(
+                lambda arns: args.instance(arns)["spec"]
+            )
+        self.instance = k8s.apiextensions.CustomResource(
+            f"{name}-instance",
+            api_version=desired["apiVersion"],
+            kind=desired["kind"],
+            metadata=desired["metadata"],
+            spec=spec,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=k8s_provider,
+                depends_on=[self.operator, *pull_secrets],
+                custom_timeouts=pulumi.CustomTimeouts(
+                    create=f"{READY_TIMEOUT_SECONDS}s", update=f"{READY_TIMEOUT_SECONDS}s"
+                ),
+            ),
+        )
+        self.register_outputs({"version": args.version})

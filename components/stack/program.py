@@ -1,0 +1,86 @@
+"""What __main__.py calls: shared by `pulumi up` and `fluxfleet plan` (one code path).
+
+The program reads the definitions and the stack config; the components are handed args objects
+(stack/args.py) built from them.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pulumi
+
+from components.build.alerts import (
+    SLACK_CREDENTIAL_KEYS,
+    SlackConfigError,
+    SlackCredential,
+    slack_credential,
+)
+from components.definition.cluster import Cluster
+from components.definition.registries import Registry
+from components.loading.fleet import Fleet, load_fleet
+from components.names import CONFIG_NAMESPACE
+from components.problems import DefinitionError
+from components.stack.args import FluxClusterArgs, cluster_args
+
+
+@functools.cache
+def fleet(project_dir: Path) -> Fleet:
+    """The project's definitions, read once per process (a plan of many stacks reuses them)."""
+    return load_fleet(project_dir)
+
+
+def cluster_definition(project_dir: Path, stack: str) -> Cluster:
+    """The definition of `stack`; invalid or missing stops the program with the same
+    one-line-per-problem messages as `fluxfleet validate` (RunError: printed without a trace)."""
+    try:
+        return fleet(project_dir).cluster(stack)
+    except DefinitionError as exc:
+        raise pulumi.RunError(str(exc)) from None
+
+
+def fleet_registries(project_dir: Path) -> Fleet:
+    """The whole fleet for the registries stack, which grants what every cluster pulls: any
+    problem in any definition stops it (same messages as `fluxfleet validate`)."""
+    try:
+        return fleet(project_dir).registries_stack()
+    except DefinitionError as exc:
+        raise pulumi.RunError(str(exc)) from None
+
+
+def cluster_registries(project_dir: Path) -> dict[str, Registry]:
+    """The registries of _registries.yaml, for a cluster stack's side of its ECR pulls (a cluster
+    whose pulls do not check out against them never gets past `cluster_definition`)."""
+    return fleet(project_dir).registries
+
+
+def slack_secret(cluster: Cluster) -> tuple[SlackCredential, pulumi.Output[str]] | None:
+    """The Slack credential in stack config (a Pulumi secret), when alerts are on. None set, or
+    both, stops the program with the `pulumi config` command to run, before anything is
+    registered."""
+    config = pulumi.Config(CONFIG_NAMESPACE)
+    values = {key: config.get_secret(key) for key in SLACK_CREDENTIAL_KEYS}
+    try:
+        credential = slack_credential(cluster, {k for k, v in values.items() if v is not None})
+    except SlackConfigError as exc:
+        raise pulumi.RunError(str(exc)) from None
+    if credential is None:
+        return None
+    value = values[credential.key]
+    assert value is not None
+    return credential, value
+
+
+def flux_cluster(project_dir: Path, stack: str) -> FluxClusterArgs:
+    """What the cluster stack `stack` registers: its definition, checked, with the fleet's
+    registries and its stack config."""
+    cluster = cluster_definition(project_dir, stack)
+    return cluster_args(cluster, cluster_registries(project_dir), slack_secret(cluster))
+
+
+def export_all(outputs: Mapping[str, Any]) -> None:
+    for key, value in outputs.items():
+        pulumi.export(key, value)

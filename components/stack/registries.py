@@ -1,0 +1,84 @@
+"""Registries: the registry side of cross-account ECR pulls, for the whole fleet (stack registries).
+
+A repository has exactly one policy, and `aws.ecr.RepositoryPolicy` replaces it whole: if two
+stacks wrote the same repository they would undo each other, and destroying either would remove
+the other's grants. So one stack owns every repository policy the fleet needs, and builds each
+from every cluster that pulls the repository.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.build.ecr import (
+    FleetView,
+    repository_grants,
+    repository_policy,
+    repository_policy_problems,
+    same_account_pulls,
+)
+from components.definition.registries import Registry
+from components.stack.aws_account import account_provider
+from components.stack.policy_document import policy_json
+
+
+class Registries(pulumi.ComponentResource):
+    """One AWS provider per registry; one RepositoryPolicy per repository pulled from another
+    account, granting each consuming account (its root) the pull actions.
+
+    A repository whose last consumer goes away loses its RepositoryPolicy resource, and Pulumi
+    deletes the policy. Pulls within one account need no repository policy: they are listed in
+    the `sameAccountPulls` output instead.
+    """
+
+    providers: dict[str, aws.Provider]
+    policies: dict[tuple[str, str], aws.ecr.RepositoryPolicy]
+
+    def __init__(
+        self, name: str, fleet: FleetView, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("flux-fleet:index:Registries", name, None, opts)
+        self.providers = {
+            registry.name: self._aws_provider(name, registry)
+            for registry in fleet.registries.values()
+        }
+        self.policies = {}
+        grants = repository_grants(fleet)
+        for (registry_name, repository), account_grants in grants.items():
+            registry = fleet.registries[registry_name]
+            document = repository_policy(registry, account_grants)
+            problems = repository_policy_problems(document)
+            if problems:  # validation reports these first; never write such a policy
+                raise ValueError(f"{registry_name}/{repository}: {'; '.join(problems)}")
+            provider = self.providers[registry_name]
+            self.policies[(registry_name, repository)] = aws.ecr.RepositoryPolicy(
+                # "/" cannot occur in a registry name: the first one separates the repository.
+                f"{name}-{registry_name}/{repository}",
+                repository=repository,
+                policy=policy_json(
+                    document, pulumi.InvokeOutputOptions(parent=self, provider=provider)
+                ),
+                opts=pulumi.ResourceOptions(parent=self, provider=provider),
+            )
+        self.outputs: dict[str, Any] = {
+            "repositoryPolicies": {
+                f"{registry}/{repository}": [grant.account_id for grant in account_grants]
+                for (registry, repository), account_grants in grants.items()
+            },
+        }
+        same_account = [str(pull) for pull in same_account_pulls(fleet)]
+        if same_account:
+            self.outputs["sameAccountPulls"] = same_account
+        self.register_outputs(self.outputs)
+
+    def _aws_provider(self, name: str, registry: Registry) -> aws.Provider:
+        return account_provider(
+            f"{name}-{registry.name}",
+            account_id=registry.account_id,
+            region=registry.region,
+            role_arn=registry.role_arn,
+            parent=self,
+        )

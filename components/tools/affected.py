@@ -1,0 +1,188 @@
+"""Which stacks a git change touches: `fluxfleet affected --base REF [--head REF]`.
+
+CI previews and deploys only these: a GitHub Actions matrix `{"include": [{"stack": ...}]}`,
+registries first, then by name. The rules, for the change from merge-base(BASE, HEAD) to HEAD:
+
+- a cluster's definition (k8s-clusters/<name>.yaml) or its stacks/Pulumi.<name>.yaml changed:
+  that stack;
+- _defaults.yaml or _registries.yaml changed: the clusters whose definition *as the program reads
+  it* changed between the two commits (merged with the defaults and validated, with the
+  repository ARNs it is granted from the registries), not every cluster;
+- _registries.yaml, stacks/Pulumi.registries.yaml, or what the registries stack reads of any
+  cluster (its spec.ecr, account, region, tag scanning) changed: `registries`;
+- program code (components/, __main__.py, Pulumi.yaml, dependency files) changed: every stack;
+- flux/ only: no stack (Flux syncs it);
+- a definition deleted: listed with "removed": true (nothing destroys a stack automatically).
+
+Each entry of a valid cluster also carries what its CI job needs: "environment" (the GitHub
+environment is chosen from it) and "githubOwner"/"githubRepositories" (the GitHub App token is
+scoped to the repositories its deploy keys go to).
+
+Each commit's definitions are read as the program would read them (tools/snapshots.py), so
+"changed" means "the program would see something else". No Pulumi here.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import tempfile
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from components.names import (
+    CLUSTERS_DIR,
+    DEFAULTS_FILE,
+    REGISTRIES_FILE,
+    REGISTRIES_STACK,
+    STACKS_DIR,
+)
+from components.tools.snapshots import (
+    AffectedStack,
+    Snapshot,
+    changed_paths,
+    cluster_view,
+    merge_base,
+    project_prefix,
+    registries_view,
+    resolve_commit,
+    snapshot,
+)
+
+# What the program is made of: a change here can change every stack.
+PROGRAM_FILES = ("__main__.py", "Pulumi.yaml", "pyproject.toml", "requirements.lock")
+PROGRAM_DIRS = ("components/",)
+DEPENDENCY_PATTERNS = ("requirements*.txt", "requirements*.lock", "constraints*.txt")
+# Tools the tests and linters use: never installed where a stack runs.
+DEV_DEPENDENCY_FILES = ("requirements-dev.lock",)
+
+
+def matrix(stacks: Iterable[AffectedStack]) -> dict[str, list[dict[str, Any]]]:
+    """The GitHub Actions matrix: `{"include": [{"stack": ...}, ...]}`."""
+    return {"include": [s.matrix_entry() for s in stacks]}
+
+
+# --- which files are what ---------------------------------------------------------------------
+
+
+def is_program(path: str) -> bool:
+    if path in PROGRAM_FILES or path.startswith(PROGRAM_DIRS):
+        return True
+    if path in DEV_DEPENDENCY_FILES:
+        return False
+    return "/" not in path and any(fnmatch.fnmatch(path, p) for p in DEPENDENCY_PATTERNS)
+
+
+def definition_name(path: str) -> str | None:
+    """The cluster a k8s-clusters/<name>.yaml path defines (None for _*.yaml and the rest)."""
+    parts = PurePosixPath(path)
+    if (
+        len(parts.parts) == 2
+        and parts.parts[0] == CLUSTERS_DIR
+        and parts.suffix in (".yaml", ".yml")
+        and not parts.name.startswith("_")
+    ):
+        return parts.stem
+    return None
+
+
+def stack_file_name(path: str) -> str | None:
+    """The stack a stacks/Pulumi.<stack>.yaml path configures."""
+    parts = PurePosixPath(path)
+    if len(parts.parts) == 2 and parts.parts[0] == STACKS_DIR:
+        name = parts.name
+        for suffix in (".yaml", ".yml"):
+            if name.startswith("Pulumi.") and name.endswith(suffix):
+                stack = name[len("Pulumi.") : -len(suffix)]
+                return stack or None
+    return None
+
+
+# --- the comparison ---------------------------------------------------------------------------
+
+
+def _ordered(stacks: dict[str, AffectedStack]) -> list[AffectedStack]:
+    first = [stacks[REGISTRIES_STACK]] if REGISTRIES_STACK in stacks else []
+    return first + [stacks[n] for n in sorted(stacks) if n != REGISTRIES_STACK]
+
+
+def compare(before: Snapshot, after: Snapshot, paths: Sequence[str]) -> list[AffectedStack]:
+    """The stacks the change `paths` (from `before` to `after`) touches: registries first,
+    then by name."""
+    reasons: dict[str, list[str]] = defaultdict(list)
+    known_before, known_after = set(before.definitions), set(after.definitions)
+
+    def stack_exists(name: str, snap: Snapshot) -> bool:
+        return snap.has_registries if name == REGISTRIES_STACK else name in snap.definitions
+
+    program = [p for p in paths if is_program(p)]
+    if program:
+        more = ", ..." if len(program) > 3 else ""
+        changed = f"program code changed ({', '.join(program[:3])}{more})"
+        for name in after.definitions:
+            reasons[name].append(changed)
+        if after.has_registries:
+            reasons[REGISTRIES_STACK].append(changed)
+
+    for path in paths:
+        if (cluster := definition_name(path)) is not None:
+            reasons[cluster].append(f"{path} changed")
+        elif path == f"{CLUSTERS_DIR}/{REGISTRIES_FILE}":
+            reasons[REGISTRIES_STACK].append(f"{path} changed")
+        elif (stack := stack_file_name(path)) is not None and (
+            stack_exists(stack, after) or stack_exists(stack, before)
+        ):  # a stack file without a definition on either side configures no stack
+            reasons[stack].append(f"{path} changed")
+
+    shared_files = [f"{CLUSTERS_DIR}/{f}" for f in (DEFAULTS_FILE, REGISTRIES_FILE)]
+    shared = [path for path in shared_files if path in paths]
+    for name in sorted(known_before & known_after):
+        if not reasons[name] and cluster_view(before, name) != cluster_view(after, name):
+            via = ", ".join(shared) or "another definition"
+            reasons[name].append(f"its definition as the program reads it changed (via {via})")
+
+    if (before.has_registries or after.has_registries) and registries_view(
+        before
+    ) != registries_view(after):
+        reasons[REGISTRIES_STACK].append("what it reads of the cluster definitions changed")
+
+    stacks: dict[str, AffectedStack] = {}
+    for name, why in reasons.items():
+        if not why:
+            continue
+        removed = stack_exists(name, before) and not stack_exists(name, after)
+        if not removed and not stack_exists(name, after):
+            continue  # never existed (a stray stack file on both sides is filtered above)
+        stacks[name] = (before if removed else after).stack(
+            name, tuple(dict.fromkeys(why)), removed
+        )
+    return _ordered(stacks)
+
+
+def every_stack(snap: Snapshot) -> list[AffectedStack]:
+    """Every stack of a commit (the drift check): each cluster, and registries when defined."""
+    stacks = {name: snap.stack(name, ("every stack",)) for name in snap.definitions}
+    if snap.has_registries:
+        stacks[REGISTRIES_STACK] = AffectedStack(REGISTRIES_STACK, ("every stack",))
+    return _ordered(stacks)
+
+
+def affected(project: Path, base: str, head: str = "HEAD") -> list[AffectedStack]:
+    """The stacks the change from merge-base(base, head) to head touches."""
+    project_prefix(project)
+    head_commit = resolve_commit(project, head, "--head")
+    since = merge_base(project, resolve_commit(project, base, "--base"), head_commit)
+    paths = changed_paths(project, since, head_commit)
+    with tempfile.TemporaryDirectory(prefix="fluxfleet-affected-") as scratch:
+        before = snapshot(project, since, Path(scratch) / "base")
+        after = snapshot(project, head_commit, Path(scratch) / "head")
+    return compare(before, after, paths)
+
+
+def all_stacks(project: Path, head: str = "HEAD") -> list[AffectedStack]:
+    """Every stack defined at `head`."""
+    project_prefix(project)
+    head_commit = resolve_commit(project, head, "--head")
+    with tempfile.TemporaryDirectory(prefix="fluxfleet-affected-") as scratch:
+        return every_stack(snapshot(project, head_commit, Path(scratch) / "head"))

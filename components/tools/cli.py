@@ -1,0 +1,210 @@
+"""fluxfleet: validate and plan the fleet offline (also `python -m components`).
+
+A thin layer over the same functions the Pulumi program uses. Exit codes: 0 fine,
+2 bad input (one line per problem on stderr, never a traceback), 1 anything else.
+Pulumi is imported only by the commands that run the program.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from components.names import PROJECT
+from components.problems import DefinitionError
+from components.tools import commands
+from components.tools.commands import EXIT_BAD_INPUT, BadInput
+
+PLAN_FORMATS = ("text", "json", "markdown")
+
+
+def find_project(start: Path) -> Path:
+    """The flux-fleet project `start` is in: the first folder up from it with a Pulumi.yaml
+    (`start` itself when there is none: the command then says it is not a project)."""
+    for folder in (start, *start.parents):
+        if (folder / "Pulumi.yaml").is_file():
+            return folder
+    return start
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed(PROJECT)
+    except PackageNotFoundError:
+        return "unknown (not installed: pip install -e .)"
+
+
+class _Version(argparse.Action):
+    """--version, looked up only when asked (reading the installed metadata takes time)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        print(f"{parser.prog} {version()}")
+        parser.exit()
+
+
+class _Parser(argparse.ArgumentParser):
+    """A usage mistake is bad input like any other: one line on stderr, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: {message}\n")
+
+
+def _jobs(text: str) -> int:
+    """--jobs N: a positive number of worker processes."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number of processes, got {text!r}")
+    return int(text)
+
+
+def parser() -> argparse.ArgumentParser:
+    project = _Parser(add_help=False)
+    project.add_argument(
+        "--project",
+        type=Path,
+        default=argparse.SUPPRESS,  # before or after the command; the last one given wins
+        help="the flux-fleet project (default: the folder up from here with a Pulumi.yaml)",
+    )
+    top = _Parser(prog="fluxfleet", description=__doc__.splitlines()[0], parents=[project])
+    top.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, **options: Any) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[project], **options)
+
+    p = command("validate", help="check every definition in k8s-clusters/")
+    p.set_defaults(func=commands.cmd_validate)
+
+    p = command(
+        "new-cluster",
+        help="scaffold a cluster: its definition, stack file and flux/clusters/NAME/",
+    )
+    p.add_argument("name", metavar="NAME", help="the cluster and stack name (an RFC 1123 label)")
+    p.add_argument("--account-id", required=True, help="the AWS account (12 digits)")
+    p.add_argument("--region", required=True, help="the AWS region, such as eu-west-1")
+    p.add_argument("--environment", required=True, help="the overlay flux/apps/ENVIRONMENT it runs")
+    p.add_argument("--owner", help="the fleet repository's owner (default: _defaults.yaml)")
+    p.add_argument("--repository", help="the fleet repository (default: _defaults.yaml)")
+    p.add_argument("--branch", help="the branch Flux syncs (default: _defaults.yaml, or main)")
+    p.add_argument("--eks-cluster-name", help="the EKS cluster's name (default: NAME)")
+    p.add_argument("--role-arn", help="an IAM role to assume to reach the account")
+    p.set_defaults(func=commands.cmd_new_cluster)
+
+    p = command(
+        "new-app",
+        help="add an application repository (own deploy key) to a cluster",
+    )
+    p.add_argument("cluster", metavar="CLUSTER", help="the cluster (k8s-clusters/CLUSTER.yaml)")
+    p.add_argument("name", metavar="NAME", help="the GitRepository/Kustomization name")
+    p.add_argument("--repository", required=True, help="the application repository")
+    p.add_argument("--owner", help="its owner (default: the cluster's spec.git.owner)")
+    p.add_argument("--branch", help="the branch to pull (default: main)")
+    p.add_argument(
+        "--path", help="the path in that repository Flux applies (default: flux/app/ENVIRONMENT)"
+    )
+    p.add_argument("--secret-name", help="the Secret with its key (default: NAME-deploykey)")
+    p.set_defaults(func=commands.cmd_new_app)
+
+    p = command("plan", help="what `pulumi up` would create, offline (mock runtime)")
+    p.add_argument("stacks", nargs="*", metavar="STACK", help="default: every cluster")
+    output = p.add_mutually_exclusive_group()
+    output.add_argument(
+        "--format",
+        choices=PLAN_FORMATS,
+        default="text",
+        help="text: a tree per stack (default); json: `pulumi preview --json`-shaped; "
+        "markdown: a pull-request comment (CI posts it)",
+    )
+    output.add_argument(
+        "--json", dest="format", action="store_const", const="json", help="--format json"
+    )
+    output.add_argument(
+        "--markdown",
+        dest="format",
+        action="store_const",
+        const="markdown",
+        help="--format markdown",
+    )
+    p.add_argument(
+        "--save",
+        type=Path,
+        metavar="DIR",
+        help="also write the whole plan to DIR: plan.txt, plan.json, summary.md (CI's artifact)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=_jobs,
+        default=None,
+        metavar="N",
+        help="plan in N worker processes (default: one per core; 1: in this process)",
+    )
+    p.set_defaults(func=commands.cmd_plan)
+
+    p = command("schema", help="write k8s-clusters/cluster.schema.json from the model")
+    p.set_defaults(func=commands.cmd_schema)
+
+    p = command(
+        "dashboards", help="write the Flux Grafana dashboards as JSON files (to import by hand)"
+    )
+    p.add_argument(
+        "--out", type=Path, required=True, metavar="DIR", help="folder to write (made if missing)"
+    )
+    p.set_defaults(func=commands.cmd_dashboards)
+
+    p = command(
+        "affected",
+        help="the stacks a git change touches, as a GitHub Actions matrix (what CI previews)",
+    )
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--base", metavar="REF", help="compare from the merge base with this commit")
+    which.add_argument("--all", action="store_true", help="every stack at --head (the drift check)")
+    p.add_argument("--head", metavar="REF", default="HEAD", help="up to this commit (default HEAD)")
+    p.add_argument(
+        "--format",
+        choices=("json", "list"),
+        default="json",
+        help='json: {"include": [{"stack": ...}]}; list: one stack to run per line',
+    )
+    p.set_defaults(func=commands.cmd_affected)
+
+    p = command(
+        "completion",
+        help='print shell completion: eval "$(fluxfleet completion bash)" (or zsh)',
+    )
+    p.add_argument("shell", choices=("bash", "zsh"), help="the shell to complete in")
+    p.set_defaults(func=_completion)
+    return top
+
+
+def _completion(args: argparse.Namespace) -> int:
+    from components.tools.completion import script
+
+    sys.stdout.write(script(parser(), args.shell))
+    return commands.EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)  # a usage mistake: one line, SystemExit(2)
+    given = getattr(args, "project", None)
+    args.project = given.resolve() if given is not None else find_project(Path.cwd().resolve())
+    try:
+        return int(args.func(args))
+    except BadInput as exc:
+        for line in exc.lines:
+            print(line, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except DefinitionError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

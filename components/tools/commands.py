@@ -1,0 +1,300 @@
+"""The `fluxfleet` commands: each a thin layer over the functions the Pulumi program uses.
+
+A command returns its exit code, or raises BadInput (one line per problem, exit 2). Pulumi is
+imported only by `plan`, which runs the program.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from components.loading.fleet import Fleet, load_fleet, no_definition
+from components.names import CLUSTERS_DIR, CONFIG_NAMESPACE, REGISTRIES_STACK, SCHEMA_FILE
+from components.names import definition_file as definition_display
+from components.problems import DefinitionError, Problem
+
+if TYPE_CHECKING:
+    from components.plan.result import StackPlan
+
+EXIT_OK, EXIT_BAD_INPUT = 0, 2  # anything else that fails: 1 (Python's own)
+
+
+class BadInput(Exception):
+    """Problems to report one per line, exit 2."""
+
+    def __init__(self, lines: Sequence[str]) -> None:
+        self.lines = list(lines)
+        super().__init__("\n".join(self.lines))
+
+
+def _project_or_fail(project: Path) -> Path:
+    if not (project / "Pulumi.yaml").exists():
+        raise BadInput([f"{project}: not a flux-fleet project (no Pulumi.yaml); use --project DIR"])
+    return project
+
+
+def _fleet_or_fail(project: Path) -> Fleet:
+    fleet = load_fleet(_project_or_fail(project))
+    if fleet.all_problems:
+        raise BadInput([str(p) for p in fleet.all_problems])
+    return fleet
+
+
+def _warn(warnings: Sequence[Problem]) -> None:
+    for warning in warnings:
+        print(warning, file=sys.stderr)
+
+
+def _stack_file_problems(fleet: Fleet, stacks: Sequence[str]) -> list[Problem]:
+    """What is wrong with the stack files of `stacks` (warnings printed), and for each valid
+    cluster with Slack alerts on: its credential in the stack config."""
+    from components.build.alerts import SlackConfigError, slack_credential
+    from components.loading.stack_files import read_stack_file, require_stack_file
+
+    problems: list[Problem] = []
+    for stack in stacks:
+        # a missing file matters once the definition is valid (fix that first)
+        valid = stack in fleet.clusters or (stack == REGISTRIES_STACK and fleet.registries)
+        read = require_stack_file if valid else read_stack_file
+        config, found = read(fleet.project_dir, stack)
+        problems += found
+        if config is None:
+            continue
+        _warn(config.warnings)
+        cluster = fleet.clusters.get(stack)
+        if cluster is None:
+            continue
+        present = {
+            key.split(":", 1)[1]
+            for key in config.values
+            if key.split(":", 1)[0] == CONFIG_NAMESPACE
+        }
+        try:
+            slack_credential(cluster, present)
+        except SlackConfigError as exc:
+            problems.append(exc.problem)
+    return problems
+
+
+def _defined_stacks(fleet: Fleet) -> list[str]:
+    """Every stack with a definition file, valid or not (registries when it has its file)."""
+    registries = (fleet.project_dir / fleet.registries_file).exists()
+    return sorted(fleet.files) + ([REGISTRIES_STACK] if registries else [])
+
+
+# --- commands -------------------------------------------------------------------------------------
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from components.loading.stack_files import orphan_stack_files
+
+    fleet = load_fleet(_project_or_fail(args.project))
+    problems = list(fleet.all_problems)
+    stacks = _defined_stacks(fleet)
+    problems += _stack_file_problems(fleet, stacks)
+    problems += orphan_stack_files(fleet.project_dir, set(stacks))
+    if problems:
+        raise BadInput([str(p) for p in sorted(set(problems))])
+    from components.tools.consistency import consistency_problems
+
+    mismatches = consistency_problems(fleet)
+    if mismatches:
+        raise BadInput([str(p) for p in mismatches])
+    print(f"{len(fleet.clusters)} cluster definition(s) valid: {', '.join(fleet.clusters)}")
+    if fleet.registries:
+        names = ", ".join(fleet.registries)
+        print(f"{len(fleet.registries)} registry definition(s) valid: {names}")
+    return EXIT_OK
+
+
+def cmd_new_cluster(args: argparse.Namespace) -> int:
+    from components.tools.scaffold import NewCluster, new_cluster
+
+    options = NewCluster(
+        name=args.name,
+        account_id=args.account_id,
+        region=args.region,
+        environment=args.environment,
+        owner=args.owner,
+        repository=args.repository,
+        branch=args.branch,
+        eks_cluster_name=args.eks_cluster_name,
+        role_arn=args.role_arn,
+    )
+    sys.stdout.write(new_cluster(_project_or_fail(args.project), options).report())
+    return EXIT_OK
+
+
+def cmd_new_app(args: argparse.Namespace) -> int:
+    from components.tools.new_app import NewApp, new_app
+
+    options = NewApp(
+        cluster=args.cluster,
+        name=args.name,
+        repository=args.repository,
+        owner=args.owner,
+        branch=args.branch,
+        path=args.path,
+        secret_name=args.secret_name,
+    )
+    sys.stdout.write(new_app(_project_or_fail(args.project), options).report())
+    return EXIT_OK
+
+
+def stack_name(arg: str) -> str:
+    """A stack named on the command line: its name, or a path tab completion gives
+    (k8s-clusters/NAME.yaml, stacks/Pulumi.NAME.yaml)."""
+    path = Path(arg)
+    if path.suffix not in (".yaml", ".yml"):
+        return arg
+    return path.stem.removeprefix("Pulumi.") if path.stem.startswith("Pulumi.") else path.stem
+
+
+def _stacks(fleet: Fleet, requested: list[str]) -> list[str]:
+    if not requested:
+        return list(fleet.clusters) + ([REGISTRIES_STACK] if fleet.registries else [])
+    known = [*fleet.files, REGISTRIES_STACK]
+    missing = [s for s in requested if s not in fleet.files and s != REGISTRIES_STACK]
+    if missing:
+        lines = []
+        for stack in missing:
+            close = (
+                difflib.get_close_matches(stack, known, n=1)
+                or [k for k in sorted(known) if k.startswith(stack)][:1]
+            )
+            hint = f"; did you mean {close[0]}?" if close else ""
+            display = fleet.files.get(stack, definition_display(stack))
+            lines.append(str(no_definition(display, stack, hint)))
+        raise BadInput(lines)
+    return list(dict.fromkeys(requested))
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    project: Path = _project_or_fail(args.project)
+    args.stacks = [stack_name(s) for s in args.stacks]
+    if args.stacks:
+        fleet = load_fleet(project)
+        _stacks(fleet, args.stacks)  # unknown names first, with a suggestion
+        for stack in args.stacks:  # only the requested stacks' own problems stop the plan
+            try:
+                fleet.registries_stack() if stack == REGISTRIES_STACK else fleet.cluster(stack)
+            except DefinitionError as exc:
+                raise BadInput([str(p) for p in exc.problems]) from None
+    else:
+        fleet = _fleet_or_fail(project)
+    stacks = _stacks(fleet, args.stacks)
+    stack_problems = _stack_file_problems(fleet, stacks)
+    if stack_problems:
+        raise BadInput([str(p) for p in sorted(set(stack_problems))])
+
+    from components.plan import markdown, render
+    from components.plan.parallel import plan_stacks
+    from components.plan.runner import RunError
+
+    progress = _progress_line if sys.stderr.isatty() and len(stacks) > 1 else None
+    try:  # worker processes plan the stacks; the output does not depend on --jobs
+        plans = plan_stacks(project, stacks, args.jobs, progress=progress)
+    except RunError as exc:
+        raise BadInput(str(exc).splitlines()) from None
+    finally:
+        if progress is not None:
+            print("\r\033[K", end="", file=sys.stderr, flush=True)  # the line goes away
+    documents = {
+        "json": lambda: render.dumps(_preview_document(plans)),
+        "markdown": lambda: markdown.markdown(plans),
+        "text": lambda: render.texts(plans),
+    }
+    sys.stdout.write(documents[args.format]())
+    if args.save is not None:
+        _save(args.save, plans)
+    return EXIT_OK
+
+
+def _progress_line(done: int, total: int) -> None:
+    print(f"\rplanned {done}/{total} stacks", end="", file=sys.stderr, flush=True)
+
+
+def _preview_document(plans: list[StackPlan]) -> dict[str, Any]:
+    from components.plan import render
+
+    docs = [render.preview_json(p) for p in plans]
+    if len(docs) == 1:
+        return docs[0]
+    return {"stacks": [{"stack": p.stack, **d} for p, d in zip(plans, docs, strict=True)]}
+
+
+def _save(folder: Path, plans: list[StackPlan]) -> None:
+    """The whole plan, for CI's artifact and job summary: plan.txt, plan.json and summary.md
+    (the markdown within the 1 MiB a job summary holds)."""
+    from components.plan import markdown, render
+
+    files = {
+        "plan.txt": render.texts(plans),
+        "plan.json": render.dumps(_preview_document(plans)),
+        "summary.md": markdown.markdown(plans, limit=markdown.MAX_SUMMARY),
+    }
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, content in files.items():
+            (folder / name).write_text(content, encoding="utf-8")
+    except OSError as exc:
+        raise BadInput([f"{folder}: cannot write the plan: {exc.strerror or exc}"]) from None
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    """Write k8s-clusters/cluster.schema.json from the model (what editors check files with)."""
+    from components.definition.schema import json_schema
+
+    path = _project_or_fail(args.project) / CLUSTERS_DIR / SCHEMA_FILE
+    text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise BadInput(
+            [f"{CLUSTERS_DIR}/{SCHEMA_FILE}: cannot write: {exc.strerror or exc}"]
+        ) from None
+    print(f"{CLUSTERS_DIR}/{SCHEMA_FILE}")
+    return EXIT_OK
+
+
+def cmd_dashboards(args: argparse.Namespace) -> int:
+    """The Grafana dashboards as JSON files, to import into any Grafana by hand."""
+    from components.build.monitoring import write_dashboards
+
+    out: Path = args.out
+    try:
+        paths = write_dashboards(out)
+    except OSError as exc:
+        raise BadInput([f"{out}: cannot write the dashboards: {exc.strerror or exc}"]) from None
+    for path in paths:
+        print(path)
+    return EXIT_OK
+
+
+def cmd_affected(args: argparse.Namespace) -> int:
+    """The stacks a git change touches, as a GitHub Actions matrix (why, on stderr)."""
+    from components.tools.affected import affected, all_stacks, matrix
+    from components.tools.snapshots import AffectedError
+
+    project = _project_or_fail(args.project)
+    try:
+        if args.all:
+            stacks = all_stacks(project, args.head)
+        else:
+            stacks = affected(project, args.base, args.head)
+    except AffectedError as exc:
+        raise BadInput(exc.lines) from None
+    for stack in [] if args.all else stacks:
+        state = " (definition removed: destroy it by hand)" if stack.removed else ""
+        print(f"{stack.stack}{state}: {'; '.join(stack.reasons)}", file=sys.stderr)
+    if args.format == "list":
+        sys.stdout.writelines(f"{s.stack}\n" for s in stacks if not s.removed)
+    else:
+        print(json.dumps(matrix(stacks)))
+    return EXIT_OK

@@ -1,0 +1,285 @@
+"""Consistency of the definitions with the GitOps tree in this repository (`fluxfleet validate`).
+
+Applies to the clusters whose fleet repository is this repository. There is no reliable way
+to tell that from a checkout (forks, mirrors, no remote at all), so the rule is the one a
+person would use: the fleet repository is here when the folder its clusters' `spec.git.path`
+starts with (flux/ for the default flux/clusters/<name>) exists in this project. Then:
+
+- every such cluster's `spec.git.path` exists,
+- the overlay flux/apps/<environment> it runs exists,
+- every `spec.apps` entry has its GitRepository in that folder, with the entry's Secret
+  and repository URL,
+- and no folder under flux/clusters/ is left without a definition.
+
+Pure file reading, no Pulumi: validate stays fast.
+"""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from components.build.git_access import ssh_url
+from components.build.gitops import app_file
+from components.definition.cluster import Cluster
+from components.forkmap import fork_map
+from components.loading.files import read_yaml_documents
+from components.loading.fleet import Fleet
+from components.names import FLUX_APPS_DIR, FLUX_CLUSTERS_DIR, FLUX_NAMESPACE, definition_file
+from components.problems import Problem
+
+CLUSTERS_ROOT = FLUX_CLUSTERS_DIR
+OVERLAYS_ROOT = FLUX_APPS_DIR
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+SOURCE_API = "source.toolkit.fluxcd.io/v1"
+
+# A Flux object found in the tree: (file it is in, the object).
+Found = tuple[str, dict[str, Any]]
+
+
+def _repository(cluster: Cluster) -> tuple[str, str]:
+    git = cluster.spec.git
+    return (git.owner.casefold(), git.repository.casefold())
+
+
+def local_clusters(fleet: Fleet) -> list[Cluster]:
+    """The clusters whose fleet repository is this project (see the module docstring)."""
+    here: set[tuple[str, str]] = set()
+    for cluster in fleet.clusters.values():
+        top = cluster.git_path.split("/", 1)[0]
+        if (fleet.project_dir / top).is_dir():
+            here.add(_repository(cluster))
+    return [c for c in fleet.clusters.values() if _repository(c) in here]
+
+
+def overlays(project_dir: Path) -> list[str]:
+    root = project_dir / OVERLAYS_ROOT
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and p.name != "base")
+
+
+def overlay_problem(project_dir: Path, cluster: Cluster, display: str) -> Problem | None:
+    """The overlay flux/apps/<environment> this cluster runs, when it does not exist."""
+    environment = cluster.metadata.environment
+    if (project_dir / OVERLAYS_ROOT / environment).is_dir():
+        return None
+    existing = ", ".join(overlays(project_dir)) or "none"
+    return Problem(
+        display,
+        "metadata.environment",
+        f"expected an environment with an overlay in {OVERLAYS_ROOT}/, "
+        f'"{OVERLAYS_ROOT}/{environment}" does not exist (existing: {existing})',
+    )
+
+
+# --- reading a cluster folder the way kustomize-controller does ----------------------------------
+
+
+def _load_all(path: Path, display: str, project_dir: Path) -> tuple[list[Any], list[Problem]]:
+    docs, problems = read_yaml_documents(path, display, project_dir)
+    return [d for d in docs if d], problems
+
+
+def _kustomization_file(folder: Path) -> Path | None:
+    return next((folder / n for n in KUSTOMIZATION_FILES if (folder / n).is_file()), None)
+
+
+def _resolved(folder: Path, resource: str) -> Path:
+    """(folder / resource).resolve() for a resolved `folder`, with one lstat for the usual
+    plain file name (a fleet has thousands of them) instead of one per path component."""
+    if "/" not in resource and resource not in ("", ".", ".."):
+        target = folder / resource
+        try:
+            if not stat.S_ISLNK(target.lstat().st_mode):
+                return target
+        except OSError:
+            return target  # missing: reported by the caller
+    return (folder / resource).resolve()
+
+
+def folder_objects(project_dir: Path, folder: Path) -> tuple[list[Found], list[Problem]]:
+    """The objects Flux applies from `folder`: what its kustomization.yaml lists, or (without
+    one, as kustomize-controller generates it) every YAML file below it."""
+    project_dir = project_dir.resolve()
+    found: list[Found] = []
+    problems: list[Problem] = []
+    for path, problem in _files(project_dir, folder, set()):
+        if problem is not None:
+            problems.append(problem)
+            continue
+        display = path.relative_to(project_dir).as_posix()
+        docs, read_problems = _load_all(path, display, project_dir)
+        problems += read_problems
+        found += [(display, doc) for doc in docs if isinstance(doc, dict)]
+    return found, problems
+
+
+def _files(
+    project_dir: Path, folder: Path, seen: set[Path]
+) -> Iterator[tuple[Path, Problem | None]]:
+    folder = folder.resolve()
+    if folder in seen:
+        return
+    seen.add(folder)
+    kustomization = _kustomization_file(folder)
+    if kustomization is None:
+        for path in sorted(folder.rglob("*")):
+            if path.suffix in (".yaml", ".yml") and path.is_file():
+                yield path, None
+        return
+    display = kustomization.relative_to(project_dir).as_posix()
+    docs, problems = _load_all(kustomization, display, project_dir)
+    for problem in problems:
+        yield kustomization, problem
+    resources = (docs[0].get("resources") if docs and isinstance(docs[0], dict) else None) or []
+    for i, resource in enumerate(resources):
+        if not isinstance(resource, str) or "://" in resource or resource.startswith("git@"):
+            continue  # remote bases are not this repository's concern
+        target = _resolved(folder, resource)
+        if not target.is_relative_to(project_dir):
+            continue  # outside this repository: kustomize refuses it anyway
+        if target.is_file():
+            yield target, None
+        elif target.is_dir():
+            yield from _files(project_dir, target, seen)
+        else:
+            yield (
+                kustomization,
+                Problem(
+                    display,
+                    f"resources[{i}]",
+                    f'expected an existing file or folder, "{resource}" does not exist',
+                ),
+            )
+
+
+# --- the checks -------------------------------------------------------------------------------
+
+
+def _git_repositories(found: list[Found], name: str) -> list[Found]:
+    return [
+        (file, obj)
+        for file, obj in found
+        if obj.get("kind") == "GitRepository"
+        and str(obj.get("apiVersion", "")).startswith("source.toolkit.fluxcd.io/")
+        and (obj.get("metadata") or {}).get("name") == name
+    ]
+
+
+def app_problems(cluster: Cluster, display: str, found: list[Found]) -> list[Problem]:
+    """Each spec.apps entry against the GitRepository of the same name in the cluster folder."""
+    problems = []
+    for i, app in enumerate(cluster.spec.apps):
+        entry = f"spec.apps[{i}]"
+        matches = _git_repositories(found, app.name)
+        if not matches:
+            problems.append(
+                Problem(
+                    display,
+                    entry,
+                    f"expected a GitRepository {FLUX_NAMESPACE}/{app.name} in "
+                    f"{cluster.git_path}/ (such as {cluster.git_path}/{app_file(app)}, "
+                    f"`fluxfleet new-app` writes it), found none",
+                )
+            )
+            continue
+        file, repo = matches[0]
+        where = f"GitRepository {app.name}"
+        spec = repo.get("spec") or {}
+        url = ssh_url(app.owner_or(cluster.spec.git.owner), app.repository)
+        actual: list[tuple[str, Any, str, str]] = [
+            ("apiVersion", repo.get("apiVersion"), SOURCE_API, "the API Flux 2.9 serves"),
+            (
+                "metadata.namespace",
+                (repo.get("metadata") or {}).get("namespace"),
+                FLUX_NAMESPACE,
+                "where its Secret is",
+            ),
+            (
+                "spec.secretRef.name",
+                (spec.get("secretRef") or {}).get("name"),
+                app.pull_secret,
+                f"{entry}.secretName in {display}",
+            ),
+            ("spec.url", spec.get("url"), url, f"{entry} in {display}"),
+        ]
+        for path, got, expected, why in actual:
+            same = (
+                isinstance(got, str) and got.casefold() == expected.casefold()
+                if path == "spec.url"
+                else got == expected
+            )
+            if not same:
+                shown = "nothing" if got is None else f'"{got}"'
+                problems.append(
+                    Problem(file, f"{where}: {path}", f'expected "{expected}" ({why}), got {shown}')
+                )
+    return problems
+
+
+def cluster_problems(project_dir: Path, cluster: Cluster, display: str) -> list[Problem]:
+    problems: list[Problem] = []
+    overlay = overlay_problem(project_dir, cluster, display)
+    if overlay is not None:
+        problems.append(overlay)
+    folder = project_dir / cluster.git_path
+    if not folder.is_dir():
+        problems.append(
+            Problem(
+                display,
+                "spec.git.path",
+                f'expected a folder of this repository, "{cluster.git_path}" does not exist '
+                "(`fluxfleet new-cluster` writes it)",
+            )
+        )
+        return problems
+    found, read_problems = folder_objects(project_dir, folder)
+    return problems + read_problems + app_problems(cluster, display, found)
+
+
+def orphan_folders(fleet: Fleet) -> list[Problem]:
+    """Folders under flux/clusters/ that no definition's spec.git.path leads to."""
+    root = fleet.project_dir / CLUSTERS_ROOT
+    if not root.is_dir():
+        return []
+    # Every folder a spec.git.path is, or is in (a set: a fleet of thousands stays linear).
+    synced = {
+        "/".join(parts[:i])
+        for c in fleet.clusters.values()
+        for parts in [c.git_path.rstrip("/").split("/")]
+        for i in range(1, len(parts) + 1)
+    }
+    problems = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        rel = f"{CLUSTERS_ROOT}/{folder.name}"
+        if rel not in synced:
+            problems.append(
+                Problem(
+                    rel,
+                    "",
+                    f"no definition syncs this folder, expected {definition_file(folder.name)} "
+                    "(or a spec.git.path leading here), or remove the folder",
+                )
+            )
+    return problems
+
+
+# From this many cluster folders on, forked worker processes read them (fork_map).
+PARALLEL_FROM = 100
+
+
+def consistency_problems(fleet: Fleet) -> list[Problem]:
+    """Every mismatch between the (valid) definitions and the GitOps tree, one per line."""
+    work = [
+        (cluster, fleet.files.get(cluster.name, definition_file(cluster.name)))
+        for cluster in local_clusters(fleet)
+    ]
+    found = fork_map(
+        lambda item: cluster_problems(fleet.project_dir, *item), work, min_items=PARALLEL_FROM
+    )
+    problems = [p for cluster_found in found for p in cluster_found]
+    problems += orphan_folders(fleet)
+    return sorted(set(problems))
