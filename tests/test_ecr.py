@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from parliament import analyze_policy_string
 
-from components.build import ecr, iam
+from components.build import ecr, ecr_cluster, iam
 from components.build.flux import IRSA_ANNOTATION, flux_instance
 from components.definition.cluster import Cluster
 from components.definition.registries import Registry
@@ -159,7 +159,7 @@ def test_same_account_pull_writes_no_statement_and_is_reported() -> None:
     ]
     # the cluster side still applies to a same-account pull
     home = fleet.clusters["home"]
-    assert ecr.pulled_repository_arns(home, fleet.registries) == [
+    assert ecr_cluster.pulled_repository_arns(home, fleet.registries) == [
         "arn:aws:ecr:eu-west-1:210987654321:repository/api",
         "arn:aws:ecr:eu-west-1:210987654321:repository/tools",
     ]
@@ -175,7 +175,7 @@ def test_prefix_is_granted_on_the_declared_repositories_it_matches() -> None:
         ("shared", "platform/ingress"),
     ]
     # the cluster side grants the prefix as an IAM wildcard
-    assert ecr.pulled_repository_arns(pulling, fleet.registries) == [
+    assert ecr_cluster.pulled_repository_arns(pulling, fleet.registries) == [
         "arn:aws:ecr:eu-west-1:210987654321:repository/api",
         "arn:aws:ecr:eu-west-1:210987654321:repository/platform/*",
     ]
@@ -301,7 +301,7 @@ def test_repository_policy_problems_catch_what_must_never_be_written() -> None:
 
 def test_node_pull_policy_allows_the_token_and_pulls_only_the_pulled_repositories(example) -> None:
     prod = example.clusters[PROD]
-    document = ecr.node_pull_policy(prod, example.registries)
+    document = ecr_cluster.node_pull_policy(prod, example.registries)
     token, pull = document["Statement"]
     assert token == {
         "Sid": "EcrAuthorizationToken",
@@ -317,7 +317,7 @@ def test_node_pull_policy_allows_the_token_and_pulls_only_the_pulled_repositorie
 
 
 def test_irsa_trust_policy_names_exactly_the_controllers_service_account() -> None:
-    document = ecr.irsa_trust_policy(ISSUER, "123456789012", ecr.IMAGE_REFLECTOR)
+    document = ecr_cluster.irsa_trust_policy(ISSUER, "123456789012", ecr.IMAGE_REFLECTOR)
     (statement,) = document["Statement"]
     host = ISSUER.removeprefix("https://")
     assert statement == {
@@ -338,24 +338,26 @@ def test_irsa_permissions_per_controller() -> None:
     c = cluster(
         "a", "111111111111", {"shared": ["api"]}, extra=[ecr.IMAGE_REFLECTOR], oci_sources=True
     )
-    assert ecr.irsa_controllers(c) == [ecr.SOURCE_CONTROLLER, ecr.IMAGE_REFLECTOR]
-    reflector = ecr.irsa_permissions(c, {"shared": reg}, ecr.IMAGE_REFLECTOR)["Statement"]
-    source = ecr.irsa_permissions(c, {"shared": reg}, ecr.SOURCE_CONTROLLER)["Statement"]
+    assert ecr_cluster.irsa_controllers(c) == [ecr.SOURCE_CONTROLLER, ecr.IMAGE_REFLECTOR]
+    reflector = ecr_cluster.irsa_permissions(c, {"shared": reg}, ecr.IMAGE_REFLECTOR)["Statement"]
+    source = ecr_cluster.irsa_permissions(c, {"shared": reg}, ecr.SOURCE_CONTROLLER)["Statement"]
     assert actions(reflector[0]) == actions(source[0]) == {ecr.AUTH_ACTION}
     assert actions(reflector[1]) == PULL | LIST
     assert actions(source[1]) == PULL
     assert reflector[1]["Resource"] == "arn:aws:ecr:eu-west-1:210987654321:repository/api"
     # no pulls, no IRSA, whatever runs
-    assert ecr.irsa_controllers(cluster("b", "1" * 12, {}, extra=[ecr.IMAGE_REFLECTOR])) == []
+    assert (
+        ecr_cluster.irsa_controllers(cluster("b", "1" * 12, {}, extra=[ecr.IMAGE_REFLECTOR])) == []
+    )
 
 
 def test_irsa_role_names_fit_iam() -> None:
     short = cluster("a", "111111111111", {"shared": ["api"]})
-    assert ecr.irsa_role_name(short, ecr.IMAGE_REFLECTOR) == "a-image-reflector-controller"
+    assert ecr_cluster.irsa_role_name(short, ecr.IMAGE_REFLECTOR) == "a-image-reflector-controller"
     long = cluster("x" * 60, "111111111111", {"shared": ["api"]})
-    name = ecr.irsa_role_name(long, ecr.IMAGE_REFLECTOR)
+    name = ecr_cluster.irsa_role_name(long, ecr.IMAGE_REFLECTOR)
     assert len(name) == 64 and name.startswith("x" * 50)
-    assert name != ecr.irsa_role_name(long, ecr.SOURCE_CONTROLLER)
+    assert name != ecr_cluster.irsa_role_name(long, ecr.SOURCE_CONTROLLER)
 
 
 def test_flux_instance_patches_the_service_accounts_with_their_roles(example) -> None:
@@ -428,10 +430,13 @@ def test_parliament_finds_nothing_in_any_generated_policy(which: str, example) -
         documents.append((repository, with_resource(document, ecr.repository_arn(reg, repository))))
     for c in fleet.clusters.values():
         if c.spec.ecr.node_role_names:
-            documents.append((f"{c.name} nodes", ecr.node_pull_policy(c, fleet.registries)))
-        for controller in ecr.irsa_controllers(c):
+            documents.append((f"{c.name} nodes", ecr_cluster.node_pull_policy(c, fleet.registries)))
+        for controller in ecr_cluster.irsa_controllers(c):
             documents.append(
-                (f"{c.name} {controller}", ecr.irsa_permissions(c, fleet.registries, controller))
+                (
+                    f"{c.name} {controller}",
+                    ecr_cluster.irsa_permissions(c, fleet.registries, controller),
+                )
             )
     assert len(documents) >= 3
     for label, document in documents:
@@ -444,7 +449,7 @@ def test_parliament_on_the_irsa_trust_policy_knows_nothing_of_oidc_but_finds_not
     form): exactly those gaps are tolerated here, nothing else."""
     host = ISSUER.removeprefix("https://")
     for controller in (ecr.IMAGE_REFLECTOR, ecr.SOURCE_CONTROLLER):
-        document = ecr.irsa_trust_policy(ISSUER, "123456789012", controller)
+        document = ecr_cluster.irsa_trust_policy(ISSUER, "123456789012", controller)
         role = f"arn:aws:iam::123456789012:role/a-{controller}"
         assert sorted(findings(with_resource(document, role))) == sorted(
             [
@@ -463,7 +468,7 @@ def test_parliament_on_the_irsa_trust_policy_knows_nothing_of_oidc_but_finds_not
 
 def test_parliament_would_catch_a_wrong_action() -> None:
     """The check has teeth: a typo in an action is a finding."""
-    document = ecr.node_pull_policy(rich_fleet().clusters["a"], rich_fleet().registries)
+    document = ecr_cluster.node_pull_policy(rich_fleet().clusters["a"], rich_fleet().registries)
     document["Statement"][1]["Action"] = ["ecr:BatchGetImages"]
     assert [issue for issue, _ in findings(document)] == ["UNKNOWN_ACTION"]
 
@@ -479,8 +484,8 @@ def test_rendered_policy_equals_the_pure_document(which: str) -> None:
         "repository": ecr.repository_policy(
             fleet.registries["shared"], ecr.repository_grants(fleet)[("shared", "api")]
         ),
-        "node": ecr.node_pull_policy(a, fleet.registries),
-        "trust": ecr.irsa_trust_policy(ISSUER, "111111111111", ecr.IMAGE_REFLECTOR),
+        "node": ecr_cluster.node_pull_policy(a, fleet.registries),
+        "trust": ecr_cluster.irsa_trust_policy(ISSUER, "111111111111", ecr.IMAGE_REFLECTOR),
     }[which]
     rendered = plan_iam.get_policy_document(
         {

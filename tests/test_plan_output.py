@@ -256,3 +256,48 @@ def test_save_writes_the_whole_plan_for_ci(tmp_path: Path) -> None:
         "staging-cluster-name",
         "registries",
     ]
+
+
+def test_format_names_the_output_and_the_old_flags_are_its_aliases() -> None:
+    outputs = {}
+    for args in (
+        [],
+        ["--format", "text"],
+        ["--format", "json"],
+        ["--json"],
+        ["--format", "markdown"],
+        ["--markdown"],
+    ):
+        code, outputs[" ".join(args)] = _plan("registries", *args, stderr=io.StringIO())
+        assert code == 0
+    assert outputs["--format text"] == outputs[""]
+    assert outputs["--format json"] == outputs["--json"]
+    assert json.loads(outputs["--json"])["steps"]
+    assert outputs["--format markdown"] == outputs["--markdown"]
+    assert outputs["--markdown"].startswith("## Offline plan")
+    assert len({outputs[""], outputs["--json"], outputs["--markdown"]}) == 3
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--format", "json", "--markdown"],
+        ["--json", "--format", "text"],
+        ["--format", "yaml"],
+    ],
+)
+def test_conflicting_or_unknown_formats_are_refused_before_any_work(
+    args: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from components.tools import commands
+
+    def no_work(*_: Any) -> None:
+        raise AssertionError("a usage mistake reached the command")
+
+    monkeypatch.setattr(commands, "cmd_plan", no_work)
+    err = io.StringIO()
+    with pytest.raises(SystemExit) as done:
+        _plan("registries", *args, stderr=err)
+    assert done.value.code == 2
+    assert err.getvalue().startswith("fluxfleet plan: argument ")
+    assert err.getvalue().count("\n") == 1

@@ -8,14 +8,12 @@ from collections.abc import Mapping
 from components.build.ecr import (
     FleetView,
     expand,
-    irsa_controllers,
-    irsa_permissions,
     is_prefix,
-    node_pull_policy,
     repository_grants,
     repository_policy,
     repository_policy_problems,
 )
+from components.build.ecr_cluster import irsa_controllers, irsa_permissions, node_pull_policy
 from components.build.iam import INLINE_POLICY_LIMIT, MANAGED_POLICY_LIMIT, policy_size
 from components.definition.cluster import Cluster
 from components.definition.registries import Registry, partition_of

@@ -11,7 +11,7 @@ from typing import Any
 import pulumi
 
 from components.build.alerts import SlackCredential, slack_alert, slack_provider
-from components.build.ecr import (
+from components.build.ecr_cluster import (
     irsa_controllers,
     irsa_permissions,
     irsa_role_name,

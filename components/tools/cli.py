@@ -116,7 +116,7 @@ def parser() -> argparse.ArgumentParser:
     output.add_argument(
         "--format",
         choices=PLAN_FORMATS,
-        default="text",
+        default=None,  # text; not the default itself: argparse would miss --json --format text
         help="text: a tree per stack (default); json: `pulumi preview --json`-shaped; "
         "markdown: a pull-request comment (CI posts it)",
     )

@@ -210,7 +210,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         "markdown": lambda: markdown.markdown(plans),
         "text": lambda: render.texts(plans),
     }
-    sys.stdout.write(documents[args.format]())
+    sys.stdout.write(documents[args.format or "text"]())
     if args.save is not None:
         _save(args.save, plans)
     return EXIT_OK

@@ -10,13 +10,14 @@ import shlex
 
 from components.names import CLUSTERS_DIR, REGISTRIES_FILE, REGISTRIES_STACK
 
-# Positionals completed with stack names, by their metavar.
-STACK_METAVARS = frozenset({"STACK", "CLUSTER"})
+# Positionals completed with stack names (STACK: the registries stack too), by their metavar.
+STACK_METAVARS = {"STACK": "$(_fluxfleet_stacks all)", "CLUSTER": "$(_fluxfleet_stacks)"}
 PATH_OPTIONS = frozenset({"--project", "--out", "--save"})
 
 _FUNCTIONS = r"""
 _fluxfleet_project() {
-  local dir=$PWD
+  local dir=${_fluxfleet_dir:-$PWD}
+  [[ $dir == /* ]] || dir=$PWD/$dir
   while :; do
     [[ -f $dir/Pulumi.yaml ]] && { printf '%s\n' "$dir"; return 0; }
     [[ -z $dir || $dir == / ]] && return 1
@@ -33,7 +34,9 @@ _fluxfleet_stacks() {
     [[ $name == _* ]] && continue
     printf '%s\n' "${name%.*}"
   done
-  [[ -f $project/@CLUSTERS@/@REGISTRIES_FILE@ ]] && printf '%s\n' @REGISTRIES_STACK@
+  if [[ $1 == all && -f $project/@CLUSTERS@/@REGISTRIES_FILE@ ]]; then
+    printf '%s\n' @REGISTRIES_STACK@
+  fi
 }
 """
 
@@ -69,7 +72,7 @@ def _positional(parser: argparse.ArgumentParser) -> str:
         if action.option_strings:
             continue
         if action.metavar in STACK_METAVARS:
-            return "$(_fluxfleet_stacks)"
+            return STACK_METAVARS[str(action.metavar)]
         if action.choices:
             return " ".join(str(c) for c in action.choices)
     return ""
@@ -104,11 +107,12 @@ def bash(parser: argparse.ArgumentParser) -> str:
 {functions}
 _fluxfleet() {{
   local cur=${{COMP_WORDS[COMP_CWORD]}} prev=${{COMP_WORDS[COMP_CWORD-1]}} cmd="" words="" i
+  local _fluxfleet_dir=""
   for ((i = 1; i < COMP_CWORD; i++)); do
     case ${{COMP_WORDS[i]}} in
-      --project) ((i++));;
+      --project) ((i++)); _fluxfleet_dir=${{COMP_WORDS[i]}};;
       -*) ;;
-      *) cmd=${{COMP_WORDS[i]}}; break;;
+      *) [[ -z $cmd ]] && cmd=${{COMP_WORDS[i]}};;
     esac
   done
   case $prev in

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from components.build.ecr import pulled_repository_arns, runs_image_reflector
+from components.build.ecr import runs_image_reflector
+from components.build.ecr_cluster import pulled_repository_arns
 from components.definition.ecr import EcrSpec
 from components.loading.fleet import Fleet, definition_files, load_fleet
 from components.names import CLUSTERS_DIR, REGISTRIES_FILE

@@ -1,0 +1,87 @@
+"""The import rule of components/ (pyproject.toml, [tool.importlinter]) holds, and would catch a
+breach: an upward import, Pulumi in a pure layer, a cycle. `.ci/run` runs the same check."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+CONTRACTS = (
+    "layers",
+    "pulumi-only-in-stack-and-plan",
+    "tools-run-pulumi-through-plan",
+    "acyclic",
+)
+
+
+def lint_imports(project: Path) -> dict[str, str]:
+    """Each contract's name -> KEPT or BROKEN, for the components/ of `project`."""
+    done = subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache", "--no-logo"],
+        cwd=project,
+        # this copy's components, not ours; wide lines: a verdict is never wrapped
+        env={**os.environ, "PYTHONPATH": str(project), "COLUMNS": "500"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    verdicts = {}
+    for line in done.stdout.splitlines():
+        for verdict in ("KEPT", "BROKEN"):
+            if line.endswith(f" {verdict}"):
+                verdicts[line.removesuffix(f" {verdict}")] = verdict
+    assert verdicts, done.stdout + done.stderr
+    assert done.returncode == (1 if "BROKEN" in verdicts.values() else 0)
+    return verdicts
+
+
+def copy_with(tmp_path: Path, module: str, line: str) -> Path:
+    """A copy of the package and its contracts, with `line` appended to `module`."""
+    project = tmp_path / "project"
+    shutil.copytree(ROOT / "components", project / "components")
+    shutil.copy(ROOT / "pyproject.toml", project)
+    path = project / (module.replace(".", "/") + ".py")
+    path.write_text(path.read_text() + f"\n{line}  # planted\n")
+    return project
+
+
+def contract(verdicts: dict[str, str], prefix: str) -> str:
+    (name,) = [n for n in verdicts if n.startswith(prefix)]
+    return verdicts[name]
+
+
+def test_the_package_keeps_every_contract() -> None:
+    verdicts = lint_imports(ROOT)
+    assert len(verdicts) == len(CONTRACTS)
+    assert set(verdicts.values()) == {"KEPT"}
+
+
+@pytest.mark.parametrize(
+    ("module", "line", "broken"),
+    [
+        # a builder reaching up into the loading layer (which imports build/: a cycle too)
+        ("components.build.flux", "from components.loading import fleet", ["Layers", "No import"]),
+        # Pulumi in a pure layer, directly or through stack/
+        ("components.build.gitops", "import pulumi_kubernetes", ["Pulumi (and"]),
+        (
+            "components.loading.fleet",
+            "from components.stack import outputs",
+            ["Layers", "Pulumi (and"],
+        ),
+        # a command importing Pulumi itself
+        ("components.tools.scaffold", "import pulumi", ["tools/"]),
+        # two modules of one package importing each other
+        ("components.build.git_access", "from components.build import flux", ["No import cycle"]),
+    ],
+)
+def test_a_breach_is_caught(tmp_path: Path, module: str, line: str, broken: list[str]) -> None:
+    verdicts = lint_imports(copy_with(tmp_path, module, line))
+    for prefix in broken:
+        assert contract(verdicts, prefix) == "BROKEN", verdicts
