@@ -1,5 +1,12 @@
 """flux-fleet: Flux on a fleet of Amazon EKS clusters, one definition file per cluster.
 
-Pure builders (model, definitions, manifests, policies, dashboards) import no Pulumi;
-the Pulumi components (eks, deploy_key, flux, cluster) register what the builders produce.
+Layers, each importing only those below it (checked by `lint-imports`, README "The code"):
+
+- names, problems, yamlio, forkmap: shared names, the one-line Problem, YAML, forked workers
+- definition/: the model of the definition files (pydantic), no I/O
+- build/: pure builders of the desired objects (Flux, Git access, EKS, ECR/IAM, alerts, ...)
+- loading/: files read into a validated fleet, one Problem line per mistake
+- stack/: the Pulumi components and the program (Pulumi from here up)
+- plan/: the offline plan under Pulumi's mock runtime, and its renderings
+- tools/: the fluxfleet command: validate, plan, scaffold, affected, completion
 """

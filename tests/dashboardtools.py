@@ -3,8 +3,11 @@ the metrics Flux and the Flux Operator export (the flux-operator and Flux monito
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
+
+from components.build.monitoring import DASHBOARD_DIR
 
 # Metrics exported by the Flux controllers and the Flux Operator (see the project's Flux notes).
 DOCUMENTED_METRICS: frozenset[str] = frozenset(
@@ -80,3 +83,9 @@ def metric_names(expr: str) -> set[str]:
 
     promql_parser.walk(promql_parser.parse(expr), visit)
     return names
+
+
+def load_dashboards() -> dict[str, dict[str, Any]]:
+    """File name (such as "flux-cluster-stats.json") -> the parsed dashboard, sorted by name."""
+    files = sorted(DASHBOARD_DIR.glob("*.json"), key=lambda p: p.name)
+    return {path.name: json.loads(path.read_text(encoding="utf-8")) for path in files}

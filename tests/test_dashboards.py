@@ -9,13 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dashboardtools import DOCUMENTED_METRICS, iter_panels, metric_names, panel_queries
+from dashboardtools import (
+    DOCUMENTED_METRICS,
+    iter_panels,
+    load_dashboards,
+    metric_names,
+    panel_queries,
+)
 
 from components.build import monitoring as dashboards
 from components.build.monitoring import (
     DASHBOARD_DIR,
     dashboard_configmap_data,
-    load_dashboards,
     write_dashboards,
 )
 

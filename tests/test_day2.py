@@ -18,7 +18,7 @@ from ruamel.yaml import YAML
 
 from components.build import recovery as day2
 from components.loading.fleet import load_fleet
-from components.names import PROJECT
+from components.names import PROJECT, urn
 from components.plan import render
 from components.plan.mocks import PlanMocks
 from components.plan.result import Registration, Secret, StackPlan, provider_urn
@@ -41,7 +41,7 @@ def no_provider_environment() -> Iterator[None]:
     """The kubernetes SDK copies these variables into the provider's inputs: not here."""
     with pytest.MonkeyPatch.context() as env:
         for name in (
-            day2.DELETE_UNREACHABLE_ENV,
+            DELETE_UNREACHABLE_ENV,
             "PULUMI_K8S_UPSERT_EXISTING_OBJECTS",
             "PULUMI_K8S_ENABLE_PATCH_FORCE",
             "PULUMI_K8S_SKIP_UPDATE_UNREACHABLE",
@@ -155,6 +155,44 @@ def cluster_answers(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
 
 
 # --- 1. taking over a cluster bootstrapped by `flux bootstrap` or the Terraform provider ------
+
+# --- the README's recovery commands (section "Rebuilt and deleted clusters") -------------------
+
+# The provider setting the recovery of a deleted cluster relies on (at destroy: no program runs).
+DELETE_UNREACHABLE_ENV = "PULUMI_K8S_DELETE_UNREACHABLE"
+# The type chains (parent types joined by `$`) of the two resources the recovery commands name.
+K8S_PROVIDER_TYPES = (
+    "flux-fleet:index:FluxCluster$flux-fleet:index:EksConnection$pulumi:providers:kubernetes"
+)
+OPERATOR_RELEASE_TYPES = (
+    "flux-fleet:index:FluxCluster$flux-fleet:index:Flux$kubernetes:helm.sh/v3:Release"
+)
+
+
+def k8s_provider_urn(stack: str) -> str:
+    return urn(stack, K8S_PROVIDER_TYPES, f"{stack}-eks-k8s")
+
+
+def operator_release_urn(stack: str) -> str:
+    return urn(stack, OPERATOR_RELEASE_TYPES, f"{stack}-flux-operator")
+
+
+def rebuilt_cluster_commands(stack: str) -> list[str]:
+    """After the EKS cluster was deleted and created again under the same name: forget every
+    object of the old cluster (they went with it), then create them all on the new one."""
+    return [
+        f"pulumi state delete --target-dependents --yes -s {stack} '{k8s_provider_urn(stack)}'",
+        f"pulumi up -s {stack}",
+    ]
+
+
+def deleted_cluster_commands(stack: str) -> list[str]:
+    """Destroy a stack whose EKS cluster no longer exists: the deploy keys, key pairs and IAM
+    roles are deleted; the objects of the unreachable cluster only leave the state."""
+    return [
+        f"pulumi state delete --target-dependents --yes -s {stack} '{operator_release_urn(stack)}'",
+        f"{DELETE_UNREACHABLE_ENV}=true pulumi destroy -s {stack}",
+    ]
 
 
 def test_without_adopt_nothing_upserts_or_forces(prod: StackPlan) -> None:
@@ -300,13 +338,13 @@ def test_ca_rotation_is_not_a_new_cluster(
 def test_recovery_commands_name_real_resources(prod: StackPlan) -> None:
     provider = k8s_provider(prod)
     release = one(prod, RELEASE)
-    assert day2.k8s_provider_urn(PROD) == engine_urn(prod, provider)
-    assert day2.operator_release_urn(PROD) == engine_urn(prod, release)
-    assert day2.rebuilt_cluster_commands(PROD) == [
+    assert k8s_provider_urn(PROD) == engine_urn(prod, provider)
+    assert operator_release_urn(PROD) == engine_urn(prod, release)
+    assert rebuilt_cluster_commands(PROD) == [
         f"pulumi state delete --target-dependents --yes -s {PROD} '{engine_urn(prod, provider)}'",
         f"pulumi up -s {PROD}",
     ]
-    assert day2.deleted_cluster_commands(PROD) == [
+    assert deleted_cluster_commands(PROD) == [
         f"pulumi state delete --target-dependents --yes -s {PROD} '{engine_urn(prod, release)}'",
         f"PULUMI_K8S_DELETE_UNREACHABLE=true pulumi destroy -s {PROD}",
     ]
@@ -337,7 +375,7 @@ def test_program_never_sets_delete_unreachable(
     assert "deleteUnreachable" not in k8s_provider(prod).inputs
     # What the README warns about: the Python SDK copies the variable into the provider's
     # configuration when the program runs, so `pulumi up` with it set records it in the state.
-    monkeypatch.setenv(day2.DELETE_UNREACHABLE_ENV, "true")
+    monkeypatch.setenv(DELETE_UNREACHABLE_ENV, "true")
     with_env = plan_stack(project, PROD)
     assert json.loads(k8s_provider(with_env).inputs["deleteUnreachable"]) is True
 
@@ -414,7 +452,7 @@ def test_destroy_checks_catch_a_regression(prod: StackPlan) -> None:
 
 
 def test_readme_commands_for_a_placeholder_stack_are_shell_safe() -> None:
-    for command in day2.rebuilt_cluster_commands("NAME") + day2.deleted_cluster_commands("NAME"):
+    for command in rebuilt_cluster_commands("NAME") + deleted_cluster_commands("NAME"):
         # The URN is single-quoted (it contains `$`); nothing else needs quoting.
         unquoted = re.sub(r"'[^']*'", "", command)
         assert not re.search(r"[$`\\\"]", unquoted), command

@@ -26,15 +26,6 @@ def _load_all() -> dict[str, dict[str, Any]]:
     return {path.name: json.loads(path.read_text(encoding="utf-8")) for path in files}
 
 
-def load_dashboards() -> dict[str, dict[str, Any]]:
-    """Return file name (e.g. ``"flux-cluster-stats.json"``) -> parsed dashboard, sorted by name.
-
-    The files are read once and cached; each call returns a deep copy, so callers may mutate
-    the result freely.
-    """
-    return copy.deepcopy(_load_all())
-
-
 def dashboard_configmap_data() -> dict[str, str]:
     """Return file name -> compact, deterministic JSON text for a ConfigMap's ``data``."""
     return {
