@@ -7,12 +7,13 @@ imported only by `plan`, which runs the program.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import difflib
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from components.loading.fleet import Fleet, load_fleet, no_definition
 from components.names import CLUSTERS_DIR, CONFIG_NAMESPACE, REGISTRIES_STACK, SCHEMA_FILE
@@ -22,6 +23,7 @@ from components.problems import DefinitionError, Problem
 if TYPE_CHECKING:
     from components.plan.result import StackPlan
 
+T = TypeVar("T")
 EXIT_OK, EXIT_BAD_INPUT = 0, 2  # anything else that fails: 1 (Python's own)
 
 
@@ -113,37 +115,25 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _from_args(options: type[T], args: argparse.Namespace) -> T:
+    """A command's options dataclass, filled from the parsed arguments of the same names."""
+    names = [field.name for field in dataclasses.fields(options)]  # type: ignore[arg-type]
+    return options(**{name: getattr(args, name) for name in names})
+
+
 def cmd_new_cluster(args: argparse.Namespace) -> int:
     from components.tools.scaffold import NewCluster, new_cluster
 
-    options = NewCluster(
-        name=args.name,
-        account_id=args.account_id,
-        region=args.region,
-        environment=args.environment,
-        owner=args.owner,
-        repository=args.repository,
-        branch=args.branch,
-        eks_cluster_name=args.eks_cluster_name,
-        role_arn=args.role_arn,
-    )
-    sys.stdout.write(new_cluster(_project_or_fail(args.project), options).report())
+    written = new_cluster(_project_or_fail(args.project), _from_args(NewCluster, args))
+    sys.stdout.write(written.report())
     return EXIT_OK
 
 
 def cmd_new_app(args: argparse.Namespace) -> int:
     from components.tools.new_app import NewApp, new_app
 
-    options = NewApp(
-        cluster=args.cluster,
-        name=args.name,
-        repository=args.repository,
-        owner=args.owner,
-        branch=args.branch,
-        path=args.path,
-        secret_name=args.secret_name,
-    )
-    sys.stdout.write(new_app(_project_or_fail(args.project), options).report())
+    written = new_app(_project_or_fail(args.project), _from_args(NewApp, args))
+    sys.stdout.write(written.report())
     return EXIT_OK
 
 
