@@ -40,7 +40,13 @@ FLUX_INSTANCE_NAME = "flux"  # the operator reconciles exactly one FluxInstance,
 MANAGED_BY = {"app.kubernetes.io/managed-by": PROJECT}  # on what the stack creates in a cluster
 
 
-# --- URNs -----------------------------------------------------------------------------------------
+# --- Pulumi types and URNs ------------------------------------------------------------------------
+def component_type(component: str) -> str:
+    """The type token of one of the project's components (a contract: renaming one replaces it
+    in every stack)."""
+    return f"{PROJECT}:index:{component}"
+
+
 def urn(stack: str, types: str, name: str) -> str:
     """The engine's URN of a resource: `types` is its type, after its parents' joined by `$`."""
     return f"urn:pulumi:{stack}::{PROJECT}::{types}::{name}"

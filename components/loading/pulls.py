@@ -17,6 +17,9 @@ from components.build.ecr_cluster import irsa_controllers, irsa_permissions, nod
 from components.build.iam import INLINE_POLICY_LIMIT, MANAGED_POLICY_LIMIT, policy_size
 from components.definition.cluster import Cluster
 from components.definition.registries import Registry, partition_of
+from components.names import CLUSTERS_DIR, REGISTRIES_FILE
+
+REGISTRIES_DISPLAY = f"{CLUSTERS_DIR}/{REGISTRIES_FILE}"
 
 
 def pull_problems(cluster: Cluster, registries: Mapping[str, Registry]) -> list[tuple[str, str]]:
@@ -27,9 +30,7 @@ def pull_problems(cluster: Cluster, registries: Mapping[str, Registry]) -> list[
         at = f"spec.ecr.pull[{i}]"
         registry = registries.get(pull.registry)
         if registry is None:
-            known = (
-                ", ".join(registries) or "none: k8s-clusters/_registries.yaml defines no registry"
-            )
+            known = ", ".join(registries) or f"none: {REGISTRIES_DISPLAY} defines no registry"
             problems.append((f"{at}.registry", f'expected one of {known}, got "{pull.registry}"'))
             continue
         if registry.partition != partition:
@@ -48,7 +49,7 @@ def pull_problems(cluster: Cluster, registries: Mapping[str, Registry]) -> list[
                     (
                         where,
                         f'a prefix is granted on the repositories registry "{registry.name}" '
-                        "lists in k8s-clusters/_registries.yaml (repositories), and it lists "
+                        f"lists in {REGISTRIES_DISPLAY} (repositories), and it lists "
                         f'none: expected a repository name, got "{ref}"',
                     )
                 )

@@ -16,7 +16,7 @@ from typing import Any
 
 from components import yamlio
 from components.build.ecr import NOTHING_TO_GRANT
-from components.names import PROJECT, stack_urn
+from components.names import PROJECT, component_type, stack_urn
 from components.plan.result import Registration, Secret, StackPlan, Unknown, is_unknown_text
 
 
@@ -103,7 +103,7 @@ _YAML_WORDS = frozenset(
 )
 _MARKERS = frozenset({"[secret]", "[unknown]"})  # what `masked` puts in place of a value
 # Components that can be empty, and why they are (their modules say when).
-EMPTY_COMPONENTS = {"flux-fleet:index:EcrAccess": NOTHING_TO_GRANT}
+EMPTY_COMPONENTS = {component_type("EcrAccess"): NOTHING_TO_GRANT}
 
 
 def _digest(text: str) -> str:

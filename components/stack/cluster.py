@@ -6,7 +6,7 @@ import pulumi
 import pulumi_github as github
 import pulumi_kubernetes as k8s
 
-from components.names import FLUX_NAMESPACE
+from components.names import FLUX_NAMESPACE, component_type
 from components.stack.args import DeployKeyArgs, FluxClusterArgs
 from components.stack.deploy_key import DeployKey
 from components.stack.ecr_access import EcrAccess
@@ -21,7 +21,7 @@ class FluxCluster(pulumi.ComponentResource):
 
     def __init__(self, args: FluxClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         name = self.cluster = args.name
-        super().__init__("flux-fleet:index:FluxCluster", name, None, opts)
+        super().__init__(component_type("FluxCluster"), name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
         self.connection = EksConnection(f"{name}-eks", args.eks, opts=child)

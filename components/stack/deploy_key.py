@@ -9,7 +9,7 @@ import pulumi_tls as tls
 
 from components.build.git_access import KEY_ALGORITHMS, deploy_key_title, git_secret_string_data
 from components.build.recovery import adoption_annotations
-from components.names import MANAGED_BY
+from components.names import MANAGED_BY, component_type
 from components.stack.args import DeployKeyArgs
 from components.stack.outputs import secret
 
@@ -36,7 +36,7 @@ class DeployKey(pulumi.ComponentResource):
         depends_on: list[pulumi.Resource] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__("flux-fleet:index:DeployKey", name, None, opts)
+        super().__init__(component_type("DeployKey"), name, None, opts)
         versioned = f"{name}-r{args.rotation}"
         key = tls.PrivateKey(
             versioned,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from components.names import component_type
 from components.stack.args import EcrAccessArgs
 from components.stack.policy_document import policy_json
 
@@ -34,7 +35,7 @@ class EcrAccess(pulumi.ComponentResource):
         oidc_issuer: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__("flux-fleet:index:EcrAccess", name, None, opts)
+        super().__init__(component_type("EcrAccess"), name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=aws_provider)
         invoke = pulumi.InvokeOutputOptions(parent=self, provider=aws_provider)
 

@@ -9,6 +9,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.build.eks import kubeconfig
+from components.names import component_type
 from components.stack.args import EksConnectionArgs
 from components.stack.aws_account import account_provider
 from components.stack.outputs import secret
@@ -28,7 +29,7 @@ class EksConnection(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: EksConnectionArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("flux-fleet:index:EksConnection", name, None, opts)
+        super().__init__(component_type("EksConnection"), name, None, opts)
         self.aws_provider = account_provider(
             f"{name}-aws",
             account_id=args.account_id,

@@ -9,7 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.build.flux import OPERATOR_CHART, READY_TIMEOUT_SECONDS
-from components.names import FLUX_NAMESPACE
+from components.names import FLUX_NAMESPACE, component_type
 from components.stack.args import FluxArgs
 
 
@@ -34,7 +34,7 @@ class Flux(pulumi.ComponentResource):
         service_account_roles: Mapping[str, pulumi.Input[str]] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__("flux-fleet:index:Flux", name, None, opts)
+        super().__init__(component_type("Flux"), name, None, opts)
         self.operator = k8s.helm.v3.Release(
             f"{name}-operator",
             name="flux-operator",

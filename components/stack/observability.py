@@ -8,7 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.build.alerts import SLACK_SECRET_NAME, slack_secret_string_data
-from components.names import FLUX_NAMESPACE, MANAGED_BY
+from components.names import FLUX_NAMESPACE, MANAGED_BY, component_type
 from components.stack.args import ObservabilityArgs
 
 
@@ -52,7 +52,7 @@ class Observability(pulumi.ComponentResource):
         flux_instance: pulumi.Resource,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__("flux-fleet:index:Observability", name, None, opts)
+        super().__init__(component_type("Observability"), name, None, opts)
 
         def after_flux(*others: pulumi.Resource) -> pulumi.ResourceOptions:
             return pulumi.ResourceOptions(

@@ -21,6 +21,7 @@ from components.build.ecr import (
     same_account_pulls,
 )
 from components.definition.registries import Registry
+from components.names import component_type
 from components.stack.aws_account import account_provider
 from components.stack.policy_document import policy_json
 
@@ -40,7 +41,7 @@ class Registries(pulumi.ComponentResource):
     def __init__(
         self, name: str, fleet: FleetView, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("flux-fleet:index:Registries", name, None, opts)
+        super().__init__(component_type("Registries"), name, None, opts)
         self.providers = {
             registry.name: self._aws_provider(name, registry)
             for registry in fleet.registries.values()
