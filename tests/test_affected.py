@@ -1,4 +1,4 @@
-"""`fluxfleet affected`: which stacks a git change touches (components/affected.py).
+"""`fluxfleet affected`: which stacks a git change touches (components/tools/affected.py).
 
 Each test builds a real git repository holding a small fleet of known shape (tests/fleetrepo.py,
 so the rules are checked against definitions whose merge results are known), commits a change

@@ -16,7 +16,7 @@ from crdcheck import validate
 from planutil import of_type, one, run_cli
 from ruamel.yaml import YAML
 
-from components.build import recovery as day2
+from components.build import recovery
 from components.loading.fleet import load_fleet
 from components.names import PROJECT, urn
 from components.plan import render
@@ -198,7 +198,7 @@ def deleted_cluster_commands(stack: str) -> list[str]:
 def test_without_adopt_nothing_upserts_or_forces(prod: StackPlan) -> None:
     assert "upsertExistingObjects" not in k8s_provider(prod).inputs
     for reg in of_type(prod, NAMESPACE) + of_type(prod, SECRET):
-        assert day2.PATCH_FORCE_ANNOTATION not in reg.inputs["metadata"].get("annotations", {})
+        assert recovery.PATCH_FORCE_ANNOTATION not in reg.inputs["metadata"].get("annotations", {})
 
 
 def test_adopt_upserts_and_takes_over_the_namespace_and_secret(project: Path) -> None:
@@ -209,11 +209,11 @@ def test_adopt_upserts_and_takes_over_the_namespace_and_secret(project: Path) ->
     # The bootstrap's namespace and Secret: same names, their fields forced over to Pulumi.
     ns = one(plan, NAMESPACE)
     assert ns.inputs["metadata"]["name"] == "flux-system"
-    assert ns.inputs["metadata"]["annotations"] == {day2.PATCH_FORCE_ANNOTATION: "true"}
+    assert ns.inputs["metadata"]["annotations"] == {recovery.PATCH_FORCE_ANNOTATION: "true"}
     assert ns.retain_on_delete is True
     secret = fleet_secret(plan)
     assert secret.inputs["metadata"]["name"] == "flux-system"
-    assert secret.inputs["metadata"]["annotations"] == {day2.PATCH_FORCE_ANNOTATION: "true"}
+    assert secret.inputs["metadata"]["annotations"] == {recovery.PATCH_FORCE_ANNOTATION: "true"}
     assert set(plain(secret.inputs["stringData"])) == {"identity", "identity.pub", "known_hosts"}
     # Application Secrets are this project's own: nothing of the bootstrap to take over.
     app_secret = one(plan, SECRET, f"{PROD}-app-my-apps")

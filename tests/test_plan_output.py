@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from conftest import ROOT
 
-from components import yamlio as safe_yaml
+from components import yamlio
 from components.plan import markdown, render
 from components.plan.result import Secret, StackPlan
 from components.plan.runner import plan_stack
@@ -172,7 +172,7 @@ def test_scalars_are_quoted_when_yaml_would_read_them_otherwise(value: str, show
     out = render._lines({"key": value, "list": ["x", value]}, "")
     assert out == [f"key: {shown}", "list:", f"  [x, {shown}]"]
     if shown != "[secret]":
-        assert safe_yaml.load("\n".join(out)) == {"key": value, "list": ["x", value]}
+        assert yamlio.load("\n".join(out)) == {"key": value, "list": ["x", value]}
 
 
 def test_policies_are_shown_in_full_and_dashboards_by_size_and_hash(

@@ -179,15 +179,15 @@ COMPARE_FORKED = """
 import json, os, sys
 from pathlib import Path
 from components import forkmap
-from components.loading import fleet as definitions
+from components.loading import fleet
 from components.tools import consistency
 project = Path(sys.argv[1])
 def run():
-    fleet = definitions.load_fleet(project)
-    problems = consistency.consistency_problems(fleet) if not fleet.all_problems else []
-    return [sorted(fleet.clusters), [str(p) for p in fleet.all_problems + problems]]
+    loaded = fleet.load_fleet(project)
+    problems = consistency.consistency_problems(loaded) if not loaded.all_problems else []
+    return [sorted(loaded.clusters), [str(p) for p in loaded.all_problems + problems]]
 one = run()
-definitions.PARALLEL_FROM = consistency.PARALLEL_FROM = 1
+fleet.PARALLEL_FROM = consistency.PARALLEL_FROM = 1
 forks = []
 real_fork = os.fork
 def counting_fork():

@@ -2,7 +2,7 @@
 
 Both build what they will write, validate it with the same functions `fluxfleet validate`
 uses (problems are the same `Problem` lines), and write nothing unless everything is valid and
-no file would be overwritten. The Flux files come from the builders in gitops.py, so what is
+no file would be overwritten. The Flux files come from the builders in build/gitops.py, so what is
 scaffolded is what the tests compare the committed tree with. No Pulumi here.
 """
 
