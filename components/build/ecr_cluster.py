@@ -1,0 +1,144 @@
+"""The cluster side of ECR pulls: identity policies in the cluster's account. Node roles get a
+managed policy (`node_pull_policy`); the Flux controllers that reach ECR themselves get an IRSA
+role each (`irsa_permissions`), trusted only by their ServiceAccount (`irsa_trust_policy`). The
+registry side, and why a pull needs both: build/ecr.py. Pure, no Pulumi."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from components.build.ecr import (
+    AUTH_ACTION,
+    IMAGE_REFLECTOR,
+    LIST_ACTIONS,
+    PULL_ACTIONS,
+    SOURCE_CONTROLLER,
+    repository_arn,
+    runs_image_reflector,
+)
+from components.build.iam import POLICY_VERSION, provider_set
+from components.definition.cluster import Cluster
+from components.definition.registries import Registry
+from components.names import FLUX_NAMESPACE, PROJECT
+
+STS_AUDIENCE = "sts.amazonaws.com"
+MAX_ROLE_NAME = 64
+
+
+def cluster_pulls(
+    cluster: Cluster, registries: Mapping[str, Registry]
+) -> list[tuple[Registry, str]]:
+    """(registry, name or prefix) for everything the cluster pulls, in a stable order."""
+    return sorted(
+        (
+            (registries[pull.registry], ref)
+            for pull in cluster.spec.ecr.pull
+            for ref in pull.repositories
+        ),
+        key=lambda item: (item[0].name, item[1]),
+    )
+
+
+def pulled_repository_arns(cluster: Cluster, registries: Mapping[str, Registry]) -> list[str]:
+    """ARNs the cluster's identities may pull: prefixes as IAM wildcards (`repository/platform/*`),
+    so a repository added under a prefix needs only the registries stack to run again."""
+    return sorted(
+        {repository_arn(registry, ref) for registry, ref in cluster_pulls(cluster, registries)}
+    )
+
+
+def _identity_policy(arns: Sequence[str], actions: Iterable[str]) -> dict[str, Any]:
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [
+            # GetAuthorizationToken has no resource: it returns a token for the whole registry
+            # endpoint; what may be pulled is decided per repository below and by its policy.
+            {
+                "Sid": "EcrAuthorizationToken",
+                "Effect": "Allow",
+                "Action": AUTH_ACTION,
+                "Resource": "*",
+            },
+            {
+                "Sid": "EcrPull",
+                "Effect": "Allow",
+                "Action": provider_set(actions),
+                "Resource": provider_set(arns),
+            },
+        ],
+    }
+
+
+def node_pull_policy(cluster: Cluster, registries: Mapping[str, Registry]) -> dict[str, Any]:
+    """The managed policy for `spec.ecr.nodeRoleNames`: the kubelet pulls images."""
+    return _identity_policy(pulled_repository_arns(cluster, registries), PULL_ACTIONS)
+
+
+def irsa_controllers(cluster: Cluster) -> list[str]:
+    """The Flux controllers that reach ECR with their own identity (IRSA)."""
+    if not cluster.spec.ecr.pull:
+        return []
+    controllers = []
+    if cluster.spec.ecr.oci_sources:
+        controllers.append(SOURCE_CONTROLLER)  # OCIRepository / HelmRepository type oci
+    if runs_image_reflector(cluster):
+        controllers.append(IMAGE_REFLECTOR)  # ImageRepository scans tags
+    return controllers
+
+
+def irsa_permissions(
+    cluster: Cluster, registries: Mapping[str, Registry], controller: str
+) -> dict[str, Any]:
+    """The inline policy of a controller's IRSA role: pull, plus list/describe to scan tags."""
+    actions = (*PULL_ACTIONS, *(LIST_ACTIONS if controller == IMAGE_REFLECTOR else ()))
+    return _identity_policy(pulled_repository_arns(cluster, registries), actions)
+
+
+def oidc_provider_arn(oidc_issuer: str, account_id: str, partition: str = "aws") -> str:
+    return f"arn:{partition}:iam::{account_id}:oidc-provider/{oidc_issuer.removeprefix('https://')}"
+
+
+def service_account_subject(controller: str) -> str:
+    return f"system:serviceaccount:{FLUX_NAMESPACE}:{controller}"
+
+
+def irsa_trust_policy(
+    oidc_issuer: str, account_id: str, controller: str, partition: str = "aws"
+) -> dict[str, Any]:
+    """Who may assume a controller's role: exactly its ServiceAccount, through the cluster's
+    OIDC provider, for the STS audience."""
+    host = oidc_issuer.removeprefix("https://")
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Principal": {"Federated": oidc_provider_arn(oidc_issuer, account_id, partition)},
+                "Condition": {
+                    "StringEquals": {
+                        f"{host}:aud": STS_AUDIENCE,
+                        f"{host}:sub": service_account_subject(controller),
+                    }
+                },
+            }
+        ],
+    }
+
+
+def _bounded(name: str, limit: int) -> str:
+    """`name`, or its first characters and a hash of it when longer than `limit`."""
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[: limit - 9].rstrip('-')}-{digest}"
+
+
+def irsa_role_name(cluster: Cluster, controller: str) -> str:
+    return _bounded(f"{cluster.name}-{controller}", MAX_ROLE_NAME)
+
+
+def node_policy_name(cluster: Cluster) -> str:
+    return f"{cluster.name}-{PROJECT}-ecr-pull"
