@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -188,3 +189,31 @@ def test_the_locks_pin_pyproject_runtime_and_dev_apart() -> None:
     assert "rich" not in runtime  # nothing of the product imports it
     assert "rich" not in project["optional-dependencies"]["dev"]  # only import-linter's own
     assert "pytest" not in runtime and "mypy" not in runtime  # quick start 1 installs no dev tool
+
+
+def test_no_source_file_is_ignored_by_git() -> None:
+    """A .gitignore pattern matching a package folder (`build/` once hid components/build/)
+    leaves new modules out of every commit: CI's clone would not have them."""
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.fail("the tests run in a git checkout (CI clones the repository)")
+    sources = [
+        str(path.relative_to(ROOT))
+        for folder in ("components", "tests", "benchmarks")
+        for path in (ROOT / folder).rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+    ]
+    done = subprocess.run(
+        ["git", "check-ignore", "--no-index", "--stdin"],
+        cwd=ROOT,
+        input="\n".join(sources),
+        capture_output=True,
+        text=True,
+    )
+    assert done.stdout.split() == [], "ignored by .gitignore"
+    planted = subprocess.run(
+        ["git", "check-ignore", "--no-index", "build/x.py", "components/build/flux.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert planted.stdout.split() == ["build/x.py"]  # the top-level build/ only
