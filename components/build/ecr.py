@@ -21,9 +21,8 @@ prefix is one line in _registries.yaml and a run of the registries stack.
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -36,7 +35,6 @@ from components.build.iam import (
 )
 from components.definition.cluster import Cluster
 from components.definition.registries import Registry
-from components.names import FLUX_NAMESPACE
 
 # Why a cluster pulling from ECR may need nothing in its own account (EcrAccess is then empty).
 NOTHING_TO_GRANT = (

@@ -4,7 +4,6 @@ controllers with. Pure, no Pulumi."""
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ DASHBOARD_DIR = DATA_DIR / "dashboards"
 MONITORING_API = "monitoring.coreos.com/v1"
 POD_MONITOR_NAME = "flux-system"
 METRICS_PORT = "http-prom"  # the Flux controllers' metrics port (8080)
+
 
 @functools.cache
 def _load_all() -> dict[str, dict[str, Any]]:
