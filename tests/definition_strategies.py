@@ -11,9 +11,9 @@ from typing import Any, get_args
 from hypothesis import strategies as st
 from schema_strategies import Strategy, from_schema, mutated
 
-from components.definition import alerts as alerts_model
 from components.definition import cluster as cluster_model
 from components.definition import ecr as ecr_model
+from components.definition import flux as flux_model
 from components.definition import types as types_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,11 +91,29 @@ def _apps(schema: dict[str, Any]) -> Strategy:
 
 
 def _label_maps() -> Strategy:
-    keys = st.from_regex(alerts_model.LABEL_KEY, fullmatch=True).filter(
-        _passes(alerts_model._label_key)
+    keys = st.from_regex(types_model.LABEL_KEY, fullmatch=True).filter(
+        _passes(types_model._label_key)
     )
-    values = st.from_regex(alerts_model.LABEL_VALUE, fullmatch=True).filter(lambda v: len(v) <= 63)
+    values = st.from_regex(types_model.LABEL_VALUE, fullmatch=True).filter(lambda v: len(v) <= 63)
     return st.dictionaries(keys, values, min_size=1, max_size=2)
+
+
+# Patches valid on any cluster (they target controllers every definition runs).
+VALID_PATCHES = [
+    {
+        "target": {"kind": "Deployment", "name": "kustomize-controller"},
+        "patch": "- op: add\n  path: /spec/template/spec/containers/0/args/-\n"
+        "  value: --concurrent=20\n",
+    },
+    {
+        "patch": "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: source-controller\n"
+        "spec:\n  replicas: 1\n",
+    },
+    {
+        "target": {"kind": "ServiceAccount", "name": "(source|kustomize)-controller"},
+        "patch": "- op: remove\n  path: /metadata/labels\n",
+    },
+]
 
 
 def valid_clusters() -> Strategy:
@@ -109,10 +127,10 @@ def valid_clusters() -> Strategy:
         "spec.git.repository": st.just(FLEET_REPOSITORY),
         "spec.git.branch": _branches(),
         "spec.git.path": _relative_paths(),
-        "spec.flux.components": _unique_lists(st.sampled_from(cluster_model.CORE_COMPONENTS)).map(
+        "spec.flux.components": _unique_lists(st.sampled_from(flux_model.CORE_COMPONENTS)).map(
             lambda extra: (
-                [*cluster_model.REQUIRED_COMPONENTS]
-                + [c for c in extra if c not in cluster_model.REQUIRED_COMPONENTS]
+                [*flux_model.REQUIRED_COMPONENTS]
+                + [c for c in extra if c not in flux_model.REQUIRED_COMPONENTS]
             )
         ),
         "spec.flux.componentsExtra": _unique_lists(
@@ -137,6 +155,9 @@ def valid_clusters() -> Strategy:
         "spec.alerts.slack.eventSources[]": _event_source(schema),
         "spec.monitoring.dashboardLabel": _label_maps(),
         "spec.apps": _apps(schema),
+        "spec.flux.patches": st.lists(st.sampled_from(VALID_PATCHES), max_size=2),
+        "spec.flux.commonMetadata.labels": _label_maps(),
+        "spec.flux.commonMetadata.annotations": _label_maps(),
     }
 
     def coherent(doc: dict[str, Any]) -> dict[str, Any]:
@@ -145,6 +166,8 @@ def valid_clusters() -> Strategy:
         if slack.get("enabled") and "channel" not in slack:
             slack["channel"] = "#flux-alerts"
         flux = spec.get("flux", {})
+        if "tenantDefaultServiceAccount" in flux:
+            flux["multitenant"] = True
         if flux.get("adopt") and "path" not in spec["git"]:
             spec["git"]["path"] = "clusters/adopted"
         aws = spec["aws"]

@@ -7,6 +7,7 @@ then they fail. `python tests/kubectltool.py` exits 1 with the reason when there
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -48,6 +49,23 @@ def unusable_reason(
             f"{kubectl} has kustomize {shown}: the flux/ tree tests need kustomize v4.1+; {INSTALL}"
         )
     return None
+
+
+def kubectl() -> str:
+    """kubectl, or skip the calling test (fail it under FLUXFLEET_REQUIRE_KUBECTL=1) saying why."""
+    import pytest
+
+    problem = _reason()
+    if problem is not None:
+        if required():
+            pytest.fail(problem, pytrace=False)
+        pytest.skip(problem)
+    return str(shutil.which("kubectl"))
+
+
+@functools.cache
+def _reason() -> str | None:
+    return unusable_reason()
 
 
 def required(environ: dict[str, str] | os._Environ[str] = os.environ) -> bool:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -53,19 +52,8 @@ def _rel(path: Path) -> str:
     return str(path.relative_to(ROOT))
 
 
-@functools.cache
-def _kubectl_problem() -> str | None:
-    return kubectltool.unusable_reason()
-
-
 def _kubectl() -> str:
-    """kubectl, or skip the test (fail under FLUXFLEET_REQUIRE_KUBECTL=1) with the reason."""
-    problem = _kubectl_problem()
-    if problem is not None:
-        if kubectltool.required():
-            pytest.fail(problem, pytrace=False)
-        pytest.skip(problem)
-    return str(shutil.which("kubectl"))
+    return kubectltool.kubectl()
 
 
 @functools.cache

@@ -21,6 +21,7 @@ prefix is one line in _registries.yaml and a run of the registries stack.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from components.build.iam import (
     provider_set,
 )
 from components.definition.cluster import Cluster
+from components.definition.ecr import EcrPull
 from components.definition.registries import Registry
 
 # Why a cluster pulling from ECR may need nothing in its own account (EcrAccess is then empty).
@@ -62,6 +64,52 @@ class FleetView(Protocol):
 
     @property
     def registries(self) -> Mapping[str, Registry]: ...
+
+
+# --- the controller images, from an ECR mirror (spec.flux.registry) ------------------------------
+
+ECR_REGISTRY = re.compile(
+    r"^(?P<account>[0-9]{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?"
+    r"(/(?P<path>.+))?$"
+)
+
+
+def ecr_image_registry(cluster: Cluster) -> tuple[str, str, str] | None:
+    """(account, region, path) of spec.flux.registry when it is an ECR registry."""
+    registry = cluster.spec.flux.registry
+    found = ECR_REGISTRY.match(registry.url) if registry is not None else None
+    if found is None:
+        return None
+    return found["account"], found["region"], found["path"] or ""
+
+
+def image_registry(cluster: Cluster, registries: Mapping[str, Registry]) -> Registry | None:
+    """The registry of _registries.yaml the controller images come from (an ECR mirror)."""
+    location = ecr_image_registry(cluster)
+    if location is None:
+        return None
+    account, region, _ = location
+    return next(
+        (r for r in registries.values() if (r.account_id, r.region) == (account, region)), None
+    )
+
+
+def pulls(
+    cluster: Cluster, registries: Mapping[str, Registry], *, images: bool = True
+) -> list[EcrPull]:
+    """What the cluster pulls from the fleet's registries: spec.ecr.pull and, with `images`,
+    the controller images from an ECR mirror (every repository under the mirror's path), which
+    the nodes pull like any other image."""
+    out = list(cluster.spec.ecr.pull)
+    registry = image_registry(cluster, registries) if images else None
+    location = ecr_image_registry(cluster)
+    if registry is not None and location is not None and location[2]:
+        out.append(
+            EcrPull.model_validate(
+                {"registry": registry.name, "repositories": [f"{location[2]}/*"]}
+            )
+        )
+    return out
 
 
 # --- what the fleet pulls -------------------------------------------------------------------------
@@ -142,7 +190,7 @@ def repository_grants(fleet: FleetView) -> dict[tuple[str, str], list[AccountGra
         lambda: defaultdict(list)
     )
     for cluster in fleet.clusters.values():
-        for pull in cluster.spec.ecr.pull:
+        for pull in pulls(cluster, fleet.registries):
             registry = fleet.registries[pull.registry]
             if is_same_account(cluster, registry):
                 continue
@@ -166,7 +214,7 @@ def same_account_pulls(fleet: FleetView) -> list[SameAccountPull]:
     return sorted(
         SameAccountPull(pull.registry, ref, cluster.name, cluster.spec.aws.account_id)
         for cluster in fleet.clusters.values()
-        for pull in cluster.spec.ecr.pull
+        for pull in pulls(cluster, fleet.registries)
         if is_same_account(cluster, fleet.registries[pull.registry])
         for ref in pull.repositories
     )

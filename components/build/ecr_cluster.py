@@ -15,6 +15,7 @@ from components.build.ecr import (
     LIST_ACTIONS,
     PULL_ACTIONS,
     SOURCE_CONTROLLER,
+    pulls,
     repository_arn,
     runs_image_reflector,
 )
@@ -28,24 +29,28 @@ MAX_ROLE_NAME = 64
 
 
 def cluster_pulls(
-    cluster: Cluster, registries: Mapping[str, Registry]
+    cluster: Cluster, registries: Mapping[str, Registry], *, images: bool = True
 ) -> list[tuple[Registry, str]]:
-    """(registry, name or prefix) for everything the cluster pulls, in a stable order."""
-    return sorted(
-        (
-            (registries[pull.registry], ref)
-            for pull in cluster.spec.ecr.pull
-            for ref in pull.repositories
-        ),
-        key=lambda item: (item[0].name, item[1]),
-    )
+    """(registry, name or prefix) for everything the cluster pulls (with `images`, the controller
+    images of an ECR mirror too), in a stable order."""
+    found = {
+        (pull.registry, ref)
+        for pull in pulls(cluster, registries, images=images)
+        for ref in pull.repositories
+    }
+    return [(registries[name], ref) for name, ref in sorted(found)]
 
 
-def pulled_repository_arns(cluster: Cluster, registries: Mapping[str, Registry]) -> list[str]:
+def pulled_repository_arns(
+    cluster: Cluster, registries: Mapping[str, Registry], *, images: bool = True
+) -> list[str]:
     """ARNs the cluster's identities may pull: prefixes as IAM wildcards (`repository/platform/*`),
     so a repository added under a prefix needs only the registries stack to run again."""
     return sorted(
-        {repository_arn(registry, ref) for registry, ref in cluster_pulls(cluster, registries)}
+        {
+            repository_arn(registry, ref)
+            for registry, ref in cluster_pulls(cluster, registries, images=images)
+        }
     )
 
 
@@ -72,7 +77,8 @@ def _identity_policy(arns: Sequence[str], actions: Iterable[str]) -> dict[str, A
 
 
 def node_pull_policy(cluster: Cluster, registries: Mapping[str, Registry]) -> dict[str, Any]:
-    """The managed policy for `spec.ecr.nodeRoleNames`: the kubelet pulls images."""
+    """The managed policy for `spec.ecr.nodeRoleNames`: the kubelet pulls images (the controller
+    images of an ECR mirror included)."""
     return _identity_policy(pulled_repository_arns(cluster, registries), PULL_ACTIONS)
 
 
@@ -91,9 +97,11 @@ def irsa_controllers(cluster: Cluster) -> list[str]:
 def irsa_permissions(
     cluster: Cluster, registries: Mapping[str, Registry], controller: str
 ) -> dict[str, Any]:
-    """The inline policy of a controller's IRSA role: pull, plus list/describe to scan tags."""
+    """The inline policy of a controller's IRSA role: pull, plus list/describe to scan tags (of
+    spec.ecr.pull: the controller images are the nodes' to pull, not the controllers')."""
     actions = (*PULL_ACTIONS, *(LIST_ACTIONS if controller == IMAGE_REFLECTOR else ()))
-    return _identity_policy(pulled_repository_arns(cluster, registries), actions)
+    arns = pulled_repository_arns(cluster, registries, images=False)
+    return _identity_policy(arns, actions)
 
 
 def oidc_provider_arn(oidc_issuer: str, account_id: str, partition: str = "aws") -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 from components.build.git_access import ssh_url
 from components.definition.cluster import Cluster
+from components.definition.flux import FluxPatch
 from components.names import FLUX_INSTANCE_NAME, FLUX_NAMESPACE, FLUX_SECRET_NAME
 
 FLUX_REGISTRY = "ghcr.io/fluxcd"
@@ -49,21 +50,48 @@ def service_account_role_patches(roles: Mapping[str, str]) -> list[dict[str, Any
     ]
 
 
+def distribution(cluster: Cluster) -> dict[str, Any]:
+    """Which Flux, and where its images come from. No `artifact`: the operator uses the manifests
+    embedded in its image; nothing is downloaded at run time."""
+    registry = cluster.spec.flux.registry
+    out: dict[str, Any] = {
+        "version": cluster.spec.flux.version,
+        "registry": registry.url if registry is not None else FLUX_REGISTRY,
+    }
+    if registry is not None and registry.pull_secret is not None:
+        out["imagePullSecret"] = registry.pull_secret
+    return out
+
+
+def cluster_settings(cluster: Cluster) -> dict[str, Any]:
+    """FluxInstance spec.cluster: what the operator tunes the installation for."""
+    flux = cluster.spec.flux
+    out: dict[str, Any] = {"type": "aws", "size": flux.size, "networkPolicy": flux.network_policy}
+    if flux.multitenant:
+        out["multitenant"] = True
+        out["tenantDefaultServiceAccount"] = flux.tenant_default_service_account or "default"
+    if flux.cluster_domain is not None:
+        out["domain"] = flux.cluster_domain
+    return out
+
+
+def user_patch(patch: FluxPatch) -> dict[str, Any]:
+    """A definition's patch as a FluxInstance kustomize patch (camelCase target fields)."""
+    out: dict[str, Any] = {"patch": patch.patch}
+    if patch.target is not None:
+        out["target"] = patch.target.model_dump(by_alias=True, exclude_none=True)
+    return out
+
+
 def flux_instance(
     cluster: Cluster, *, service_account_roles: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
     """The FluxInstance `flux` (fluxcd.controlplane.io/v1) that installs and syncs Flux."""
     spec = cluster.spec
     instance_spec: dict[str, Any] = {
-        # No `artifact`: the operator uses the manifests embedded in its image; nothing is
-        # downloaded at run time.
-        "distribution": {"version": spec.flux.version, "registry": FLUX_REGISTRY},
+        "distribution": distribution(cluster),
         "components": spec.flux.all_components,
-        "cluster": {
-            "type": "aws",
-            "size": spec.flux.size,
-            "networkPolicy": spec.flux.network_policy,
-        },
+        "cluster": cluster_settings(cluster),
         "sync": {
             "kind": "GitRepository",
             "url": ssh_url(spec.git.owner, spec.git.repository),
@@ -73,8 +101,21 @@ def flux_instance(
             "interval": spec.git.interval,
         },
     }
+    if spec.flux.storage is not None:
+        instance_spec["storage"] = {
+            "class": spec.flux.storage.class_name,
+            "size": spec.flux.storage.size,
+        }
+    metadata = spec.flux.common_metadata
+    if metadata is not None and (metadata.labels or metadata.annotations):
+        instance_spec["commonMetadata"] = {
+            key: dict(value)
+            for key, value in (("labels", metadata.labels), ("annotations", metadata.annotations))
+            if value
+        }
     patches = toleration_patches(spec.flux.toleration_keys)
     patches += service_account_role_patches(service_account_roles or {})
+    patches += [user_patch(patch) for patch in spec.flux.patches]  # last: they have the last word
     if patches:
         instance_spec["kustomize"] = {"patches": patches}
     return {

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from components.definition.types import Label, Model, pattern
+from components.definition.types import Label, LabelKey, LabelValue, Model, pattern
 
 # Alert.spec.eventSources[].kind of notification-controller v1beta3, plus FluxInstance, which the
 # operator adds to the Alert CRD's enum when it installs Flux.
@@ -28,8 +28,6 @@ FluxEventKind = Literal[
 ]
 EVENT_SOURCE_NAME = r"^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$"
 SLACK_CHANNEL = r"^#?[^\s#,]{1,80}$"
-LABEL_KEY = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
-LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
 # RE2 (Go's regexp, which notification-controller uses) has no lookaround and no backreferences.
 _NOT_RE2 = re.compile(r"\(\?<?[=!]|(?<!\\)\\[1-9]")
 # Go accepts flag groups such as (?i) anywhere; Python only at the start: drop them to check syntax.
@@ -51,16 +49,6 @@ def _go_regex(value: str) -> str:
     return value
 
 
-def _label_key(value: str) -> str:
-    prefix, _, name = value.rpartition("/")
-    if len(name) > 63 or len(prefix) > 253:
-        raise ValueError(
-            "expected a label key with a name of at most 63 characters and a prefix of at "
-            f'most 253, got "{value}"'
-        )
-    return value
-
-
 EventSourceName = Annotated[
     str,
     pattern(EVENT_SOURCE_NAME, 'a Kubernetes object name, or "*" for every object of the kind'),
@@ -70,16 +58,6 @@ SlackChannel = Annotated[
     str, pattern(SLACK_CHANNEL, "a Slack channel such as #flux-alerts, or a channel ID")
 ]
 GoRegex = Annotated[str, AfterValidator(_go_regex)]
-LabelKey = Annotated[
-    str,
-    pattern(LABEL_KEY, "a Kubernetes label key such as grafana_dashboard or example.com/name"),
-    AfterValidator(_label_key),
-]
-LabelValue = Annotated[
-    str,
-    pattern(LABEL_VALUE, "a Kubernetes label value (letters, digits, '-', '_', '.')"),
-    Field(max_length=63),
-]
 
 
 class EventSource(Model):

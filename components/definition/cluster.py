@@ -8,59 +8,33 @@ The JSON Schema in k8s-clusters/cluster.schema.json is generated from these mode
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, cast
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from components.definition.alerts import Alerts, Monitoring
 from components.definition.apps import Apps
 from components.definition.ecr import EcrSpec
+from components.definition.flux import FluxSpec
 from components.definition.types import (
     AccountId,
     Branch,
-    ChartVersion,
-    CoreComponent,
     Duration,
     EksClusterName,
-    ExtraComponent,
-    FluxVersion,
     GithubOwner,
     GithubRepository,
-    KeyAlgorithm,
     Label,
     Model,
     Region,
     RelPath,
     RoleArn,
-    TolerationKey,
     field_error,
     role_in_account,
-    unique,
 )
 from components.names import FLUX_CLUSTERS_DIR, REGISTRIES_STACK
 
-# Pinned by the project: Flux 2.9 and the Flux Operator release that embeds it (README, "The cluster
-# definition"; the CRDs the tests check against are listed in tests/upstream/SOURCES).
-DEFAULT_FLUX_VERSION = "2.9.x"
-DEFAULT_OPERATOR_VERSION = "0.58.1"
-CORE_COMPONENTS = (
-    "source-controller",
-    "kustomize-controller",
-    "helm-controller",
-    "notification-controller",
-)
-REQUIRED_COMPONENTS = ("source-controller", "kustomize-controller")
 # Stack names the program uses for something other than a cluster.
 RESERVED_NAMES = frozenset({REGISTRIES_STACK})
-
-
-def _has_required(components: list[str]) -> list[str]:
-    missing = [c for c in REQUIRED_COMPONENTS if c not in components]
-    if missing:
-        raise ValueError(
-            f"expected to include {' and '.join(REQUIRED_COMPONENTS)}, missing {', '.join(missing)}"
-        )
-    return components
 
 
 def _not_reserved(name: str) -> str:
@@ -92,46 +66,6 @@ class GitSpec(Model):
     branch: Branch = "main"
     path: RelPath | None = Field(None, description="default: flux/clusters/<metadata.name>")
     interval: Duration = "1m"
-
-
-class DeployKeySpec(Model):
-    algorithm: KeyAlgorithm = "ECDSA-P384"
-    rotation: int = Field(1, ge=1, le=10_000, description="bump to rotate the key pair")
-
-
-class FluxSpec(Model):
-    version: FluxVersion = DEFAULT_FLUX_VERSION
-    operator_version: ChartVersion = DEFAULT_OPERATOR_VERSION
-    components: Annotated[
-        list[CoreComponent], AfterValidator(unique), AfterValidator(_has_required)
-    ] = Field(
-        default_factory=lambda: cast("list[CoreComponent]", list(CORE_COMPONENTS)),
-        min_length=1,
-    )
-    components_extra: Annotated[list[ExtraComponent], AfterValidator(unique)] = Field(
-        default_factory=list
-    )
-    size: Literal["small", "medium", "large"] = "medium"
-    network_policy: bool = True
-    toleration_keys: Annotated[list[TolerationKey], AfterValidator(unique)] = Field(
-        default_factory=list, max_length=20
-    )
-    deploy_key: DeployKeySpec = Field(default_factory=DeployKeySpec)
-    adopt: bool = Field(
-        False,
-        description="take over a cluster bootstrapped by flux bootstrap or the Terraform "
-        "provider: the flux-system namespace and Secret are adopted, not recreated "
-        "(needs spec.git.path: the path the bootstrap syncs)",
-    )
-
-    @property
-    def all_components(self) -> list[str]:
-        return [*self.components, *self.components_extra]
-
-    @property
-    def pushes_to_git(self) -> bool:
-        """image-automation-controller commits image updates: only then is the key read-write."""
-        return "image-automation-controller" in self.components_extra
 
 
 class ClusterSpec(Model):

@@ -169,3 +169,31 @@ def role_in_account(account_id: str, role_arn: str | None, model: str) -> None:
         )
         error = field_error(("roleArn",), role_arn, message)
         raise ValidationError.from_exception_data(model, [error])  # type: ignore[list-item]
+
+
+# --- Kubernetes labels -----------------------------------------------------------------------
+
+LABEL_KEY = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+
+
+def _label_key(value: str) -> str:
+    prefix, _, name = value.rpartition("/")
+    if len(name) > 63 or len(prefix) > 253:
+        raise ValueError(
+            "expected a label key with a name of at most 63 characters and a prefix of at "
+            f'most 253, got "{value}"'
+        )
+    return value
+
+
+LabelKey = Annotated[
+    str,
+    pattern(LABEL_KEY, "a Kubernetes label key such as grafana_dashboard or example.com/name"),
+    AfterValidator(_label_key),
+]
+LabelValue = Annotated[
+    str,
+    pattern(LABEL_VALUE, "a Kubernetes label value (letters, digits, '-', '_', '.')"),
+    Field(max_length=63),
+]

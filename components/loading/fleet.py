@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from components.build.ecr import ecr_image_registry
 from components.definition.cluster import Cluster
 from components.definition.defaults import ClusterDefaults
 from components.definition.registries import Registries, Registry
@@ -27,13 +28,21 @@ from components.problems import DefinitionError, Problem, show
 PARALLEL_FROM = 200  # definition files; fewer are read faster than workers start
 
 
-def deep_merge(base: Any, override: Any) -> Any:
-    """`override` over `base`: mappings merge key by key; scalars and lists of `override` win."""
+# Lists of the spec that add up rather than replace: the fleet's patches, then the cluster's (a
+# fleet-wide tuning and a cluster's own both apply; kustomize applies them in that order).
+CONCATENATED = frozenset({("flux", "patches")})
+
+
+def deep_merge(base: Any, override: Any, at: tuple[str, ...] = ()) -> Any:
+    """`override` over `base` (a spec): mappings merge key by key; scalars and lists of
+    `override` win, except the lists at CONCATENATED paths, which are `base`'s then its own."""
     if isinstance(base, Mapping) and isinstance(override, Mapping):
         merged = dict(base)
         for key, value in override.items():
-            merged[key] = deep_merge(base[key], value) if key in base else value
+            merged[key] = deep_merge(base[key], value, (*at, key)) if key in base else value
         return merged
+    if at in CONCATENATED and isinstance(base, list) and isinstance(override, list):
+        return [*base, *override]
     return override
 
 
@@ -255,7 +264,7 @@ def check_registries(fleet: Fleet) -> None:
     clean: dict[str, Cluster] = {}
     for name, cluster in fleet.clusters.items():
         display = fleet.files[name]
-        if not cluster.spec.ecr.pull:
+        if not cluster.spec.ecr.pull and ecr_image_registry(cluster) is None:
             clean[name] = cluster
             continue
         if problems:

@@ -7,8 +7,11 @@ from collections.abc import Mapping
 
 from components.build.ecr import (
     FleetView,
+    ecr_image_registry,
     expand,
+    image_registry,
     is_prefix,
+    pulls,
     repository_grants,
     repository_policy,
     repository_policy_problems,
@@ -42,34 +45,9 @@ def pull_problems(cluster: Cluster, registries: Mapping[str, Registry]) -> list[
                 )
             )
         for j, ref in enumerate(pull.repositories):
-            where = f"{at}.repositories[{j}]"
-            declared = registry.repositories
-            if is_prefix(ref) and not declared:
-                problems.append(
-                    (
-                        where,
-                        f'a prefix is granted on the repositories registry "{registry.name}" '
-                        f"lists in {REGISTRIES_DISPLAY} (repositories), and it lists "
-                        f'none: expected a repository name, got "{ref}"',
-                    )
-                )
-            elif is_prefix(ref) and not expand(ref, registry):
-                problems.append(
-                    (
-                        where,
-                        f'expected a prefix matching a repository of registry "{registry.name}", '
-                        f'got "{ref}" (matches none of {", ".join(declared)})',
-                    )
-                )
-            elif not is_prefix(ref) and declared and ref not in declared:
-                problems.append(
-                    (
-                        where,
-                        f'expected a repository of registry "{registry.name}" '
-                        f'({", ".join(declared)}), got "{ref}"',
-                    )
-                )
-    if problems or not cluster.spec.ecr.pull:
+            problems += _ref_problems(f"{at}.repositories[{j}]", ref, registry)
+    problems += _image_registry_problems(cluster, registries)
+    if problems or not pulls(cluster, registries):
         return problems
     size = policy_size(node_pull_policy(cluster, registries), whitespace=False)
     if cluster.spec.ecr.node_role_names and size > MANAGED_POLICY_LIMIT:
@@ -103,3 +81,61 @@ def repository_policy_size_problems(fleet: FleetView) -> list[tuple[str, str]]:
             for problem in repository_policy_problems(document)
         ]
     return problems
+
+
+def _ref_problems(where: str, ref: str, registry: Registry) -> list[tuple[str, str]]:
+    """What is wrong with pulling `ref` (a name or a prefix) from `registry`."""
+    declared = registry.repositories
+    if is_prefix(ref) and not declared:
+        return [
+            (
+                where,
+                f'a prefix is granted on the repositories registry "{registry.name}" '
+                f"lists in {REGISTRIES_DISPLAY} (repositories), and it lists "
+                f'none: expected a repository name, got "{ref}"',
+            )
+        ]
+    if is_prefix(ref) and not expand(ref, registry):
+        return [
+            (
+                where,
+                f'expected a prefix matching a repository of registry "{registry.name}", '
+                f'got "{ref}" (matches none of {", ".join(declared)})',
+            )
+        ]
+    if not is_prefix(ref) and declared and ref not in declared:
+        return [
+            (
+                where,
+                f'expected a repository of registry "{registry.name}" '
+                f'({", ".join(declared)}), got "{ref}"',
+            )
+        ]
+    return []
+
+
+def _image_registry_problems(
+    cluster: Cluster, registries: Mapping[str, Registry]
+) -> list[tuple[str, str]]:
+    """An ECR mirror of the controller images is a pull like any other: from a registry of
+    _registries.yaml, of repositories it lists under the mirror's path."""
+    location = ecr_image_registry(cluster)
+    if location is None:
+        return []
+    at = "spec.flux.registry.url"
+    account, region, path = location
+    registry = image_registry(cluster, registries)
+    if registry is None:
+        known = ", ".join(f"{r.name} ({r.account_id}/{r.region})" for r in registries.values())
+        return [
+            (
+                at,
+                f"an ECR registry of {account}/{region}, expected the account and region of a "
+                f"registry of {REGISTRIES_DISPLAY} ({known or 'it defines none'})",
+            )
+        ]
+    if not path:
+        return [(at, "expected the mirror's path after the ECR host, such as .../ghcr/fluxcd")]
+    if registry.partition != partition_of(cluster.spec.aws.region):
+        return [(at, f'registry "{registry.name}" is in another partition than the cluster')]
+    return _ref_problems(at, f"{path}/*", registry)

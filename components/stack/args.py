@@ -11,6 +11,7 @@ from typing import Any
 import pulumi
 
 from components.build.alerts import SlackCredential, slack_alert, slack_provider
+from components.build.ecr import pulls
 from components.build.ecr_cluster import (
     irsa_controllers,
     irsa_permissions,
@@ -19,7 +20,7 @@ from components.build.ecr_cluster import (
     node_policy_name,
     node_pull_policy,
 )
-from components.build.flux import flux_instance, operator_values
+from components.build.flux import OPERATOR_CHART, flux_instance, operator_values
 from components.build.git_access import ssh_url
 from components.build.monitoring import DashboardConfigMap, dashboard_configmaps, flux_pod_monitor
 from components.build.recovery import adoption_annotations, upsert_existing_objects
@@ -77,6 +78,7 @@ class AppKeyArgs:
 @dataclass(frozen=True)
 class FluxArgs:
     version: str
+    operator_chart: str
     operator_version: str
     operator_values: dict[str, Any]
     # The FluxInstance, given the IRSA role ARNs of the controllers (known once the roles exist).
@@ -115,7 +117,7 @@ class FluxClusterArgs:
 
 
 def _ecr_args(cluster: Cluster, registries: Mapping[str, Registry]) -> EcrAccessArgs | None:
-    if not cluster.spec.ecr.pull:
+    if not pulls(cluster, registries):
         return None
     account, partition = cluster.spec.aws.account_id, partition_of(cluster.spec.aws.region)
     return EcrAccessArgs(
@@ -213,6 +215,7 @@ def cluster_args(
         ],
         flux=FluxArgs(
             version=spec.flux.version,
+            operator_chart=spec.flux.operator_chart or OPERATOR_CHART,
             operator_version=spec.flux.operator_version,
             operator_values=operator_values(cluster),
             instance=functools.partial(_instance, cluster),

@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.build.flux import OPERATOR_CHART, READY_TIMEOUT_SECONDS
+from components.build.flux import READY_TIMEOUT_SECONDS
 from components.names import FLUX_NAMESPACE, component_type
 from components.stack.args import FluxArgs
 
@@ -38,7 +38,7 @@ class Flux(pulumi.ComponentResource):
         self.operator = k8s.helm.v3.Release(
             f"{name}-operator",
             name="flux-operator",
-            chart=OPERATOR_CHART,
+            chart=args.operator_chart,
             version=args.operator_version,
             namespace=FLUX_NAMESPACE,
             create_namespace=False,

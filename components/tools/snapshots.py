@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from components.build.ecr import runs_image_reflector
+from components.build.ecr import ecr_image_registry, runs_image_reflector
 from components.build.ecr_cluster import pulled_repository_arns
 from components.definition.ecr import EcrSpec
 from components.loading.fleet import Fleet, definition_files, load_fleet
@@ -191,14 +191,16 @@ def cluster_view(snap: Snapshot, name: str) -> Any:
 
 def registries_view(snap: Snapshot) -> Any:
     """What the registries stack is built from: _registries.yaml and, of every cluster that sets
-    spec.ecr, that section with the account, region and tag scanning; or the problems that stop
+    spec.ecr (or mirrors the controller images on ECR), that section with the account, region, tag
+    scanning and the mirror; or the problems that stop
     it (it refuses to run while any definition has one)."""
     if snap.fleet.all_problems:
         return {"problems": [str(p) for p in snap.fleet.all_problems]}
     clusters = {}
     for name, cluster in snap.fleet.clusters.items():
         ecr = cluster.spec.ecr.model_dump(mode="json", by_alias=True)
-        if ecr == _EMPTY_ECR:
+        mirror = ecr_image_registry(cluster)  # the controller images, pulled from ECR
+        if ecr == _EMPTY_ECR and mirror is None:
             continue
         clusters[name] = {
             "ecr": ecr,
@@ -206,6 +208,8 @@ def registries_view(snap: Snapshot) -> Any:
             "region": cluster.spec.aws.region,
             "imageReflector": runs_image_reflector(cluster),
         }
+        if mirror is not None:
+            clusters[name]["imageMirror"] = list(mirror)
     return {
         "registries": {
             name: registry.model_dump(mode="json", by_alias=True)

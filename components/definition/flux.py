@@ -1,0 +1,293 @@
+"""spec.flux: which Flux, how it is installed and tuned (the FluxInstance the operator reconciles).
+
+Every field beyond version, components, size, network policy and tolerations maps to one field of
+the Flux Operator's FluxInstance (v1, operator 0.58): `patches` to spec.kustomize.patches,
+`multitenant`/`tenantDefaultServiceAccount`/`clusterDomain` to spec.cluster, `registry` to
+spec.distribution, `storage` to spec.storage, `commonMetadata` to spec.commonMetadata. Left out,
+each keeps what the operator does by default (and today's plans unchanged).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal, cast
+
+from pydantic import AfterValidator, Field, ValidationError, model_validator
+
+from components import yamlio
+from components.definition.types import (
+    ChartVersion,
+    CoreComponent,
+    ExtraComponent,
+    FluxVersion,
+    KeyAlgorithm,
+    Label,
+    LabelKey,
+    LabelValue,
+    Model,
+    Subdomain,
+    TolerationKey,
+    field_error,
+    pattern,
+    unique,
+)
+
+# Pinned by the project: Flux 2.9 and the Flux Operator release that embeds it (README, "The cluster
+# definition"; the CRDs the tests check against are listed in tests/upstream/SOURCES).
+DEFAULT_FLUX_VERSION = "2.9.x"
+DEFAULT_OPERATOR_VERSION = "0.58.1"
+CORE_COMPONENTS = (
+    "source-controller",
+    "kustomize-controller",
+    "helm-controller",
+    "notification-controller",
+)
+REQUIRED_COMPONENTS = ("source-controller", "kustomize-controller")
+# What the operator installs (Flux's install manifests): the kinds a patch can target.
+INSTALLED_KINDS = (
+    "CustomResourceDefinition",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Deployment",
+    "Namespace",
+    "NetworkPolicy",
+    "ResourceQuota",
+    "Service",
+    "ServiceAccount",
+)
+# Kinds of which each controller has one, named after it: a target name must match a controller.
+PER_CONTROLLER_KINDS = frozenset({"Deployment", "ServiceAccount"})
+JSON6902_OPS = ("add", "remove", "replace", "move", "copy", "test")
+IMAGE_REGISTRY = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$"
+OCI_CHART = r"^oci://[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)+$"
+QUANTITY = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"
+
+ImageRegistry = Annotated[
+    str,
+    pattern(
+        IMAGE_REGISTRY,
+        "an image registry and path, without scheme or tag, such as "
+        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/ghcr/fluxcd",
+    ),
+    Field(max_length=255),
+]
+OciChart = Annotated[
+    str,
+    pattern(
+        OCI_CHART, "an OCI chart reference such as oci://registry.example.com/charts/flux-operator"
+    ),
+    Field(max_length=255),
+]
+Quantity = Annotated[str, pattern(QUANTITY, "a Kubernetes quantity such as 10Gi")]
+
+
+def _has_required(components: list[str]) -> list[str]:
+    missing = [c for c in REQUIRED_COMPONENTS if c not in components]
+    if missing:
+        raise ValueError(
+            f"expected to include {' and '.join(REQUIRED_COMPONENTS)}, missing {', '.join(missing)}"
+        )
+    return components
+
+
+def _regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f'expected a regular expression, got "{value}" ({exc})') from None
+    return value
+
+
+class PatchTarget(Model):
+    """Which objects of the installation a patch applies to (kustomize's selector)."""
+
+    group: str | None = None
+    version: str | None = None
+    kind: Literal[INSTALLED_KINDS] | None = Field(  # type: ignore[valid-type]
+        None, description="a kind the operator installs"
+    )
+    name: Annotated[str, AfterValidator(_regex)] | None = Field(
+        None,
+        description="a regular expression the whole name matches, such as "
+        "(kustomize|helm)-controller",
+    )
+    namespace: Label | None = None
+    label_selector: str | None = None
+    annotation_selector: str | None = None
+
+
+def _patch(text: str) -> str:
+    """A strategic-merge patch (a mapping naming its object) or a JSON6902 list of operations."""
+    try:
+        doc = yamlio.load(text)
+    except (yamlio.YAMLError, ValueError, RecursionError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"expected a YAML patch, got invalid YAML ({first})") from None
+    if isinstance(doc, list):
+        for i, op in enumerate(doc):
+            if not (isinstance(op, dict) and op.get("op") in JSON6902_OPS):
+                raise ValueError(
+                    f"operation {i}: expected op: one of {', '.join(JSON6902_OPS)} (JSON6902)"
+                )
+            if not (isinstance(op.get("path"), str) and op["path"].startswith("/")):
+                raise ValueError(f"operation {i}: expected a path such as /spec/replicas")
+            if op["op"] in ("add", "replace", "test") and "value" not in op:
+                raise ValueError(f"operation {i}: expected a value for op {op['op']}")
+        if not doc:
+            raise ValueError("expected at least one JSON6902 operation")
+        return text
+    if isinstance(doc, dict):
+        if not isinstance(doc.get("kind"), str) or not isinstance(
+            (doc.get("metadata") or {}).get("name"), str
+        ):
+            raise ValueError(
+                "expected a strategic-merge patch naming its object (apiVersion, kind, "
+                "metadata.name)"
+            )
+        return text
+    raise ValueError(
+        "expected a strategic-merge patch (a mapping with kind and metadata.name) or a "
+        "JSON6902 list of operations (op, path)"
+    )
+
+
+class FluxPatch(Model):
+    """One kustomize patch on what the operator installs (FluxInstance spec.kustomize.patches)."""
+
+    target: PatchTarget | None = Field(
+        None, description="which objects; required for a JSON6902 patch"
+    )
+    patch: Annotated[str, AfterValidator(_patch)] = Field(
+        min_length=1, max_length=65_536, description="YAML: a strategic-merge patch or JSON6902"
+    )
+
+    @property
+    def is_json6902(self) -> bool:
+        return isinstance(yamlio.load(self.patch), list)
+
+    @model_validator(mode="after")
+    def _json6902_has_a_target(self) -> FluxPatch:
+        if self.is_json6902 and (self.target is None or self.target.kind is None):
+            error = field_error(
+                ("target",), None, "required for a JSON6902 patch: expected a target with a kind"
+            )
+            raise ValidationError.from_exception_data("FluxPatch", [error])  # type: ignore[list-item]
+        return self
+
+
+class FluxRegistry(Model):
+    url: ImageRegistry = Field(description="where the controller images are pulled from")
+    pull_secret: Subdomain | None = Field(
+        None,
+        description="a Secret in flux-system with the registry's credentials (not managed here; "
+        "leave it out for ECR: the nodes' role pulls)",
+    )
+
+
+class FluxStorage(Model):
+    """A persistent volume for source-controller's artifacts (FluxInstance spec.storage)."""
+
+    class_name: Subdomain = Field(alias="class", description="the StorageClass, such as gp3")
+    size: Quantity = Field(description="such as 10Gi")
+
+
+class CommonMetadata(Model):
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, max_length=50)
+    annotations: dict[LabelKey, Annotated[str, Field(max_length=4096)]] = Field(
+        default_factory=dict, max_length=50
+    )
+
+
+class DeployKeySpec(Model):
+    algorithm: KeyAlgorithm = "ECDSA-P384"
+    rotation: int = Field(1, ge=1, le=10_000, description="bump to rotate the key pair")
+
+
+class FluxSpec(Model):
+    version: FluxVersion = DEFAULT_FLUX_VERSION
+    operator_version: ChartVersion = DEFAULT_OPERATOR_VERSION
+    components: Annotated[
+        list[CoreComponent], AfterValidator(unique), AfterValidator(_has_required)
+    ] = Field(
+        default_factory=lambda: cast("list[CoreComponent]", list(CORE_COMPONENTS)),
+        min_length=1,
+    )
+    components_extra: Annotated[list[ExtraComponent], AfterValidator(unique)] = Field(
+        default_factory=list
+    )
+    size: Literal["small", "medium", "large"] = "medium"
+    network_policy: bool = True
+    toleration_keys: Annotated[list[TolerationKey], AfterValidator(unique)] = Field(
+        default_factory=list, max_length=20
+    )
+    deploy_key: DeployKeySpec = Field(default_factory=DeployKeySpec)
+    patches: list[FluxPatch] = Field(
+        default_factory=list,
+        max_length=50,
+        description="kustomize patches on the installation; _defaults.yaml's come first, then "
+        "the cluster's",
+    )
+    multitenant: bool = Field(
+        False, description="lock Flux down for multi-tenancy (cluster.multitenant)"
+    )
+    tenant_default_service_account: Label | None = Field(
+        None,
+        description='with multitenant: the tenants\' default ServiceAccount (default "default")',
+    )
+    cluster_domain: Subdomain | None = Field(
+        None, description="the cluster's DNS domain (default cluster.local)"
+    )
+    registry: FluxRegistry | None = Field(
+        None, description="a mirror of the controller images (default ghcr.io/fluxcd)"
+    )
+    operator_chart: OciChart | None = Field(
+        None, description="a mirror of the flux-operator chart (air-gapped clusters)"
+    )
+    storage: FluxStorage | None = None
+    common_metadata: CommonMetadata | None = Field(
+        None, description="labels and annotations on every object Flux's installation creates"
+    )
+    adopt: bool = Field(
+        False,
+        description="take over a cluster bootstrapped by flux bootstrap or the Terraform "
+        "provider: the flux-system namespace and Secret are adopted, not recreated "
+        "(needs spec.git.path: the path the bootstrap syncs)",
+    )
+
+    @model_validator(mode="after")
+    def _targets_match_controllers(self) -> FluxSpec:
+        errors = []
+        if self.tenant_default_service_account is not None and not self.multitenant:
+            errors.append(
+                field_error(
+                    ("tenantDefaultServiceAccount",),
+                    self.tenant_default_service_account,
+                    "only with multitenant: true, expected multitenant: true or no "
+                    "tenantDefaultServiceAccount",
+                )
+            )
+        for i, patch in enumerate(self.patches):
+            target = patch.target
+            if target is None or target.name is None or target.kind not in PER_CONTROLLER_KINDS:
+                continue
+            if not any(re.fullmatch(target.name, c) for c in self.all_components):
+                errors.append(
+                    field_error(
+                        ("patches", i, "target", "name"),
+                        target.name,
+                        f'"{target.name}" matches no {target.kind} the operator installs here, '
+                        f"expected one of {', '.join(self.all_components)}",
+                    )
+                )
+        if errors:
+            raise ValidationError.from_exception_data("FluxSpec", errors)  # type: ignore[arg-type]
+        return self
+
+    @property
+    def all_components(self) -> list[str]:
+        return [*self.components, *self.components_extra]
+
+    @property
+    def pushes_to_git(self) -> bool:
+        """image-automation-controller commits image updates: only then is the key read-write."""
+        return "image-automation-controller" in self.components_extra
