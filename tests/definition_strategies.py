@@ -153,6 +153,14 @@ def valid_clusters() -> Strategy:
             st.sampled_from(["^info", "timeout", "(?i)retry", "a.*b", "[0-9]+"])
         ),
         "spec.alerts.slack.eventSources[]": _event_source(schema),
+        "spec.alerts.routes": st.lists(
+            st.fixed_dictionaries(
+                {"name": st.sampled_from(["deploys", "infra", "team-a"]), "channel": st.just("#x")},
+                optional={"severity": st.sampled_from(["error", "info"])},
+            ),
+            max_size=2,
+            unique_by=lambda route: route["name"],
+        ),
         "spec.monitoring.dashboardLabel": _label_maps(),
         "spec.apps": _apps(schema),
         "spec.flux.patches": st.lists(st.sampled_from(VALID_PATCHES), max_size=2),

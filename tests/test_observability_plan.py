@@ -10,8 +10,9 @@ from typing import Any
 
 import pulumi
 import pytest
+from conftest import ROOT
 from crdcheck import validate
-from planutil import of_type, one
+from planutil import of_type, one, run_cli
 from ruamel.yaml import YAML
 
 from components.loading.stack_files import SECURE_PLACEHOLDER
@@ -291,3 +292,80 @@ def test_ciphertext_is_not_printed_either(project: Path) -> None:
     for out in outputs_of(p):
         assert "FAKECIPHERTEXT" not in out
         assert "xox" not in out
+
+
+# --- more alerts: spec.alerts.routes -------------------------------------------------------------
+
+ROUTES = [
+    {"name": "deploys", "channel": "#deploys", "severity": "info",
+     "eventSources": [{"kind": "HelmRelease", "name": "*"}]},
+    {"name": "infra", "channel": "C0123456789", "exclusionList": ["^Dependencies do not"]},
+]  # fmt: skip
+
+
+def test_each_route_is_a_provider_and_an_alert_with_the_same_credential(project: Path) -> None:
+    set_spec(project, PROD, "alerts.routes", ROUTES)
+    plan = plan_stack(project, PROD)
+    providers = {r.inputs["metadata"]["name"]: r for r in of_type(plan, PROVIDER)}
+    alerts = {r.inputs["metadata"]["name"]: r for r in of_type(plan, ALERT)}
+    assert sorted(providers) == sorted(alerts) == ["slack", "slack-deploys", "slack-infra"]
+    assert [s.name for s in of_type(plan, SECRET) if "slack" in s.name] == [
+        f"{PROD}-observability-slack-secret"
+    ]  # one Secret for every route
+    deploys, infra = providers["slack-deploys"].inputs, providers["slack-infra"].inputs
+    assert deploys["spec"]["channel"] == "#deploys"
+    assert infra["spec"]["channel"] == "C0123456789"
+    assert deploys["spec"]["secretRef"] == providers["slack"].inputs["spec"]["secretRef"]
+    alert = alerts["slack-deploys"].inputs["spec"]
+    assert alert["providerRef"] == {"name": "slack-deploys"}
+    assert alert["eventSeverity"] == "info"
+    assert alert["eventSources"] == [{"kind": "HelmRelease", "name": "*"}]
+    assert alerts["slack-infra"].inputs["spec"]["exclusionList"] == ["^Dependencies do not"]
+    # the default route is what it was without routes
+    before = plan_stack(ROOT, PROD)
+    assert (
+        one(plan, ALERT, f"{PROD}-observability-slack-alert").inputs
+        == one(before, ALERT, f"{PROD}-observability-slack-alert").inputs
+    )
+    route_alert = one(plan, ALERT, f"{PROD}-observability-slack-deploys-alert")
+    assert set(route_alert.dependencies) == {
+        one(plan, INSTANCE).urn,
+        providers["slack-deploys"].urn,
+    }
+    for obj in [*providers.values(), *alerts.values()]:
+        assert validate(obj.inputs) == [], obj.inputs
+
+
+def test_routes_without_the_default_channel_still_need_the_credential(project: Path) -> None:
+    set_spec(project, STAGING, "alerts.slack", {"enabled": False})
+    set_spec(project, STAGING, "alerts.routes", ROUTES[:1])
+    set_stack_config(project, STAGING, {})
+    with pytest.raises(pulumi.RunError) as caught:
+        plan_stack(project, STAGING)
+    assert str(caught.value) == MISSING.format(name=STAGING).replace(
+        "spec.alerts.slack:", "spec.alerts.routes:"
+    )
+    set_stack_config(project, STAGING, {"flux-fleet:slackBotToken": {"secure": "v1:cipher"}})
+    plan = plan_stack(project, STAGING)
+    assert [r.inputs["metadata"]["name"] for r in of_type(plan, PROVIDER)] == ["slack-deploys"]
+
+
+@pytest.mark.parametrize(
+    ("routes", "path", "expected"),
+    [
+        ([ROUTES[0], ROUTES[0]], "spec.alerts.routes", "deploys more than once"),
+        ([{"name": "x"}], "spec.alerts.routes[0].channel", "required field is missing"),
+        ([{"name": "x" * 58, "channel": "#c"}], "spec.alerts.routes[0].name", "at most 57"),
+        ([{"name": "x", "channel": "#c", "severity": "debug"}], "spec.alerts.routes[0].severity",
+         "one of error or info"),
+    ],
+)  # fmt: skip
+def test_a_bad_route_is_one_line(
+    project: Path, routes: list[dict[str, Any]], path: str, expected: str
+) -> None:
+    set_spec(project, PROD, "alerts.routes", routes)
+    code, out, err = run_cli(project, "validate")
+    assert (code, out) == (2, "")
+    (line,) = err.splitlines()
+    assert line.startswith(f"k8s-clusters/{PROD}.yaml: {path}: "), line
+    assert expected in line, line

@@ -1,4 +1,5 @@
-"""Slack alerts: the credential check, the Provider and the Alert, from a validated definition.
+"""Slack alerts: the credential check, the Providers and the Alerts (spec.alerts.slack and each
+route), from a validated definition.
 
 Nothing here imports Pulumi. The Slack credential is never an argument of the object builders:
 only `slack_secret_string_data` sees it, and the component wraps what that returns as a Pulumi
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from components.definition.alerts import EventSource
+from components.definition.alerts import AlertRoute, AlertRule, EventSource
 from components.definition.cluster import Cluster
 from components.names import FLUX_NAMESPACE, MANAGED_BY, definition_file
 from components.problems import Problem
@@ -22,8 +23,7 @@ SLACK_API_ADDRESS = "https://slack.com/api/chat.postMessage"
 
 NOTIFICATION_API = "notification.toolkit.fluxcd.io/v1beta3"
 SLACK_SECRET_NAME = "slack-credentials"
-SLACK_PROVIDER_NAME = "slack"
-SLACK_ALERT_NAME = "slack"
+SLACK_PROVIDER_NAME = "slack"  # and its Alert's; a route's are slack-<name>
 
 
 class SlackConfigError(ValueError):
@@ -49,22 +49,24 @@ def slack_credential(cluster: Cluster, present: set[str]) -> SlackCredential | N
     """The credential to use, given the stack config keys that are set; None when alerts are
     off. Raises SlackConfigError (naming the key and the command) when they are on but neither
     key, or both, are set."""
-    if not cluster.spec.alerts.slack.is_enabled:
+    alerts = cluster.spec.alerts
+    if not alerts.uses_slack:
         return None
+    at = "spec.alerts.slack" if alerts.slack.is_enabled else "spec.alerts.routes"
     found = [key for key in SLACK_CREDENTIAL_KEYS if key in present]
     if not found:
         message = (
             "enabled but no Slack credential in stack config; run: pulumi config set --secret "
             f"{SLACK_BOT_TOKEN_KEY} <xoxb-...> -s {cluster.name} (or {SLACK_WEBHOOK_URL_KEY})"
         )
-        raise SlackConfigError(Problem(definition_file(cluster.name), "spec.alerts.slack", message))
+        raise SlackConfigError(Problem(definition_file(cluster.name), at, message))
     if len(found) > 1:
         message = (
             f"both {SLACK_BOT_TOKEN_KEY} and {SLACK_WEBHOOK_URL_KEY} are set in stack config, "
             f"expected one; run: pulumi config rm {SLACK_WEBHOOK_URL_KEY} -s {cluster.name} "
             f"(or {SLACK_BOT_TOKEN_KEY})"
         )
-        raise SlackConfigError(Problem(definition_file(cluster.name), "spec.alerts.slack", message))
+        raise SlackConfigError(Problem(definition_file(cluster.name), at, message))
     return SlackCredential(found[0])
 
 
@@ -77,12 +79,15 @@ def metadata(name: str, namespace: str, labels: dict[str, str] | None = None) ->
     return {"name": name, "namespace": namespace, "labels": {**(labels or {}), **MANAGED_BY}}
 
 
-def slack_provider(cluster: Cluster, credential: SlackCredential) -> dict[str, Any]:
-    """The Provider of type slack. A bot token posts through the chat.postMessage API to the
-    channel; a legacy webhook's URL comes from the Secret (its channel is fixed by Slack)."""
+def slack_provider(
+    cluster: Cluster, credential: SlackCredential, route: AlertRoute | None = None
+) -> dict[str, Any]:
+    """The Provider of type slack (of `route`, or of spec.alerts.slack). A bot token posts
+    through the chat.postMessage API to the channel; a legacy webhook's URL comes from the Secret
+    (its channel is fixed by Slack)."""
     spec: dict[str, Any] = {
         "type": "slack",
-        "channel": cluster.spec.alerts.slack.channel,
+        "channel": route.channel if route else cluster.spec.alerts.slack.channel,
         "secretRef": {"name": SLACK_SECRET_NAME},
     }
     if credential.is_bot_token:
@@ -90,9 +95,14 @@ def slack_provider(cluster: Cluster, credential: SlackCredential) -> dict[str, A
     return {
         "apiVersion": NOTIFICATION_API,
         "kind": "Provider",
-        "metadata": metadata(SLACK_PROVIDER_NAME, FLUX_NAMESPACE),
+        "metadata": metadata(route_name(route), FLUX_NAMESPACE),
         "spec": spec,
     }
+
+
+def route_name(route: AlertRoute | None) -> str:
+    """The Provider's and the Alert's name: slack, or slack-<route>."""
+    return f"{SLACK_PROVIDER_NAME}-{route.name}" if route else SLACK_PROVIDER_NAME
 
 
 def event_source(source: EventSource) -> dict[str, Any]:
@@ -104,7 +114,7 @@ def event_source(source: EventSource) -> dict[str, Any]:
     return out
 
 
-def eventmetadata(cluster: Cluster) -> dict[str, str]:
+def event_metadata(cluster: Cluster) -> dict[str, str]:
     """Added to every event sent, so a shared channel shows which cluster spoke."""
     return {
         "cluster": cluster.name,
@@ -114,19 +124,20 @@ def eventmetadata(cluster: Cluster) -> dict[str, str]:
     }
 
 
-def slack_alert(cluster: Cluster) -> dict[str, Any]:
-    slack = cluster.spec.alerts.slack
+def slack_alert(cluster: Cluster, route: AlertRoute | None = None) -> dict[str, Any]:
+    """The Alert (of `route`, or of spec.alerts.slack) sending to its Provider."""
+    rule: AlertRule = route or cluster.spec.alerts.slack
     spec: dict[str, Any] = {
-        "providerRef": {"name": SLACK_PROVIDER_NAME},
-        "eventSeverity": slack.severity,
-        "eventSources": [event_source(s) for s in slack.event_sources],
-        "eventMetadata": eventmetadata(cluster),
+        "providerRef": {"name": route_name(route)},
+        "eventSeverity": rule.severity,
+        "eventSources": [event_source(s) for s in rule.event_sources],
+        "eventMetadata": event_metadata(cluster),
     }
-    if slack.exclusion_list:
-        spec["exclusionList"] = list(slack.exclusion_list)
+    if rule.exclusion_list:
+        spec["exclusionList"] = list(rule.exclusion_list)
     return {
         "apiVersion": NOTIFICATION_API,
         "kind": "Alert",
-        "metadata": metadata(SLACK_ALERT_NAME, FLUX_NAMESPACE),
+        "metadata": metadata(route_name(route), FLUX_NAMESPACE),
         "spec": spec,
     }

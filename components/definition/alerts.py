@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from components.definition.types import Label, LabelKey, LabelValue, Model, pattern
+from components.definition.types import Label, LabelKey, LabelValue, Model, pattern, unique
 
 # Alert.spec.eventSources[].kind of notification-controller v1beta3, plus FluxInstance, which the
 # operator adds to the Alert CRD's enum when it installs Flux.
@@ -84,11 +84,9 @@ def _default_event_sources() -> list[EventSource]:
     ]
 
 
-class SlackAlerts(Model):
-    enabled: bool | None = Field(None, description="default: true when a channel is set")
-    channel: SlackChannel | None = Field(
-        None, description="the Slack channel Flux posts to, such as #flux-alerts"
-    )
+class AlertRule(Model):
+    """Which events an alert sends: the severity, the sources, what to leave out."""
+
     severity: Literal["error", "info"] = Field(
         "error", description="error: failures only; info: every event"
     )
@@ -105,6 +103,13 @@ class SlackAlerts(Model):
         description="Go regular expressions; events whose message matches one are not sent",
     )
 
+
+class SlackAlerts(AlertRule):
+    enabled: bool | None = Field(None, description="default: true when a channel is set")
+    channel: SlackChannel | None = Field(
+        None, description="the Slack channel Flux posts to, such as #flux-alerts"
+    )
+
     @model_validator(mode="after")
     def _channel_when_enabled(self) -> SlackAlerts:
         if self.enabled and self.channel is None:
@@ -116,8 +121,32 @@ class SlackAlerts(Model):
         return self.enabled if self.enabled is not None else self.channel is not None
 
 
+class AlertRoute(AlertRule):
+    """One more Slack alert: its own channel, severity, sources and exclusions, with the same
+    Slack credential (a Provider and an Alert named slack-<name>)."""
+
+    name: Annotated[Label, Field(max_length=57)] = Field(
+        description="the route's name, unique: its Provider and Alert are slack-<name>"
+    )
+    channel: SlackChannel = Field(description="the Slack channel, such as #deploys")
+
+
+def _unique_routes(routes: list[AlertRoute]) -> list[AlertRoute]:
+    unique([route.name for route in routes])
+    return routes
+
+
 class Alerts(Model):
     slack: SlackAlerts = Field(default_factory=SlackAlerts)
+    routes: Annotated[list[AlertRoute], AfterValidator(_unique_routes)] = Field(
+        default_factory=list,
+        max_length=20,
+        description="more Slack alerts, each to its own channel (the same Slack credential)",
+    )
+
+    @property
+    def uses_slack(self) -> bool:
+        return self.slack.is_enabled or bool(self.routes)
 
 
 class Monitoring(Model):

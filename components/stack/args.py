@@ -86,12 +86,18 @@ class FluxArgs:
 
 
 @dataclass(frozen=True)
+class SlackAlertArgs:
+    route: str | None  # None: spec.alerts.slack; else the route's name (in the resource names)
+    provider: dict[str, Any]
+    alert: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class SlackArgs:
     credential: SlackCredential
     value: pulumi.Output[str]  # from stack config: only ever a Pulumi secret
-    channel: str | None
-    provider: dict[str, Any]
-    alert: dict[str, Any]
+    channel: str | None  # of spec.alerts.slack, when it is on
+    alerts: Sequence[SlackAlertArgs]
 
 
 @dataclass(frozen=True)
@@ -148,12 +154,20 @@ def _slack_args(
     if secret is None:
         return None
     credential, value = secret
+    slack = cluster.spec.alerts.slack
+    alerts = [
+        SlackAlertArgs(
+            route.name if route else None,
+            slack_provider(cluster, credential, route),
+            slack_alert(cluster, route),
+        )
+        for route in [*([None] if slack.is_enabled else []), *cluster.spec.alerts.routes]
+    ]
     return SlackArgs(
         credential=credential,
         value=value,
-        channel=cluster.spec.alerts.slack.channel,
-        provider=slack_provider(cluster, credential),
-        alert=slack_alert(cluster),
+        channel=slack.channel if slack.is_enabled else None,
+        alerts=alerts,
     )
 
 

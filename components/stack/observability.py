@@ -28,10 +28,11 @@ def _custom_resource(
 class Observability(pulumi.ComponentResource):
     """Everything that reports on Flux, through the cluster's Kubernetes provider.
 
-    - Slack (when `spec.alerts.slack` is enabled): a Secret with the credential from stack config
+    - Slack (when `spec.alerts.slack` is enabled, and for each of `spec.alerts.routes`): a
+      Secret with the credential from stack config
       (`slackBotToken` or `slackWebhookUrl`, only ever a Pulumi secret; the program reads it, and
       stops with the `pulumi config set --secret` command when it is missing), a Provider and an
-      Alert in flux-system. They depend on the FluxInstance, which is Ready only once Flux, and
+      Alert each in flux-system. They depend on the FluxInstance, which is Ready only once Flux, and
       so the notification CRDs, are installed.
     - Grafana (`monitoring.grafanaDashboards`): one ConfigMap per dashboard, labelled for the
       Grafana sidecar, in `monitoring.namespace`. That namespace is NOT created here: the
@@ -74,12 +75,14 @@ class Observability(pulumi.ComponentResource):
                 string_data=pulumi.Output.secret(string_data),
                 opts=after_flux(),
             )
-            provider = _custom_resource(
-                f"{name}-slack-provider", slack.provider, after_flux(secret)
-            )
-            self.slack_alert = _custom_resource(
-                f"{name}-slack-alert", slack.alert, after_flux(provider)
-            )
+            for alert in slack.alerts:
+                prefix = f"{name}-slack" + (f"-{alert.route}" if alert.route else "")
+                provider = _custom_resource(
+                    f"{prefix}-provider", alert.provider, after_flux(secret)
+                )
+                created = _custom_resource(f"{prefix}-alert", alert.alert, after_flux(provider))
+                if alert.route is None:
+                    self.slack_alert = created
 
         if args.pod_monitor is not None:
             _custom_resource(f"{name}-podmonitor", args.pod_monitor, after_flux())

@@ -162,7 +162,7 @@ def stack_settings(cluster: Cluster) -> str:
         "# (secrets with `pulumi config set --secret`, and the secrets provider after "
         "`pulumi stack init`).\n"
     )
-    if not cluster.spec.alerts.slack.is_enabled:
+    if not cluster.spec.alerts.uses_slack:
         return text + "config: {}\n"
     return text + (
         "config:\n"
@@ -246,7 +246,7 @@ def _cluster_next_steps(cluster: Cluster, display: str) -> list[str]:
         "key (GITHUB_TOKEN, or GITHUB_APP_ID / GITHUB_APP_INSTALLATION_ID / GITHUB_APP_PEM_FILE), "
         f"and AWS, for account {aws.account_id}{role}.",
     ]
-    if cluster.spec.alerts.slack.is_enabled:
+    if cluster.spec.alerts.uses_slack:
         steps.append(
             f"Slack alerts are on: `pulumi config set --secret {SLACK_BOT_TOKEN_KEY} xoxb-... "
             f"-s {cluster.name}` (or {SLACK_WEBHOOK_URL_KEY}) replaces the placeholder in "
