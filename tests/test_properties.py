@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
+from corecheck import core_problems
 from crdcheck import is_flux_kind, validate
 from definition_strategies import bad_documents, schema_documents, valid_clusters
 from fleetworkspace import assert_problem_lines, dump_yaml, planned, run_cli, workspace, write
@@ -124,6 +125,9 @@ def assert_plans(plan: Any) -> None:
     assert len(flux_objects) >= 1  # the FluxInstance, at least
     for obj in flux_objects:
         assert validate(obj) == [], obj
+    for reg in plan.resources:
+        if reg.type.startswith("kubernetes:core/v1:"):
+            assert core_problems(reg.inputs) == [], reg.inputs
     assert scan(plan) == {}
 
 
