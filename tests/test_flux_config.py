@@ -122,6 +122,14 @@ def test_a_definitions_patches_come_after_flux_fleets_own() -> None:
     assert named["cluster"]["tenantDefaultServiceAccount"] == "tenant"
 
 
+def test_a_patch_reaches_the_sync_objects_too() -> None:
+    decryption = {
+        "target": {"kind": "Kustomization", "name": "flux-system"},
+        "patch": "- op: add\n  path: /spec/decryption\n  value: {provider: sops}\n",
+    }
+    assert spec_of({"patches": [decryption]})["kustomize"]["patches"] == [decryption]
+
+
 def test_fleet_patches_and_the_clusters_add_up_in_that_order() -> None:
     log = {
         **CONCURRENCY,
@@ -156,6 +164,7 @@ BAD_VALUES = [
     (patched(ADD, {"kind": "Pod"}), "patches[0].target.kind", "CustomResourceDefinition"),
     (patched(ADD, {**DEPLOYMENT, "name": "image-.*"}), "patches[0].target.name", "matches no"),
     (patched(ADD, {**DEPLOYMENT, "name": "(x"}), "patches[0].target.name", "a regular expr"),
+    (patched(ADD, {"kind": "Kustomization", "name": "apps"}), "patches[0].target.name", "flux-sys"),
     ({"tenantDefaultServiceAccount": "t"}, "tenantDefaultServiceAccount", "only with multi"),
     ({"registry": {"url": "https://ghcr.io/fluxcd"}}, "registry.url", "without scheme or tag"),
     ({"registry": {"url": "ghcr.io/fluxcd:v1"}}, "registry.url", "without scheme or tag"),

@@ -31,6 +31,7 @@ from components.definition.types import (
     pattern,
     unique,
 )
+from components.names import SYNC_SOURCE_NAME
 
 # Pinned by the project: Flux 2.9 and the Flux Operator release that embeds it (README, "The cluster
 # definition"; the CRDs the tests check against are listed in tests/upstream/SOURCES).
@@ -43,7 +44,9 @@ CORE_COMPONENTS = (
     "notification-controller",
 )
 REQUIRED_COMPONENTS = ("source-controller", "kustomize-controller")
-# What the operator installs (Flux's install manifests): the kinds a patch can target.
+# What the operator installs (Flux's install manifests, and the sync objects it generates, which
+# its patches reach too): the kinds a patch can target.
+SYNC_KINDS = ("GitRepository", "Kustomization")  # both named flux-system
 INSTALLED_KINDS = (
     "CustomResourceDefinition",
     "ClusterRole",
@@ -54,6 +57,7 @@ INSTALLED_KINDS = (
     "ResourceQuota",
     "Service",
     "ServiceAccount",
+    *SYNC_KINDS,
 )
 # Kinds of which each controller has one, named after it: a target name must match a controller.
 PER_CONTROLLER_KINDS = frozenset({"Deployment", "ServiceAccount"})
@@ -268,15 +272,22 @@ class FluxSpec(Model):
             )
         for i, patch in enumerate(self.patches):
             target = patch.target
-            if target is None or target.name is None or target.kind not in PER_CONTROLLER_KINDS:
+            if target is None or target.name is None:
                 continue
-            if not any(re.fullmatch(target.name, c) for c in self.all_components):
+            names = (
+                self.all_components
+                if target.kind in PER_CONTROLLER_KINDS
+                else [SYNC_SOURCE_NAME]
+                if target.kind in SYNC_KINDS
+                else None
+            )
+            if names is not None and not any(re.fullmatch(target.name, n) for n in names):
                 errors.append(
                     field_error(
                         ("patches", i, "target", "name"),
                         target.name,
                         f'"{target.name}" matches no {target.kind} the operator installs here, '
-                        f"expected one of {', '.join(self.all_components)}",
+                        f"expected one of {', '.join(names)}",
                     )
                 )
         if errors:
