@@ -1,4 +1,5 @@
-"""How the program reaches an EKS cluster: a kubeconfig whose user runs `aws eks get-token`."""
+"""How the program reaches an EKS cluster: a kubeconfig whose user runs `aws eks get-token`, and
+the EKS access policy of the deployer's access entry."""
 
 from __future__ import annotations
 
@@ -47,3 +48,8 @@ def kubeconfig(
             }
         ],
     }
+
+
+def access_policy_arn(policy: str, partition: str = "aws") -> str:
+    """The ARN of an EKS access policy (AWS-owned, global)."""
+    return f"arn:{partition}:eks::aws:cluster-access-policy/{policy}"

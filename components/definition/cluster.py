@@ -29,6 +29,7 @@ from components.definition.types import (
     RelPath,
     RoleArn,
     field_error,
+    pattern,
     role_in_account,
 )
 from components.names import FLUX_CLUSTERS_DIR, REGISTRIES_STACK
@@ -43,6 +44,29 @@ def _not_reserved(name: str) -> str:
     return name
 
 
+PRINCIPAL_ARN = r"^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:(role|user)/[A-Za-z0-9+=,.@_/-]{1,512}$"
+PrincipalArn = Annotated[
+    str,
+    pattern(PRINCIPAL_ARN, "an IAM role or user ARN (arn:aws:iam::<12 digits>:role/<name>)"),
+]
+EKS_ACCESS_POLICIES = (
+    "AmazonEKSClusterAdminPolicy",
+    "AmazonEKSAdminPolicy",
+    "AmazonEKSEditPolicy",
+    "AmazonEKSViewPolicy",
+)
+
+
+class AccessEntry(Model):
+    """An EKS access entry for the principal that runs `pulumi up` (the cluster-wide policy)."""
+
+    principal_arn: PrincipalArn = Field(description="the deployer's role (or user)")
+    policy: Literal[EKS_ACCESS_POLICIES] = Field(  # type: ignore[valid-type]
+        "AmazonEKSClusterAdminPolicy",
+        description="an EKS access policy, cluster-wide; installing Flux needs cluster admin",
+    )
+
+
 class AwsSpec(Model):
     account_id: AccountId
     region: Region
@@ -52,6 +76,11 @@ class AwsSpec(Model):
     role_arn: RoleArn | None = Field(
         None,
         description="a role to assume to reach the account and the cluster (in accountId)",
+    )
+    access_entry: AccessEntry | None = Field(
+        None,
+        description="create the EKS access entry of the deployer (not for the cluster's creator, "
+        "which has access already)",
     )
 
     @model_validator(mode="after")

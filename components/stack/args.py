@@ -20,6 +20,7 @@ from components.build.ecr_cluster import (
     node_policy_name,
     node_pull_policy,
 )
+from components.build.eks import access_policy_arn
 from components.build.flux import OPERATOR_CHART, flux_instance, operator_values
 from components.build.git_access import ssh_url
 from components.build.monitoring import DashboardConfigMap, dashboard_configmaps, flux_pod_monitor
@@ -36,6 +37,8 @@ class EksConnectionArgs:
     role_arn: str | None
     eks_cluster_name: str
     upsert_existing_objects: bool | None  # spec.flux.adopt: creates of existing objects update
+    # spec.aws.accessEntry: (principal ARN, access policy ARN), made before any Kubernetes object
+    access_entry: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -203,6 +206,14 @@ def cluster_args(
             role_arn=spec.aws.role_arn,
             eks_cluster_name=cluster.eks_cluster_name,
             upsert_existing_objects=upsert_existing_objects(cluster),
+            access_entry=(
+                (
+                    spec.aws.access_entry.principal_arn,
+                    access_policy_arn(spec.aws.access_entry.policy, partition_of(spec.aws.region)),
+                )
+                if spec.aws.access_entry
+                else None
+            ),
         ),
         ecr=_ecr_args(cluster, registries),
         namespace_labels={"app.kubernetes.io/part-of": "flux", "flux-fleet/cluster": name},

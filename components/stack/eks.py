@@ -53,6 +53,31 @@ class EksConnection(pulumi.ComponentResource):
             )
         )
         self.oidc_issuer = eks.identities.apply(lambda ids: ids[0]["oidcs"][0]["issuer"])
+        # The deployer's access to the cluster, before any Kubernetes object (each goes through
+        # the provider below, which waits for it).
+        access: list[pulumi.Resource] = []
+        if args.access_entry is not None:
+            principal, policy = args.access_entry
+            on_aws = pulumi.ResourceOptions(parent=self, provider=self.aws_provider)
+            entry = aws.eks.AccessEntry(
+                f"{name}-access",
+                cluster_name=args.eks_cluster_name,
+                principal_arn=principal,
+                type="STANDARD",
+                opts=on_aws,
+            )
+            access.append(
+                aws.eks.AccessPolicyAssociation(
+                    f"{name}-access-policy",
+                    cluster_name=args.eks_cluster_name,
+                    principal_arn=principal,
+                    policy_arn=policy,
+                    access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                    opts=pulumi.ResourceOptions.merge(
+                        on_aws, pulumi.ResourceOptions(depends_on=[entry])
+                    ),
+                )
+            )
         self.k8s_provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=secret(config),
@@ -65,6 +90,6 @@ class EksConnection(pulumi.ComponentResource):
             # already exist update them instead of failing (build/recovery.py, README).
             # deleteUnreachable is never set here: PULUMI_K8S_DELETE_UNREACHABLE, at destroy.
             upsert_existing_objects=args.upsert_existing_objects,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=access or None),
         )
         self.register_outputs({"endpoint": eks.endpoint})
