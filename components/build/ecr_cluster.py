@@ -136,6 +136,33 @@ def irsa_trust_policy(
     }
 
 
+POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
+
+
+def pod_identity_trust_policy(
+    account_id: str, region: str, eks_cluster_name: str, partition: str = "aws"
+) -> dict[str, Any]:
+    """Who may assume a controller's role with EKS Pod Identity: the Pod Identity service, for
+    this cluster of this account only (which ServiceAccount is the association's to say)."""
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["sts:TagSession", "sts:AssumeRole"],
+                "Principal": {"Service": POD_IDENTITY_PRINCIPAL},
+                "Condition": {
+                    "ArnEquals": {
+                        "aws:SourceArn": f"arn:{partition}:eks:{region}:{account_id}:"
+                        f"cluster/{eks_cluster_name}"
+                    },
+                    "StringEquals": {"aws:SourceAccount": account_id},
+                },
+            }
+        ],
+    }
+
+
 def _bounded(name: str, limit: int) -> str:
     """`name`, or its first characters and a hash of it when longer than `limit`."""
     if len(name) <= limit:

@@ -77,6 +77,11 @@ class AwsSpec(Model):
         None,
         description="a role to assume to reach the account and the cluster (in accountId)",
     )
+    workload_identity: Literal["irsa", "podIdentity"] = Field(
+        "irsa",
+        description="how Flux controllers get their AWS roles: IRSA (the cluster's OIDC "
+        "provider) or EKS Pod Identity (needs the eks-pod-identity-agent add-on)",
+    )
     access_entry: AccessEntry | None = Field(
         None,
         description="create the EKS access entry of the deployer (not for the cluster's creator, "

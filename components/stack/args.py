@@ -19,6 +19,7 @@ from components.build.ecr_cluster import (
     irsa_trust_policy,
     node_policy_name,
     node_pull_policy,
+    pod_identity_trust_policy,
 )
 from components.build.eks import access_policy_arn
 from components.build.flux import OPERATOR_CHART, flux_instance, operator_values
@@ -45,13 +46,16 @@ class EksConnectionArgs:
 class IrsaRoleArgs:
     controller: str
     role_name: str
-    trust_policy: Callable[[str], dict[str, Any]]  # for the cluster's OIDC issuer URL
+    # IRSA: the trust policy for the cluster's OIDC issuer URL; Pod Identity: the trust policy
+    trust_policy: Callable[[str], dict[str, Any]] | dict[str, Any]
     permissions: dict[str, Any]
 
 
 @dataclass(frozen=True)
 class EcrAccessArgs:
     cluster: str
+    eks_cluster_name: str
+    pod_identity: bool  # an association per role, not a ServiceAccount annotation
     node_policy_name: str
     node_policy: dict[str, Any]
     node_role_names: Sequence[str]  # none: no node policy
@@ -129,8 +133,21 @@ def _ecr_args(cluster: Cluster, registries: Mapping[str, Registry]) -> EcrAccess
     if not pulls(cluster, registries):
         return None
     account, partition = cluster.spec.aws.account_id, partition_of(cluster.spec.aws.region)
+    pod_identity = cluster.spec.aws.workload_identity == "podIdentity"
+
+    def trust(controller: str) -> Callable[[str], dict[str, Any]] | dict[str, Any]:
+        if pod_identity:
+            return pod_identity_trust_policy(
+                account, cluster.spec.aws.region, cluster.eks_cluster_name, partition
+            )
+        return functools.partial(
+            irsa_trust_policy, account_id=account, controller=controller, partition=partition
+        )
+
     return EcrAccessArgs(
         cluster=cluster.name,
+        eks_cluster_name=cluster.eks_cluster_name,
+        pod_identity=pod_identity,
         node_policy_name=node_policy_name(cluster),
         node_policy=node_pull_policy(cluster, registries),
         node_role_names=list(cluster.spec.ecr.node_role_names),
@@ -138,12 +155,7 @@ def _ecr_args(cluster: Cluster, registries: Mapping[str, Registry]) -> EcrAccess
             IrsaRoleArgs(
                 controller=controller,
                 role_name=irsa_role_name(cluster, controller),
-                trust_policy=functools.partial(
-                    irsa_trust_policy,
-                    account_id=account,
-                    controller=controller,
-                    partition=partition,
-                ),
+                trust_policy=trust(controller),
                 permissions=irsa_permissions(cluster, registries, controller),
             )
             for controller in irsa_controllers(cluster)

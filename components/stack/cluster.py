@@ -73,7 +73,11 @@ class FluxCluster(pulumi.ComponentResource):
             args.flux,
             k8s_provider=k8s_provider,
             namespace=self.namespace,
-            pull_secrets=[self.fleet_key.secret, *(k.secret for k in self.app_keys.values())],
+            before=[
+                self.fleet_key.secret,
+                *(k.secret for k in self.app_keys.values()),
+                *(self.ecr.associations if self.ecr else []),
+            ],
             service_account_roles=self.ecr.service_account_roles if self.ecr else None,
             opts=child,
         )

@@ -8,10 +8,13 @@ reach ECR themselves get an IRSA role each, trusted only by their ServiceAccount
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import pulumi
 import pulumi_aws as aws
 
-from components.names import component_type
+from components.names import FLUX_NAMESPACE, component_type
 from components.stack.args import EcrAccessArgs
 from components.stack.policy_document import policy_json
 
@@ -58,13 +61,20 @@ class EcrAccess(pulumi.ComponentResource):
 
         self.roles: dict[str, aws.iam.Role] = {}
         self.service_account_roles = {}
+        # Pod Identity: the controllers start (with the FluxInstance) once these exist
+        self.associations: list[aws.eks.PodIdentityAssociation] = []
         for irsa in args.roles:
             controller = irsa.controller
-            trust = pulumi.Output.from_input(oidc_issuer).apply(irsa.trust_policy)
+            trust: pulumi.Input[Mapping[str, Any]] = (
+                irsa.trust_policy
+                if isinstance(irsa.trust_policy, dict)
+                else pulumi.Output.from_input(oidc_issuer).apply(irsa.trust_policy)
+            )
+            how = "EKS Pod Identity" if args.pod_identity else "IRSA"
             role = aws.iam.Role(
                 f"{name}-{controller}",
                 name=irsa.role_name,
-                description=f"flux-fleet: {controller} of {args.cluster} pulls from ECR (IRSA)",
+                description=f"flux-fleet: {controller} of {args.cluster} pulls from ECR ({how})",
                 assume_role_policy=policy_json(trust, invoke),
                 opts=child,
             )
@@ -76,6 +86,20 @@ class EcrAccess(pulumi.ComponentResource):
                 opts=child,
             )
             self.roles[controller] = role
+            if args.pod_identity:  # the association, not an annotation, binds the ServiceAccount
+                self.associations.append(
+                    aws.eks.PodIdentityAssociation(
+                        f"{name}-{controller}-pod-identity",
+                        cluster_name=args.eks_cluster_name,
+                        namespace=FLUX_NAMESPACE,
+                        service_account=controller,
+                        role_arn=role.arn,
+                        opts=pulumi.ResourceOptions.merge(
+                            child, pulumi.ResourceOptions(depends_on=[permissions])
+                        ),
+                    )
+                )
+                continue
             self.service_account_roles[controller] = pulumi.Output.all(
                 role.arn, permissions.id
             ).apply(lambda values: values[0])

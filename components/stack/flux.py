@@ -30,7 +30,7 @@ class Flux(pulumi.ComponentResource):
         *,
         k8s_provider: k8s.Provider,
         namespace: k8s.core.v1.Namespace,
-        pull_secrets: list[pulumi.Resource],
+        before: list[pulumi.Resource],  # the Secrets it pulls with, Pod Identity associations
         service_account_roles: Mapping[str, pulumi.Input[str]] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -62,7 +62,7 @@ class Flux(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 provider=k8s_provider,
-                depends_on=[self.operator, *pull_secrets],
+                depends_on=[self.operator, *before],
                 custom_timeouts=pulumi.CustomTimeouts(
                     create=f"{READY_TIMEOUT_SECONDS}s", update=f"{READY_TIMEOUT_SECONDS}s"
                 ),
