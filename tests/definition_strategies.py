@@ -164,6 +164,17 @@ def valid_clusters() -> Strategy:
         "spec.monitoring.dashboardLabel": _label_maps(),
         "spec.apps": _apps(schema),
         "spec.flux.patches": st.lists(st.sampled_from(VALID_PATCHES), max_size=2),
+        "spec.sops.kmsKeyArns": st.lists(
+            st.sampled_from(
+                [
+                    "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+                    "arn:aws:kms:us-east-1:999999999999:key/mrk-0123456789abcdef0123456789abcdef",
+                ]
+            ),
+            min_size=1,
+            max_size=2,
+            unique=True,
+        ),
         "spec.flux.commonMetadata.labels": _label_maps(),
         "spec.flux.commonMetadata.annotations": _label_maps(),
     }
@@ -184,6 +195,7 @@ def valid_clusters() -> Strategy:
             aws["roleArn"] = ":".join([*parts[:4], aws["accountId"], *parts[5:]])
         if spec["aws"]["region"].startswith(("cn-", "us-gov-")):
             spec.get("ecr", {}).pop("pull", None)  # the example registry is in partition aws
+            spec.pop("sops", None)  # and so are the example keys
         for source in slack.get("eventSources", []):
             if source.get("matchLabels") == {}:
                 del source["matchLabels"]

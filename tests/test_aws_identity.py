@@ -178,3 +178,168 @@ def test_a_bad_workload_identity_is_one_line(project: Path) -> None:
         f"k8s-clusters/{PROD}.yaml: spec.aws.workloadIdentity: expected one of irsa or "
         'podIdentity, got "oidc"\n'
     )
+
+
+# --- SOPS with AWS KMS ---------------------------------------------------------------------------
+
+OWN_KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+FOREIGN_KEY = "arn:aws:kms:eu-west-1:999999999999:key/mrk-0123456789abcdef0123456789abcdef"
+SOPS_ROLE = f"{PROD}-sops-kustomize-controller"
+
+
+def with_sops(project: Path, mode: str = "irsa", keys: list[str] | None = None) -> Any:
+    path = project / f"k8s-clusters/{PROD}.yaml"
+    doc = yamlio.load(path.read_text())
+    doc["spec"]["sops"] = {"kmsKeyArns": keys or [OWN_KEY, FOREIGN_KEY]}
+    doc["spec"]["aws"]["workloadIdentity"] = mode
+    path.write_text(yamlio.dump_yaml([doc]))
+    program.fleet.cache_clear()
+    return plan_stack(project, PROD)
+
+
+def test_kustomize_controller_may_decrypt_with_exactly_the_keys(project: Path) -> None:
+    import json
+
+    from crdcheck import validate
+    from parliament import analyze_policy_string
+
+    plan = with_sops(project)
+    role = one(plan, ROLE, SOPS_ROLE)
+    assert role.inputs["name"] == f"{PROD}-kustomize-controller"
+    assert one(plan, "flux-fleet:index:SopsAccess").urn == role.parent
+    policy = one(plan, "aws:iam/rolePolicy:RolePolicy", f"{SOPS_ROLE}-decrypt")
+    assert policy.inputs["name"] == "sops-decrypt"
+    document = json.loads(policy.inputs["policy"])
+    assert document["Statement"] == [
+        {
+            "Sid": "SopsDecrypt",
+            "Effect": "Allow",
+            "Action": ["kms:DescribeKey", "kms:Decrypt"],
+            "Resource": [FOREIGN_KEY, OWN_KEY],  # the provider's reverse-sorted set
+        }
+    ]
+    assert analyze_policy_string(json.dumps(document)).findings == []
+    # the sync Kustomization decrypts, and kustomize-controller's ServiceAccount has the role
+    instance = one(plan, INSTANCE).inputs
+    assert validate(instance) == []
+    patches = instance["spec"]["kustomize"]["patches"]
+    decryption = [
+        p for p in patches if p["target"] == {"kind": "Kustomization", "name": "flux-system"}
+    ]
+    assert [json.loads(p["patch"]) for p in decryption] == [
+        [{"op": "add", "path": "/spec/decryption", "value": {"provider": "sops"}}]
+    ]
+    annotated = [p["target"]["name"] for p in patches if p["target"]["kind"] == "ServiceAccount"]
+    assert annotated == ["kustomize-controller"]
+
+
+def test_the_owner_of_a_foreign_key_gets_the_statement_to_add(project: Path) -> None:
+    plan = with_sops(project)
+    statements = plan.outputs["sopsKeyPolicyStatements"]
+    assert statements == {
+        FOREIGN_KEY: {
+            "Sid": "FluxSopsDecrypt",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::123456789012:role/{PROD}-kustomize-controller"},
+            "Action": ["kms:Decrypt", "kms:DescribeKey"],
+            "Resource": "*",
+        }
+    }  # the cluster's own key needs no statement: the identity policy is enough in-account
+    assert "sopsKeyPolicyStatements" not in with_sops(project, keys=[OWN_KEY]).outputs
+
+
+def test_sops_with_pod_identity_binds_kustomize_controller(project: Path) -> None:
+    plan = with_sops(project, "podIdentity")
+    (association,) = [
+        r
+        for r in of_type(plan, POD_IDENTITY)
+        if r.inputs["serviceAccount"] == "kustomize-controller"
+    ]
+    assert association.urn in one(plan, INSTANCE).dependencies
+    role = one(plan, ROLE, SOPS_ROLE)
+    assert '"pods.eks.amazonaws.com"' in role.inputs["assumeRolePolicy"]
+
+
+def test_the_decryption_patch_does_what_it_says_with_kustomize(tmp_path: Path) -> None:
+    import subprocess
+
+    import kubectltool
+    from crdcheck import validate
+
+    from components.build.sops import sync_decryption_patch
+
+    kustomization = {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": "flux-system", "namespace": "flux-system"},
+        "spec": {
+            "interval": "10m",
+            "path": "./flux/clusters/x",
+            "prune": True,
+            "sourceRef": {"kind": "GitRepository", "name": "flux-system"},
+        },
+    }
+    (tmp_path / "sync.yaml").write_text(yamlio.dump_yaml([kustomization]))
+    build = {"resources": ["sync.yaml"], "patches": [sync_decryption_patch()]}
+    (tmp_path / "kustomization.yaml").write_text(yamlio.dump_yaml([build]))
+    done = subprocess.run(
+        [kubectltool.kubectl(), "kustomize", str(tmp_path)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    (patched,) = yamlio.load_all(done.stdout)
+    assert patched["spec"]["decryption"] == {"provider": "sops"}
+    assert validate(patched) == []
+
+
+def test_the_apps_kustomization_in_git_decrypts_too(project: Path) -> None:
+    from components.build.gitops import cluster_files
+
+    with_sops(project)
+    cluster = load_fleet_cluster(project)
+    apps = yamlio.load(cluster_files(cluster)["apps.yaml"])
+    assert apps["spec"]["decryption"] == {"provider": "sops"}
+    # new-cluster writes it when the fleet's defaults turn SOPS on
+    defaults = project / "k8s-clusters/_defaults.yaml"
+    defaults.write_text(defaults.read_text() + f"  sops:\n    kmsKeyArns: [{OWN_KEY}]\n")
+    code, _, err = run_cli(
+        project, "new-cluster", "fresh", "--account-id", "111122223333",
+        "--region", "eu-west-1", "--environment", "staging",
+    )  # fmt: skip
+    assert code == 0, err
+    written = yamlio.load((project / "flux/clusters/fresh/apps.yaml").read_text())
+    assert written["spec"]["decryption"] == {"provider": "sops"}
+    assert "sops" not in yamlio.load((project / "k8s-clusters/fresh.yaml").read_text())["spec"]
+
+
+def load_fleet_cluster(project: Path) -> Any:
+    from components.loading.fleet import load_fleet
+
+    return load_fleet(project).clusters[PROD]
+
+
+@pytest.mark.parametrize(
+    ("keys", "path", "expected"),
+    [
+        (["arn:aws:kms:eu-west-1:123456789012:alias/flux"], "kmsKeyArns[0]", "not an alias"),
+        ([OWN_KEY, OWN_KEY], "kmsKeyArns", "more than once"),
+        ([], "kmsKeyArns", "at least 1"),
+        (
+            [OWN_KEY.replace("arn:aws:", "arn:aws-cn:")],
+            "kmsKeyArns[0]",
+            "a key of partition aws-cn",
+        ),
+    ],
+)
+def test_a_bad_sops_key_is_one_line(
+    project: Path, keys: list[str], path: str, expected: str
+) -> None:
+    file = project / f"k8s-clusters/{PROD}.yaml"
+    doc = yamlio.load(file.read_text())
+    doc["spec"]["sops"] = {"kmsKeyArns": keys}
+    file.write_text(yamlio.dump_yaml([doc]))
+    program.fleet.cache_clear()
+    code, out, err = run_cli(project, "validate")
+    assert (code, out) == (2, "")
+    (line,) = err.splitlines()
+    assert line.startswith(f"k8s-clusters/{PROD}.yaml: spec.sops.{path}: "), line
+    assert expected in line, line

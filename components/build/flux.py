@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from components.build.git_access import ssh_url
+from components.build.sops import sync_decryption_patch
 from components.definition.cluster import Cluster
 from components.definition.flux import FluxPatch
 from components.names import FLUX_INSTANCE_NAME, FLUX_NAMESPACE, FLUX_SECRET_NAME
@@ -115,6 +116,8 @@ def flux_instance(
         }
     patches = toleration_patches(spec.flux.toleration_keys)
     patches += service_account_role_patches(service_account_roles or {})
+    if spec.sops is not None:
+        patches.append(sync_decryption_patch())
     patches += [user_patch(patch) for patch in spec.flux.patches]  # last: they have the last word
     if patches:
         instance_spec["kustomize"] = {"patches": patches}

@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from components.build.git_access import ssh_url
+from components.build.sops import DECRYPTION
 from components.definition.apps import AppRepository
 from components.definition.cluster import Cluster
 from components.names import FLUX_APPS_DIR, FLUX_NAMESPACE, SYNC_SOURCE_NAME
@@ -18,13 +19,17 @@ from components.yamlio import dump_yaml
 _ENVIRONMENT = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
-def apps_kustomization(environment: str) -> dict[str, Any]:
-    """The Flux Kustomization `apps` that reconciles ./flux/apps/<environment>."""
+def apps_kustomization(environment: str, *, decrypt: bool = False) -> dict[str, Any]:
+    """The Flux Kustomization `apps` that reconciles ./flux/apps/<environment> (decrypting SOPS
+    secrets when the cluster has spec.sops)."""
     if not _ENVIRONMENT.match(environment):
         raise ValueError(
             f"environment {environment!r}: expected a lowercase DNS label (e.g. 'production')"
         )
-    return _flux_kustomization("apps", f"./{FLUX_APPS_DIR}/{environment}", SYNC_SOURCE_NAME)
+    out = _flux_kustomization("apps", f"./{FLUX_APPS_DIR}/{environment}", SYNC_SOURCE_NAME)
+    if decrypt:
+        out["spec"]["decryption"] = dict(DECRYPTION)
+    return out
 
 
 def _flux_kustomization(name: str, path: str, source: str) -> dict[str, Any]:
@@ -80,7 +85,8 @@ def app_file(app: AppRepository) -> str:
 
 def cluster_files(cluster: Cluster) -> dict[str, str]:
     """Every generated file of flux/clusters/<cluster>/, file name -> content."""
-    files = {"apps.yaml": dump_yaml([apps_kustomization(cluster.metadata.environment)])}
+    apps = apps_kustomization(cluster.metadata.environment, decrypt=cluster.spec.sops is not None)
+    files = {"apps.yaml": dump_yaml([apps])}
     for app in cluster.spec.apps:
         files[app_file(app)] = dump_yaml(app_source(cluster, app))
     files["kustomization.yaml"] = dump_yaml([cluster_kustomization(list(files))])

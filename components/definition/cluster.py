@@ -16,6 +16,7 @@ from components.definition.alerts import Alerts, Monitoring
 from components.definition.apps import Apps
 from components.definition.ecr import EcrSpec
 from components.definition.flux import FluxSpec
+from components.definition.sops import SopsSpec, key_partition
 from components.definition.types import (
     AccountId,
     Branch,
@@ -29,6 +30,7 @@ from components.definition.types import (
     RelPath,
     RoleArn,
     field_error,
+    partition_of,
     pattern,
     role_in_account,
 )
@@ -112,6 +114,26 @@ class ClusterSpec(Model):
     apps: Apps = Field(
         default_factory=list, description="application repositories, each with its own key"
     )
+    sops: SopsSpec | None = Field(
+        None, description="decrypt SOPS secrets of the repository with AWS KMS keys"
+    )
+
+    @model_validator(mode="after")
+    def _keys_in_the_clusters_partition(self) -> ClusterSpec:
+        partition = partition_of(self.aws.region)
+        errors = [
+            field_error(
+                ("sops", "kmsKeyArns", i),
+                arn,
+                f"a key of partition {key_partition(arn)}, expected one of the cluster's "
+                f"({partition})",
+            )
+            for i, arn in enumerate(self.sops.kms_key_arns if self.sops else [])
+            if key_partition(arn) != partition
+        ]
+        if errors:
+            raise ValidationError.from_exception_data("ClusterSpec", errors)  # type: ignore[arg-type]
+        return self
 
     @model_validator(mode="after")
     def _adopt_keeps_the_bootstrap_path(self) -> ClusterSpec:

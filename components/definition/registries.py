@@ -18,6 +18,7 @@ from components.definition.types import (
     Model,
     Region,
     RoleArn,
+    partition_of,
     pattern,
     role_in_account,
     unique,
@@ -27,15 +28,6 @@ ORGANIZATION_ID = r"^o-[a-z0-9]{10,32}$"
 OrganizationId = Annotated[
     str, pattern(ORGANIZATION_ID, "an AWS Organizations ID such as o-abc123def4")
 ]
-
-
-def partition_of(region: str) -> str:
-    """The AWS partition of a region: ARNs and cross-account grants never cross it."""
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
 
 
 class Registry(Model):

@@ -197,3 +197,12 @@ LabelValue = Annotated[
     pattern(LABEL_VALUE, "a Kubernetes label value (letters, digits, '-', '_', '.')"),
     Field(max_length=63),
 ]
+
+
+def partition_of(region: str) -> str:
+    """The AWS partition of a region: ARNs and cross-account grants never cross it."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"

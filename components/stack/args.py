@@ -26,6 +26,12 @@ from components.build.flux import OPERATOR_CHART, flux_instance, operator_values
 from components.build.git_access import ssh_url
 from components.build.monitoring import DashboardConfigMap, dashboard_configmaps, flux_pod_monitor
 from components.build.recovery import adoption_annotations, upsert_existing_objects
+from components.build.sops import (
+    KUSTOMIZE_CONTROLLER,
+    decrypt_permissions,
+    foreign_key_policy_statements,
+    sops_role_name,
+)
 from components.definition.cluster import Cluster
 from components.definition.registries import Registry, partition_of
 from components.names import FLUX_NAMESPACE, FLUX_SECRET_NAME
@@ -43,23 +49,32 @@ class EksConnectionArgs:
 
 
 @dataclass(frozen=True)
-class IrsaRoleArgs:
+class ControllerRoleArgs:
     controller: str
     role_name: str
     # IRSA: the trust policy for the cluster's OIDC issuer URL; Pod Identity: the trust policy
     trust_policy: Callable[[str], dict[str, Any]] | dict[str, Any]
     permissions: dict[str, Any]
+    purpose: str = "pulls from ECR"  # in the role's description
+    policy_name: str = "ecr-pull"  # of the inline policy
+    policy_suffix: str = "pull"  # of its resource name
 
 
 @dataclass(frozen=True)
 class EcrAccessArgs:
     cluster: str
     eks_cluster_name: str
-    pod_identity: bool  # an association per role, not a ServiceAccount annotation
     node_policy_name: str
     node_policy: dict[str, Any]
     node_role_names: Sequence[str]  # none: no node policy
-    roles: Sequence[IrsaRoleArgs]
+    roles: Sequence[ControllerRoleArgs]
+
+
+@dataclass(frozen=True)
+class SopsAccessArgs:
+    cluster: str
+    eks_cluster_name: str
+    role: ControllerRoleArgs  # kustomize-controller's: decrypt with the KMS keys
 
 
 @dataclass(frozen=True)
@@ -119,6 +134,7 @@ class FluxClusterArgs:
     name: str
     eks: EksConnectionArgs
     ecr: EcrAccessArgs | None  # None: the cluster pulls nothing from ECR
+    sops: SopsAccessArgs | None  # None: no spec.sops
     namespace_labels: dict[str, str]
     namespace_annotations: dict[str, str]
     fleet_owner: str
@@ -126,36 +142,53 @@ class FluxClusterArgs:
     app_keys: Sequence[AppKeyArgs]
     flux: FluxArgs
     observability: ObservabilityArgs
-    outputs: dict[str, str] = field(default_factory=dict)  # the plain ones
+    outputs: dict[str, Any] = field(default_factory=dict)  # the plain ones
+
+
+def _trust(cluster: Cluster, controller: str) -> Callable[[str], dict[str, Any]] | dict[str, Any]:
+    """The trust policy of a controller's role (IRSA: for the OIDC issuer, known at apply)."""
+    account, partition = cluster.spec.aws.account_id, partition_of(cluster.spec.aws.region)
+    if cluster.spec.aws.workload_identity == "podIdentity":
+        return pod_identity_trust_policy(
+            account, cluster.spec.aws.region, cluster.eks_cluster_name, partition
+        )
+    return functools.partial(
+        irsa_trust_policy, account_id=account, controller=controller, partition=partition
+    )
+
+
+def _sops_args(cluster: Cluster) -> SopsAccessArgs | None:
+    if cluster.spec.sops is None:
+        return None
+    return SopsAccessArgs(
+        cluster=cluster.name,
+        eks_cluster_name=cluster.eks_cluster_name,
+        role=ControllerRoleArgs(
+            controller=KUSTOMIZE_CONTROLLER,
+            role_name=sops_role_name(cluster),
+            trust_policy=_trust(cluster, KUSTOMIZE_CONTROLLER),
+            permissions=decrypt_permissions(cluster),
+            purpose="decrypts SOPS secrets",
+            policy_name="sops-decrypt",
+            policy_suffix="decrypt",
+        ),
+    )
 
 
 def _ecr_args(cluster: Cluster, registries: Mapping[str, Registry]) -> EcrAccessArgs | None:
     if not pulls(cluster, registries):
         return None
-    account, partition = cluster.spec.aws.account_id, partition_of(cluster.spec.aws.region)
-    pod_identity = cluster.spec.aws.workload_identity == "podIdentity"
-
-    def trust(controller: str) -> Callable[[str], dict[str, Any]] | dict[str, Any]:
-        if pod_identity:
-            return pod_identity_trust_policy(
-                account, cluster.spec.aws.region, cluster.eks_cluster_name, partition
-            )
-        return functools.partial(
-            irsa_trust_policy, account_id=account, controller=controller, partition=partition
-        )
-
     return EcrAccessArgs(
         cluster=cluster.name,
         eks_cluster_name=cluster.eks_cluster_name,
-        pod_identity=pod_identity,
         node_policy_name=node_policy_name(cluster),
         node_policy=node_pull_policy(cluster, registries),
         node_role_names=list(cluster.spec.ecr.node_role_names),
         roles=[
-            IrsaRoleArgs(
+            ControllerRoleArgs(
                 controller=controller,
                 role_name=irsa_role_name(cluster, controller),
-                trust_policy=trust(controller),
+                trust_policy=_trust(cluster, controller),
                 permissions=irsa_permissions(cluster, registries, controller),
             )
             for controller in irsa_controllers(cluster)
@@ -228,6 +261,7 @@ def cluster_args(
             ),
         ),
         ecr=_ecr_args(cluster, registries),
+        sops=_sops_args(cluster),
         namespace_labels={"app.kubernetes.io/part-of": "flux", "flux-fleet/cluster": name},
         namespace_annotations=adoption_annotations(spec.flux.adopt),
         fleet_owner=spec.git.owner,
@@ -267,6 +301,12 @@ def cluster_args(
             "fluxVersion": spec.flux.version,
             "syncUrl": ssh_url(spec.git.owner, spec.git.repository),
             "syncPath": cluster.git_path,
+            # for the owner of each KMS key of another account: the statement its policy needs
+            **(
+                {"sopsKeyPolicyStatements": foreign_key_policy_statements(cluster)}
+                if foreign_key_policy_statements(cluster)
+                else {}
+            ),
         },
     )
 

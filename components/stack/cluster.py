@@ -13,6 +13,7 @@ from components.stack.ecr_access import EcrAccess
 from components.stack.eks import EksConnection
 from components.stack.flux import Flux
 from components.stack.observability import Observability
+from components.stack.sops_access import SopsAccess
 
 
 class FluxCluster(pulumi.ComponentResource):
@@ -37,6 +38,18 @@ class FluxCluster(pulumi.ComponentResource):
                 opts=child,
             )
             if args.ecr is not None
+            else None
+        )
+        # kustomize-controller's role for SOPS decryption with the cluster's KMS keys
+        self.sops = (
+            SopsAccess(
+                f"{name}-sops",
+                args.sops,
+                aws_provider=self.connection.aws_provider,
+                oidc_issuer=self.connection.oidc_issuer,
+                opts=child,
+            )
+            if args.sops is not None
             else None
         )
         self._github: dict[str, github.Provider] = {}
@@ -77,8 +90,13 @@ class FluxCluster(pulumi.ComponentResource):
                 self.fleet_key.secret,
                 *(k.secret for k in self.app_keys.values()),
                 *(self.ecr.associations if self.ecr else []),
+                *(self.sops.associations if self.sops else []),
             ],
-            service_account_roles=self.ecr.service_account_roles if self.ecr else None,
+            service_account_roles={
+                **(self.ecr.service_account_roles if self.ecr else {}),
+                **(self.sops.service_account_roles if self.sops else {}),
+            }
+            or None,
             opts=child,
         )
 

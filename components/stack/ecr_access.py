@@ -3,19 +3,17 @@
 The repository policies (registry side) belong to the registries stack; this grants the
 cluster's own identities what an identity policy must: `ecr:GetAuthorizationToken` and the pull
 actions on the pulled repositories. Node roles get a managed policy; the Flux controllers that
-reach ECR themselves get an IRSA role each, trusted only by their ServiceAccount.
+reach ECR themselves get a role each (stack/controller_role.py), by IRSA or EKS Pod Identity.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import pulumi
 import pulumi_aws as aws
 
-from components.names import FLUX_NAMESPACE, component_type
+from components.names import component_type
 from components.stack.args import EcrAccessArgs
+from components.stack.controller_role import controller_role
 from components.stack.policy_document import policy_json
 
 
@@ -63,46 +61,21 @@ class EcrAccess(pulumi.ComponentResource):
         self.service_account_roles = {}
         # Pod Identity: the controllers start (with the FluxInstance) once these exist
         self.associations: list[aws.eks.PodIdentityAssociation] = []
-        for irsa in args.roles:
-            controller = irsa.controller
-            trust: pulumi.Input[Mapping[str, Any]] = (
-                irsa.trust_policy
-                if isinstance(irsa.trust_policy, dict)
-                else pulumi.Output.from_input(oidc_issuer).apply(irsa.trust_policy)
-            )
-            how = "EKS Pod Identity" if args.pod_identity else "IRSA"
-            role = aws.iam.Role(
-                f"{name}-{controller}",
-                name=irsa.role_name,
-                description=f"flux-fleet: {controller} of {args.cluster} pulls from ECR ({how})",
-                assume_role_policy=policy_json(trust, invoke),
+        for role_args in args.roles:
+            made = controller_role(
+                f"{name}-{role_args.controller}",
+                role_args,
+                cluster=args.cluster,
+                eks_cluster_name=args.eks_cluster_name,
+                oidc_issuer=oidc_issuer,
                 opts=child,
+                invoke=invoke,
             )
-            permissions = aws.iam.RolePolicy(
-                f"{name}-{controller}-pull",
-                name="ecr-pull",
-                role=role.name,
-                policy=policy_json(irsa.permissions, invoke),
-                opts=child,
-            )
-            self.roles[controller] = role
-            if args.pod_identity:  # the association, not an annotation, binds the ServiceAccount
-                self.associations.append(
-                    aws.eks.PodIdentityAssociation(
-                        f"{name}-{controller}-pod-identity",
-                        cluster_name=args.eks_cluster_name,
-                        namespace=FLUX_NAMESPACE,
-                        service_account=controller,
-                        role_arn=role.arn,
-                        opts=pulumi.ResourceOptions.merge(
-                            child, pulumi.ResourceOptions(depends_on=[permissions])
-                        ),
-                    )
-                )
-                continue
-            self.service_account_roles[controller] = pulumi.Output.all(
-                role.arn, permissions.id
-            ).apply(lambda values: values[0])
+            self.roles[role_args.controller] = made.role
+            if made.service_account_role is not None:
+                self.service_account_roles[role_args.controller] = made.service_account_role
+            if made.association is not None:
+                self.associations.append(made.association)
 
         self.register_outputs(
             {

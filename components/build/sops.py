@@ -1,0 +1,75 @@
+"""SOPS decryption with AWS KMS: what kustomize-controller may do with the keys, the patch that
+makes the cluster's sync Kustomization decrypt, and the key policy statement the owner of a key
+in another account adds. Pure, no Pulumi."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from components.build.ecr_cluster import irsa_role_name
+from components.build.iam import POLICY_VERSION, provider_set
+from components.definition.cluster import Cluster
+from components.definition.sops import key_account
+from components.definition.types import partition_of
+from components.names import SYNC_SOURCE_NAME
+
+KUSTOMIZE_CONTROLLER = "kustomize-controller"
+DECRYPT_ACTIONS = ("kms:Decrypt", "kms:DescribeKey")
+DECRYPTION = {
+    "provider": "sops"
+}  # the Kustomization's spec.decryption (an AWS identity, no Secret)
+
+
+def sops_role_name(cluster: Cluster) -> str:
+    return irsa_role_name(cluster, KUSTOMIZE_CONTROLLER)
+
+
+def sops_role_arn(cluster: Cluster) -> str:
+    """The role's ARN, known before it exists (IAM names it by account and name)."""
+    partition = partition_of(cluster.spec.aws.region)
+    return f"arn:{partition}:iam::{cluster.spec.aws.account_id}:role/{sops_role_name(cluster)}"
+
+
+def decrypt_permissions(cluster: Cluster) -> dict[str, Any]:
+    """kustomize-controller's inline policy: exactly decrypt and describe, on exactly the keys."""
+    assert cluster.spec.sops is not None
+    return {
+        "Version": POLICY_VERSION,
+        "Statement": [
+            {
+                "Sid": "SopsDecrypt",
+                "Effect": "Allow",
+                "Action": provider_set(DECRYPT_ACTIONS),
+                "Resource": provider_set(cluster.spec.sops.kms_key_arns),
+            }
+        ],
+    }
+
+
+def sync_decryption_patch() -> dict[str, Any]:
+    """The FluxInstance patch that makes its sync Kustomization (flux-system) decrypt."""
+    operations = [{"op": "add", "path": "/spec/decryption", "value": DECRYPTION}]
+    return {
+        "patch": json.dumps(operations),
+        "target": {"kind": "Kustomization", "name": SYNC_SOURCE_NAME},
+    }
+
+
+def foreign_key_policy_statements(cluster: Cluster) -> dict[str, dict[str, Any]]:
+    """Key ARN -> the statement its owner adds to the key policy, for each key in another
+    account than the cluster's (a key policy must allow a principal of another account; in a key
+    policy, Resource "*" is the key itself)."""
+    if cluster.spec.sops is None:
+        return {}
+    return {
+        arn: {
+            "Sid": "FluxSopsDecrypt",
+            "Effect": "Allow",
+            "Principal": {"AWS": sops_role_arn(cluster)},
+            "Action": list(DECRYPT_ACTIONS),
+            "Resource": "*",
+        }
+        for arn in cluster.spec.sops.kms_key_arns
+        if key_account(arn) != cluster.spec.aws.account_id
+    }
