@@ -5,9 +5,21 @@ from __future__ import annotations
 import io
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+from typing import Any
 
 from components.plan.result import Registration, StackPlan
 from components.tools import cli
+
+# A definition without fleet defaults: the fields a cluster must have, nothing else.
+BARE: dict[str, Any] = {
+    "apiVersion": "flux-fleet/v1",
+    "kind": "Cluster",
+    "metadata": {"name": "bare", "environment": "dev"},
+    "spec": {
+        "aws": {"accountId": "345678901234", "region": "us-east-1"},
+        "git": {"owner": "acme", "repository": "gitops"},
+    },
+}
 
 
 def of_type(plan: StackPlan, type_: str) -> list[Registration]:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from crdcheck import CRD_DIR, validate
 from dashboardtools import DOCUMENTED_METRICS, iter_panels, metric_names, panel_queries
+from planutil import BARE
 from ruamel.yaml import YAML
 
 from components.build import alerts
@@ -40,15 +41,6 @@ STAGING = "staging-cluster-name"
 BOT = SlackCredential("slackBotToken")
 WEBHOOK = SlackCredential("slackWebhookUrl")
 TITLES = {"Flux Cluster Stats", "Flux Control Plane"}
-BARE = {
-    "apiVersion": "flux-fleet/v1",
-    "kind": "Cluster",
-    "metadata": {"name": "bare", "environment": "dev"},
-    "spec": {
-        "aws": {"accountId": "345678901234", "region": "us-east-1"},
-        "git": {"owner": "acme", "repository": "gitops"},
-    },
-}
 
 
 def cluster_from(spec: dict[str, Any] | None = None) -> tuple[Cluster | None, list[str]]:

@@ -15,7 +15,7 @@ import pytest
 from conftest import ROOT
 from crdcheck import validate
 from fleetworkspace import assert_problem_lines
-from planutil import of_type, one, run_cli
+from planutil import BARE, of_type, one, run_cli
 
 from components import yamlio
 from components.build.ecr_cluster import node_pull_policy
@@ -36,15 +36,6 @@ CONTROLLERS = (
     "helm-controller",
     "notification-controller",
 )
-BARE: dict[str, Any] = {
-    "apiVersion": "flux-fleet/v1",
-    "kind": "Cluster",
-    "metadata": {"name": "bare", "environment": "dev"},
-    "spec": {
-        "aws": {"accountId": "345678901234", "region": "us-east-1"},
-        "git": {"owner": "acme", "repository": "gitops"},
-    },
-}
 CONCURRENCY = {
     "target": {"kind": "Deployment", "name": "(kustomize|helm)-controller"},
     "patch": "- op: add\n  path: /spec/template/spec/containers/0/args/-\n"
