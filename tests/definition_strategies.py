@@ -187,6 +187,8 @@ def valid_clusters() -> Strategy:
         flux = spec.get("flux", {})
         if "tenantDefaultServiceAccount" in flux:
             flux["multitenant"] = True
+        if flux.get("adopt"):  # a takeover keeps the bootstrap's deploy key
+            spec["git"].pop("auth", None)
         if flux.get("adopt") and "path" not in spec["git"]:
             spec["git"]["path"] = "clusters/adopted"
         aws = spec["aws"]

@@ -27,10 +27,17 @@ ROOT = Path(__file__).resolve().parents[1]
 FALLBACK_STEM = "generated"
 # A Slack token in plain stack config: what the program sees once Pulumi decrypted the secret
 # (so a leak of it into a plan is caught). validate and plan warn about it, each run: run_cli
-# takes that one known warning out of what it returns.
+# takes those known warnings out of what it returns.
 FAKE_SLACK_TOKEN = "xoxb-0000000000-0000000000-FAKEfakeFAKEfake"
+# And a GitHub App's, for the definitions that use one (spec.git.auth: githubApp).
+FAKE_GITHUB_APP = {
+    "flux-fleet:githubAppId": "123456",
+    "flux-fleet:githubAppInstallationId": "7654321",
+    "flux-fleet:githubAppPrivateKey": "-----BEGIN RSA PRIVATE KEY-----\nFAKE\n"
+    "-----END RSA PRIVATE KEY-----\n",
+}
 PLAINTEXT_WARNING = re.compile(
-    r"^stacks/Pulumi\.[^/]+\.yaml: config\.flux-fleet:slackBotToken: warning: a secret in plain "
+    r"^stacks/Pulumi\.[^/]+\.yaml: config\.flux-fleet:\w+: warning: a secret in plain "
     r"text \(the value is not shown\).*\n",
     re.M,
 )
@@ -86,7 +93,7 @@ def write(content: Any, stem: str | None = None) -> str:
             content if isinstance(content, str) else dump_yaml(content), encoding="utf-8"
         )
     (root / "stacks" / f"Pulumi.{stem}.yaml").write_text(
-        dump_yaml({"config": {"flux-fleet:slackBotToken": FAKE_SLACK_TOKEN}})
+        dump_yaml({"config": {"flux-fleet:slackBotToken": FAKE_SLACK_TOKEN, **FAKE_GITHUB_APP}})
     )
     program.fleet.cache_clear()
     return stem
@@ -102,7 +109,9 @@ def run_cli(*args: str) -> tuple[int, str, str]:
     program.fleet.cache_clear()
     with redirect_stdout(out), redirect_stderr(err):
         code = cli.main(["--project", str(workspace()), *args])
-    return code, out.getvalue(), PLAINTEXT_WARNING.sub("", err.getvalue(), count=1)
+    # the known warnings: one per fake credential of the stack file
+    known = 1 + len(FAKE_GITHUB_APP)
+    return code, out.getvalue(), PLAINTEXT_WARNING.sub("", err.getvalue(), count=known)
 
 
 def assert_problem_lines(text: str) -> list[str]:

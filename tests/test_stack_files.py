@@ -65,7 +65,8 @@ def test_an_unknown_key_of_the_project_gets_a_suggestion(project: Path, key: str
         assert (code, err) == (
             2,
             f"{STACK_FILE}: config.{key}: unknown key, did you mean slackBotToken? "
-            "(expected one of slackBotToken, slackWebhookUrl)\n",
+            "(expected one of slackBotToken, slackWebhookUrl, githubAppId, "
+            "githubAppInstallationId, githubAppPrivateKey)\n",
         )
 
 

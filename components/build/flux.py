@@ -8,7 +8,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from components.build.git_access import ssh_url
+from components.build.git_access import GIT_PROVIDER, GITHUB_APP_SECRET_NAME, repository_url
 from components.build.sops import sync_decryption_patch
 from components.definition.cluster import Cluster
 from components.definition.flux import FluxPatch
@@ -84,6 +84,23 @@ def user_patch(patch: FluxPatch) -> dict[str, Any]:
     return out
 
 
+def sync(cluster: Cluster) -> dict[str, Any]:
+    """What the FluxInstance syncs: the cluster's folder of the fleet repository, over SSH with
+    the deploy key's Secret, or over HTTPS with the GitHub App's (provider github)."""
+    git = cluster.spec.git
+    out: dict[str, Any] = {
+        "kind": "GitRepository",
+        "url": repository_url(cluster, git.owner, git.repository),
+        "ref": f"refs/heads/{git.branch}",
+        "path": cluster.git_path,
+        "pullSecret": GITHUB_APP_SECRET_NAME if git.uses_github_app else FLUX_SECRET_NAME,
+        "interval": git.interval,
+    }
+    if git.uses_github_app:
+        out["provider"] = GIT_PROVIDER
+    return out
+
+
 def flux_instance(
     cluster: Cluster, *, service_account_roles: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
@@ -93,14 +110,7 @@ def flux_instance(
         "distribution": distribution(cluster),
         "components": spec.flux.all_components,
         "cluster": cluster_settings(cluster),
-        "sync": {
-            "kind": "GitRepository",
-            "url": ssh_url(spec.git.owner, spec.git.repository),
-            "ref": f"refs/heads/{spec.git.branch}",
-            "path": cluster.git_path,
-            "pullSecret": FLUX_SECRET_NAME,
-            "interval": spec.git.interval,
-        },
+        "sync": sync(cluster),
     }
     if spec.flux.storage is not None:
         instance_spec["storage"] = {

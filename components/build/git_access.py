@@ -1,12 +1,15 @@
-"""Git over SSH to GitHub: the deploy key's algorithm and title, the repository URL, and the
-Secret source-controller pulls with (GitHub's host keys pinned). Pure, no Pulumi."""
+"""Git access to GitHub: over SSH with a deploy key (its algorithm and title, GitHub's host keys
+pinned), or over HTTPS with the fleet's GitHub App (its credentials from stack config); the
+repository URL and the Secret source-controller pulls with, for either. Pure, no Pulumi."""
 
 from __future__ import annotations
 
 from functools import cache
 from typing import Any
 
-from components.names import DATA_DIR, PROJECT
+from components.definition.cluster import Cluster
+from components.names import DATA_DIR, PROJECT, definition_file
+from components.problems import Problem
 
 GITHUB_HOST = "github.com"
 
@@ -28,6 +31,52 @@ def github_known_hosts() -> str:
 
 def ssh_url(owner: str, repository: str) -> str:
     return f"ssh://git@{GITHUB_HOST}/{owner}/{repository}.git"
+
+
+def https_url(owner: str, repository: str) -> str:
+    return f"https://{GITHUB_HOST}/{owner}/{repository}.git"
+
+
+def repository_url(cluster: Cluster, owner: str, repository: str) -> str:
+    """The URL Flux pulls a repository of `cluster` from: SSH, or HTTPS with the GitHub App."""
+    if cluster.spec.git.uses_github_app:
+        return https_url(owner, repository)
+    return ssh_url(owner, repository)
+
+
+# --- the fleet's GitHub App (spec.git.auth: githubApp) -------------------------------------------
+
+# Stack config keys (flux-fleet:<key>, secrets) -> the Secret keys source-controller reads
+GITHUB_APP_KEYS = {
+    "githubAppId": "githubAppID",
+    "githubAppInstallationId": "githubAppInstallationID",
+    "githubAppPrivateKey": "githubAppPrivateKey",
+}
+# The fleet repository's Secret with the App: another name than the deploy key's flux-system, so
+# switching between the two creates the new Secret before the FluxInstance moves to it.
+GITHUB_APP_SECRET_NAME = "flux-system-github-app"
+GIT_PROVIDER = "github"  # a GitRepository's (and the sync's) spec.provider with the App
+
+
+def github_app_problem(cluster: Cluster, present: set[str]) -> Problem | None:
+    """What is missing from the stack config for the cluster's GitHub App (None: nothing)."""
+    if not cluster.spec.git.uses_github_app:
+        return None
+    missing = [key for key in GITHUB_APP_KEYS if key not in present]
+    if not missing:
+        return None
+    commands = "; ".join(
+        f"pulumi config set --secret {key} {'< app.pem' if key.endswith('Key') else '<value>'}"
+        f" -s {cluster.name}"
+        for key in missing
+    )
+    message = f"githubApp but no {', '.join(missing)} in stack config; run: {commands}"
+    return Problem(definition_file(cluster.name), "spec.git.auth", message)
+
+
+def github_app_secret_string_data(values: dict[str, str]) -> dict[str, str]:
+    """The App's credentials (stack config key -> value) as the Secret keys Flux reads."""
+    return {GITHUB_APP_KEYS[key]: value for key, value in sorted(values.items())}
 
 
 def deploy_key_title(cluster: str, purpose: str, rotation: int) -> str:

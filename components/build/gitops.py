@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from components.build.git_access import ssh_url
+from components.build.git_access import GIT_PROVIDER, repository_url
 from components.build.sops import DECRYPTION
 from components.definition.apps import AppRepository
 from components.definition.cluster import Cluster
@@ -56,16 +56,18 @@ def _source_path(path: str) -> str:
 
 
 def app_git_repository(cluster: Cluster, app: AppRepository) -> dict[str, Any]:
-    """The GitRepository of an application repository, pulled with the app's own Secret."""
+    """The GitRepository of an application repository, pulled with the app's own Secret (over
+    HTTPS with provider github when the cluster uses the GitHub App)."""
     return {
         "apiVersion": "source.toolkit.fluxcd.io/v1",
         "kind": "GitRepository",
         "metadata": {"name": app.name, "namespace": FLUX_NAMESPACE},
         "spec": {
             "interval": app.interval,
-            "url": ssh_url(app.owner_or(cluster.spec.git.owner), app.repository),
+            "url": repository_url(cluster, app.owner_or(cluster.spec.git.owner), app.repository),
             "ref": {"branch": app.branch},
             "secretRef": {"name": app.pull_secret},
+            **({"provider": GIT_PROVIDER} if cluster.spec.git.uses_github_app else {}),
         },
     }
 

@@ -102,6 +102,15 @@ class GitSpec(Model):
     branch: Branch = "main"
     path: RelPath | None = Field(None, description="default: flux/clusters/<metadata.name>")
     interval: Duration = "1m"
+    auth: Literal["deployKey", "githubApp"] = Field(
+        "deployKey",
+        description="how Flux pulls: a deploy key per cluster and repository (SSH), or the "
+        "fleet's GitHub App (HTTPS; its credentials in stack config)",
+    )
+
+    @property
+    def uses_github_app(self) -> bool:
+        return self.auth == "githubApp"
 
 
 class ClusterSpec(Model):
@@ -139,6 +148,13 @@ class ClusterSpec(Model):
     def _adopt_keeps_the_bootstrap_path(self) -> ClusterSpec:
         """A takeover keeps the bootstrap's flux-system Kustomization (prune: true): syncing any
         other folder would prune what the bootstrap folder applied, so the path is stated."""
+        if self.flux.adopt and self.git.uses_github_app:
+            message = (
+                "githubApp while spec.flux.adopt is true (the bootstrap's flux-system Secret, "
+                "a deploy key's, is taken over), expected deployKey: switch after the takeover"
+            )
+            error = field_error(("git", "auth"), "githubApp", message)
+            raise ValidationError.from_exception_data("ClusterSpec", [error])  # type: ignore[list-item]
         if self.flux.adopt and self.git.path is None:
             message = (
                 "required when spec.flux.adopt is true: expected the path the bootstrap syncs "

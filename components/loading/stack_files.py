@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from components.build.alerts import SLACK_CREDENTIAL_KEYS
+from components.build.git_access import GITHUB_APP_KEYS
 from components.loading.files import read_yaml
 from components.names import (
     CLUSTERS_DIR,
@@ -30,7 +31,7 @@ from components.problems import Problem, show
 # The attributes of a stack settings file (Pulumi docs, "Stack settings file reference").
 SETTINGS = ("config", "encryptedkey", "encryptionsalt", "environment", "secretsprovider")
 # Every config key of the project's namespace the program reads; all of them are secrets.
-SECRET_CONFIG_KEYS = SLACK_CREDENTIAL_KEYS
+SECRET_CONFIG_KEYS = (*SLACK_CREDENTIAL_KEYS, *GITHUB_APP_KEYS)
 SECURE_PLACEHOLDER = "[secret placeholder]"  # what the offline plan gets for an encrypted value
 
 

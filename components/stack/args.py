@@ -23,7 +23,7 @@ from components.build.ecr_cluster import (
 )
 from components.build.eks import access_policy_arn
 from components.build.flux import OPERATOR_CHART, flux_instance, operator_values
-from components.build.git_access import ssh_url
+from components.build.git_access import repository_url
 from components.build.monitoring import DashboardConfigMap, dashboard_configmaps, flux_pod_monitor
 from components.build.recovery import adoption_annotations, upsert_existing_objects
 from components.build.sops import (
@@ -88,6 +88,8 @@ class DeployKeyArgs:
     secret_name: str
     namespace: str
     adopt: bool = False  # the Secret exists (flux bootstrap's): its create takes it over
+    # spec.git.auth githubApp: the App's Secret data (a Pulumi secret), instead of a key pair
+    github_app: pulumi.Output[dict[str, str]] | None = None
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,8 @@ class FluxClusterArgs:
     namespace_labels: dict[str, str]
     namespace_annotations: dict[str, str]
     fleet_owner: str
-    fleet_key: DeployKeyArgs
+    fleet_key: DeployKeyArgs | None  # None: the GitHub App's Secret instead
+    github_app: pulumi.Output[dict[str, str]] | None  # its Secret data, a Pulumi secret
     app_keys: Sequence[AppKeyArgs]
     flux: FluxArgs
     observability: ObservabilityArgs
@@ -223,6 +226,7 @@ def cluster_args(
     cluster: Cluster,
     registries: Mapping[str, Registry],
     slack: tuple[SlackCredential, pulumi.Output[str]] | None,
+    github_app: pulumi.Output[dict[str, str]] | None = None,
 ) -> FluxClusterArgs:
     """Everything the FluxCluster component registers, from the definition, the fleet's
     registries and the Slack credential read from stack config (None: alerts are off)."""
@@ -241,6 +245,7 @@ def cluster_args(
             secret_name=secret_name,
             namespace=FLUX_NAMESPACE,
             adopt=adopt,
+            github_app=github_app,
         )
 
     return FluxClusterArgs(
@@ -265,9 +270,12 @@ def cluster_args(
         namespace_labels={"app.kubernetes.io/part-of": "flux", "flux-fleet/cluster": name},
         namespace_annotations=adoption_annotations(spec.flux.adopt),
         fleet_owner=spec.git.owner,
+        github_app=github_app,
         # The bootstrap's flux-system Secret is taken over (adopt); read-write only when
         # image-automation-controller commits image updates.
-        fleet_key=key(
+        fleet_key=None
+        if github_app is not None
+        else key(
             "fleet",
             spec.git.repository,
             FLUX_SECRET_NAME,
@@ -299,7 +307,7 @@ def cluster_args(
         outputs={
             "clusterName": name,
             "fluxVersion": spec.flux.version,
-            "syncUrl": ssh_url(spec.git.owner, spec.git.repository),
+            "syncUrl": repository_url(cluster, spec.git.owner, spec.git.repository),
             "syncPath": cluster.git_path,
             # for the owner of each KMS key of another account: the statement its policy needs
             **(

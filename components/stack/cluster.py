@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pulumi
 import pulumi_github as github
 import pulumi_kubernetes as k8s
 
-from components.names import FLUX_NAMESPACE, component_type
+from components.build.git_access import GITHUB_APP_SECRET_NAME
+from components.names import FLUX_NAMESPACE, MANAGED_BY, component_type
 from components.stack.args import DeployKeyArgs, FluxClusterArgs
 from components.stack.deploy_key import DeployKey
 from components.stack.ecr_access import EcrAccess
@@ -69,13 +72,30 @@ class FluxCluster(pulumi.ComponentResource):
             return DeployKey(
                 key_name,
                 key,
-                github_provider=self.github_provider(owner),
+                # no deploy key to register with the App: no GitHub provider either
+                github_provider=self.github_provider(owner) if key.github_app is None else None,
                 k8s_provider=k8s_provider,
                 depends_on=[self.namespace],
                 opts=child,
             )
 
-        self.fleet_key = deploy_key(f"{name}-fleet-key", args.fleet_key, args.fleet_owner)
+        self.fleet_key: DeployKey | None = None
+        self.github_app: k8s.core.v1.Secret | None = None
+        if args.fleet_key is not None:
+            self.fleet_key = deploy_key(f"{name}-fleet-key", args.fleet_key, args.fleet_owner)
+        else:  # the fleet's GitHub App: its own Secret, so a switch creates it before moving
+            assert args.github_app is not None
+            self.github_app = k8s.core.v1.Secret(
+                f"{name}-github-app",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=GITHUB_APP_SECRET_NAME, namespace=FLUX_NAMESPACE, labels=dict(MANAGED_BY)
+                ),
+                type="Opaque",
+                string_data=args.github_app,
+                opts=pulumi.ResourceOptions(
+                    parent=self, provider=k8s_provider, depends_on=[self.namespace]
+                ),
+            )
         self.app_keys = {
             app.name: deploy_key(f"{name}-app-{app.name}", app.key, app.owner)
             for app in args.app_keys
@@ -87,7 +107,8 @@ class FluxCluster(pulumi.ComponentResource):
             k8s_provider=k8s_provider,
             namespace=self.namespace,
             before=[
-                self.fleet_key.secret,
+                *([self.fleet_key.secret] if self.fleet_key else []),
+                *([self.github_app] if self.github_app else []),
                 *(k.secret for k in self.app_keys.values()),
                 *(self.ecr.associations if self.ecr else []),
                 *(self.sops.associations if self.sops else []),
@@ -109,11 +130,10 @@ class FluxCluster(pulumi.ComponentResource):
             opts=child,
         )
 
-        self.outputs: dict[str, pulumi.Input[str]] = {
-            **args.outputs,
-            "deployKeyPublicKey": self.fleet_key.public_key,
-            "deployKeyFingerprint": self.fleet_key.fingerprint,
-        }
+        self.outputs: dict[str, Any] = dict(args.outputs)
+        if self.fleet_key is not None:
+            self.outputs["deployKeyPublicKey"] = self.fleet_key.public_key
+            self.outputs["deployKeyFingerprint"] = self.fleet_key.fingerprint
         self.register_outputs(self.outputs)
 
     def github_provider(self, owner: str) -> github.Provider:

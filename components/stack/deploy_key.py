@@ -1,6 +1,9 @@
-"""DeployKey: a key pair, its deploy key on GitHub, and the Secret Flux pulls with."""
+"""DeployKey: a key pair, its deploy key on GitHub, and the Secret Flux pulls with (or, with the
+GitHub App, the Secret alone)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pulumi
 import pulumi_github as github
@@ -20,10 +23,11 @@ class DeployKey(pulumi.ComponentResource):
     Rotation: the key pair and deploy key carry the rotation number in their names, the Secret
     does not. Bumping it creates the new pair and deploy key, updates the Secret in place, and
     only then (Pulumi deletes removed resources last) deletes the old deploy key.
+
+    With the fleet's GitHub App (`args.github_app`), only the Secret, holding the App's
+    credentials: an application repository's Secret stays the same resource in both modes.
     """
 
-    public_key: pulumi.Output[str]
-    fingerprint: pulumi.Output[str]
     secret: k8s.core.v1.Secret
 
     def __init__(
@@ -31,31 +35,39 @@ class DeployKey(pulumi.ComponentResource):
         name: str,
         args: DeployKeyArgs,
         *,
-        github_provider: github.Provider,
+        github_provider: github.Provider | None,
         k8s_provider: k8s.Provider,
         depends_on: list[pulumi.Resource] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(component_type("DeployKey"), name, None, opts)
-        versioned = f"{name}-r{args.rotation}"
-        key = tls.PrivateKey(
-            versioned,
-            **KEY_ALGORITHMS[args.algorithm],
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        self.public_key = key.public_key_openssh.apply(str.strip)
-        self.fingerprint = key.public_key_fingerprint_sha256
-        deploy_key = github.RepositoryDeployKey(
-            versioned,
-            repository=args.repository,
-            title=deploy_key_title(args.cluster, args.purpose, args.rotation),
-            key=self.public_key,
-            read_only=args.read_only,
-            opts=pulumi.ResourceOptions(parent=self, provider=github_provider),
-        )
-        string_data = pulumi.Output.all(key.private_key_openssh, self.public_key).apply(
-            lambda keys: git_secret_string_data(keys[0], keys[1])
-        )
+        self.public_key: pulumi.Output[str] | None = None
+        self.fingerprint: pulumi.Output[str] | None = None
+        before: list[pulumi.Resource] = []
+        if args.github_app is not None:  # the fleet's GitHub App: no key of its own
+            string_data: pulumi.Output[Any] = args.github_app
+        else:
+            assert github_provider is not None
+            versioned = f"{name}-r{args.rotation}"
+            key = tls.PrivateKey(
+                versioned,
+                **KEY_ALGORITHMS[args.algorithm],
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            self.public_key = key.public_key_openssh.apply(str.strip)
+            self.fingerprint = key.public_key_fingerprint_sha256
+            deploy_key = github.RepositoryDeployKey(
+                versioned,
+                repository=args.repository,
+                title=deploy_key_title(args.cluster, args.purpose, args.rotation),
+                key=self.public_key,
+                read_only=args.read_only,
+                opts=pulumi.ResourceOptions(parent=self, provider=github_provider),
+            )
+            before.append(deploy_key)  # on GitHub before Flux is handed the private key
+            string_data = pulumi.Output.all(key.private_key_openssh, self.public_key).apply(
+                lambda keys: git_secret_string_data(keys[0], keys[1])
+            )
         self.secret = k8s.core.v1.Secret(
             name,
             metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -69,8 +81,7 @@ class DeployKey(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 provider=k8s_provider,
-                # The deploy key exists on GitHub before Flux is handed the private key.
-                depends_on=[deploy_key, *(depends_on or [])],
+                depends_on=[*before, *(depends_on or [])],
             ),
         )
         self.register_outputs(

@@ -19,6 +19,11 @@ from components.build.alerts import (
     SlackCredential,
     slack_credential,
 )
+from components.build.git_access import (
+    GITHUB_APP_KEYS,
+    github_app_problem,
+    github_app_secret_string_data,
+)
 from components.definition.cluster import Cluster
 from components.definition.registries import Registry
 from components.loading.fleet import Fleet, load_fleet
@@ -74,11 +79,30 @@ def slack_secret(cluster: Cluster) -> tuple[SlackCredential, pulumi.Output[str]]
     return credential, value
 
 
+def github_app_secret(cluster: Cluster) -> pulumi.Output[dict[str, str]] | None:
+    """The GitHub App's credentials from stack config, as the Secret's data (a Pulumi secret),
+    when the cluster uses the App; a missing one stops the program with the commands to run."""
+    if not cluster.spec.git.uses_github_app:
+        return None
+    config = pulumi.Config(CONFIG_NAMESPACE)
+    values = {key: config.get_secret(key) for key in GITHUB_APP_KEYS}
+    problem = github_app_problem(cluster, {k for k, v in values.items() if v is not None})
+    if problem is not None:
+        raise pulumi.RunError(str(problem))
+    data = pulumi.Output.all(**{k: v for k, v in values.items() if v is not None})
+    return pulumi.Output.secret(data.apply(github_app_secret_string_data))
+
+
 def flux_cluster(project_dir: Path, stack: str) -> FluxClusterArgs:
     """What the cluster stack `stack` registers: its definition, checked, with the fleet's
     registries and its stack config."""
     cluster = cluster_definition(project_dir, stack)
-    return cluster_args(cluster, cluster_registries(project_dir), slack_secret(cluster))
+    return cluster_args(
+        cluster,
+        cluster_registries(project_dir),
+        slack_secret(cluster),
+        github_app_secret(cluster),
+    )
 
 
 def export_all(outputs: Mapping[str, Any]) -> None:

@@ -57,6 +57,7 @@ def _stack_file_problems(fleet: Fleet, stacks: Sequence[str]) -> list[Problem]:
     """What is wrong with the stack files of `stacks` (warnings printed), and for each valid
     cluster with Slack alerts on: its credential in the stack config."""
     from components.build.alerts import SlackConfigError, slack_credential
+    from components.build.git_access import github_app_problem
     from components.loading.stack_files import read_stack_file, require_stack_file
 
     problems: list[Problem] = []
@@ -81,6 +82,9 @@ def _stack_file_problems(fleet: Fleet, stacks: Sequence[str]) -> list[Problem]:
             slack_credential(cluster, present)
         except SlackConfigError as exc:
             problems.append(exc.problem)
+        app = github_app_problem(cluster, present)
+        if app is not None:
+            problems.append(app)
     return problems
 
 

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from components.build.git_access import ssh_url
+from components.build.git_access import GIT_PROVIDER, repository_url
 from components.build.gitops import app_file
 from components.definition.cluster import Cluster
 from components.forkmap import fork_map
@@ -189,7 +189,7 @@ def app_problems(cluster: Cluster, display: str, found: list[Found]) -> list[Pro
         file, repo = matches[0]
         where = f"GitRepository {app.name}"
         spec = repo.get("spec") or {}
-        url = ssh_url(app.owner_or(cluster.spec.git.owner), app.repository)
+        url = repository_url(cluster, app.owner_or(cluster.spec.git.owner), app.repository)
         actual: list[tuple[str, Any, str, str]] = [
             ("apiVersion", repo.get("apiVersion"), SOURCE_API, "the API Flux 2.9 serves"),
             (
@@ -206,6 +206,9 @@ def app_problems(cluster: Cluster, display: str, found: list[Found]) -> list[Pro
             ),
             ("spec.url", spec.get("url"), url, f"{entry} in {display}"),
         ]
+        if cluster.spec.git.uses_github_app:
+            why = f"spec.git.auth githubApp in {display}"
+            actual.append(("spec.provider", spec.get("provider"), GIT_PROVIDER, why))
         for path, got, expected, why in actual:
             same = (
                 isinstance(got, str) and got.casefold() == expected.casefold()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from components.build.alerts import SLACK_BOT_TOKEN_KEY, SLACK_WEBHOOK_URL_KEY
+from components.build.git_access import GITHUB_APP_KEYS
 from components.build.gitops import cluster_files
 from components.definition.cluster import Cluster, GitSpec
 from components.loading.files import yaml_document
@@ -153,8 +154,9 @@ def cluster_document(options: NewCluster, defaults: Mapping[str, Any]) -> dict[s
 
 
 def stack_settings(cluster: Cluster) -> str:
-    """stacks/Pulumi.NAME.yaml. With Slack alerts on, it holds a placeholder credential (like
-    the examples'), so that the stack plans at once; `pulumi config set --secret` replaces it."""
+    """stacks/Pulumi.NAME.yaml. With Slack alerts on, or the GitHub App, it holds placeholder
+    credentials (like the examples'), so that the stack plans at once; `pulumi config set
+    --secret` replaces them."""
     name = cluster.name
     text = (
         f"# Stack {name}: its definition is {CLUSTERS_DIR}/{name}.yaml; only stack-scoped "
@@ -162,20 +164,33 @@ def stack_settings(cluster: Cluster) -> str:
         "# (secrets with `pulumi config set --secret`, and the secrets provider after "
         "`pulumi stack init`).\n"
     )
-    if not cluster.spec.alerts.uses_slack:
+    blocks = []
+    if cluster.spec.alerts.uses_slack:
+        blocks.append(
+            "  # Slack bot token for spec.alerts.slack (Secret key `token`). The value below is a "
+            "placeholder,\n"
+            "  # not a real ciphertext: set the real one (encrypted by this stack's secrets "
+            "provider) with\n"
+            f"  #   pulumi config set --secret {SLACK_BOT_TOKEN_KEY} xoxb-... -s {name}\n"
+            "  # or, for a legacy incoming webhook instead: pulumi config set --secret "
+            f"{SLACK_WEBHOOK_URL_KEY} https://hooks.slack.com/...\n"
+            f"  {CONFIG_NAMESPACE}:{SLACK_BOT_TOKEN_KEY}:\n"
+            f"    secure: {PLACEHOLDER_CIPHERTEXT}\n"
+        )
+    if cluster.spec.git.uses_github_app:
+        blocks.append(
+            "  # The fleet's GitHub App (spec.git.auth: githubApp). Placeholders, not real "
+            "ciphertexts: set each with\n"
+            f"  #   pulumi config set --secret <key> <value> -s {name}   "
+            "(the private key: < app.pem)\n"
+            + "".join(
+                f"  {CONFIG_NAMESPACE}:{key}:\n    secure: {PLACEHOLDER_CIPHERTEXT}\n"
+                for key in GITHUB_APP_KEYS
+            )
+        )
+    if not blocks:
         return text + "config: {}\n"
-    return text + (
-        "config:\n"
-        "  # Slack bot token for spec.alerts.slack (Secret key `token`). The value below is a "
-        "placeholder,\n"
-        "  # not a real ciphertext: set the real one (encrypted by this stack's secrets "
-        "provider) with\n"
-        f"  #   pulumi config set --secret {SLACK_BOT_TOKEN_KEY} xoxb-... -s {name}\n"
-        "  # or, for a legacy incoming webhook instead: pulumi config set --secret "
-        f"{SLACK_WEBHOOK_URL_KEY} https://hooks.slack.com/...\n"
-        f"  {CONFIG_NAMESPACE}:{SLACK_BOT_TOKEN_KEY}:\n"
-        f"    secure: {PLACEHOLDER_CIPHERTEXT}\n"
-    )
+    return text + "config:\n" + "".join(blocks)
 
 
 def _new_cluster_paths(cluster: Cluster) -> list[str]:
