@@ -231,6 +231,7 @@ def cluster_args(
     """Everything the FluxCluster component registers, from the definition, the fleet's
     registries and the Slack credential read from stack config (None: alerts are off)."""
     spec, name = cluster.spec, cluster.name
+    foreign = foreign_key_policy_statements(cluster)
 
     def key(
         purpose: str, repository: str, secret_name: str, read_only: bool, adopt: bool = False
@@ -310,11 +311,7 @@ def cluster_args(
             "syncUrl": repository_url(cluster, spec.git.owner, spec.git.repository),
             "syncPath": cluster.git_path,
             # for the owner of each KMS key of another account: the statement its policy needs
-            **(
-                {"sopsKeyPolicyStatements": foreign_key_policy_statements(cluster)}
-                if foreign_key_policy_statements(cluster)
-                else {}
-            ),
+            **({"sopsKeyPolicyStatements": foreign} if foreign else {}),
         },
     )
 

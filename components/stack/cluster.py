@@ -30,31 +30,28 @@ class FluxCluster(pulumi.ComponentResource):
 
         self.connection = EksConnection(f"{name}-eks", args.eks, opts=child)
         k8s_provider = self.connection.k8s_provider
-        # The cluster side of ECR pulls (node-role policy, IRSA roles); the registries stack
-        # writes the repository policies.
-        self.ecr = (
-            EcrAccess(
+        # Flux controllers' AWS roles: the cluster side of ECR pulls (node-role policy, controller
+        # roles; the registries stack writes the repository policies), and kustomize-controller's
+        # for SOPS decryption with the cluster's KMS keys.
+        aws_provider, oidc_issuer = self.connection.aws_provider, self.connection.oidc_issuer
+        self.ecr: EcrAccess | None = None
+        self.sops: SopsAccess | None = None
+        if args.ecr is not None:
+            self.ecr = EcrAccess(
                 f"{name}-ecr",
                 args.ecr,
-                aws_provider=self.connection.aws_provider,
-                oidc_issuer=self.connection.oidc_issuer,
+                aws_provider=aws_provider,
+                oidc_issuer=oidc_issuer,
                 opts=child,
             )
-            if args.ecr is not None
-            else None
-        )
-        # kustomize-controller's role for SOPS decryption with the cluster's KMS keys
-        self.sops = (
-            SopsAccess(
+        if args.sops is not None:
+            self.sops = SopsAccess(
                 f"{name}-sops",
                 args.sops,
-                aws_provider=self.connection.aws_provider,
-                oidc_issuer=self.connection.oidc_issuer,
+                aws_provider=aws_provider,
+                oidc_issuer=oidc_issuer,
                 opts=child,
             )
-            if args.sops is not None
-            else None
-        )
         self._github: dict[str, github.Provider] = {}
 
         self.namespace = k8s.core.v1.Namespace(

@@ -7,7 +7,7 @@ The program reads the definitions and the stack config; the components are hande
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -62,12 +62,17 @@ def cluster_registries(project_dir: Path) -> dict[str, Registry]:
     return fleet(project_dir).registries
 
 
+def _config_secrets(keys: Iterable[str]) -> dict[str, pulumi.Output[str] | None]:
+    """The stack config values of `keys` (flux-fleet:<key>), each a Pulumi secret, or None."""
+    config = pulumi.Config(CONFIG_NAMESPACE)
+    return {key: config.get_secret(key) for key in keys}
+
+
 def slack_secret(cluster: Cluster) -> tuple[SlackCredential, pulumi.Output[str]] | None:
     """The Slack credential in stack config (a Pulumi secret), when alerts are on. None set, or
     both, stops the program with the `pulumi config` command to run, before anything is
     registered."""
-    config = pulumi.Config(CONFIG_NAMESPACE)
-    values = {key: config.get_secret(key) for key in SLACK_CREDENTIAL_KEYS}
+    values = _config_secrets(SLACK_CREDENTIAL_KEYS)
     try:
         credential = slack_credential(cluster, {k for k, v in values.items() if v is not None})
     except SlackConfigError as exc:
@@ -84,8 +89,7 @@ def github_app_secret(cluster: Cluster) -> pulumi.Output[dict[str, str]] | None:
     when the cluster uses the App; a missing one stops the program with the commands to run."""
     if not cluster.spec.git.uses_github_app:
         return None
-    config = pulumi.Config(CONFIG_NAMESPACE)
-    values = {key: config.get_secret(key) for key in GITHUB_APP_KEYS}
+    values = _config_secrets(GITHUB_APP_KEYS)
     problem = github_app_problem(cluster, {k for k, v in values.items() if v is not None})
     if problem is not None:
         raise pulumi.RunError(str(problem))
