@@ -87,15 +87,28 @@ EVERY_STACK = ["registries", "alpha", "beta", "gamma"]
 ENVIRONMENTS = {"alpha": "production", "beta": "staging", "gamma": "staging"}
 
 
-def entry(stack: str, *, removed: bool = False, **facts: str) -> dict[str, object]:
+# The built-in rollout (definition/rollout.py): staging in wave 1 through the GitHub environment
+# "fleet", production in wave 2 through "production" (reviewers).
+BUILTIN_ROLLOUT = {"staging": (1, "fleet"), "production": (2, "production")}
+
+
+def entry(stack: str, *, removed: bool = False, **facts: object) -> dict[str, object]:
     """The matrix entry of a stack of FLEET: a cluster carries its environment and, unless
-    removed, the GitHub owner and repositories of its deploy keys."""
+    removed, the GitHub owner and repositories of its deploy keys, its wave and its GitHub
+    environment (the built-in rollout)."""
     if stack == "registries":
         out: dict[str, object] = {"stack": stack}
     else:
-        out = {"stack": stack, "environment": ENVIRONMENTS.get(stack, "")}
-        if not removed:
-            out |= {"githubOwner": "acme", "githubRepositories": "gitops"}
+        environment = str(facts.get("environment", ENVIRONMENTS.get(stack, "")))
+        out = {"stack": stack, "environment": environment}
+        if not removed:  # an environment not listed: reviewed, in the last wave
+            wave, github_environment = BUILTIN_ROLLOUT.get(environment, (2, "production"))
+            out |= {
+                "githubOwner": "acme",
+                "githubRepositories": "gitops",
+                "wave": wave,
+                "githubEnvironment": github_environment,
+            }
     out |= facts
     if removed:
         out["removed"] = True

@@ -303,7 +303,7 @@ def test_cli_prints_a_one_line_matrix_and_why_on_stderr(repo: Repo) -> None:
     assert json.loads(out) == {
         "include": [entry("registries"), entry("alpha"), entry("beta", removed=True)]
     }
-    assert "alpha: k8s-clusters/alpha.yaml changed" in err
+    assert "alpha (wave 2): k8s-clusters/alpha.yaml changed" in err  # its wave too
     assert "beta (definition removed: destroy it by hand)" in err
 
     code, out, _ = run(repo, "--base", repo.base, "--format", "list")

@@ -252,7 +252,10 @@ def test_the_pulumi_cli_is_the_release_of_the_locked_sdk() -> None:
         for s in steps_of(doc):
             if "pulumi/actions" in s.get("uses", ""):
                 assert s["with"]["pulumi-version"] == "${{ env.PULUMI_VERSION }}"
-                assert s["with"]["cloud-url"] == "${{ vars.PULUMI_BACKEND_URL }}"
+                if "command" in s["with"]:  # else it only installs the CLI, for a run: step
+                    assert s["with"]["cloud-url"] == "${{ vars.PULUMI_BACKEND_URL }}"
+            if 'pulumi login "$BACKEND_URL"' in s.get("run", ""):
+                assert s["env"]["BACKEND_URL"] == "${{ vars.PULUMI_BACKEND_URL }}"
 
 
 # --- what each workflow does ------------------------------------------------------------------
@@ -290,58 +293,34 @@ def test_pull_request_previews_the_affected_stacks() -> None:
 
 
 def test_deploy_runs_registries_first_and_gates_production() -> None:
+    """The job graph itself runs in tests/test_deploy_rollout.py; here, what each job holds."""
     doc = workflow("deploy.yml")
     assert doc["on"] == {"push": {"branches": ["main"]}}
     jobs = doc["jobs"]
-    assert pulumi_step(doc, "registries")["with"]["command"] == "up"
-    assert pulumi_step(doc, "registries")["with"]["stack-name"] == "registries"
     assert jobs["registries"]["environment"] == "production"
     assert jobs["registries"]["concurrency"]["group"] == "fluxfleet-stack-registries"
-    clusters = jobs["clusters"]
-    assert clusters["needs"] == ["affected", "registries"]
+    up = step(doc, "registries", "pulumi up")
+    assert up["env"]["STACK"] == "registries"
+    assert 'pulumi up --yes --diff --non-interactive --stack "$STACK"' in up["run"]
+    wave = jobs["wave-1"]
+    assert wave["needs"] == ["affected", "registries"]
     assert (
-        "needs.registries.result == 'success' || needs.registries.result == 'skipped'"
-        in (clusters["if"])
+        "needs.registries.result == 'success' || needs.registries.result == 'skipped'" in wave["if"]
     )
-    assert clusters["concurrency"] == {
+    assert wave["concurrency"] == {
         "group": "fluxfleet-stack-${{ matrix.stack }}",
         "cancel-in-progress": False,
     }
-    assert pulumi_step(doc, "clusters")["with"]["command"] == "up"
-    assert pulumi_step(doc, "clusters")["with"]["stack-name"] == "${{ matrix.stack }}"
-    app = next(s for s in clusters["steps"] if "create-github-app-token" in s.get("uses", ""))
+    assert step(doc, "wave-1", "pulumi up")["env"]["STACK"] == "${{ matrix.stack }}"
+    app = next(s for s in wave["steps"] if "create-github-app-token" in s.get("uses", ""))
     assert app["with"]["permission-administration"] == "write"
-    for job in ("registries", "clusters"):
+    for job in ("registries", "wave-1"):
         aws = [s for s in jobs[job]["steps"] if "configure-aws-credentials" in s.get("uses", "")]
         assert aws[0]["with"]["role-to-assume"] == "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
     # Nothing destroys.
     text = (GITHUB / "workflows" / "deploy.yml").read_text()
     assert "command: destroy" not in text and "pulumi destroy -s" in text
-
-
-def github_environment(expression: str, environment: str | None) -> str:
-    """Evaluate the clusters job's `environment:` expression the way GitHub does (&&, || return
-    an operand; null and '' are falsy)."""
-    operand = r"matrix\.environment"
-    match = re.fullmatch(
-        rf"\$\{{\{{ {operand} && {operand} != '(\w+)' && '(\w+)' \|\| '(\w+)' \}}\}}",
-        expression,
-    )
-    assert match, expression
-    protected, other, fallback = match.groups()
-    value = environment and environment != protected and other
-    return value or fallback
-
-
-@pytest.mark.parametrize(
-    ("environment", "expected"),
-    [("production", "production"), ("staging", "fleet"), ("dev", "fleet"), (None, "production")],
-)
-def test_production_clusters_deploy_through_the_production_environment(
-    environment: str | None, expected: str
-) -> None:
-    expression = workflow("deploy.yml")["jobs"]["clusters"]["environment"]
-    assert github_environment(expression, environment) == expected
+    assert not re.search(r"^\s*pulumi destroy", text, flags=re.M)
 
 
 def test_drift_previews_every_stack_expecting_no_changes() -> None:
@@ -378,6 +357,11 @@ def install_fluxfleet(checkout: Path) -> None:
 @pytest.fixture
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Repo:
     """A checkout as the jobs see it: the fleet in git and .venv/bin/fluxfleet."""
+    return checkout(tmp_path, monkeypatch)
+
+
+def checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Repo:
+    """The fleet repository (tests/fleetrepo.py) with .venv/bin/fluxfleet, ignored by git."""
     if shutil.which("jq") is None:
         pytest.skip("jq is not installed (GitHub's runners have it)")
     git_identity(monkeypatch)
@@ -432,38 +416,42 @@ def test_pull_request_affected_step(workspace: Repo) -> None:
     assert out["count"] == "2"
 
 
-def test_deploy_affected_step(workspace: Repo) -> None:
-    the_step = step(workflow("deploy.yml"), "affected", "fluxfleet affected")
+def test_deploy_rollout_step(workspace: Repo) -> None:
+    the_step = step(workflow("deploy.yml"), "affected", "fluxfleet rollout")
     workspace.remove("k8s-clusters/gamma.yaml")
     workspace.edit("k8s-clusters/alpha.yaml", "repositories: [api]", "repositories: [worker]")
     workspace.commit("retire gamma, alpha pulls worker")
-    code, out, _, log = run_step(the_step, workspace.project, {"BEFORE": workspace.base})
+    env = {"BEFORE": workspace.base, "SLOTS": "3"}
+    code, out, _, log = run_step(the_step, workspace.project, env)
     assert code == 0, log
-    assert out == {
+    assert "wave 2:\n  alpha (reviewed): k8s-clusters/alpha.yaml changed" in log  # the text plan
+    slots = {k: json.loads(v) for k, v in out.items() if k.startswith("wave-")}
+    assert slots == {
+        "wave-1": {"include": [entry("alpha")]},
+        "wave-2": {"include": []},
+        "wave-3": {"include": []},
+    }
+    assert {k: v for k, v in out.items() if k not in slots and k != "plan"} == {
         "registries": "true",
-        "clusters": json.dumps({"include": [entry("alpha")]}, separators=(",", ":")),
-        "count": "1",
         "removed": '["gamma"]',
+        "waves": "1",
+        "max-parallel": "4",
     }
 
     # A push with no earlier commit (a new branch, or an unknown one): every stack.
-    code, out, _, log = run_step(the_step, workspace.project, {"BEFORE": "0" * 40})
+    code, out, _, log = run_step(the_step, workspace.project, env | {"BEFORE": "0" * 40})
     assert code == 0, log
     assert "every stack" in log
-    assert [e["stack"] for e in json.loads(out["clusters"])["include"]] == ["alpha", "beta"]
-    assert (out["registries"], out["removed"]) == ("true", "[]")
+    assert [e["stack"] for e in json.loads(out["wave-1"])["include"]] == ["beta"]
+    assert [e["stack"] for e in json.loads(out["wave-2"])["include"]] == ["alpha"]
+    assert (out["registries"], out["removed"], out["waves"]) == ("true", "[]", "2")
 
     # Nothing touched: no cluster, no registries.
     workspace.write("README.md", "# docs only\n")
     head = workspace.commit("docs")
-    code, out, _, log = run_step(the_step, workspace.project, {"BEFORE": f"{head}~1"})
+    code, out, _, log = run_step(the_step, workspace.project, env | {"BEFORE": f"{head}~1"})
     assert code == 0, log
-    assert out == {
-        "registries": "false",
-        "clusters": '{"include":[]}',
-        "count": "0",
-        "removed": "[]",
-    }
+    assert (out["registries"], out["removed"], out["waves"]) == ("false", "[]", "0")
 
 
 def test_drift_lists_every_stack(workspace: Repo) -> None:

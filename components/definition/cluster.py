@@ -16,6 +16,7 @@ from components.definition.alerts import Alerts, Monitoring
 from components.definition.apps import Apps
 from components.definition.ecr import EcrSpec
 from components.definition.flux import FluxSpec
+from components.definition.rollout import Wave
 from components.definition.sops import SopsSpec, key_partition
 from components.definition.types import (
     AccountId,
@@ -169,6 +170,11 @@ class ClusterSpec(Model):
 class ClusterMetadata(Model):
     name: Annotated[Label, AfterValidator(_not_reserved)]
     environment: Label = Field(description="the overlay flux/apps/<environment> this cluster runs")
+    wave: Wave | None = Field(
+        None,
+        description="the rollout wave it deploys in (0: canaries first); default: its "
+        "environment's, from rollout.environments in _defaults.yaml",
+    )
 
 
 class Cluster(Model):

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, create_model
 
 from components.definition.cluster import ClusterSpec
+from components.definition.rollout import Rollout
 from components.definition.types import Model
 
 
@@ -36,4 +37,7 @@ class ClusterDefaults(Model):
 
     api_version: Literal["flux-fleet/v1"]
     kind: Literal["ClusterDefaults"]
+    rollout: Rollout = Field(
+        default_factory=Rollout, description="the fleet's rollout: waves, reviews, pace"
+    )
     spec: ClusterSpecDefaults = Field(default_factory=ClusterSpecDefaults)  # type: ignore[valid-type]

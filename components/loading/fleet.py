@@ -18,6 +18,7 @@ from components.build.ecr import ecr_image_registry
 from components.definition.cluster import Cluster
 from components.definition.defaults import ClusterDefaults
 from components.definition.registries import Registries, Registry
+from components.definition.rollout import Rollout, wave_of
 from components.forkmap import fork_map
 from components.loading.files import read_yaml
 from components.loading.messages import problems_from
@@ -56,6 +57,7 @@ class Fleet:
     problems: dict[str, list[Problem]] = field(default_factory=dict)  # display path -> problems
     defaults_spec: dict[str, Any] = field(default_factory=dict)
     defaults_file: str = f"{CLUSTERS_DIR}/{DEFAULTS_FILE}"
+    rollout: Rollout = field(default_factory=Rollout)  # _defaults.yaml's rollout settings
     registries: dict[str, Registry] = field(default_factory=dict)  # from _registries.yaml
     registries_file: str = f"{CLUSTERS_DIR}/{REGISTRIES_FILE}"
     # valid on their own, blocked because another file defines the same EKS cluster
@@ -74,6 +76,10 @@ class Fleet:
         if name not in self.clusters:
             raise DefinitionError([no_definition(display, name)])
         return self.clusters[name]
+
+    def wave(self, cluster: Cluster) -> int:
+        """The rollout wave of `cluster` (its metadata.wave, else its environment's)."""
+        return wave_of(self.rollout, cluster.metadata.environment, cluster.metadata.wave)
 
     def registries_stack(self) -> Fleet:
         """The fleet, for the registries stack: it grants what every cluster pulls, so a problem
@@ -113,11 +119,19 @@ def load_optional(
         return None, None, problems_from(exc, model, display)
 
 
-def load_defaults(project_dir: Path) -> tuple[dict[str, Any], list[Problem]]:
+def load_defaults_file(project_dir: Path) -> tuple[Rollout, dict[str, Any], list[Problem]]:
+    """_defaults.yaml: the fleet's rollout settings and the spec merged under every cluster."""
     defaults, doc, problems = load_optional(
-        project_dir, DEFAULTS_FILE, ClusterDefaults, "apiVersion, kind, spec"
+        project_dir, DEFAULTS_FILE, ClusterDefaults, "apiVersion, kind, rollout, spec"
     )
-    return (dict(doc.get("spec") or {}) if defaults is not None else {}), problems
+    if defaults is None:
+        return Rollout(), {}, problems
+    return defaults.rollout, dict(doc.get("spec") or {}), problems
+
+
+def load_defaults(project_dir: Path) -> tuple[dict[str, Any], list[Problem]]:
+    _, spec, problems = load_defaults_file(project_dir)
+    return spec, problems
 
 
 def definition_files(project_dir: Path) -> list[Path]:
@@ -162,7 +176,7 @@ def validate_cluster_doc(
 def load_fleet(project_dir: Path) -> Fleet:
     project_dir = project_dir.resolve()
     fleet = Fleet(project_dir)
-    fleet.defaults_spec, defaults_problems = load_defaults(project_dir)
+    fleet.rollout, fleet.defaults_spec, defaults_problems = load_defaults_file(project_dir)
     if defaults_problems:
         fleet.problems[fleet.defaults_file] = defaults_problems
     if not (project_dir / CLUSTERS_DIR).is_dir():

@@ -31,6 +31,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from components.definition.rollout import Rollout
 from components.names import (
     CLUSTERS_DIR,
     DEFAULTS_FILE,
@@ -168,21 +169,28 @@ def every_stack(snap: Snapshot) -> list[AffectedStack]:
     return _ordered(stacks)
 
 
-def affected(project: Path, base: str, head: str = "HEAD") -> list[AffectedStack]:
-    """The stacks the change from merge-base(base, head) to head touches."""
+def changes(
+    project: Path, base: str | None, head: str = "HEAD"
+) -> tuple[list[AffectedStack], Rollout]:
+    """The stacks the change from merge-base(base, head) to head touches (every stack at `head`
+    when `base` is None), and the rollout settings at `head`."""
     project_prefix(project)
     head_commit = resolve_commit(project, head, "--head")
-    since = merge_base(project, resolve_commit(project, base, "--base"), head_commit)
-    paths = changed_paths(project, since, head_commit)
     with tempfile.TemporaryDirectory(prefix="fluxfleet-affected-") as scratch:
-        before = snapshot(project, since, Path(scratch) / "base")
         after = snapshot(project, head_commit, Path(scratch) / "head")
-    return compare(before, after, paths)
+        if base is None:
+            return every_stack(after), after.fleet.rollout
+        since = merge_base(project, resolve_commit(project, base, "--base"), head_commit)
+        paths = changed_paths(project, since, head_commit)
+        before = snapshot(project, since, Path(scratch) / "base")
+    return compare(before, after, paths), after.fleet.rollout
+
+
+def affected(project: Path, base: str, head: str = "HEAD") -> list[AffectedStack]:
+    """The stacks the change from merge-base(base, head) to head touches."""
+    return changes(project, base, head)[0]
 
 
 def all_stacks(project: Path, head: str = "HEAD") -> list[AffectedStack]:
     """Every stack defined at `head`."""
-    project_prefix(project)
-    head_commit = resolve_commit(project, head, "--head")
-    with tempfile.TemporaryDirectory(prefix="fluxfleet-affected-") as scratch:
-        return every_stack(snapshot(project, head_commit, Path(scratch) / "head"))
+    return changes(project, None, head)[0]

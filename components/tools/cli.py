@@ -173,6 +173,22 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=commands.cmd_affected)
 
     p = command(
+        "rollout",
+        help="the waves a change deploys in: which stacks, in which order, and why",
+    )
+    p.add_argument(
+        "--base", metavar="REF", help="the change since the merge base with REF (default: all)"
+    )
+    p.add_argument("--head", metavar="REF", default="HEAD", help="up to this commit (default HEAD)")
+    p.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text: one line per stack (default); json: the waves as matrices (Deploy reads it)",
+    )
+    p.set_defaults(func=commands.cmd_rollout)
+
+    p = command(
         "completion",
         help='print shell completion: eval "$(fluxfleet completion bash)" (or zsh)',
     )

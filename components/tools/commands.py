@@ -98,6 +98,7 @@ def _defined_stacks(fleet: Fleet) -> list[str]:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from components.definition.rollout import wave_problem
     from components.loading.stack_files import orphan_stack_files
 
     fleet = load_fleet(_project_or_fail(args.project))
@@ -112,6 +113,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     mismatches = consistency_problems(fleet)
     if mismatches:
         raise BadInput([str(p) for p in mismatches])
+    waves = wave_problem(fleet.wave(c) for c in fleet.clusters.values())
+    if waves is not None:  # a change to every stack (a Flux upgrade) could not deploy
+        raise BadInput([str(Problem(CLUSTERS_DIR, "metadata.wave", waves))])
     print(f"{len(fleet.clusters)} cluster definition(s) valid: {', '.join(fleet.clusters)}")
     if fleet.registries:
         names = ", ".join(fleet.registries)
@@ -286,9 +290,29 @@ def cmd_affected(args: argparse.Namespace) -> int:
         raise BadInput(exc.lines) from None
     for stack in [] if args.all else stacks:
         state = " (definition removed: destroy it by hand)" if stack.removed else ""
-        print(f"{stack.stack}{state}: {'; '.join(stack.reasons)}", file=sys.stderr)
+        wave = f" (wave {stack.wave})" if stack.wave is not None and not stack.removed else ""
+        print(f"{stack.stack}{wave}{state}: {'; '.join(stack.reasons)}", file=sys.stderr)
     if args.format == "list":
         sys.stdout.writelines(f"{s.stack}\n" for s in stacks if not s.removed)
     else:
         print(json.dumps(matrix(stacks)))
+    return EXIT_OK
+
+
+def cmd_rollout(args: argparse.Namespace) -> int:
+    """The plan of waves a change deploys in (every stack without --base); JSON for Deploy."""
+    from components.tools.affected import changes
+    from components.tools.rollout import rollout_plan
+    from components.tools.snapshots import AffectedError
+
+    project = _project_or_fail(args.project)
+    try:
+        stacks, rollout = changes(project, args.base, args.head)
+        plan = rollout_plan(stacks, rollout)
+    except AffectedError as exc:
+        raise BadInput(exc.lines) from None
+    if args.format == "json":
+        print(json.dumps(plan.document()))
+    else:
+        sys.stdout.write(plan.text())
     return EXIT_OK

@@ -15,6 +15,7 @@ from typing import Any
 from components.build.ecr import ecr_image_registry, runs_image_reflector
 from components.build.ecr_cluster import pulled_repository_arns
 from components.definition.ecr import EcrSpec
+from components.definition.rollout import github_environment
 from components.loading.fleet import Fleet, definition_files, load_fleet
 from components.names import CLUSTERS_DIR, REGISTRIES_FILE
 from components.problems import DefinitionError
@@ -41,11 +42,20 @@ class AffectedStack:
     environment: str | None = None
     github_owner: str | None = None
     github_repositories: tuple[str, ...] = ()
+    # Its rollout wave, and the GitHub environment it deploys through (definition/rollout.py):
+    # "production" (reviewers) or "fleet". None when the definition is invalid (CI then fails
+    # closed: the last wave, through "production").
+    wave: int | None = None
+    github_environment: str | None = None
 
     def matrix_entry(self) -> dict[str, Any]:
         entry: dict[str, Any] = {"stack": self.stack}
         if self.environment is not None:
             entry["environment"] = self.environment
+        if self.wave is not None and not self.removed:
+            entry["wave"] = self.wave
+        if self.github_environment is not None and not self.removed:
+            entry["githubEnvironment"] = self.github_environment
         if self.github_owner is not None and not self.removed:
             entry["githubOwner"] = self.github_owner
             entry["githubRepositories"] = ",".join(self.github_repositories)
@@ -142,6 +152,8 @@ class Snapshot:
             environment=cluster.metadata.environment,
             github_owner=owner,
             github_repositories=tuple(sorted(repositories)),
+            wave=self.fleet.wave(cluster),
+            github_environment=github_environment(self.fleet.rollout, cluster.metadata.environment),
         )
 
 

@@ -1,0 +1,114 @@
+"""The fleet's rollout settings (`rollout:` in k8s-clusters/_defaults.yaml) and the two facts CI
+takes from them for each cluster: its wave, and whether its deploy waits for reviewers.
+
+- `metadata.wave` orders the deploys: wave N+1 starts when every stack of wave N succeeded.
+  Left out, a cluster takes its environment's wave.
+- `rollout.environments` lists each environment with its wave and whether a deploy there needs
+  review. Left out, the built-in list applies: staging in wave 1 without review, production in
+  wave 2 with review; wave 0 is free for canaries (`metadata.wave: 0`).
+- Fail closed: an environment that is not listed needs review and deploys in the last listed
+  wave, and a listed environment needs review unless it says `review: false`.
+
+No I/O, no Pulumi.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Annotated
+
+from pydantic import Field
+
+from components.definition.types import Label, Model
+
+# Waves the Deploy workflow can run in one rollout: it has one job per wave slot.
+MAX_WAVES = 8
+MAX_WAVE = 99
+MAX_WAVE_SIZE = 256  # jobs a GitHub Actions matrix may hold
+DEFAULT_MAX_PARALLEL = 4
+
+Wave = Annotated[int, Field(ge=0, le=MAX_WAVE)]
+
+
+class EnvironmentRollout(Model):
+    """How the clusters of one environment roll out."""
+
+    wave: Wave = Field(description="the wave its clusters deploy in (metadata.wave overrides)")
+    review: bool = Field(
+        True,
+        description="deploys wait for the reviewers of the GitHub environment 'production'; "
+        "false: they go through 'fleet' without review",
+    )
+
+
+class Rollout(Model):
+    """The order and pace of `Deploy`: waves, reviews, stacks at once."""
+
+    max_parallel: Annotated[int, Field(ge=1, le=256)] = Field(
+        DEFAULT_MAX_PARALLEL, description="stacks deployed at once within a wave"
+    )
+    environments: dict[Label, EnvironmentRollout] | None = Field(
+        None,
+        description="each environment's wave and review; default: staging (wave 1, no review) "
+        "and production (wave 2, review). An environment not listed needs review and deploys "
+        "in the last wave",
+        min_length=1,
+    )
+
+
+BUILTIN_ENVIRONMENTS: Mapping[str, EnvironmentRollout] = {
+    "staging": EnvironmentRollout(wave=1, review=False),
+    "production": EnvironmentRollout(wave=2, review=True),
+}
+
+
+def environments(rollout: Rollout) -> Mapping[str, EnvironmentRollout]:
+    return rollout.environments if rollout.environments is not None else BUILTIN_ENVIRONMENTS
+
+
+def environment_rollout(rollout: Rollout, environment: str) -> EnvironmentRollout:
+    """The settings of `environment`; for one that is not listed: review, in the last wave."""
+    listed = environments(rollout)
+    if environment in listed:
+        return listed[environment]
+    return EnvironmentRollout(wave=max(e.wave for e in listed.values()), review=True)
+
+
+def wave_of(rollout: Rollout, environment: str, wave: int | None) -> int:
+    """A cluster's wave: its own metadata.wave, else its environment's."""
+    return wave if wave is not None else environment_rollout(rollout, environment).wave
+
+
+def github_environment(rollout: Rollout, environment: str) -> str:
+    """The GitHub environment a cluster deploys through: 'production' (reviewers) or 'fleet'."""
+    return "production" if environment_rollout(rollout, environment).review else "fleet"
+
+
+def too_many_waves(waves: Iterable[int]) -> str | None:
+    """Why these waves cannot run in one Deploy (more distinct waves than it has slots)."""
+    distinct = sorted(set(waves))
+    if len(distinct) <= MAX_WAVES:
+        return None
+    shown = ", ".join(map(str, distinct))
+    return (
+        f"{len(distinct)} distinct waves ({shown}), expected at most {MAX_WAVES}: the Deploy "
+        "workflow runs one job per wave; give more clusters the same wave"
+    )
+
+
+def too_large_waves(sizes: Mapping[int, int]) -> str | None:
+    """Why a wave cannot run as one matrix job (GitHub runs at most 256 entries)."""
+    large = {wave: size for wave, size in sorted(sizes.items()) if size > MAX_WAVE_SIZE}
+    if not large:
+        return None
+    shown = ", ".join(f"wave {wave} has {size}" for wave, size in large.items())
+    return (
+        f"{shown} clusters, expected at most {MAX_WAVE_SIZE} per wave (a GitHub Actions "
+        "matrix): spread them over more waves"
+    )
+
+
+def wave_problem(waves: Iterable[int]) -> str | None:
+    """What stops these clusters' waves (one per cluster) from running in one Deploy."""
+    listed = list(waves)
+    return too_many_waves(listed) or too_large_waves({w: listed.count(w) for w in set(listed)})

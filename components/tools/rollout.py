@@ -1,0 +1,87 @@
+"""The plan of a rollout: `fluxfleet rollout [--base REF]`, and what the Deploy workflow runs.
+
+The stacks a change touches (tools/affected.py), in the order Deploy runs them: `registries`
+first (it writes the ECR grants every cluster pulls with), then the clusters wave by wave, at
+most `rollout.maxParallel` at once; wave N+1 starts only when every stack of wave N succeeded.
+A cluster whose definition is invalid has no wave of its own: it goes last (its deploy fails, and
+nothing after it is held back by it). Deleted definitions are listed apart: nothing destroys a
+stack automatically. No Pulumi here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from components.definition.rollout import Rollout, environments, wave_problem
+from components.names import REGISTRIES_STACK
+from components.tools.snapshots import AffectedError, AffectedStack
+
+
+@dataclass(frozen=True)
+class Wave:
+    number: int
+    stacks: tuple[AffectedStack, ...]
+
+
+@dataclass(frozen=True)
+class RolloutPlan:
+    registries: AffectedStack | None
+    waves: tuple[Wave, ...]
+    removed: tuple[AffectedStack, ...]
+    max_parallel: int
+
+    @property
+    def stack_count(self) -> int:
+        return len([self.registries] if self.registries else []) + sum(
+            len(w.stacks) for w in self.waves
+        )
+
+    def document(self) -> dict[str, Any]:
+        """The plan as JSON for the Deploy workflow: each wave a GitHub Actions matrix."""
+        return {
+            "maxParallel": self.max_parallel,
+            "registries": self.registries.matrix_entry() if self.registries else None,
+            "waves": [
+                {"wave": w.number, "include": [s.matrix_entry() for s in w.stacks]}
+                for w in self.waves
+            ],
+            "removed": [s.stack for s in self.removed],
+        }
+
+    def text(self) -> str:
+        if self.stack_count == 0 and not self.removed:
+            return "No stack to deploy.\n"
+        waves = len(self.waves)
+        lines = [
+            f"Rollout of {self.stack_count} stack(s) in {waves} wave(s), at most "
+            f"{self.max_parallel} at once; each wave starts when the one before succeeded."
+        ]
+        if self.registries is not None:
+            lines.append(f"first  registries: {'; '.join(self.registries.reasons)}")
+        for w in self.waves:
+            lines.append(f"wave {w.number}:")
+            for s in w.stacks:
+                gate = "reviewed" if s.github_environment != "fleet" else "no review"
+                lines.append(f"  {s.stack} ({gate}): {'; '.join(s.reasons)}")
+        for s in self.removed:
+            lines.append(f"removed {s.stack}: definition deleted, destroy it by hand")
+        return "\n".join(lines) + "\n"
+
+
+def rollout_plan(stacks: Sequence[AffectedStack], rollout: Rollout) -> RolloutPlan:
+    """Group `stacks` (registries first, then by name: tools/affected.py) into waves."""
+    registries = next((s for s in stacks if s.stack == REGISTRIES_STACK and not s.removed), None)
+    removed = tuple(s for s in stacks if s.removed)
+    clusters = [s for s in stacks if s.stack != REGISTRIES_STACK and not s.removed]
+    known = [s.wave for s in clusters if s.wave is not None]
+    last = max([*known, *(e.wave for e in environments(rollout).values())])
+    by_wave: dict[int, list[AffectedStack]] = {}
+    for s in clusters:
+        by_wave.setdefault(s.wave if s.wave is not None else last, []).append(s)
+    problem = wave_problem(w for w, stacks in by_wave.items() for _ in stacks)
+    if problem is not None:
+        raise AffectedError([f"the stacks to deploy: {problem}"])
+    waves = tuple(Wave(n, tuple(by_wave[n])) for n in sorted(by_wave))
+    return RolloutPlan(registries, waves, removed, rollout.max_parallel)

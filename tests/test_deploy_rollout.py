@@ -1,0 +1,277 @@
+"""The Deploy workflow as a whole: registries first, then wave by wave, a failure stops the
+rollout, and the report says what was done, failed and not started.
+
+The workflow runs in tests/actions_sim.py (GitHub's job order, `if:` and matrix rules, bash for
+every `run:` step) on a real git repository of the fleet, with the real `fluxfleet` and a fake
+`pulumi` on PATH that logs each `up` and fails for the stacks it is told to.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from actions_sim import JobRun, Runner, condition, evaluate, interpolate
+from conftest import ROOT
+from fleetrepo import Repo
+from test_workflows import checkout, workflow
+
+from components.definition.rollout import MAX_WAVES
+
+VARS = {
+    "PULUMI_BACKEND_URL": "s3://fleet-state",
+    "AWS_DEPLOY_ROLE_ARN": "arn:aws:iam::123456789012:role/deploy",
+    "AWS_REGION": "eu-west-1",
+    "FLEET_APP_CLIENT_ID": "Iv1.fleet",
+}
+SECRETS = {"FLEET_APP_PRIVATE_KEY": "app-key", "PULUMI_CONFIG_PASSPHRASE": "passphrase"}
+WAVE_JOBS = [f"wave-{k}" for k in range(1, MAX_WAVES + 1)]
+
+FAKE_PULUMI = """#!/bin/bash
+# pulumi login URL | pulumi up ... --stack NAME: logs NAME to $SIM_LOG; fails when listed in
+# $SIM_FAIL (one name per line).
+case "$1" in
+  login) exit 0 ;;
+  up)
+    while [ "$#" -gt 0 ]; do [ "$1" = --stack ] && stack="$2"; shift; done
+    echo "$stack" >> "$SIM_LOG"
+    if grep -qx "$stack" "$SIM_FAIL"; then echo "error: update of $stack failed" >&2; exit 255; fi
+    ;;
+  *) echo "unexpected: pulumi $*" >&2; exit 2 ;;
+esac
+"""
+
+
+@pytest.fixture
+def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Repo:
+    return checkout(tmp_path, monkeypatch)
+
+
+def deploy(repo: Repo, tmp_path: Path, fail: tuple[str, ...] = (), before: str = "") -> Runner:
+    bin_dir = tmp_path / "fake-bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "pulumi").write_text(FAKE_PULUMI)
+    (bin_dir / "pulumi").chmod(0o755)
+    log, failing = tmp_path / "pulumi.log", tmp_path / "fail"
+    log.write_text("")
+    failing.write_text("".join(f"{name}\n" for name in fail))
+    runner = Runner(
+        ROOT,
+        "deploy.yml",
+        repo.project,
+        next(tmp_path / f"sim-{n}" for n in range(100) if not (tmp_path / f"sim-{n}").exists()),
+        github={"event": {"before": before or "0" * 40}, "repository": "acme/gitops"},
+        variables=VARS,
+        secrets=SECRETS,
+        path=f"{bin_dir}:{os.environ['PATH']}",
+        actions={".github/actions/setup-fleet": lambda w, e, cwd: (True, {})},
+        extra_env={"SIM_LOG": str(log), "SIM_FAIL": str(failing)},
+    )
+    runner.run()
+    return runner
+
+
+def deployed(tmp_path: Path) -> list[str]:
+    return (tmp_path / "pulumi.log").read_text().split()
+
+
+def ran(job: JobRun) -> list[str]:
+    return [e.matrix.get("stack", "") for e in job.entries]
+
+
+def report(runner: Runner) -> str:
+    (entry,) = runner.jobs["report"].entries
+    return entry.summary
+
+
+def test_every_stack_in_order_registries_then_each_wave(fleet: Repo, tmp_path: Path) -> None:
+    runner = deploy(fleet, tmp_path)
+    jobs = runner.jobs
+    assert deployed(tmp_path) == ["registries", "beta", "gamma", "alpha"]
+    assert jobs["affected"].result == "success"
+    assert ran(jobs["wave-1"]) == ["beta", "gamma"]  # staging: wave 1
+    assert ran(jobs["wave-2"]) == ["alpha"]  # production: wave 2
+    assert all(jobs[j].result == "skipped" for j in WAVE_JOBS[2:])
+    assert jobs["wave-1"].max_parallel == 4  # the default rollout.maxParallel
+    environments = {
+        e.matrix["stack"]: e.environment for j in WAVE_JOBS[:2] for e in jobs[j].entries
+    }
+    assert environments == {"beta": "fleet", "gamma": "fleet", "alpha": "production"}
+    assert jobs["registries"].entries[0].environment == "production"
+    assert jobs["removed"].result == "skipped"
+    assert jobs["report"].result == "success"
+    summary = report(runner)
+    assert "| first | registries | success |" in summary
+    assert "| 2 | alpha | success |" in summary
+    assert "Done (4): registries beta gamma alpha." in summary
+    assert "Failed (0): none." in summary and "Not started (0): none." in summary
+
+
+def test_a_failing_stack_in_wave_1_means_no_wave_2_stack_runs(fleet: Repo, tmp_path: Path) -> None:
+    runner = deploy(fleet, tmp_path, fail=("gamma",))
+    jobs = runner.jobs
+    # beta and gamma both ran (fail-fast is off within a wave); alpha never did.
+    assert deployed(tmp_path) == ["registries", "beta", "gamma"]
+    assert jobs["wave-1"].result == "failure"
+    assert [e.result for e in jobs["wave-1"].entries] == ["success", "failure"]
+    assert all(jobs[j].result == "skipped" for j in WAVE_JOBS[1:])
+    assert jobs["report"].result == "failure"
+    summary = report(runner)
+    assert "| 1 | gamma | failed (failure) |" in summary
+    assert "| 2 | alpha | not started |" in summary
+    assert "Done (2): registries beta." in summary
+    assert "Failed (1): gamma." in summary
+    assert "Not started (1): alpha." in summary
+
+
+def test_a_failing_registries_stack_starts_no_wave(fleet: Repo, tmp_path: Path) -> None:
+    runner = deploy(fleet, tmp_path, fail=("registries",))
+    assert deployed(tmp_path) == ["registries"]
+    assert all(runner.jobs[j].result == "skipped" for j in WAVE_JOBS)
+    assert "Not started (3): beta gamma alpha." in report(runner)
+
+
+def test_canary_wave_and_fleet_settings(fleet: Repo, tmp_path: Path) -> None:
+    """A canary (metadata.wave: 0), the fleet's own environments and maxParallel; waves are packed
+    into the first slots (wave 0, 1, 5 run as wave-1, wave-2, wave-3)."""
+    fleet.edit(
+        "k8s-clusters/_defaults.yaml",
+        "spec:\n",
+        "rollout:\n  maxParallel: 2\n  environments:\n    staging: {wave: 1, review: false}\n"
+        "    production: {wave: 5}\nspec:\n",
+    )
+    fleet.edit(
+        "k8s-clusters/gamma.yaml", "  environment: staging\n", "  environment: staging\n  wave: 0\n"
+    )
+    before = fleet.git("rev-parse", "HEAD")
+    fleet.commit("gamma is the canary")
+    runner = deploy(fleet, tmp_path, fail=("beta",), before=before)
+    jobs = runner.jobs
+    # The change touched gamma's definition only (rollout settings change no stack).
+    assert deployed(tmp_path) == ["gamma"]
+    assert ran(jobs["wave-1"]) == ["gamma"]
+    assert jobs["registries"].result == "skipped"
+
+    runner = deploy(fleet, tmp_path, fail=("beta",))  # every stack
+    jobs = runner.jobs
+    assert deployed(tmp_path) == ["registries", "gamma", "beta"]
+    assert [ran(jobs[j]) for j in WAVE_JOBS[:3]] == [["gamma"], ["beta"], []]
+    assert jobs["wave-3"].result == "skipped"
+    assert jobs["wave-1"].max_parallel == 2
+    plan = json.loads(jobs["affected"].outputs["plan"])
+    assert [w["wave"] for w in plan["waves"]] == [0, 1, 5]
+    assert "| 5 | alpha | not started |" in report(runner)
+
+
+def test_an_invalid_definition_deploys_last_through_production(fleet: Repo, tmp_path: Path) -> None:
+    fleet.edit("k8s-clusters/beta.yaml", "  environment: staging\n", "  environment: Staging!\n")
+    fleet.commit("typo")
+    runner = deploy(fleet, tmp_path, fail=("beta",))
+    jobs = runner.jobs
+    assert ran(jobs["wave-1"]) == ["gamma"]
+    assert ran(jobs["wave-2"]) == ["alpha", "beta"]  # the last wave, after the valid ones
+    (invalid,) = [e for e in jobs["wave-2"].entries if e.matrix["stack"] == "beta"]
+    assert invalid.environment == "production"  # fail closed: reviewers
+
+
+def test_a_removed_definition_fails_with_the_steps_and_deploys_the_rest(
+    fleet: Repo, tmp_path: Path
+) -> None:
+    before = fleet.git("rev-parse", "HEAD")
+    fleet.remove("k8s-clusters/beta.yaml")
+    fleet.commit("retire beta")
+    runner = deploy(fleet, tmp_path, before=before)
+    assert runner.jobs["removed"].result == "failure"
+    log = runner.jobs["removed"].entries[0].steps[0].log
+    assert "::error title=Definition of beta deleted::" in log
+    assert "beta" not in deployed(tmp_path)
+
+
+def test_no_cloud_settings_no_deploy(fleet: Repo, tmp_path: Path) -> None:
+    VARS_BACKUP = dict(VARS)
+    try:
+        VARS["AWS_DEPLOY_ROLE_ARN"] = ""
+        runner = deploy(fleet, tmp_path)
+    finally:
+        VARS.update(VARS_BACKUP)
+    assert deployed(tmp_path) == []
+    assert runner.jobs["registries"].result == "skipped"
+    assert all(runner.jobs[j].result == "skipped" for j in WAVE_JOBS)
+    assert runner.jobs["report"].result == "skipped"
+
+
+def test_the_wave_jobs_are_one_job_repeated() -> None:
+    """wave-k needs wave-(k-1), shares its steps, environment and permissions, reads its own
+    slot; the report waits for every one of them."""
+    doc = workflow("deploy.yml")
+    jobs = doc["jobs"]
+    assert [j for j in jobs if j.startswith("wave-")] == WAVE_JOBS
+    first = jobs["wave-1"]
+    assert first["needs"] == ["affected", "registries"]
+    for k, name in enumerate(WAVE_JOBS[1:], start=2):
+        job = jobs[name]
+        assert job["needs"] == ["affected", f"wave-{k - 1}"]
+        assert f"needs.wave-{k - 1}.result == 'success'" in job["if"]
+        assert f"fromJSON(needs.affected.outputs.waves) >= {k}" in job["if"]
+        for key in ("steps", "environment", "permissions", "concurrency", "name"):
+            assert job[key] == first[key], (name, key)
+        assert job["strategy"] == {
+            "fail-fast": False,
+            "max-parallel": "${{ fromJSON(needs.affected.outputs.max-parallel) }}",
+            "matrix": f"${{{{ fromJSON(needs.affected.outputs.wave-{k}) }}}}",
+        }
+    assert set(jobs["report"]["needs"]) == {"affected", "registries", *WAVE_JOBS}
+    outputs = jobs["affected"]["outputs"]
+    assert {f"wave-{k}" for k in range(1, MAX_WAVES + 1)} <= set(outputs)
+    env = next(s for s in jobs["affected"]["steps"] if s.get("id") == "rollout")["env"]
+    assert env["SLOTS"] == str(MAX_WAVES)
+
+
+@pytest.mark.parametrize(
+    ("github_environment", "expected"),
+    [
+        ("fleet", "fleet"),
+        ("production", "production"),
+        (None, "production"),
+        ("", "production"),
+        ("Fleet ", "production"),
+        (False, "production"),
+        (0, "production"),
+    ],
+)
+def test_the_environment_fails_closed(github_environment: object, expected: str) -> None:
+    expression = workflow("deploy.yml")["jobs"]["wave-1"]["environment"]
+    context = {"matrix": {"githubEnvironment": github_environment}}
+    assert interpolate(expression, context) == expected
+
+
+# --- the simulator's expression rules, against GitHub's documented behaviour -------------------
+
+
+@pytest.mark.parametrize(
+    ("expression", "value"),
+    [
+        ("null == false", True),  # both coerce to 0
+        ("'' == 0", True),
+        ("'abc' == 'ABC'", True),  # case-insensitive
+        ("'3' >= 2", True),
+        ("1 && 'x' || 'y'", "x"),
+        ("0 && 'x' || 'y'", "y"),
+        ("!null", True),
+        ("fromJSON('{\"a\": [1, 2]}').a[1]", 2),
+        ("needs.w.outputs.n >= 2", True),
+        ("needs.missing.result == 'success'", False),
+    ],
+)
+def test_simulated_expressions(expression: str, value: object) -> None:
+    context = {"needs": {"w": {"outputs": {"n": "2"}, "result": "success"}}}
+    assert evaluate(expression, context)[0] == value
+
+
+def test_an_if_without_a_status_function_implies_success() -> None:
+    failed = {"success": False, "failure": True, "always": True, "cancelled": False}
+    assert not condition("true", {}, failed.__getitem__)
+    assert condition("${{ always() && true }}", {}, failed.__getitem__)
+    assert condition("!cancelled()", {}, failed.__getitem__)
