@@ -38,6 +38,7 @@ import fleetgen  # noqa: E402
 # Issue 8's targets, on a 2-core machine.
 VALIDATE_EXAMPLE_S = 0.5
 VALIDATE_1000_S = 2.0
+INVENTORY_1000_S = 2.0  # issue 15: `fluxfleet inventory` of 1,000 clusters, like validate
 PLAN_ONE_VS_FLOOR = 1.5
 PLAN_S = {100: 10.0, 500: 40.0}
 PEAK_MB = 1024.0
@@ -181,6 +182,10 @@ def run_all(args: argparse.Namespace, work: Path) -> list[Run]:
         run = best_of([*cli, "--project", str(project), "validate"], args.repeat, cwd=ROOT)
         run.what, run.n, run.stacks = "validate", n, clusters
         note(run)
+        cmd = [*cli, "--project", str(project), "inventory", "--format", "json"]
+        run = best_of(cmd, args.repeat, cwd=ROOT, stdout=work / "inventory.json")
+        run.what, run.n, run.stacks = "inventory", n, clusters
+        note(run)
         if n not in args.sizes:
             continue
         if n == min(args.sizes):
@@ -255,6 +260,15 @@ def checks(runs: list[Run]) -> list[tuple[str, str, bool]]:
                 f"validate, 1000 definitions < {VALIDATE_1000_S} s",
                 f"{r.seconds:.2f} s",
                 r.seconds < VALIDATE_1000_S,
+            )
+        )
+    if ("inventory", 1000) in found:
+        r = found[("inventory", 1000)]
+        out.append(
+            (
+                f"inventory, 1000 definitions < {INVENTORY_1000_S} s",
+                f"{r.seconds:.2f} s",
+                r.seconds < INVENTORY_1000_S,
             )
         )
     one = [r for r in runs if r.what == "plan --json (1 stack)"]

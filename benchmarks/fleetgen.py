@@ -5,7 +5,7 @@ a real fleet, an IAM role for some accounts), ECR pulls from the fleet's registr
 prefixes, node roles, IRSA for OCI sources and image automation on some), two application
 repositories, Slack alerts (the fleet default, `info` on some) with a placeholder token in the
 stack config, and the Grafana dashboards and Prometheus monitors (the model's defaults). The
-files are written with the project's own builders (scaffold.stack_file, gitops.cluster_files,
+files are written with the project's own builders (scaffold.stack_settings, gitops.cluster_files,
 gitops.dump_yaml), so `fluxfleet validate` accepts the result as it would a scaffolded fleet.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 from components.build.gitops import cluster_files
 from components.loading.fleet import load_defaults, validate_cluster_doc
 from components.names import CLUSTERS_DIR, REGISTRIES_FILE, STACKS_DIR, stack_file
-from components.tools.scaffold import SCHEMA_LINE
+from components.tools.scaffold import SCHEMA_LINE, stack_settings
 from components.yamlio import dump_yaml
 
 PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "k8s-clusters", "stacks", "flux")
@@ -154,7 +154,7 @@ def generate(source: Path, dest: Path, n: int) -> Path:
         if cluster is None:
             raise SystemExit("\n".join(str(p) for p in problems))
         (project / display).write_text(f"{SCHEMA_LINE}\n" + dump_yaml([doc], explicit_start=False))
-        (project / STACKS_DIR / f"Pulumi.{cluster.name}.yaml").write_text(stack_file(cluster))
+        (project / stack_file(cluster.name)).write_text(stack_settings(cluster))
         folder = project / cluster.git_path
         folder.mkdir(parents=True, exist_ok=True)
         for file, text in cluster_files(cluster).items():

@@ -189,6 +189,18 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=commands.cmd_rollout)
 
     p = command(
+        "inventory",
+        help="one row per cluster: versions, keys, repositories, registries, Slack, validity",
+    )
+    p.add_argument(
+        "--format",
+        choices=("table", "markdown", "csv", "json"),
+        default="table",
+        help="table (default), markdown, csv or json",
+    )
+    p.set_defaults(func=commands.cmd_inventory)
+
+    p = command(
         "completion",
         help='print shell completion: eval "$(fluxfleet completion bash)" (or zsh)',
     )

@@ -316,3 +316,12 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(plan.text())
     return EXIT_OK
+
+
+def cmd_inventory(args: argparse.Namespace) -> int:
+    """One row per cluster: what each definition asks for; an invalid one with its problem."""
+    from components.tools.inventory import FORMATS, inventory
+
+    fleet = load_fleet(_project_or_fail(args.project))
+    sys.stdout.write(FORMATS[args.format](inventory(fleet)))
+    return EXIT_OK

@@ -14,15 +14,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from components.definition.rollout import Rollout, environments, wave_problem
+from components.definition.rollout import MAX_WAVE_SIZE, Rollout, environments, wave_problem
 from components.names import REGISTRIES_STACK
 from components.tools.snapshots import AffectedError, AffectedStack
 
 
 @dataclass(frozen=True)
 class Wave:
+    """One Deploy job: a wave, or a part of a wave of more than 256 stacks."""
+
     number: int
     stacks: tuple[AffectedStack, ...]
+    part: int = 1
+    parts: int = 1
+
+    @property
+    def label(self) -> str:
+        return f"wave {self.number}" + (
+            f" (part {self.part}/{self.parts})" if self.parts > 1 else ""
+        )
 
 
 @dataclass(frozen=True)
@@ -44,7 +54,7 @@ class RolloutPlan:
             "maxParallel": self.max_parallel,
             "registries": self.registries.matrix_entry() if self.registries else None,
             "waves": [
-                {"wave": w.number, "include": [s.matrix_entry() for s in w.stacks]}
+                {"wave": w.number, "part": w.part, "include": [s.matrix_entry() for s in w.stacks]}
                 for w in self.waves
             ],
             "removed": [s.stack for s in self.removed],
@@ -53,7 +63,7 @@ class RolloutPlan:
     def text(self) -> str:
         if self.stack_count == 0 and not self.removed:
             return "No stack to deploy.\n"
-        waves = len(self.waves)
+        waves = len({w.number for w in self.waves})
         lines = [
             f"Rollout of {self.stack_count} stack(s) in {waves} wave(s), at most "
             f"{self.max_parallel} at once; each wave starts when the one before succeeded."
@@ -61,7 +71,7 @@ class RolloutPlan:
         if self.registries is not None:
             lines.append(f"first  registries: {'; '.join(self.registries.reasons)}")
         for w in self.waves:
-            lines.append(f"wave {w.number}:")
+            lines.append(f"{w.label}:")
             for s in w.stacks:
                 gate = "reviewed" if s.github_environment != "fleet" else "no review"
                 lines.append(f"  {s.stack} ({gate}): {'; '.join(s.reasons)}")
@@ -83,5 +93,17 @@ def rollout_plan(stacks: Sequence[AffectedStack], rollout: Rollout) -> RolloutPl
     problem = wave_problem(w for w, stacks in by_wave.items() for _ in stacks)
     if problem is not None:
         raise AffectedError([f"the stacks to deploy: {problem}"])
-    waves = tuple(Wave(n, tuple(by_wave[n])) for n in sorted(by_wave))
+    waves = tuple(
+        Wave(n, part, i + 1, len(parts))
+        for n in sorted(by_wave)
+        for parts in [_parts(by_wave[n])]
+        for i, part in enumerate(parts)
+    )
     return RolloutPlan(registries, waves, removed, rollout.max_parallel)
+
+
+def _parts(stacks: Sequence[AffectedStack]) -> list[tuple[AffectedStack, ...]]:
+    """A wave cut into even parts of at most 256 stacks (one matrix job each), in order."""
+    count = -(-len(stacks) // MAX_WAVE_SIZE)
+    size = -(-len(stacks) // count)
+    return [tuple(stacks[i : i + size]) for i in range(0, len(stacks), size)]
