@@ -268,7 +268,7 @@ def test_missing_credential_names_the_key_and_the_command() -> None:
     assert str(caught.value) == (
         "k8s-clusters/bare.yaml: spec.alerts.slack: enabled but no Slack credential in stack "
         "config; run: pulumi config set --secret slackBotToken <xoxb-...> -s bare "
-        "(or slackWebhookUrl)"
+        "(or slackWebhookUrl), or read it from AWS: spec.alerts.slack.credentialFrom"
     )
 
 

@@ -37,7 +37,7 @@ FAKE_WEBHOOK = "https://hooks.slack.com/services/T0FAKE/B0FAKE/FAKEWEBHOOK9d2e"
 MISSING = (
     "k8s-clusters/{name}.yaml: spec.alerts.slack: enabled but no Slack credential in stack "
     "config; run: pulumi config set --secret slackBotToken <xoxb-...> -s {name} "
-    "(or slackWebhookUrl)"
+    "(or slackWebhookUrl), or read it from AWS: spec.alerts.slack.credentialFrom"
 )
 
 
@@ -369,3 +369,101 @@ def test_a_bad_route_is_one_line(
     (line,) = err.splitlines()
     assert line.startswith(f"k8s-clusters/{PROD}.yaml: {path}: "), line
     assert expected in line, line
+
+
+# --- the credential from AWS: spec.alerts.slack.credentialFrom -----------------------------------
+
+SSM = "aws:ssm/getParameter:getParameter"
+SECRETS_MANAGER = "aws:secretsmanager/getSecretVersion:getSecretVersion"
+SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:999999999999:secret:flux-fleet/slack-AbCdEf"
+
+
+def test_the_credential_is_read_from_ssm_with_the_clusters_provider(project: Path) -> None:
+    set_spec(project, STAGING, "alerts.slack.credentialFrom", {"ssmParameter": "/fleet/slack"})
+    set_stack_config(project, STAGING, {})  # no stack config: the fleet's parameter
+    p = plan_stack(project, STAGING)
+    assert SSM in p.invokes
+    data = slack_secret(p).inputs["stringData"]
+    assert isinstance(data, Secret)  # kept secret from the read on
+    assert data.value == {"token": "placeholder value of SSM parameter /fleet/slack"}
+    assert p.outputs["slackCredentialFrom"] == "SSM parameter /fleet/slack"
+    assert one(p, PROVIDER).inputs["spec"]["address"] == "https://slack.com/api/chat.postMessage"
+    for out in outputs_of(p):
+        assert "placeholder value" not in out  # where it comes from, never a value
+    assert "slackCredentialFrom: SSM parameter /fleet/slack" in render.text(p)
+
+
+def test_a_webhook_from_secrets_manager(project: Path) -> None:
+    source = {"secretsManager": SECRET_ARN, "kind": "webhookUrl"}
+    set_spec(project, PROD, "alerts.slack.credentialFrom", source)
+    set_stack_config(project, PROD, {})
+    p = plan_stack(project, PROD)
+    assert SECRETS_MANAGER in p.invokes and SSM not in p.invokes
+    data = slack_secret(p).inputs["stringData"]
+    assert isinstance(data, Secret) and set(data.value) == {"address"}
+    assert "address" not in one(p, PROVIDER).inputs["spec"]
+    assert p.outputs["slackCredentialFrom"] == f"Secrets Manager secret {SECRET_ARN}"
+
+
+def test_stack_config_wins_over_the_fleet_source(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_spec(project, PROD, "alerts.slack.credentialFrom", {"ssmParameter": "/fleet/slack"})
+    monkeypatch.setattr(runner, "stack_config", decrypted({"flux-fleet:slackBotToken": FAKE_TOKEN}))
+    p = plan_stack(project, PROD)
+    assert SSM not in p.invokes and "slackCredentialFrom" not in p.outputs
+    assert slack_secret(p).inputs["stringData"].value == {"token": FAKE_TOKEN}
+
+
+def test_the_fleet_source_from_defaults_lets_every_stack_validate(project: Path) -> None:
+    defaults = project / "k8s-clusters" / "_defaults.yaml"
+    text = defaults.read_text()
+    old = '      channel: "#flux-alerts"\n'
+    assert old in text
+    defaults.write_text(
+        text.replace(old, old + "      credentialFrom:\n        ssmParameter: /fleet/slack\n")
+    )
+    for name in (PROD, STAGING):
+        set_stack_config(project, name, {})
+    code, out, err = run_cli(project, "validate")
+    assert (code, err) == (0, ""), err
+    assert out.startswith("2 cluster definition(s) valid")
+    p = plan_stack(project, PROD)
+    assert p.outputs["slackCredentialFrom"] == "SSM parameter /fleet/slack"
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (
+            {"ssmParameter": "/a", "secretsManager": SECRET_ARN},
+            "spec.alerts.slack.credentialFrom: expected exactly one of ssmParameter and "
+            "secretsManager",
+        ),
+        (
+            {"kind": "botToken"},
+            "spec.alerts.slack.credentialFrom: expected exactly one of ssmParameter and "
+            "secretsManager",
+        ),
+        (
+            {"secretsManager": "flux-fleet/slack"},
+            "spec.alerts.slack.credentialFrom.secretsManager: expected a Secrets Manager secret "
+            'ARN (arn:aws:secretsmanager:...), got "flux-fleet/slack"',
+        ),
+        (
+            {"ssmParameter": "/a b"},
+            "spec.alerts.slack.credentialFrom.ssmParameter: expected an SSM parameter name such "
+            'as /flux-fleet/slack-bot-token, or its ARN, got "/a b"',
+        ),
+        (
+            {"ssmParameter": "/a", "kind": "token"},
+            "spec.alerts.slack.credentialFrom.kind: expected one of botToken or webhookUrl, "
+            'got "token"',
+        ),
+    ],
+)
+def test_a_bad_source_is_one_line(project: Path, source: dict[str, str], message: str) -> None:
+    set_spec(project, STAGING, "alerts.slack.credentialFrom", source)
+    code, _, err = run_cli(project, "validate")
+    assert "Traceback" not in err
+    assert (code, err.splitlines()) == (2, [f"k8s-clusters/{STAGING}.yaml: {message}"])

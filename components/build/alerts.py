@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from components.definition.alerts import AlertRoute, AlertRule, EventSource
+from components.definition.alerts import AlertRoute, AlertRule, CredentialFrom, EventSource
 from components.definition.cluster import Cluster
 from components.names import FLUX_NAMESPACE, MANAGED_BY, definition_file
 from components.problems import Problem
@@ -36,13 +36,21 @@ class SlackConfigError(ValueError):
 
 @dataclass(frozen=True)
 class SlackCredential:
-    """Which stack config key holds the credential (the value itself stays with Pulumi)."""
+    """Where the credential is: the stack config key that holds it, or (none set) the AWS
+    parameter or secret of spec.alerts.slack.credentialFrom. The value itself stays with Pulumi."""
 
-    key: str
+    key: str | None
+    source: CredentialFrom | None = None
 
     @property
     def is_bot_token(self) -> bool:
+        if self.source is not None:
+            return self.source.kind == "botToken"
         return self.key == SLACK_BOT_TOKEN_KEY
+
+    @property
+    def where(self) -> str:
+        return self.source.where if self.source is not None else f"stack config {self.key}"
 
 
 def slack_credential(cluster: Cluster, present: set[str]) -> SlackCredential | None:
@@ -54,10 +62,13 @@ def slack_credential(cluster: Cluster, present: set[str]) -> SlackCredential | N
         return None
     at = "spec.alerts.slack" if alerts.slack.is_enabled else "spec.alerts.routes"
     found = [key for key in SLACK_CREDENTIAL_KEYS if key in present]
+    if not found and alerts.slack.credential_from is not None:
+        return SlackCredential(None, alerts.slack.credential_from)
     if not found:
         message = (
             "enabled but no Slack credential in stack config; run: pulumi config set --secret "
-            f"{SLACK_BOT_TOKEN_KEY} <xoxb-...> -s {cluster.name} (or {SLACK_WEBHOOK_URL_KEY})"
+            f"{SLACK_BOT_TOKEN_KEY} <xoxb-...> -s {cluster.name} (or {SLACK_WEBHOOK_URL_KEY}), "
+            "or read it from AWS: spec.alerts.slack.credentialFrom"
         )
         raise SlackConfigError(Problem(definition_file(cluster.name), at, message))
     if len(found) > 1:

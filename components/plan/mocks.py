@@ -139,6 +139,15 @@ class PlanMocks(pmocks.Mocks):
                 "userId": PLACEHOLDER,
                 "id": account,
             }
+        # A credential read at apply time (credentialFrom): never a value offline, only where.
+        if args.token == "aws:ssm/getParameter:getParameter":
+            name = args.args["name"]
+            value = f"{PLACEHOLDER} value of SSM parameter {name}"
+            return {"id": name, "name": name, "arn": name, "type": "SecureString", "value": value}
+        if args.token == "aws:secretsmanager/getSecretVersion:getSecretVersion":
+            arn = args.args["secretId"]
+            value = f"{PLACEHOLDER} value of secret {arn}"
+            return {"id": arn, "arn": arn, "secretId": arn, "secretString": value}
         if args.token == iam.TOKEN:  # computed by the provider: rendered the same way
             return iam.get_policy_document(args.args)
         raise NotImplementedError(f"the offline plan has no placeholder answer for {args.token}")

@@ -119,7 +119,8 @@ class SlackAlertArgs:
 @dataclass(frozen=True)
 class SlackArgs:
     credential: SlackCredential
-    value: pulumi.Output[str]  # from stack config: only ever a Pulumi secret
+    # from stack config: only ever a Pulumi secret; None: read from AWS (credential.source)
+    value: pulumi.Output[str] | None
     channel: str | None  # of spec.alerts.slack, when it is on
     alerts: Sequence[SlackAlertArgs]
 
@@ -200,7 +201,7 @@ def _ecr_args(cluster: Cluster, registries: Mapping[str, Registry]) -> EcrAccess
 
 
 def _slack_args(
-    cluster: Cluster, secret: tuple[SlackCredential, pulumi.Output[str]] | None
+    cluster: Cluster, secret: tuple[SlackCredential, pulumi.Output[str] | None] | None
 ) -> SlackArgs | None:
     if secret is None:
         return None
@@ -225,7 +226,7 @@ def _slack_args(
 def cluster_args(
     cluster: Cluster,
     registries: Mapping[str, Registry],
-    slack: tuple[SlackCredential, pulumi.Output[str]] | None,
+    slack: tuple[SlackCredential, pulumi.Output[str] | None] | None,
     github_app: pulumi.Output[dict[str, str]] | None = None,
 ) -> FluxClusterArgs:
     """Everything the FluxCluster component registers, from the definition, the fleet's
@@ -312,6 +313,12 @@ def cluster_args(
             "syncPath": cluster.git_path,
             # for the owner of each KMS key of another account: the statement its policy needs
             **({"sopsKeyPolicyStatements": foreign} if foreign else {}),
+            # where the Slack credential is read at apply time (never the value)
+            **(
+                {"slackCredentialFrom": slack[0].where}
+                if slack is not None and slack[0].source is not None
+                else {}
+            ),
         },
     )
 

@@ -123,6 +123,7 @@ class FluxCluster(pulumi.ComponentResource):
             f"{name}-observability",
             args.observability,
             k8s_provider=k8s_provider,
+            aws_provider=aws_provider,
             flux_instance=self.flux.instance,
             opts=child,
         )

@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 from components.build.alerts import SLACK_SECRET_NAME, slack_secret_string_data
 from components.names import FLUX_NAMESPACE, MANAGED_BY, component_type
 from components.stack.args import ObservabilityArgs
+from components.stack.aws_secret import aws_secret
 
 
 def _custom_resource(
@@ -31,7 +32,8 @@ class Observability(pulumi.ComponentResource):
     - Slack (when `spec.alerts.slack` is enabled, and for each of `spec.alerts.routes`): a
       Secret with the credential from stack config
       (`slackBotToken` or `slackWebhookUrl`, only ever a Pulumi secret; the program reads it, and
-      stops with the `pulumi config set --secret` command when it is missing), a Provider and an
+      stops with the `pulumi config set --secret` command when it is missing) or, without
+      either, read from AWS (`credentialFrom`, with the cluster's AWS provider), a Provider and an
       Alert each in flux-system. They depend on the FluxInstance, which is Ready only once Flux, and
       so the notification CRDs, are installed.
     - Grafana (`monitoring.grafanaDashboards`): one ConfigMap per dashboard, labelled for the
@@ -50,6 +52,7 @@ class Observability(pulumi.ComponentResource):
         args: ObservabilityArgs,
         *,
         k8s_provider: k8s.Provider,
+        aws_provider: pulumi.ProviderResource,
         flux_instance: pulumi.Resource,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -63,7 +66,11 @@ class Observability(pulumi.ComponentResource):
         self.slack_alert: k8s.apiextensions.CustomResource | None = None
         slack = args.slack
         if slack is not None:
-            string_data: pulumi.Output[Any] = slack.value.apply(
+            value = slack.value
+            if value is None:  # spec.alerts.slack.credentialFrom
+                assert slack.credential.source is not None
+                value = aws_secret(slack.credential.source, aws_provider, self)
+            string_data: pulumi.Output[Any] = value.apply(
                 lambda value: slack_secret_string_data(slack.credential, value)
             )
             secret = k8s.core.v1.Secret(

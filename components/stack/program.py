@@ -68,10 +68,13 @@ def _config_secrets(keys: Iterable[str]) -> dict[str, pulumi.Output[str] | None]
     return {key: config.get_secret(key) for key in keys}
 
 
-def slack_secret(cluster: Cluster) -> tuple[SlackCredential, pulumi.Output[str]] | None:
-    """The Slack credential in stack config (a Pulumi secret), when alerts are on. None set, or
-    both, stops the program with the `pulumi config` command to run, before anything is
-    registered."""
+def slack_secret(
+    cluster: Cluster,
+) -> tuple[SlackCredential, pulumi.Output[str] | None] | None:
+    """The Slack credential, when alerts are on: from stack config (a Pulumi secret), or None
+    when it is read from AWS (spec.alerts.slack.credentialFrom; the component reads it with the
+    cluster's AWS provider). Neither, or both keys, stops the program with the `pulumi config`
+    command to run, before anything is registered."""
     values = _config_secrets(SLACK_CREDENTIAL_KEYS)
     try:
         credential = slack_credential(cluster, {k for k, v in values.items() if v is not None})
@@ -79,9 +82,7 @@ def slack_secret(cluster: Cluster) -> tuple[SlackCredential, pulumi.Output[str]]
         raise pulumi.RunError(str(exc)) from None
     if credential is None:
         return None
-    value = values[credential.key]
-    assert value is not None
-    return credential, value
+    return credential, values[credential.key] if credential.key is not None else None
 
 
 def github_app_secret(cluster: Cluster) -> pulumi.Output[dict[str, str]] | None:
