@@ -201,6 +201,15 @@ def valid_clusters() -> Strategy:
         for source in slack.get("eventSources", []):
             if source.get("matchLabels") == {}:
                 del source["matchLabels"]
+        # A credential in AWS: exactly one of an SSM parameter and a secret (a model rule).
+        for source in (
+            slack.get("credentialFrom"),
+            spec["git"].get("githubApp", {}).get("privateKeyFrom"),
+        ):
+            if source is not None and "ssmParameter" in source:
+                source.pop("secretsManager", None)
+            elif source is not None and "secretsManager" not in source:
+                source["ssmParameter"] = "/flux-fleet/credential"
         return doc
 
     return from_schema(schema, schema, overrides, nulls=False).map(coherent)

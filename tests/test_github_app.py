@@ -132,7 +132,8 @@ def test_missing_app_credentials_stop_the_plan_and_validate_in_one_line(project:
         f"k8s-clusters/{PROD}.yaml: spec.git.auth: githubApp but no githubAppInstallationId, "
         f"githubAppPrivateKey in stack config; run: pulumi config set --secret "
         f"githubAppInstallationId <value> -s {PROD}; pulumi config set --secret "
-        f"githubAppPrivateKey < app.pem -s {PROD}"
+        f"githubAppPrivateKey < app.pem -s {PROD} (or set spec.git.githubApp: appId, "
+        "installationId, privateKeyFrom)"
     )
     with pytest.raises(pulumi.RunError) as caught:
         plan_stack(project, PROD)
@@ -194,3 +195,86 @@ def test_an_unknown_auth_is_one_line(project: Path) -> None:
         f"k8s-clusters/{PROD}.yaml: spec.git.auth: expected one of deployKey or githubApp, "
         'got "ssh"\n'
     )
+
+
+# --- the App for the whole fleet: spec.git.githubApp in _defaults.yaml ----------------------------
+
+SSM = "aws:ssm/getParameter:getParameter"
+
+
+def fleet_app(project: Path, app: dict[str, Any]) -> None:
+    """The App set once in _defaults.yaml; the production cluster uses it, its stack config holds
+    no App key."""
+    use_app(project, config={})
+    path = project / "k8s-clusters/_defaults.yaml"
+    doc = yamlio.load(path.read_text())
+    doc["spec"]["git"]["githubApp"] = app
+    path.write_text(yamlio.dump_yaml([doc]))
+    program.fleet.cache_clear()
+
+
+def test_the_app_from_the_defaults_with_its_key_read_from_ssm(project: Path) -> None:
+    fleet_app(
+        project,
+        {"appId": 123, "installationId": 456, "privateKeyFrom": {"ssmParameter": "/fleet/app"}},
+    )
+    code, out, err = run_cli(project, "plan", PROD)  # the stack config check passes too
+    assert (code, err) == (0, ""), err
+    assert "+ kubernetes:core/v1:Secret production-cluster-name-github-app" in out
+    plan = plan_stack(project, PROD)
+    assert SSM in plan.invokes
+    data = one(plan, SECRET, f"{PROD}-github-app").inputs["stringData"]
+    assert isinstance(data, Secret)
+    assert data.value == {
+        "githubAppID": "123",
+        "githubAppInstallationID": "456",
+        "githubAppPrivateKey": "placeholder value of SSM parameter /fleet/app",
+    }
+    app = one(plan, SECRET, f"{PROD}-app-my-apps")
+    assert app.inputs["stringData"].value == data.value  # read once, the same App
+    # The staging cluster keeps its deploy key: githubApp in the defaults is only the App's
+    # settings, auth says who uses it.
+    assert of_type(plan_stack(project, "staging-cluster-name"), DEPLOY_KEY)
+
+
+def test_stack_config_wins_key_by_key(project: Path, monkeypatch: Any) -> None:
+    from components.plan import runner
+
+    fleet_app(
+        project,
+        {"appId": 123, "installationId": 456, "privateKeyFrom": {"ssmParameter": "/fleet/app"}},
+    )
+    plain = {"flux-fleet:githubAppPrivateKey": "PEM", "flux-fleet:slackBotToken": "xoxb-1"}
+    monkeypatch.setattr(runner, "stack_config", lambda *_: (dict(plain), list(plain)))
+    plan = plan_stack(project, PROD)
+    assert SSM not in plan.invokes
+    data = one(plan, SECRET, f"{PROD}-github-app").inputs["stringData"]
+    assert data.value == {
+        "githubAppID": "123",
+        "githubAppInstallationID": "456",
+        "githubAppPrivateKey": "PEM",
+    }
+
+
+def test_what_neither_gives_is_named(project: Path) -> None:
+    fleet_app(project, {"appId": 123})
+    code, _, err = run_cli(project, "plan", PROD)
+    assert code == 2
+    assert err.splitlines() == [
+        f"k8s-clusters/{PROD}.yaml: spec.git.auth: githubApp but no githubAppInstallationId, "
+        f"githubAppPrivateKey in stack config; run: pulumi config set --secret "
+        f"githubAppInstallationId <value> -s {PROD}; pulumi config set --secret "
+        f"githubAppPrivateKey < app.pem -s {PROD} (or set spec.git.githubApp: appId, "
+        "installationId, privateKeyFrom)"
+    ]
+
+
+def test_a_bad_app_setting_is_one_line(project: Path) -> None:
+    fleet_app(project, {"appId": "123", "privateKeyFrom": {}})
+    code, _, err = run_cli(project, "validate")
+    assert code == 2 and "Traceback" not in err
+    assert err.splitlines() == [
+        'k8s-clusters/_defaults.yaml: spec.git.githubApp.appId: expected an integer, got "123"',
+        "k8s-clusters/_defaults.yaml: spec.git.githubApp.privateKeyFrom: expected exactly one of "
+        "ssmParameter and secretsManager",
+    ]

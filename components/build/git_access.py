@@ -58,11 +58,26 @@ GITHUB_APP_SECRET_NAME = "flux-system-github-app"
 GIT_PROVIDER = "github"  # a GitRepository's (and the sync's) spec.provider with the App
 
 
+def github_app_from_definition(cluster: Cluster) -> dict[str, Any]:
+    """What spec.git.githubApp gives, by stack config key: the IDs, and where the key is."""
+    app = cluster.spec.git.github_app
+    if app is None:
+        return {}
+    given = {
+        "githubAppId": app.app_id,
+        "githubAppInstallationId": app.installation_id,
+        "githubAppPrivateKey": app.private_key_from,
+    }
+    return {key: value for key, value in given.items() if value is not None}
+
+
 def github_app_problem(cluster: Cluster, present: set[str]) -> Problem | None:
-    """What is missing from the stack config for the cluster's GitHub App (None: nothing)."""
+    """What is missing from the stack config (and spec.git.githubApp) for the cluster's GitHub
+    App (None: nothing)."""
     if not cluster.spec.git.uses_github_app:
         return None
-    missing = [key for key in GITHUB_APP_KEYS if key not in present]
+    defined = github_app_from_definition(cluster)
+    missing = [key for key in GITHUB_APP_KEYS if key not in present and key not in defined]
     if not missing:
         return None
     commands = "; ".join(
@@ -70,7 +85,10 @@ def github_app_problem(cluster: Cluster, present: set[str]) -> Problem | None:
         f" -s {cluster.name}"
         for key in missing
     )
-    message = f"githubApp but no {', '.join(missing)} in stack config; run: {commands}"
+    message = (
+        f"githubApp but no {', '.join(missing)} in stack config; run: {commands} "
+        "(or set spec.git.githubApp: appId, installationId, privateKeyFrom)"
+    )
     return Problem(definition_file(cluster.name), "spec.git.auth", message)
 
 

@@ -17,6 +17,7 @@ from components.definition.apps import Apps
 from components.definition.ecr import EcrSpec
 from components.definition.flux import FluxSpec
 from components.definition.rollout import Wave
+from components.definition.secrets import SecretSource
 from components.definition.sops import SopsSpec, key_partition
 from components.definition.types import (
     AccountId,
@@ -97,6 +98,19 @@ class AwsSpec(Model):
         return self
 
 
+class GithubApp(Model):
+    """The fleet's GitHub App, for every cluster (in _defaults.yaml) instead of each stack's
+    config; stack config (githubAppId, githubAppInstallationId, githubAppPrivateKey) wins."""
+
+    app_id: Annotated[int, Field(ge=1)] | None = Field(None, description="the App's ID")
+    installation_id: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="its installation on the repositories' owner"
+    )
+    private_key_from: SecretSource | None = Field(
+        None, description="its private key (PEM), read from AWS at apply time"
+    )
+
+
 class GitSpec(Model):
     owner: GithubOwner
     repository: GithubRepository
@@ -107,6 +121,10 @@ class GitSpec(Model):
         "deployKey",
         description="how Flux pulls: a deploy key per cluster and repository (SSH), or the "
         "fleet's GitHub App (HTTPS; its credentials in stack config)",
+    )
+
+    github_app: GithubApp | None = Field(
+        None, description="the App's IDs and where its key is (with auth githubApp)"
     )
 
     @property

@@ -88,8 +88,16 @@ class DeployKeyArgs:
     secret_name: str
     namespace: str
     adopt: bool = False  # the Secret exists (flux bootstrap's): its create takes it over
-    # spec.git.auth githubApp: the App's Secret data (a Pulumi secret), instead of a key pair
-    github_app: pulumi.Output[dict[str, str]] | None = None
+
+
+@dataclass(frozen=True)
+class GithubAppArgs:
+    """spec.git.auth githubApp: the App's credentials, by stack config key. Stack config values
+    (Pulumi secrets) win; else spec.git.githubApp's: the IDs, and where in AWS the private key
+    is (read by the component with the cluster's AWS provider)."""
+
+    config: Mapping[str, pulumi.Output[str]]
+    defined: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -142,7 +150,7 @@ class FluxClusterArgs:
     namespace_annotations: dict[str, str]
     fleet_owner: str
     fleet_key: DeployKeyArgs | None  # None: the GitHub App's Secret instead
-    github_app: pulumi.Output[dict[str, str]] | None  # its Secret data, a Pulumi secret
+    github_app: GithubAppArgs | None  # every Secret holds the App's credentials instead of a key
     app_keys: Sequence[AppKeyArgs]
     flux: FluxArgs
     observability: ObservabilityArgs
@@ -227,7 +235,7 @@ def cluster_args(
     cluster: Cluster,
     registries: Mapping[str, Registry],
     slack: tuple[SlackCredential, pulumi.Output[str] | None] | None,
-    github_app: pulumi.Output[dict[str, str]] | None = None,
+    github_app: GithubAppArgs | None = None,
 ) -> FluxClusterArgs:
     """Everything the FluxCluster component registers, from the definition, the fleet's
     registries and the Slack credential read from stack config (None: alerts are off)."""
@@ -247,7 +255,6 @@ def cluster_args(
             secret_name=secret_name,
             namespace=FLUX_NAMESPACE,
             adopt=adopt,
-            github_app=github_app,
         )
 
     return FluxClusterArgs(

@@ -1,16 +1,18 @@
 """A credential read from AWS at apply time: an SSM parameter or a Secrets Manager secret
-(`credentialFrom`), kept a Pulumi secret from the read on."""
+(`credentialFrom`, `privateKeyFrom`), kept a Pulumi secret from the read on."""
 
 from __future__ import annotations
 
 import pulumi
 import pulumi_aws as aws
 
-from components.definition.alerts import CredentialFrom
+from components.build.git_access import github_app_secret_string_data
+from components.definition.secrets import SecretSource
+from components.stack.args import GithubAppArgs
 
 
 def aws_secret(
-    source: CredentialFrom, provider: pulumi.ProviderResource, parent: pulumi.Resource
+    source: SecretSource, provider: pulumi.ProviderResource, parent: pulumi.Resource
 ) -> pulumi.Output[str]:
     """The value of `source`, read with `provider` (the cluster's account and region: a name is
     looked up there; an ARN names its own), as a Pulumi secret."""
@@ -24,3 +26,17 @@ def aws_secret(
             secret_id=source.secrets_manager, opts=opts
         ).secret_string
     return pulumi.Output.secret(value)
+
+
+def github_app_secret_data(
+    app: GithubAppArgs, provider: pulumi.ProviderResource, parent: pulumi.Resource
+) -> pulumi.Output[dict[str, str]]:
+    """The data of a Secret holding the GitHub App's credentials (a Pulumi secret): stack config
+    values, else the definition's IDs and the private key read from AWS."""
+    values: dict[str, pulumi.Input[str]] = dict(app.config)
+    for key, given in app.defined.items():
+        values[key] = (
+            aws_secret(given, provider, parent) if isinstance(given, SecretSource) else str(given)
+        )
+    data = pulumi.Output.all(**values)
+    return pulumi.Output.secret(data.apply(github_app_secret_string_data))

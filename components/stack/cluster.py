@@ -11,6 +11,7 @@ import pulumi_kubernetes as k8s
 from components.build.git_access import GITHUB_APP_SECRET_NAME
 from components.names import FLUX_NAMESPACE, MANAGED_BY, component_type
 from components.stack.args import DeployKeyArgs, FluxClusterArgs
+from components.stack.aws_secret import github_app_secret_data
 from components.stack.deploy_key import DeployKey
 from components.stack.ecr_access import EcrAccess
 from components.stack.eks import EksConnection
@@ -65,13 +66,21 @@ class FluxCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, retain_on_delete=True),
         )
 
+        # The fleet's GitHub App: every Secret holds its credentials, read once.
+        app_data = (
+            github_app_secret_data(args.github_app, aws_provider, self)
+            if args.github_app is not None
+            else None
+        )
+
         def deploy_key(key_name: str, key: DeployKeyArgs, owner: str) -> DeployKey:
             return DeployKey(
                 key_name,
                 key,
                 # no deploy key to register with the App: no GitHub provider either
-                github_provider=self.github_provider(owner) if key.github_app is None else None,
+                github_provider=self.github_provider(owner) if app_data is None else None,
                 k8s_provider=k8s_provider,
+                github_app=app_data,
                 depends_on=[self.namespace],
                 opts=child,
             )
@@ -81,14 +90,14 @@ class FluxCluster(pulumi.ComponentResource):
         if args.fleet_key is not None:
             self.fleet_key = deploy_key(f"{name}-fleet-key", args.fleet_key, args.fleet_owner)
         else:  # the fleet's GitHub App: its own Secret, so a switch creates it before moving
-            assert args.github_app is not None
+            assert app_data is not None
             self.github_app = k8s.core.v1.Secret(
                 f"{name}-github-app",
                 metadata=k8s.meta.v1.ObjectMetaArgs(
                     name=GITHUB_APP_SECRET_NAME, namespace=FLUX_NAMESPACE, labels=dict(MANAGED_BY)
                 ),
                 type="Opaque",
-                string_data=args.github_app,
+                string_data=app_data,
                 opts=pulumi.ResourceOptions(
                     parent=self, provider=k8s_provider, depends_on=[self.namespace]
                 ),

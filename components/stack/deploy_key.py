@@ -24,8 +24,8 @@ class DeployKey(pulumi.ComponentResource):
     does not. Bumping it creates the new pair and deploy key, updates the Secret in place, and
     only then (Pulumi deletes removed resources last) deletes the old deploy key.
 
-    With the fleet's GitHub App (`args.github_app`), only the Secret, holding the App's
-    credentials: an application repository's Secret stays the same resource in both modes.
+    With the fleet's GitHub App (`github_app`: the Secret's data), only the Secret, holding the
+    App's credentials: an application repository's Secret stays the same resource in both modes.
     """
 
     secret: k8s.core.v1.Secret
@@ -37,6 +37,7 @@ class DeployKey(pulumi.ComponentResource):
         *,
         github_provider: github.Provider | None,
         k8s_provider: k8s.Provider,
+        github_app: pulumi.Output[dict[str, str]] | None = None,
         depends_on: list[pulumi.Resource] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
@@ -44,8 +45,8 @@ class DeployKey(pulumi.ComponentResource):
         self.public_key: pulumi.Output[str] | None = None
         self.fingerprint: pulumi.Output[str] | None = None
         before: list[pulumi.Resource] = []
-        if args.github_app is not None:  # the fleet's GitHub App: no key of its own
-            string_data: pulumi.Output[Any] = args.github_app
+        if github_app is not None:  # the fleet's GitHub App: no key of its own
+            string_data: pulumi.Output[Any] = github_app
         else:
             assert github_provider is not None
             versioned = f"{name}-r{args.rotation}"

@@ -21,15 +21,15 @@ from components.build.alerts import (
 )
 from components.build.git_access import (
     GITHUB_APP_KEYS,
+    github_app_from_definition,
     github_app_problem,
-    github_app_secret_string_data,
 )
 from components.definition.cluster import Cluster
 from components.definition.registries import Registry
 from components.loading.fleet import Fleet, load_fleet
 from components.names import CONFIG_NAMESPACE
 from components.problems import DefinitionError
-from components.stack.args import FluxClusterArgs, cluster_args
+from components.stack.args import FluxClusterArgs, GithubAppArgs, cluster_args
 
 
 @functools.cache
@@ -85,17 +85,18 @@ def slack_secret(
     return credential, values[credential.key] if credential.key is not None else None
 
 
-def github_app_secret(cluster: Cluster) -> pulumi.Output[dict[str, str]] | None:
-    """The GitHub App's credentials from stack config, as the Secret's data (a Pulumi secret),
-    when the cluster uses the App; a missing one stops the program with the commands to run."""
+def github_app_secret(cluster: Cluster) -> GithubAppArgs | None:
+    """The GitHub App's credentials (stack config, else spec.git.githubApp), when the cluster
+    uses the App; a missing one stops the program with the commands to run."""
     if not cluster.spec.git.uses_github_app:
         return None
     values = _config_secrets(GITHUB_APP_KEYS)
     problem = github_app_problem(cluster, {k for k, v in values.items() if v is not None})
     if problem is not None:
         raise pulumi.RunError(str(problem))
-    data = pulumi.Output.all(**{k: v for k, v in values.items() if v is not None})
-    return pulumi.Output.secret(data.apply(github_app_secret_string_data))
+    config = {k: v for k, v in values.items() if v is not None}
+    defined = {k: v for k, v in github_app_from_definition(cluster).items() if k not in config}
+    return GithubAppArgs(config, defined)
 
 
 def flux_cluster(project_dir: Path, stack: str) -> FluxClusterArgs:
