@@ -250,3 +250,11 @@ def test_the_plan_ignores_config_from_the_environment_and_says_so(
     )
     assert webhook not in out + err
     assert os.environ["PULUMI_CONFIG_FLUX_FLEET_SLACKWEBHOOKURL"] == webhook  # put back
+
+
+def test_at_most_50_problems_of_a_stack_file_are_listed(project: Path) -> None:
+    stack_file(project, "config:\n" + "".join(f"  flux-fleet:k{i}: x\n" for i in range(5_000)))
+    for code, _, err in both(project):
+        lines = err.splitlines()
+        assert code == 2 and len(lines) == 51
+        assert lines[0] == f"{STACK_FILE}: 4,950 more problems not shown (the first 50 are)"
