@@ -508,3 +508,22 @@ def test_new_app_keeps_the_mode_of_the_files_it_edits(project: Path) -> None:
     assert run(project, "new-app", STAGING, "x", "--repository", "x") == 0
     assert definition.stat().st_mode & 0o777 == 0o640
     assert (project / f"flux/clusters/{STAGING}/x.yaml").stat().st_mode & 0o077 != 0
+
+
+def test_new_cluster_writes_nothing_into_a_folder_outside_the_project(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    outside = tmp_path / "outside"
+    shutil.move(project / "flux/clusters", outside)
+    (project / "flux/clusters").symlink_to(outside)
+    before = snapshot(project)
+    names = sorted(p.name for p in outside.iterdir())
+    assert run(project, *NEW_ARGS) == 2
+    assert snapshot(project) == before
+    assert sorted(p.name for p in outside.iterdir()) == names
+    assert capsys.readouterr().err == (
+        f"flux/clusters/{NEW}/apps.yaml: its folder is a symlink to outside the project "
+        "(nothing written)\n"
+    )

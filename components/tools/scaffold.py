@@ -139,9 +139,9 @@ def write(
                 target = target.resolve()  # a symlink to a file of the project: that file
             elif os.path.lexists(target):
                 raise _WriteError(rel, "already exists, never overwritten")
-            _make_folders(target.parent, made)
-            if not target.parent.resolve().is_relative_to(root):
+            if not _existing_ancestor(target.parent).resolve().is_relative_to(root):
                 raise _WriteError(rel, "its folder is a symlink to outside the project")
+            _make_folders(target.parent, made)
             fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
             staged.append((rel, Path(name), target))
             with os.fdopen(fd, "w", encoding="utf-8") as out:
@@ -165,6 +165,12 @@ def write(
         reason = exc.strerror or str(exc)
         raise DefinitionError([_WriteError(rel, f"cannot be written: {reason}").problem]) from None
     return list(files)
+
+
+def _existing_ancestor(folder: Path) -> Path:
+    while not os.path.lexists(folder) and folder != folder.parent:
+        folder = folder.parent
+    return folder
 
 
 def _make_folders(folder: Path, made: list[Path]) -> None:
