@@ -11,6 +11,7 @@ from typing import Any, get_args
 from hypothesis import strategies as st
 from schema_strategies import Strategy, from_schema, mutated
 
+from components.definition import alerts as alerts_model
 from components.definition import cluster as cluster_model
 from components.definition import ecr as ecr_model
 from components.definition import flux as flux_model
@@ -149,6 +150,10 @@ def valid_clusters() -> Strategy:
             max_size=1,
         ),
         "spec.ecr.nodeRoleNames": _unique_lists(_regex(ecr_model.IAM_ROLE_NAME)),
+        # the pattern, and no control or invisible character (which the pattern lets through)
+        "spec.alerts.slack.channel": _regex(alerts_model.SLACK_CHANNEL).filter(
+            _passes(alerts_model._printable_channel)
+        ),
         "spec.alerts.slack.exclusionList": _unique_lists(
             st.sampled_from(["^info", "timeout", "(?i)retry", "a.*b", "[0-9]+"])
         ),

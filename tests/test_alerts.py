@@ -167,7 +167,8 @@ def test_example_fleet_channel_comes_from_defaults_and_staging_says_info(
         ),
         (
             {"alerts": {"slack": {"channel": "#a", "exclusionList": ["^(?!error)"]}}},
-            "spec.alerts.slack.exclusionList[0]: expected a Go (RE2) regular expression without",
+            'spec.alerts.slack.exclusionList[0]: expected a Go regular expression, got "^(?!error)"'
+            " (RE2: invalid perl operator: (?!)",
         ),
         (
             {"alerts": {"slack": {"channel": "#a", "exclusionList": [""]}}},
@@ -215,6 +216,49 @@ def test_bad_alerts_and_monitoring_fields_name_the_field_and_what_was_expected(
     assert len(problems) == 1, problems
     assert problems[0].startswith("k8s-clusters/bare.yaml: ")
     assert expected in problems[0], problems[0]
+
+
+@pytest.mark.parametrize(
+    ("regex", "expected"),
+    [
+        # Go's regexp (RE2) decides, not Python's re: each of these compiles in Python
+        ("(?P=x)", '"(?P=x)" (RE2: invalid perl operator: (?P)'),  # a backreference
+        ("(?>a)", '"(?>a)" (RE2: invalid perl operator: (?>)'),  # an atomic group
+        ("a*+", '"a*+" (RE2: bad repetition operator: *+)'),  # a possessive quantifier
+        ("a\\Z", '"a\\\\Z" (RE2: invalid escape sequence: \\Z)'),  # Go has \z
+        ("a{1001}", '"a{1001}" (RE2: invalid repetition size: {1001})'),
+        # 2,000 nested parentheses were a RecursionError; a 10 MB regex took 1.5 GB and 14 s
+        ("(" * 2000 + "a" + ")" * 2000, "of at most 1024 characters, got 4,001"),
+        ("a" * 500_000, "of at most 1024 characters, got 500,000"),
+    ],
+)
+def test_exclusion_regexes_are_checked_by_re2_and_bounded(regex: str, expected: str) -> None:
+    cluster, problems = cluster_from(
+        {"alerts": {"slack": {"channel": "#a", "exclusionList": [regex]}}}
+    )
+    assert cluster is None
+    separator = " " if expected.startswith("of ") else ", got "
+    assert problems == [
+        "k8s-clusters/bare.yaml: spec.alerts.slack.exclusionList[0]: expected a Go regular "
+        f"expression{separator}{expected}"
+    ]
+
+
+def test_go_regex_syntax_python_rejects_is_accepted() -> None:
+    regexes = ["(?<name>timeout)", "\\p{Greek}+", "(?i)a(?s:b.)c", "a{1000}"]
+    slack = bare({"alerts": {"slack": {"channel": "#a", "exclusionList": regexes}}})
+    assert slack.spec.alerts.slack.exclusion_list == regexes
+
+
+@pytest.mark.parametrize("channel", ["#a\x00b", "#alerts\x1b[2J", "#\u202eslla", "#a\u200bb"])
+def test_a_control_or_invisible_character_in_a_channel_is_refused_and_escaped(
+    channel: str,
+) -> None:
+    cluster, problems = cluster_from({"alerts": {"slack": {"channel": channel}}})
+    assert cluster is None
+    assert len(problems) == 1 and problems[0].isprintable(), problems
+    assert "spec.alerts.slack.channel: expected a Slack channel" in problems[0]
+    assert "(a control or invisible character)" in problems[0]
 
 
 def test_valid_event_sources_label_keys_and_regexes_are_accepted() -> None:

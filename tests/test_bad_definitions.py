@@ -268,3 +268,83 @@ def test_a_registry_role_in_another_account_is_refused(project: Path) -> None:
         "k8s-clusters/_registries.yaml: registries[0].roleArn: expected a role in account "
         "210987654321 (accountId), got one in account 999999999999"
     ) in lines
+
+
+# --- bounded: file size, echoed values, list lengths ---------------------------------------------
+
+
+def test_a_file_over_1_mib_is_refused_unread(project: Path) -> None:
+    """Read whole, a 10 MB definition cost memory and time; a definition is a few KB."""
+    edit(project, STAGING, "kind: Cluster\n", "kind: Cluster\n" + "# padding\n" * 110_000)
+    assert validate(project) == (
+        2,
+        [f"{STAGING}: larger than 1,048,576 bytes (1 MiB), not read"],
+    )
+
+
+def test_a_file_of_exactly_1_mib_is_read(project: Path) -> None:
+    text = (project / STAGING).read_text()
+    (project / STAGING).write_text(text + "#" * (1024 * 1024 - len(text.encode()) - 1) + "\n")
+    assert validate(project)[0] == 0
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "? " + "k" * 500_000 + "\n: 1\n",  # an unknown field: its name is the path
+        "x:\n  ? " + "d" * 500_000 + "\n  : 1\n  ? " + "d" * 500_000 + "\n  : 2\n",  # duplicate
+        'metadata2: "' + "v " * 250_000 + '"\n',
+    ],
+)
+def test_no_message_repeats_more_than_200_characters_of_a_value(project: Path, extra: str) -> None:
+    (project / STAGING).write_text((project / STAGING).read_text() + extra)
+    code, lines = validate(project)
+    assert code == 2 and lines
+    for line in lines:
+        assert len(line) < 1200, len(line)
+        assert all(len(word) < 260 for word in line.split()), line[:300]
+        assert "characters)" in line or len(line) < 300
+
+
+def test_an_alias_bomb_under_a_duplicate_key_is_not_expanded(project: Path) -> None:
+    bomb = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    bomb += [f"a{i}: &a{i} [{','.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    edit(project, DEFAULTS, "spec:\n", "x-bomb:\n  " + "\n  ".join(bomb) + "\n  a9: *a9\nspec:\n")
+    code, lines = validate(project)
+    assert code == 2
+    assert lines == [
+        f"{DEFAULTS}: line 17, column 3: invalid YAML: while constructing a mapping found "
+        'duplicate key "a9"'
+    ]
+
+
+def test_more_than_100_application_repositories_is_refused(project: Path) -> None:
+    """50,000 entries took the plan past 120 s; 100 plan in about 6 s."""
+    apps = "".join(f"    - name: app{i}\n      repository: app{i}\n" for i in range(101))
+    (project / STAGING).write_text((project / STAGING).read_text() + "  apps:\n" + apps)
+    assert validate(project) == (
+        2,
+        [f"{STAGING}: spec.apps: expected at most 100 entries, got 101"],
+    )
+
+
+def test_a_defaults_yaml_and_yml_are_refused_naming_both(project: Path) -> None:
+    """_defaults.yml beside _defaults.yaml was silently left out (the clusters' twins:
+    test_definitions.py)."""
+    defaults_twin = DEFAULTS.removesuffix(".yaml") + ".yml"
+    (project / defaults_twin).write_text("")
+    code, lines = validate(project)
+    assert (code, lines[0]) == (
+        2,
+        f"{DEFAULTS}: both {DEFAULTS} and {defaults_twin} exist, expected one "
+        "(delete or merge one)",
+    )
+
+
+def test_at_most_50_problems_of_one_file_are_listed(project: Path) -> None:
+    """100,000 unknown fields were 100,000 lines (12 MB, 10 s)."""
+    extra = "".join(f"u{i}: 1\n" for i in range(5_000))
+    (project / STAGING).write_text((project / STAGING).read_text() + extra)
+    code, lines = validate(project)
+    assert code == 2 and len(lines) == 51
+    assert lines[0] == f"{STAGING}: 4,950 more problems not shown (the first 50 are)"

@@ -294,10 +294,14 @@ def test_two_definitions_of_the_same_eks_cluster(project: Path) -> None:
 
 
 def test_two_files_with_the_same_name(project: Path) -> None:
+    """x.yaml and x.yml: neither is read, each names the other (which one counts is not for
+    flux-fleet to guess)."""
     write(project, "dup.yaml", VALID.format(name="dup", account="111111111111"))
     write(project, "dup.yml", VALID.format(name="dup", account="222222222222"))
+    both = "both k8s-clusters/dup.yaml and k8s-clusters/dup.yml exist, expected one"
     assert problems(project) == [
-        'k8s-clusters/dup.yml: metadata.name: "dup" is defined twice, also in k8s-clusters/dup.yaml'
+        f"k8s-clusters/dup.yaml: {both} (delete or merge one)",
+        f"k8s-clusters/dup.yml: {both} (delete or merge one)",
     ]
 
 

@@ -154,7 +154,10 @@ BAD_VALUES = [
     (patched("- op: remove\n  path: /x\n"), "patches[0].target", "required for a JSON6902"),
     (patched(ADD, {"kind": "Pod"}), "patches[0].target.kind", "CustomResourceDefinition"),
     (patched(ADD, {**DEPLOYMENT, "name": "image-.*"}), "patches[0].target.name", "matches no"),
-    (patched(ADD, {**DEPLOYMENT, "name": "(x"}), "patches[0].target.name", "a regular expr"),
+    (patched(ADD, {**DEPLOYMENT, "name": "(x"}), "patches[0].target.name", "a Go regular expr"),
+    # kustomize matches names with Go's regexp: RE2 decides (Python's re accepts these)
+    (patched(ADD, {**DEPLOYMENT, "name": "(?>x)"}), "patches[0].target.name", "RE2: invalid"),
+    (patched(ADD, {**DEPLOYMENT, "name": "(" * 600 + ")" * 600}), "patches[0].target.name", "1024"),
     (patched(ADD, {"kind": "Kustomization", "name": "apps"}), "patches[0].target.name", "flux-sys"),
     ({"tenantDefaultServiceAccount": "t"}, "tenantDefaultServiceAccount", "only with multi"),
     ({"registry": {"url": "https://ghcr.io/fluxcd"}}, "registry.url", "without scheme or tag"),

@@ -433,3 +433,97 @@ def test_new_cluster_then_new_app_then_validate_and_plan(project: Path) -> None:
         r for r in plan.resources if r.name == f"{NEW}-app-web" and r.type.endswith(":Secret")
     )
     assert secret.inputs["metadata"]["name"] == "web-key"
+
+
+# --- all files or none ----------------------------------------------------------------------------
+
+
+def test_new_cluster_that_cannot_write_leaves_nothing_and_a_retry_works(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It used to leave k8s-clusters/NEW.yaml behind (a traceback, exit 1), and a retry then
+    refused: 'already exists'."""
+    import shutil
+
+    shutil.move(project / "flux/clusters", project / "clusters-aside")
+    (project / "flux/clusters").write_text("a file where the folder should be\n")
+    before = snapshot(project)
+    assert run(project, *NEW_ARGS) == 2
+    assert snapshot(project) == before, "something was left behind"
+    err = capsys.readouterr().err
+    assert err == (
+        f"flux/clusters/{NEW}/apps.yaml: cannot be written: Not a directory (nothing written)\n"
+    )
+    (project / "flux/clusters").unlink()
+    shutil.move(project / "clusters-aside", project / "flux/clusters")
+    assert run(project, *NEW_ARGS) == 0
+    assert (project / f"k8s-clusters/{NEW}.yaml").is_file()
+
+
+@pytest.mark.parametrize("target", [f"k8s-clusters/{NEW}.yaml", f"stacks/Pulumi.{NEW}.yaml"])
+def test_new_cluster_never_writes_through_a_dangling_symlink(
+    project: Path, tmp_path: Path, target: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Path.exists() is False for a dangling symlink: the file was written where it pointed,
+    outside the project."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (project / target).symlink_to(outside / "x.yaml")
+    before = snapshot(project)
+    assert run(project, *NEW_ARGS) == 2
+    assert snapshot(project) == before
+    assert list(outside.iterdir()) == []
+    assert f"{target}: already exists; new-cluster never overwrites" in capsys.readouterr().err
+
+
+def test_new_app_that_cannot_write_leaves_the_definition_as_it_was(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It used to add the entry to spec.apps, then fail on the app file."""
+    import errno
+    import os
+
+    replace = os.replace
+
+    def full_disk(src: str, dst: Path) -> None:
+        if Path(dst).name == "x.yaml":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        replace(src, dst)
+
+    before = snapshot(project)
+    monkeypatch.setattr(os, "replace", full_disk)
+    assert run(project, "new-app", STAGING, "x", "--repository", "x") == 2
+    assert snapshot(project) == before, "a file was changed or left behind"
+    assert capsys.readouterr().err == (
+        f"flux/clusters/{STAGING}/x.yaml: cannot be written: No space left on device "
+        "(nothing written)\n"
+    )
+    monkeypatch.undo()
+    assert run(project, "new-app", STAGING, "x", "--repository", "x") == 0
+
+
+def test_new_app_keeps_the_mode_of_the_files_it_edits(project: Path) -> None:
+    definition = project / f"k8s-clusters/{STAGING}.yaml"
+    definition.chmod(0o640)
+    assert run(project, "new-app", STAGING, "x", "--repository", "x") == 0
+    assert definition.stat().st_mode & 0o777 == 0o640
+    assert (project / f"flux/clusters/{STAGING}/x.yaml").stat().st_mode & 0o077 != 0
+
+
+def test_new_cluster_writes_nothing_into_a_folder_outside_the_project(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    outside = tmp_path / "outside"
+    shutil.move(project / "flux/clusters", outside)
+    (project / "flux/clusters").symlink_to(outside)
+    before = snapshot(project)
+    names = sorted(p.name for p in outside.iterdir())
+    assert run(project, *NEW_ARGS) == 2
+    assert snapshot(project) == before
+    assert sorted(p.name for p in outside.iterdir()) == names
+    assert capsys.readouterr().err == (
+        f"flux/clusters/{NEW}/apps.yaml: its folder is a symlink to outside the project "
+        "(nothing written)\n"
+    )

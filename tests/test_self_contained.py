@@ -159,14 +159,38 @@ def test_kubectl_is_required_only_when_ci_says_so() -> None:
 # --- dependency locks --------------------------------------------------------------------------
 
 
+def _lock_entries(name: str) -> list[tuple[str, list[str]]]:
+    """Each requirement of a lock (its continuation lines joined) and its --hash options."""
+    text = (ROOT / name).read_text()
+    lines = [line for line in text.splitlines() if not line.startswith("#")]
+    entries = " ".join(lines).replace(" \\ ", " ").split()
+    out: list[tuple[str, list[str]]] = []
+    for word in entries:
+        if word.startswith("--hash="):
+            out[-1][1].append(word.removeprefix("--hash="))
+        else:
+            out.append((word, []))
+    return out
+
+
 def _lock(name: str) -> dict[str, str]:
     pins = {}
-    for line in (ROOT / name).read_text().splitlines():
-        if line and not line.startswith("#"):
-            package, _, version = line.partition("==")
-            assert version, f"{name}: {line} is not pinned with =="
-            pins[re.sub(r"[-_.]+", "-", package).lower()] = version
+    for requirement, _ in _lock_entries(name):
+        package, _, version = requirement.partition("==")
+        assert version, f"{name}: {requirement} is not pinned with =="
+        pins[re.sub(r"[-_.]+", "-", package).lower()] = version
     return pins
+
+
+@pytest.mark.parametrize("name", ["requirements.lock", "requirements-dev.lock"])
+def test_every_locked_package_has_its_hashes(name: str) -> None:
+    """.ci/run installs with --require-hashes: each pin needs the sha256 of its files."""
+    entries = _lock_entries(name)
+    assert entries
+    for requirement, hashes in entries:
+        assert hashes, f"{name}: {requirement} has no --hash"
+        assert all(re.fullmatch(r"sha256:[0-9a-f]{64}", h) for h in hashes), requirement
+    assert "--require-hashes" in (ROOT / ".ci" / "run").read_text()
 
 
 def _requirements(entries: list[str]) -> dict[str, str]:

@@ -4,6 +4,8 @@ project found from a subfolder, --version."""
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import pytest
@@ -215,3 +217,44 @@ def test_a_config_with_every_key_commented_out_is_no_config(project: Path) -> No
     (project / "stacks/Pulumi.registries.yaml").write_text("config: {aws:region: }\n")
     code, _, err = run_cli(project, "validate")
     assert code == 2 and "config.aws:region: expected a value, got null" in err
+
+
+def test_a_stack_file_as_yaml_and_yml_is_refused_naming_both(project: Path) -> None:
+    """Only Pulumi.<stack>.yaml was read; a .yml beside it was silently left out."""
+    (project / f"stacks/Pulumi.{STAGING}.yml").write_text(f"config:\n  {SECURE}")
+    twins = (
+        f"both {STACK_FILE} and stacks/Pulumi.{STAGING}.yml exist, expected one (delete or "
+        "merge one)"
+    )
+    for code, _, err in both(project):
+        assert (code, err.splitlines()) == (2, [f"{STACK_FILE}: {twins}"])
+
+
+def test_the_plan_ignores_config_from_the_environment_and_says_so(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pulumi's SDK takes a key the stack file lacks from PULUMI_CONFIG or PULUMI_CONFIG_<KEY>:
+    the offline plan would then differ from machine to machine (here: refused, two Slack
+    credentials)."""
+    code, expected, err = run_cli(project, "plan", STAGING)
+    assert (code, err) == (0, "")
+    webhook = "https://hooks.slack.com/services/T0/B0/NotARealWebhook"
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps({"flux-fleet:slackWebhookUrl": webhook}))
+    monkeypatch.setenv("PULUMI_CONFIG_FLUX_FLEET_SLACKWEBHOOKURL", webhook)
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "not config")
+    code, out, err = run_cli(project, "plan", STAGING)
+    assert (code, out) == (0, expected)
+    assert err == (
+        "note: PULUMI_CONFIG, PULUMI_CONFIG_FLUX_FLEET_SLACKWEBHOOKURL ignored: the offline plan "
+        "takes config from stacks/Pulumi.<stack>.yaml only\n"
+    )
+    assert webhook not in out + err
+    assert os.environ["PULUMI_CONFIG_FLUX_FLEET_SLACKWEBHOOKURL"] == webhook  # put back
+
+
+def test_at_most_50_problems_of_a_stack_file_are_listed(project: Path) -> None:
+    stack_file(project, "config:\n" + "".join(f"  flux-fleet:k{i}: x\n" for i in range(5_000)))
+    for code, _, err in both(project):
+        lines = err.splitlines()
+        assert code == 2 and len(lines) == 51
+        assert lines[0] == f"{STACK_FILE}: 4,950 more problems not shown (the first 50 are)"

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
 from components.definition.secrets import SecretSource
-from components.definition.types import Label, LabelKey, LabelValue, Model, pattern, unique
+from components.definition.types import (
+    Label,
+    LabelKey,
+    LabelValue,
+    Model,
+    go_regex,
+    pattern,
+    unique,
+)
+from components.problems import show
 
 # Alert.spec.eventSources[].kind of notification-controller v1beta3, plus FluxInstance, which the
 # operator adds to the Alert CRD's enum when it installs Flux.
@@ -29,36 +37,30 @@ FluxEventKind = Literal[
 ]
 EVENT_SOURCE_NAME = r"^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$"
 SLACK_CHANNEL = r"^#?[^\s#,]{1,80}$"
-# RE2 (Go's regexp, which notification-controller uses) has no lookaround and no backreferences.
-_NOT_RE2 = re.compile(r"\(\?<?[=!]|(?<!\\)\\[1-9]")
-# Go accepts flag groups such as (?i) anywhere; Python only at the start: drop them to check syntax.
-_GO_FLAGS = re.compile(r"\(\?[imsU]+\)")
-
-
-def _go_regex(value: str) -> str:
-    if not value:
-        raise ValueError("expected a Go regular expression, got an empty one (matches every event)")
-    try:
-        re.compile(_GO_FLAGS.sub("", value))
-    except re.error as exc:
-        raise ValueError(f'expected a Go regular expression, got "{value}" ({exc})') from None
-    if _NOT_RE2.search(value):
-        raise ValueError(
-            "expected a Go (RE2) regular expression without lookaround or backreferences, "
-            f'got "{value}"'
-        )
-    return value
-
-
 EventSourceName = Annotated[
     str,
     pattern(EVENT_SOURCE_NAME, 'a Kubernetes object name, or "*" for every object of the kind'),
     Field(max_length=253),
 ]
+
+
+def _printable_channel(value: str) -> str:
+    """No control or invisible character (NUL, ESC, a right-to-left override...): the pattern
+    lets them through, and a terminal or a pull-request comment would show them raw."""
+    if not value.isprintable():
+        raise ValueError(
+            f"expected a Slack channel such as #flux-alerts, or a channel ID, got {show(value)} "
+            "(a control or invisible character)"
+        )
+    return value
+
+
 SlackChannel = Annotated[
-    str, pattern(SLACK_CHANNEL, "a Slack channel such as #flux-alerts, or a channel ID")
+    str,
+    pattern(SLACK_CHANNEL, "a Slack channel such as #flux-alerts, or a channel ID"),
+    AfterValidator(_printable_channel),
 ]
-GoRegex = Annotated[str, AfterValidator(_go_regex)]
+GoRegex = Annotated[str, AfterValidator(go_regex)]
 
 
 class EventSource(Model):

@@ -9,7 +9,6 @@ each keeps what the operator does by default (and today's plans unchanged).
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal, cast
 
 from pydantic import AfterValidator, Field, ValidationError, model_validator
@@ -28,6 +27,8 @@ from components.definition.types import (
     Subdomain,
     TolerationKey,
     field_error,
+    go_fullmatch,
+    go_regex,
     pattern,
     unique,
 )
@@ -94,14 +95,6 @@ def _has_required(components: list[str]) -> list[str]:
     return components
 
 
-def _regex(value: str) -> str:
-    try:
-        re.compile(value)
-    except re.error as exc:
-        raise ValueError(f'expected a regular expression, got "{value}" ({exc})') from None
-    return value
-
-
 class PatchTarget(Model):
     """Which objects of the installation a patch applies to (kustomize's selector)."""
 
@@ -110,7 +103,7 @@ class PatchTarget(Model):
     kind: Literal[INSTALLED_KINDS] | None = Field(  # type: ignore[valid-type]
         None, description="a kind the operator installs"
     )
-    name: Annotated[str, AfterValidator(_regex)] | None = Field(
+    name: Annotated[str, AfterValidator(go_regex)] | None = Field(
         None,
         description="a regular expression the whole name matches, such as "
         "(kustomize|helm)-controller",
@@ -281,7 +274,7 @@ class FluxSpec(Model):
                 if target.kind in SYNC_KINDS
                 else None
             )
-            if names is not None and not any(re.fullmatch(target.name, n) for n in names):
+            if names is not None and not any(go_fullmatch(target.name, n) for n in names):
                 errors.append(
                     field_error(
                         ("patches", i, "target", "name"),

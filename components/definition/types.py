@@ -9,10 +9,12 @@ from __future__ import annotations
 from functools import cache
 from typing import Annotated, Any, Literal
 
+import re2
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from components.names import DATA_DIR
+from components.problems import show
 
 
 @cache
@@ -32,6 +34,37 @@ def pattern(regex: str, hint: str, **field: Any) -> Any:
 
 def describe_pattern(regex: str) -> str:
     return PATTERN_HINTS.get(regex, f"a value matching {regex}")
+
+
+# A regular expression Flux or kustomize evaluates is Go's regexp: RE2 syntax, checked with RE2
+# itself (Python's `re` accepts lookaround, backreferences, possessive quantifiers, \Z; rejects
+# (?<name>x) and \p{Greek}). Bounded: a longer one is a mistake, and costs time and memory.
+GO_REGEX_MAX_LENGTH = 1024
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # the error is raised, not written to stderr by RE2
+
+
+def go_regex(value: str) -> str:
+    """`value` if Go's regexp (RE2) compiles it, else ValueError saying why."""
+    if not value:
+        raise ValueError("expected a Go regular expression, got an empty one (matches everything)")
+    if len(value) > GO_REGEX_MAX_LENGTH:
+        raise ValueError(
+            f"expected a Go regular expression of at most {GO_REGEX_MAX_LENGTH} characters, "
+            f"got {len(value):,}"
+        )
+    try:
+        re2.compile(value, _RE2_OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0].decode(errors="replace") if exc.args else "invalid"
+        got = f"got {show(value)} (RE2: {reason})"
+        raise ValueError(f"expected a Go regular expression, {got}") from None
+    return value
+
+
+def go_fullmatch(regex: str, text: str) -> bool:
+    """Whether `regex` (a valid go_regex) matches all of `text`, as kustomize matches names."""
+    return re2.fullmatch(regex, text, options=_RE2_OPTIONS) is not None
 
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"

@@ -1,16 +1,22 @@
 """Reading a file a person wrote, the one way every command does: refused unless it is a regular
-file inside the project (never opened then), then YAML 1.2 with duplicate keys and nulls refused;
-one `Problem` per thing that stops it, in one style ("line 3, column 5: invalid YAML: ...")."""
+file inside the project (never opened then) of at most MAX_FILE_BYTES, then YAML 1.2 with
+duplicate keys and nulls refused; one `Problem` per thing that stops it, in one style
+("line 3, column 5: invalid YAML: ...")."""
 
 from __future__ import annotations
 
+import os
 import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from components import yamlio
-from components.problems import Problem, show
+from components.problems import Problem, clip, show
+
+# The largest file read (a definition, a stack file, a manifest of flux/): a definition is a few
+# KB; a bigger file is a mistake, and reading it whole would cost memory and time.
+MAX_FILE_BYTES = 1024 * 1024
 
 _FILE_KINDS = (
     (stat.S_ISDIR, "a directory"),
@@ -48,14 +54,28 @@ def file_problem(path: Path, display: str, project_dir: Path | None) -> Problem 
 def read_text(
     path: Path, display: str, project_dir: Path | None
 ) -> tuple[str | None, list[Problem]]:
-    """The text of `path`, or why it is not read (see file_problem) or cannot be."""
+    """The text of `path`, or why it is not read (see file_problem) or cannot be. Opened
+    without blocking and checked again once open (a FIFO swapped in is not waited on), and read
+    only up to MAX_FILE_BYTES."""
     refused = file_problem(path, display, project_dir)
     if refused is not None:
         return None, [refused]
     try:
-        return path.read_text(encoding="utf-8"), []
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, [Problem(display, "", f"cannot be read: {exc}")]
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+        with os.fdopen(fd, "rb") as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                return None, [Problem(display, "", "not a regular file (not read)")]
+            data = file.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        return None, [Problem(display, "", f"cannot be read: {exc.strerror or exc}")]
+    if len(data) > MAX_FILE_BYTES:
+        return None, [
+            Problem(display, "", f"larger than {MAX_FILE_BYTES:,} bytes (1 MiB), not read")
+        ]
+    try:
+        return data.decode("utf-8"), []
+    except UnicodeDecodeError as exc:
+        return None, [Problem(display, "", f"cannot be read: not UTF-8 text ({exc.reason})")]
 
 
 def parse_yaml(
@@ -68,14 +88,14 @@ def parse_yaml(
     except yamlio.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
-        what = " ".join(str(x) for x in (exc.context, exc.problem) if x)
+        what = " ".join(clip(str(x)) for x in (exc.context, exc.problem) if x)
         return [], [Problem(display, where, f"invalid YAML: {what}")]
     except yamlio.YAMLError as exc:
-        return [], [Problem(display, "", f"invalid YAML: {exc}")]
+        return [], [Problem(display, "", f"invalid YAML: {clip(str(exc))}")]
     except RecursionError:
         return [], [Problem(display, "", "invalid YAML: nested too deeply")]
     except ValueError as exc:  # such as an integer of more than 4300 digits
-        return [], [Problem(display, "", f"invalid YAML: {exc}")]
+        return [], [Problem(display, "", f"invalid YAML: {clip(str(exc))}")]
     return [d for d in docs if d is not None], []
 
 
@@ -118,11 +138,29 @@ def read_yaml(
     may_be_null: frozenset[str] = frozenset(),
 ) -> tuple[Any, list[Problem]]:
     """The one document of the file `path` (a definition, a stack file), or the problems that
-    stop it from being read: see read_text and yaml_document."""
+    stop it from being read: see twin_problem, read_text and yaml_document."""
+    twin = twin_problem(path, display)
+    if twin is not None:
+        return None, [twin]
     text, problems = read_text(path, display, project_dir)
     if text is None:
         return None, problems
     return yaml_document(text, display, allow_empty=allow_empty, may_be_null=may_be_null)
+
+
+def twin_problem(path: Path, display: str) -> Problem | None:
+    """`x.yaml` and `x.yml` side by side: which one counts is not for a reader to guess."""
+    suffixes = {".yaml": ".yml", ".yml": ".yaml"}
+    if path.suffix not in suffixes:
+        return None
+    other = path.with_suffix(suffixes[path.suffix])
+    if not os.path.lexists(other):
+        return None
+    folder = display.rpartition("/")[0]
+    both = sorted(f"{folder}/{p.name}" if folder else p.name for p in (path, other))
+    return Problem(
+        display, "", f"both {both[0]} and {both[1]} exist, expected one (delete or merge one)"
+    )
 
 
 def read_yaml_documents(

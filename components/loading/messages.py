@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from components.definition.types import describe_pattern
-from components.problems import Problem, show
+from components.problems import MAX_PROBLEMS_PER_FILE, Problem, at_most, show
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -118,7 +118,8 @@ def _message(model: type[BaseModel], err: Any) -> str:
 
 def problems_from(exc: ValidationError, model: type[BaseModel], display: str) -> list[Problem]:
     out = []
-    for err in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    for err in errors[:MAX_PROBLEMS_PER_FILE]:  # the messages of the rest are never made
         path = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in err["loc"])
         out.append(Problem(display, path.replace(".[", "["), _message(model, err)))
-    return out
+    return at_most(out, display, len(errors))

@@ -26,7 +26,7 @@ from components.names import (
     definition_file,
     stack_file,
 )
-from components.problems import Problem, show
+from components.problems import Problem, at_most, show
 
 # The attributes of a stack settings file (Pulumi docs, "Stack settings file reference").
 SETTINGS = ("config", "encryptedkey", "encryptionsalt", "environment", "secretsprovider")
@@ -136,7 +136,7 @@ def read_stack_file(project_dir: Path, stack: str) -> tuple[StackConfig | None, 
         config = {}
     for key, value in config.items():
         problems += _config_entry(display, stack, key, value, out)
-    return (None, problems) if problems else (out, [])
+    return (None, at_most(problems, display, len(problems))) if problems else (out, [])
 
 
 def require_stack_file(project_dir: Path, stack: str) -> tuple[StackConfig | None, list[Problem]]:

@@ -1,7 +1,10 @@
 """Plan one stack: run the real program (__main__.py) under Pulumi's mock runtime.
 
 No Pulumi CLI, no provider plugins, no cloud credentials. Each stack runs in a fresh
-contextvars context with its own event loop, so one process can plan many stacks.
+contextvars context with its own event loop, so one process can plan many stacks. Its config is
+the stack file's only: Pulumi's SDK would also take keys missing there from the environment
+(PULUMI_CONFIG, PULUMI_CONFIG_<KEY>), which `pulumi up` sets for the program; the offline plan
+ignores them, so it shows what the committed files say, the same on any machine.
 """
 
 from __future__ import annotations
@@ -9,8 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import os
 import runpy
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +52,36 @@ async def _resolve_outputs(outputs: dict[str, Any]) -> dict[str, Any]:
     return resolved
 
 
+# Environment variables that are not config, though named like it.
+_NOT_CONFIG = frozenset({"PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE"})
+
+
+def config_from_environment(environ: Mapping[str, str]) -> list[str]:
+    """The variables Pulumi's SDK reads config from (PULUMI_CONFIG, PULUMI_CONFIG_<KEY>,
+    PULUMI_CONFIG_SECRET_KEYS)."""
+    return sorted(
+        name
+        for name in environ
+        if (name == "PULUMI_CONFIG" or name.startswith("PULUMI_CONFIG_"))
+        and name not in _NOT_CONFIG
+    )
+
+
+@contextmanager
+def _without_config_from_environment() -> Iterator[None]:
+    hidden = {name: os.environ.pop(name) for name in config_from_environment(os.environ)}
+    try:
+        yield
+    finally:
+        os.environ.update(hidden)
+
+
 def _run(project_dir: Path, stack: str, main: Path) -> StackPlan:
+    with _without_config_from_environment():
+        return _run_stack(project_dir, stack, main)
+
+
+def _run_stack(project_dir: Path, stack: str, main: Path) -> StackPlan:
     # Before any runtime state: a refused stack file must leave none behind for the next stack.
     config, secret_keys = stack_config(project_dir, stack)
     _without_source_positions()

@@ -10,13 +10,20 @@ import argparse
 import dataclasses
 import difflib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from components.loading.fleet import Fleet, load_fleet, no_definition
-from components.names import CLUSTERS_DIR, CONFIG_NAMESPACE, REGISTRIES_STACK, SCHEMA_FILE
+from components.names import (
+    CLUSTERS_DIR,
+    CONFIG_NAMESPACE,
+    REGISTRIES_STACK,
+    SCHEMA_FILE,
+    STACKS_DIR,
+)
 from components.names import definition_file as definition_display
 from components.problems import DefinitionError, Problem
 
@@ -193,8 +200,15 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     from components.plan import markdown, render
     from components.plan.parallel import plan_stacks
-    from components.plan.runner import RunError
+    from components.plan.runner import RunError, config_from_environment
 
+    ignored = config_from_environment(os.environ)
+    if ignored:  # the names only: a value may be a secret
+        print(
+            f"note: {', '.join(ignored)} ignored: the offline plan takes config from "
+            f"{STACKS_DIR}/Pulumi.<stack>.yaml only",
+            file=sys.stderr,
+        )
     progress = _progress_line if sys.stderr.isatty() and len(stacks) > 1 else None
     try:  # worker processes plan the stacks; the output does not depend on --jobs
         plans = plan_stacks(project, stacks, args.jobs, progress=progress)

@@ -14,7 +14,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from components.build.gitops import app_file, app_source, cluster_kustomization
 from components.definition.apps import AppRepository
 from components.definition.cluster import Cluster
-from components.loading.files import read_yaml, yaml_document
+from components.loading.files import read_text, read_yaml, yaml_document
 from components.loading.fleet import load_defaults, validate_cluster_doc
 from components.names import CLUSTERS_DIR, FLUX_NAMESPACE
 from components.problems import DefinitionError, Problem
@@ -62,9 +62,10 @@ def _load_round_trip(
     project: Path, path: Path, display: str
 ) -> tuple[CommentedMap | None, list[Problem]]:
     _, problems = read_yaml(path, display, project)  # the same checks (and messages) as validate
-    if problems:
-        return None, problems
-    doc = round_trip().load(path.read_text(encoding="utf-8"))
+    text, more = read_text(path, display, project) if not problems else (None, problems)
+    if text is None:
+        return None, more
+    doc = round_trip().load(text)
     if not isinstance(doc, CommentedMap):
         return None, [Problem(display, "", "expected a mapping (apiVersion, kind, metadata, spec)")]
     return doc, []
@@ -156,12 +157,15 @@ def new_app(project: Path, options: NewApp) -> Written:
     app_path = f"{cluster.git_path}/{app_file(app)}"
     refuse_existing(project, [app_path], "new-app")
     files = {display: definition, app_path: dump_yaml(app_source(cluster, app))}
-    kustomization = folder / KUSTOMIZATION
-    if kustomization.is_file():
-        updated = _kustomization_with(kustomization.read_text(encoding="utf-8"), app_file(app))
+    kustomization = f"{cluster.git_path}/{KUSTOMIZATION}"
+    if (project / kustomization).is_file():
+        text, problems = read_text(project / kustomization, kustomization, project)
+        if text is None:
+            raise DefinitionError(problems)
+        updated = _kustomization_with(text, app_file(app))
         if updated is not None:
-            files[f"{cluster.git_path}/{KUSTOMIZATION}"] = updated
-    written = write(project, files)
+            files[kustomization] = updated
+    written = write(project, files, replace=frozenset({display, kustomization}))
     return Written(written, _app_next_steps(cluster, app, app_path))
 
 

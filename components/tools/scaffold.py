@@ -2,12 +2,17 @@
 
 Both build what they will write, validate it with the same functions `fluxfleet validate`
 uses (problems are the same `Problem` lines), and write nothing unless everything is valid and
-no file would be overwritten. The Flux files come from the builders in build/gitops.py, so what is
-scaffolded is what the tests compare the committed tree with. No Pulumi here.
+no file would be overwritten; then they write all their files or none (`write`). The Flux
+files come from the builders in build/gitops.py, so what is scaffolded is what the tests compare
+the committed tree with. No Pulumi here.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,7 +101,9 @@ def with_option(problems: list[Problem], options: Mapping[str, str], prefix: str
 
 
 def refuse_existing(project: Path, paths: list[str], command: str) -> None:
-    existing = [p for p in paths if (project / p).exists()]
+    """Refuse to write over anything: a file, a folder, a symlink (even a dangling one, which a
+    write would follow to wherever it points)."""
+    existing = [p for p in paths if os.path.lexists(project / p)]
     if existing:
         raise DefinitionError(
             Problem(p, "", f"already exists; {command} never overwrites (nothing written)")
@@ -104,12 +111,92 @@ def refuse_existing(project: Path, paths: list[str], command: str) -> None:
         )
 
 
-def write(project: Path, files: Mapping[str, str]) -> list[str]:
-    for rel, text in files.items():
-        path = project / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+class _WriteError(Exception):
+    def __init__(self, rel: str, message: str) -> None:
+        super().__init__(message)
+        self.problem = Problem(rel, "", f"{message} (nothing written)")
+
+
+def write(
+    project: Path, files: Mapping[str, str], replace: frozenset[str] = frozenset()
+) -> list[str]:
+    """Write `files` (project-relative path -> text) all or nothing: each to a temporary file in
+    its target's folder, renamed into place only once every one is written. On any failure what
+    was renamed is undone (a replaced file gets its old content back), the temporary files and
+    the folders made are removed, and DefinitionError names the file, one line. A file not in
+    `replace` must not exist; none is written through a symlink or outside the project."""
+    root = project.resolve()
+    umask = os.umask(0o022)
+    os.umask(umask)
+    made: list[Path] = []  # folders created, parents first
+    staged: list[tuple[str, Path, Path]] = []  # (rel, temporary file, target)
+    placed: list[tuple[Path, bytes | None]] = []  # target, its old content (None: it is new)
+    rel = ""
+    try:
+        for rel, text in files.items():
+            target = project / rel
+            if rel in replace:
+                target = target.resolve()  # a symlink to a file of the project: that file
+            elif os.path.lexists(target):
+                raise _WriteError(rel, "already exists, never overwritten")
+            if not _existing_ancestor(target.parent).resolve().is_relative_to(root):
+                raise _WriteError(rel, "its folder is a symlink to outside the project")
+            _make_folders(target.parent, made)
+            fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+            staged.append((rel, Path(name), target))
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(text)
+            # mkstemp makes it private (0600): give it the mode of the file it replaces, or
+            # what a new file gets
+            if rel in replace and target.is_file():
+                shutil.copymode(target, name)
+            else:
+                os.chmod(name, 0o666 & ~umask)
+        for rel, tmp, target in staged:
+            old = target.read_bytes() if rel in replace and target.is_file() else None
+            if old is None and os.path.lexists(target):  # appeared meanwhile
+                raise _WriteError(rel, "already exists, never overwritten")
+            os.replace(tmp, target)
+            placed.append((target, old))
+    except (OSError, _WriteError) as exc:
+        _undo(placed, [temporary for _, temporary, _ in staged], made)
+        if isinstance(exc, _WriteError):
+            raise DefinitionError([exc.problem]) from None
+        reason = exc.strerror or str(exc)
+        raise DefinitionError([_WriteError(rel, f"cannot be written: {reason}").problem]) from None
     return list(files)
+
+
+def _existing_ancestor(folder: Path) -> Path:
+    while not os.path.lexists(folder) and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def _make_folders(folder: Path, made: list[Path]) -> None:
+    missing = []
+    while not os.path.lexists(folder):
+        missing.append(folder)
+        folder = folder.parent
+    for new in reversed(missing):
+        new.mkdir()
+        made.append(new)
+
+
+def _undo(placed: list[tuple[Path, bytes | None]], temporary: list[Path], made: list[Path]) -> None:
+    """Put back what `write` changed, as far as the file system lets it."""
+    for target, old in reversed(placed):
+        with contextlib.suppress(OSError):
+            if old is None:
+                target.unlink()
+            else:
+                target.write_bytes(old)
+    for tmp in temporary:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+    for folder in reversed(made):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 # --- new-cluster ----------------------------------------------------------------------------------
