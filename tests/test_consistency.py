@@ -163,6 +163,20 @@ def test_no_checks_when_the_fleet_repository_is_elsewhere(project: Path) -> None
     assert consistency_problems(fleet) == []
 
 
+@pytest.mark.parametrize("path", [".", "./"])
+def test_the_repository_root_as_sync_path_says_nothing_about_where_it_is(
+    project: Path, path: str
+) -> None:
+    """"." is a folder everywhere: it is no sign that this project is the fleet repository (a
+    generated definition with path "." once failed validate in a project without flux/)."""
+    shutil.rmtree(project / "flux")
+    edit(project, STAGING_FILE, "spec:\n", f"spec:\n  git:\n    path: {path!r}\n")
+    fleet = load_fleet(project)
+    assert fleet.clusters[STAGING].git_path in (".", "./")
+    assert local_clusters(fleet) == []
+    assert consistency_problems(fleet) == []
+
+
 def test_only_clusters_of_the_repository_here_are_checked(project: Path) -> None:
     # Staging syncs another repository whose layout is not here: its folder is not checked,
     # but the folder it used to have here is now without a definition.

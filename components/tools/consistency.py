@@ -48,8 +48,9 @@ def local_clusters(fleet: Fleet) -> list[Cluster]:
     """The clusters whose fleet repository is this project (see the module docstring)."""
     here: set[tuple[str, str]] = set()
     for cluster in fleet.clusters.values():
-        top = cluster.git_path.split("/", 1)[0]
-        if (fleet.project_dir / top).is_dir():
+        # its first folder ("." is the repository's root: no evidence either way)
+        top = next((part for part in cluster.git_path.split("/") if part not in ("", ".")), None)
+        if top is not None and (fleet.project_dir / top).is_dir():
             here.add(_repository(cluster))
     return [c for c in fleet.clusters.values() if _repository(c) in here]
 
