@@ -167,7 +167,7 @@ def test_no_checks_when_the_fleet_repository_is_elsewhere(project: Path) -> None
 def test_the_repository_root_as_sync_path_says_nothing_about_where_it_is(
     project: Path, path: str
 ) -> None:
-    """"." is a folder everywhere: it is no sign that this project is the fleet repository (a
+    """ "." is a folder everywhere: it is no sign that this project is the fleet repository (a
     generated definition with path "." once failed validate in a project without flux/)."""
     shutil.rmtree(project / "flux")
     edit(project, STAGING_FILE, "spec:\n", f"spec:\n  git:\n    path: {path!r}\n")
