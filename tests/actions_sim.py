@@ -382,7 +382,10 @@ class Runner:
         if not source.exists():
             return with_.get("if-no-files-found", "warn") != "error", {}
         dest = self.artifacts / with_["name"]
-        assert not dest.exists(), f"artifact {with_['name']} uploaded twice"
+        if dest.exists():  # GitHub refuses a second upload of a name (409) unless overwrite
+            if not with_.get("overwrite"):
+                return False, {}
+            shutil.rmtree(dest) if dest.is_dir() else dest.unlink()
         shutil.copytree(source, dest) if source.is_dir() else shutil.copy(source, dest)
         return True, {}
 

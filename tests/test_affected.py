@@ -8,6 +8,7 @@ and asks which stacks it touches.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -345,3 +346,42 @@ def test_cli_outside_a_git_repository(tmp_path: Path, monkeypatch: pytest.Monkey
     assert (
         err.strip() == f"{project}: not in a git repository (fluxfleet affected compares commits)"
     )
+
+
+def test_definitions_only_ignores_program_code(repo: Repo) -> None:
+    repo.write("components/cluster.py", "# changed\n")
+    repo.edit("k8s-clusters/beta.yaml", "size: small", "size: large")
+    repo.commit("program and beta")
+    code, out, _ = run(repo, "--base", repo.base, "--format", "list")
+    assert (code, out) == (0, "registries\nalpha\nbeta\ngamma\n")
+    code, out, _ = run(repo, "--base", repo.base, "--format", "list", "--definitions-only")
+    assert (code, out) == (0, "beta\n")
+
+
+def test_same_aws_as_leaves_out_new_and_moved_stacks(repo: Repo, tmp_path: Path) -> None:
+    main = tmp_path / "main"  # the fleet as main has it, before the change
+    shutil.copytree(repo.project, main, ignore=shutil.ignore_patterns(".git"))
+    repo.edit("k8s-clusters/beta.yaml", '"222222222222"', '"999999999999"')  # another account
+    repo.edit("k8s-clusters/alpha.yaml", "repositories: [api]", "repositories: [worker]")
+    text = (repo.project / "k8s-clusters/gamma.yaml").read_text()
+    repo.write("k8s-clusters/delta.yaml", text.replace("gamma", "delta"))
+    repo.write("stacks/Pulumi.delta.yaml", "config: {}\n")
+    repo.commit("move beta, add delta, alpha pulls worker")
+    args = ("--base", repo.base, "--format", "list", "--same-aws-as", str(main))
+    code, out, err = run(repo, *args)
+    assert (code, out) == (0, "registries\nalpha\n")
+    assert (
+        "beta: left out: it is new, or its AWS account, region, role or EKS cluster differ "
+        f"from those of {main}"
+    ) in err
+    assert "delta: left out" in err
+    # A registry reached through another role: registries is left out too.
+    repo.edit(
+        "k8s-clusters/_registries.yaml",
+        "    region: eu-west-1\n",
+        "    region: eu-west-1\n    roleArn: arn:aws:iam::210987654321:role/elsewhere\n",
+    )
+    repo.commit("registries through another role")
+    code, out, err = run(repo, *args)
+    assert (code, out) == (0, "alpha\n")
+    assert "registries: left out" in err

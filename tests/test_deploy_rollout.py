@@ -49,11 +49,26 @@ def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Repo:
     return checkout(tmp_path, monkeypatch)
 
 
-def deploy(repo: Repo, tmp_path: Path, fail: tuple[str, ...] = (), before: str = "") -> Runner:
+FAKE_GH = r"""#!/bin/bash
+# gh api repos/R/actions/workflows/deploy.yml/runs?...status=success... --jq ...: the head commit
+# of the last successful Deploy run ($SIM_LAST_SUCCESS; empty: none yet).
+case "$2" in
+  repos/acme/gitops/actions/workflows/deploy.yml/runs\?branch=main\&status=success*)
+    echo "$SIM_LAST_SUCCESS" ;;
+  *) echo "unexpected: gh $*" >&2; exit 2 ;;
+esac
+"""
+
+
+def deploy(
+    repo: Repo, tmp_path: Path, fail: tuple[str, ...] = (), last_success: str = ""
+) -> Runner:
+    """Deploy.yml on `repo`'s HEAD; `last_success`: the commit the last successful run deployed."""
     bin_dir = tmp_path / "fake-bin"
     bin_dir.mkdir(exist_ok=True)
-    (bin_dir / "pulumi").write_text(FAKE_PULUMI)
-    (bin_dir / "pulumi").chmod(0o755)
+    for name, script in (("pulumi", FAKE_PULUMI), ("gh", FAKE_GH)):
+        (bin_dir / name).write_text(script)
+        (bin_dir / name).chmod(0o755)
     log, failing = tmp_path / "pulumi.log", tmp_path / "fail"
     log.write_text("")
     failing.write_text("".join(f"{name}\n" for name in fail))
@@ -62,12 +77,16 @@ def deploy(repo: Repo, tmp_path: Path, fail: tuple[str, ...] = (), before: str =
         "deploy.yml",
         repo.project,
         next(tmp_path / f"sim-{n}" for n in range(100) if not (tmp_path / f"sim-{n}").exists()),
-        github={"event": {"before": before or "0" * 40}, "repository": "acme/gitops"},
+        github={
+            "event": {"before": repo.git("rev-parse", "HEAD~1")},
+            "repository": "acme/gitops",
+            "token": "ghs_run",
+        },
         variables=VARS,
         secrets=SECRETS,
         path=f"{bin_dir}:{os.environ['PATH']}",
         actions={".github/actions/setup-fleet": lambda w, e, cwd: (True, {})},
-        extra_env={"SIM_LOG": str(log), "SIM_FAIL": str(failing)},
+        extra_env={"SIM_LOG": str(log), "SIM_FAIL": str(failing), "SIM_LAST_SUCCESS": last_success},
     )
     runner.run()
     return runner
@@ -145,9 +164,9 @@ def test_canary_wave_and_fleet_settings(fleet: Repo, tmp_path: Path) -> None:
     fleet.edit(
         "k8s-clusters/gamma.yaml", "  environment: staging\n", "  environment: staging\n  wave: 0\n"
     )
-    before = fleet.git("rev-parse", "HEAD")
+    deployed_commit = fleet.git("rev-parse", "HEAD")
     fleet.commit("gamma is the canary")
-    runner = deploy(fleet, tmp_path, fail=("beta",), before=before)
+    runner = deploy(fleet, tmp_path, fail=("beta",), last_success=deployed_commit)
     jobs = runner.jobs
     # The change touched gamma's definition only (rollout settings change no stack).
     assert deployed(tmp_path) == ["gamma"]
@@ -176,17 +195,46 @@ def test_an_invalid_definition_deploys_last_through_production(fleet: Repo, tmp_
     assert invalid.environment == "production"  # fail closed: reviewers
 
 
-def test_a_removed_definition_fails_with_the_steps_and_deploys_the_rest(
+def test_a_removed_definition_warns_with_the_steps_and_deploys_the_rest(
     fleet: Repo, tmp_path: Path
 ) -> None:
-    before = fleet.git("rev-parse", "HEAD")
+    deployed_commit = fleet.git("rev-parse", "HEAD")
     fleet.remove("k8s-clusters/beta.yaml")
     fleet.commit("retire beta")
-    runner = deploy(fleet, tmp_path, before=before)
-    assert runner.jobs["removed"].result == "failure"
-    log = runner.jobs["removed"].entries[0].steps[0].log
-    assert "::error title=Definition of beta deleted::" in log
+    runner = deploy(fleet, tmp_path, last_success=deployed_commit)
+    # A warning: a failed run would make every later push deploy this change again.
+    assert runner.jobs["removed"].result == "success"
+    (entry,) = runner.jobs["removed"].entries
+    assert "::warning title=Definition of beta deleted::" in entry.steps[0].log
+    assert "### Definition of beta deleted" in entry.summary
     assert "beta" not in deployed(tmp_path)
+
+
+def test_the_next_push_deploys_what_a_failed_run_left(fleet: Repo, tmp_path: Path) -> None:
+    """The base is the last commit fully deployed, not the commit before the push: a push after
+    a failed (or cancelled, or replaced) run deploys that run's changes too."""
+    deployed_commit = fleet.git("rev-parse", "HEAD")
+    fleet.edit("k8s-clusters/beta.yaml", "size: small", "size: large")
+    fleet.commit("grow beta")  # its run failed on beta
+    fleet.edit("k8s-clusters/alpha.yaml", "repositories: [api]", "repositories: [worker]")
+    fleet.commit("alpha pulls worker")
+    runner = deploy(fleet, tmp_path, last_success=deployed_commit)
+    assert deployed(tmp_path) == ["registries", "beta", "alpha"]
+    assert runner.jobs["report"].result == "success"
+
+
+def test_re_running_a_failed_wave_records_the_new_attempt(fleet: Repo, tmp_path: Path) -> None:
+    """The result artifact of a stack is overwritten by a re-run (GitHub refuses a second upload
+    of a name otherwise, failing the re-run that succeeded)."""
+    runner = deploy(fleet, tmp_path, fail=("gamma",))
+    (tmp_path / "fail").write_text("")  # fixed: "Re-run failed jobs"
+    (gamma,) = [e for e in runner.jobs["wave-1"].entries if e.matrix["stack"] == "gamma"]
+    job = runner.doc["jobs"]["wave-1"]
+    rerun = runner._entry("wave-1", job, gamma.matrix, runner.jobs["wave-1"])
+    assert rerun.result == "success"
+    assert rerun.step("Keep the result for the report").outcome == "success"
+    result = runner.artifacts / "rollout-result-gamma" / "gamma.json"
+    assert json.loads(result.read_text()) == {"stack": "gamma", "status": "success"}
 
 
 def test_no_cloud_settings_no_deploy(fleet: Repo, tmp_path: Path) -> None:

@@ -1,6 +1,8 @@
-"""The Preview workflow as a whole (tests/actions_sim.py): main's code previews the stacks a
-same-repository pull request touches, with the pull request's definitions copied in as data;
-a fork gets no preview; a symlink among the definitions stops it before any code runs."""
+"""The Preview workflow as a whole (tests/actions_sim.py): main's code previews the stacks whose
+definitions a same-repository pull request changes, with its k8s-clusters/ (merged with main)
+copied in as data and main's stack files; only stacks main defines with the same AWS accounts,
+roles and cluster; a fork gets no preview; a symlink among the definitions stops it before any
+code runs."""
 
 from __future__ import annotations
 
@@ -33,18 +35,28 @@ def git(cwd: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
-def pull_request(repo: Repo, change: Any) -> str:
-    """A branch off main with `change` applied; main stays checked out. Its head commit."""
+def pull_request(repo: Repo, change: Any, main_moves_on: Any = None) -> tuple[str, str]:
+    """A branch off main with `change` applied (and main changed by `main_moves_on` after it
+    branched); main stays checked out. Its head commit and its merge with main (GitHub's
+    merge_commit_sha)."""
     repo.git("checkout", "-q", "-b", "pr")
     change(repo)
     head = repo.commit("the pull request")
     repo.git("checkout", "-q", "main")
-    return head
+    if main_moves_on is not None:
+        main_moves_on(repo)
+        repo.commit("main moves on")
+    repo.git("checkout", "-q", "-b", "merge", "main")
+    repo.git("merge", "-q", "--no-ff", "-m", "merge", "pr")
+    merge = repo.git("rev-parse", "HEAD")
+    repo.git("checkout", "-q", "main")
+    return head, merge
 
 
 def preview(
-    repo: Repo, tmp_path: Path, head: str, fork: bool = False
+    repo: Repo, tmp_path: Path, commits: tuple[str, str], fork: bool = False
 ) -> tuple[Runner, list[dict[str, Any]]]:
+    head, merge = commits
     previews: list[dict[str, Any]] = []
 
     def fake_checkout(with_: dict[str, Any], env: dict[str, str], cwd: Path) -> Any:
@@ -64,6 +76,7 @@ def preview(
                 "stack": with_["stack-name"],
                 "command": with_["command"],
                 "definitions": {p.name: p.read_text() for p in sorted(clusters.iterdir())},
+                "stack file": (cwd / "stacks" / "Pulumi.beta.yaml").read_text(),
                 "program": (cwd / "__main__.py").read_text(),
                 "pull-request left": (cwd / "pull-request").exists(),
                 "passphrase": env.get("PULUMI_CONFIG_PASSPHRASE"),
@@ -81,7 +94,8 @@ def preview(
             "event": {
                 "pull_request": {
                     "number": 7,
-                    "base": {"sha": repo.base},
+                    "base": {"sha": repo.git("rev-parse", "main")},
+                    "merge_commit_sha": merge,
                     "head": {
                         "sha": head,
                         "repo": {"full_name": "someone/gitops" if fork else "acme/gitops"},
@@ -101,38 +115,69 @@ def preview(
     return runner, previews
 
 
-def change_beta_and_the_program(repo: Repo) -> None:
+def change_beta_the_program_and_its_stack_file(repo: Repo) -> None:
     repo.edit("k8s-clusters/beta.yaml", "size: small", "size: large")
     repo.write("__main__.py", "print('the pull request's own program')\n")
+    repo.write("stacks/Pulumi.beta.yaml", "config: {aws:region: us-east-1}\n")
 
 
 def test_mains_code_previews_the_pull_requests_definitions(fleet: Repo, tmp_path: Path) -> None:
-    head = pull_request(fleet, change_beta_and_the_program)
-    runner, previews = preview(fleet, tmp_path, head)
-    # __main__.py changed: program code, so every stack is previewed, each with main's program.
-    assert [p["stack"] for p in previews] == ["registries", "alpha", "beta", "gamma"]
-    for p in previews:
-        assert p["command"] == "preview"
-        assert p["program"] == "print('the program')\n"  # main's, not the pull request's
-        assert "size: large" in p["definitions"]["beta.yaml"]  # the pull request's definitions
-        assert p["pull-request left"] is False
-        assert p["passphrase"] == "passphrase"
+    commits = pull_request(fleet, change_beta_the_program_and_its_stack_file)
+    runner, previews = preview(fleet, tmp_path, commits)
+    # Only beta: its definition changed; a program change is not previewed with main's program.
+    (p,) = previews
+    assert (p["stack"], p["command"]) == ("beta", "preview")
+    assert p["program"] == "print('the program')\n"  # main's, not the pull request's
+    assert p["stack file"] == "config: {}\n"  # main's stack file, not the pull request's
+    assert "size: large" in p["definitions"]["beta.yaml"]  # the pull request's definition
+    assert p["pull-request left"] is False
+    assert p["passphrase"] == "passphrase"
     assert {e.environment for e in runner.jobs["preview"].entries} == {"preview"}
 
 
-def test_only_the_touched_stacks(fleet: Repo, tmp_path: Path) -> None:
-    head = pull_request(
-        fleet, lambda r: r.edit("k8s-clusters/beta.yaml", "size: small", "size: large")
+def test_the_merge_with_main_is_previewed_not_a_stale_branch(fleet: Repo, tmp_path: Path) -> None:
+    def main_moves_on(repo: Repo) -> None:
+        repo.edit("k8s-clusters/beta.yaml", "region: eu-west-1", "region: eu-west-1\n    # newer")
+
+    commits = pull_request(
+        fleet,
+        lambda r: r.edit("k8s-clusters/beta.yaml", "size: small", "size: large"),
+        main_moves_on,
     )
-    _, previews = preview(fleet, tmp_path, head)
-    assert [p["stack"] for p in previews] == ["beta"]
+    _, previews = preview(fleet, tmp_path, commits)
+    (p,) = previews
+    assert "size: large" in p["definitions"]["beta.yaml"]
+    assert "# newer" in p["definitions"]["beta.yaml"]  # main's later change is kept
+
+
+def test_a_stack_that_would_reach_another_account_or_is_new_is_not_previewed(
+    fleet: Repo, tmp_path: Path
+) -> None:
+    def move_beta_add_delta(repo: Repo) -> None:
+        repo.edit("k8s-clusters/beta.yaml", '"222222222222"', '"999999999999"')
+        text = (repo.project / "k8s-clusters/gamma.yaml").read_text()
+        repo.write("k8s-clusters/delta.yaml", text.replace("gamma", "delta"))
+        repo.write("stacks/Pulumi.delta.yaml", "config: {}\n")
+        repo.edit("k8s-clusters/gamma.yaml", "repositories: [api, worker]", "repositories: [api]")
+
+    commits = pull_request(fleet, move_beta_add_delta)
+    runner, previews = preview(fleet, tmp_path, commits)
+    assert [p["stack"] for p in previews] == ["registries", "gamma"]
+    log = (
+        runner.jobs["affected"]
+        .entries[0]
+        .step("fluxfleet affected (main's code, the pull request's definitions)")
+        .log
+    )
+    assert "beta: left out: it is new, or its AWS account, region, role or EKS cluster" in log
+    assert "delta: left out" in log
 
 
 def test_a_fork_gets_no_preview(fleet: Repo, tmp_path: Path) -> None:
-    head = pull_request(
+    commits = pull_request(
         fleet, lambda r: r.edit("k8s-clusters/beta.yaml", "size: small", "size: large")
     )
-    runner, previews = preview(fleet, tmp_path, head, fork=True)
+    runner, previews = preview(fleet, tmp_path, commits, fork=True)
     assert previews == []
     assert runner.jobs["affected"].result == runner.jobs["preview"].result == "skipped"
 
@@ -141,16 +186,16 @@ def test_a_symlink_among_the_definitions_stops_it_before_any_code(
     fleet: Repo, tmp_path: Path
 ) -> None:
     def link(repo: Repo) -> None:
-        (repo.project / "stacks" / "Pulumi.beta.yaml").unlink()
-        (repo.project / "stacks" / "Pulumi.beta.yaml").symlink_to("/proc/self/environ")
+        repo.edit("k8s-clusters/beta.yaml", "size: small", "size: large")
+        (repo.project / "k8s-clusters" / "notes.txt").symlink_to("/proc/self/environ")
 
-    head = pull_request(fleet, link)
-    runner, previews = preview(fleet, tmp_path, head)
+    commits = pull_request(fleet, link)
+    runner, previews = preview(fleet, tmp_path, commits)
     assert previews == []
     (entry,) = runner.jobs["preview"].entries
     step = entry.step("The pull request's definitions over main's code")
     assert step.outcome == "failure"
-    assert "pull-request/stacks holds a symlink" in step.log
+    assert "pull-request/k8s-clusters holds a symlink" in step.log
     assert [s.name for s in entry.steps if s.outcome == "success"] == [
         "main's code",
         "The pull request, as data",

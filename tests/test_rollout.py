@@ -280,3 +280,26 @@ def test_the_example_waves(project: Path) -> None:
         "production-cluster-name": 2,
         "staging-cluster-name": 1,
     }
+
+
+def test_a_change_cannot_lift_its_own_review(repo: Path) -> None:
+    """Setting review: false for production, or moving a cluster out of production, is itself
+    deployed through the reviewers: the base commit's settings count too."""
+    prod = "k8s-clusters/production-cluster-name.yaml"
+    edit(
+        repo,
+        DEFAULTS,
+        "spec:\n",
+        "rollout:\n  environments:\n    staging: {wave: 1, review: false}\n"
+        "    production: {wave: 2, review: false}\nspec:\n",
+    )
+    edit(repo, prod, "size: large", "size: small")
+    subprocess.run(["git", "commit", "-qam", "no more review"], cwd=repo, check=True)
+    code, out, _ = run_cli(repo, "rollout", "--base", "HEAD~1")
+    assert code == 0
+    assert f"  production-cluster-name (reviewed): {prod} changed" in out.splitlines()
+    # The next change, from a base that already said no review, goes without.
+    edit(repo, prod, "size: small", "size: medium")
+    subprocess.run(["git", "commit", "-qam", "resize"], cwd=repo, check=True)
+    code, out, _ = run_cli(repo, "rollout", "--base", "HEAD~1")
+    assert f"  production-cluster-name (no review): {prod} changed" in out.splitlines()

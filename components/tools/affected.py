@@ -24,6 +24,7 @@ Each commit's definitions are read as the program would read them (tools/snapsho
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import tempfile
 from collections import defaultdict
@@ -32,6 +33,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from components.definition.rollout import Rollout
+from components.loading.fleet import Fleet
 from components.names import (
     CLUSTERS_DIR,
     DEFAULTS_FILE,
@@ -108,16 +110,19 @@ def _ordered(stacks: dict[str, AffectedStack]) -> list[AffectedStack]:
     return first + [stacks[n] for n in sorted(stacks) if n != REGISTRIES_STACK]
 
 
-def compare(before: Snapshot, after: Snapshot, paths: Sequence[str]) -> list[AffectedStack]:
+def compare(
+    before: Snapshot, after: Snapshot, paths: Sequence[str], *, program_changes: bool = True
+) -> list[AffectedStack]:
     """The stacks the change `paths` (from `before` to `after`) touches: registries first,
-    then by name."""
+    then by name. Without `program_changes`, a change of program code touches no stack (the
+    preview runs main's code: only the definitions of a pull request are previewed)."""
     reasons: dict[str, list[str]] = defaultdict(list)
     known_before, known_after = set(before.definitions), set(after.definitions)
 
     def stack_exists(name: str, snap: Snapshot) -> bool:
         return snap.has_registries if name == REGISTRIES_STACK else name in snap.definitions
 
-    program = [p for p in paths if is_program(p)]
+    program = [p for p in paths if is_program(p)] if program_changes else []
     if program:
         more = ", ..." if len(program) > 3 else ""
         changed = f"program code changed ({', '.join(program[:3])}{more})"
@@ -155,10 +160,23 @@ def compare(before: Snapshot, after: Snapshot, paths: Sequence[str]) -> list[Aff
         removed = stack_exists(name, before) and not stack_exists(name, after)
         if not removed and not stack_exists(name, after):
             continue  # never existed (a stray stack file on both sides is filtered above)
-        stacks[name] = (before if removed else after).stack(
+        affected_stack = (before if removed else after).stack(
             name, tuple(dict.fromkeys(why)), removed
         )
+        stacks[name] = _reviewed_if_it_was(affected_stack, before)
     return _ordered(stacks)
+
+
+def _reviewed_if_it_was(stack: AffectedStack, before: Snapshot) -> AffectedStack:
+    """A deploy needs review when the base commit says so too: the change being deployed cannot
+    lift its own review (a cluster moved out of production, or review: false for its
+    environment, waits for the reviewers once more)."""
+    if stack.removed or stack.github_environment is None:
+        return stack
+    was = before.stack(stack.stack, stack.reasons)
+    if was.github_environment == "production" and stack.github_environment != "production":
+        return dataclasses.replace(stack, github_environment="production")
+    return stack
 
 
 def every_stack(snap: Snapshot) -> list[AffectedStack]:
@@ -170,20 +188,55 @@ def every_stack(snap: Snapshot) -> list[AffectedStack]:
 
 
 def changes(
-    project: Path, base: str | None, head: str = "HEAD"
-) -> tuple[list[AffectedStack], Rollout]:
+    project: Path,
+    base: str | None,
+    head: str = "HEAD",
+    *,
+    program_changes: bool = True,
+    same_aws_as: Fleet | None = None,
+) -> tuple[list[AffectedStack], Rollout, list[AffectedStack]]:
     """The stacks the change from merge-base(base, head) to head touches (every stack at `head`
-    when `base` is None), and the rollout settings at `head`."""
+    when `base` is None), the rollout settings at `head`, and the stacks left out: with
+    `same_aws_as`, those whose AWS accounts, regions, roles or EKS cluster are not that fleet's."""
     project_prefix(project)
     head_commit = resolve_commit(project, head, "--head")
     with tempfile.TemporaryDirectory(prefix="fluxfleet-affected-") as scratch:
         after = snapshot(project, head_commit, Path(scratch) / "head")
         if base is None:
-            return every_stack(after), after.fleet.rollout
-        since = merge_base(project, resolve_commit(project, base, "--base"), head_commit)
-        paths = changed_paths(project, since, head_commit)
-        before = snapshot(project, since, Path(scratch) / "base")
-    return compare(before, after, paths), after.fleet.rollout
+            stacks = every_stack(after)
+        else:
+            since = merge_base(project, resolve_commit(project, base, "--base"), head_commit)
+            paths = changed_paths(project, since, head_commit)
+            before = snapshot(project, since, Path(scratch) / "base")
+            stacks = compare(before, after, paths, program_changes=program_changes)
+    left_out: list[AffectedStack] = []
+    if same_aws_as is not None:
+        left_out = [
+            s for s in stacks if not s.removed and not same_aws(after.fleet, same_aws_as, s.stack)
+        ]
+        stacks = [s for s in stacks if s not in left_out]
+    return stacks, after.fleet.rollout, left_out
+
+
+def aws_identity(fleet: Fleet, stack: str) -> Any:
+    """Where a stack's AWS providers point: each account, region and role (and the EKS cluster
+    of a cluster stack). None: no valid definition."""
+    if stack == REGISTRIES_STACK:
+        return sorted(
+            (r.name, r.account_id, r.region, r.role_arn or "") for r in fleet.registries.values()
+        )
+    cluster = fleet.clusters.get(stack)
+    if cluster is None:
+        return None
+    aws = cluster.spec.aws
+    return (aws.account_id, aws.region, aws.role_arn or "", cluster.eks_cluster_name)
+
+
+def same_aws(fleet: Fleet, reference: Fleet, stack: str) -> bool:
+    """`stack` reaches the same AWS accounts, roles and cluster in both fleets (and exists in
+    `reference`): a preview with the fleet's credentials goes nowhere a definition could add."""
+    identity = aws_identity(fleet, stack)
+    return identity is not None and identity == aws_identity(reference, stack)
 
 
 def affected(project: Path, base: str, head: str = "HEAD") -> list[AffectedStack]:

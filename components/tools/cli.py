@@ -165,6 +165,18 @@ def parser() -> argparse.ArgumentParser:
     which.add_argument("--all", action="store_true", help="every stack at --head (the drift check)")
     p.add_argument("--head", metavar="REF", default="HEAD", help="up to this commit (default HEAD)")
     p.add_argument(
+        "--definitions-only",
+        action="store_true",
+        help="a change of program code touches no stack (a preview that runs main's code)",
+    )
+    p.add_argument(
+        "--same-aws-as",
+        type=Path,
+        metavar="DIR",
+        help="leave out the stacks whose AWS accounts, roles or EKS cluster differ from those of "
+        "the project DIR, or that it does not define (a preview with the fleet's credentials)",
+    )
+    p.add_argument(
         "--format",
         choices=("json", "list"),
         default="json",

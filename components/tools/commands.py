@@ -291,17 +291,29 @@ def cmd_dashboards(args: argparse.Namespace) -> int:
 
 def cmd_affected(args: argparse.Namespace) -> int:
     """The stacks a git change touches, as a GitHub Actions matrix (why, on stderr)."""
-    from components.tools.affected import affected, all_stacks, matrix
+    from components.tools.affected import changes, matrix
     from components.tools.snapshots import AffectedError
 
     project = _project_or_fail(args.project)
+    reference = None
+    if args.same_aws_as is not None:
+        reference = _fleet_or_fail(args.same_aws_as)
     try:
-        if args.all:
-            stacks = all_stacks(project, args.head)
-        else:
-            stacks = affected(project, args.base, args.head)
+        stacks, _, left_out = changes(
+            project,
+            None if args.all else args.base,
+            args.head,
+            program_changes=not args.definitions_only,
+            same_aws_as=reference,
+        )
     except AffectedError as exc:
         raise BadInput(exc.lines) from None
+    for stack in left_out:
+        print(
+            f"{stack.stack}: left out: it is new, or its AWS account, region, role or EKS "
+            f"cluster differ from those of {args.same_aws_as}",
+            file=sys.stderr,
+        )
     for stack in [] if args.all else stacks:
         state = " (definition removed: destroy it by hand)" if stack.removed else ""
         wave = f" (wave {stack.wave})" if stack.wave is not None and not stack.removed else ""
@@ -321,7 +333,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
 
     project = _project_or_fail(args.project)
     try:
-        stacks, rollout = changes(project, args.base, args.head)
+        stacks, rollout, _ = changes(project, args.base, args.head)
         plan = rollout_plan(stacks, rollout)
     except AffectedError as exc:
         raise BadInput(exc.lines) from None
