@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
+from definition_strategies import valid_clusters
 from fleetrepo import git_identity
+from fleetworkspace import workspace, write
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from planutil import run_cli
@@ -23,8 +25,9 @@ from components.definition.rollout import (
     wave_problem,
 )
 from components.loading.fleet import load_fleet
+from components.tools.affected import every_stack
 from components.tools.rollout import rollout_plan
-from components.tools.snapshots import AffectedError, AffectedStack
+from components.tools.snapshots import AffectedError, AffectedStack, Snapshot
 
 STAGING = "k8s-clusters/staging-cluster-name.yaml"
 DEFAULTS = "k8s-clusters/_defaults.yaml"
@@ -303,3 +306,45 @@ def test_a_change_cannot_lift_its_own_review(repo: Path) -> None:
     subprocess.run(["git", "commit", "-qam", "resize"], cwd=repo, check=True)
     code, out, _ = run_cli(repo, "rollout", "--base", "HEAD~1")
     assert f"  production-cluster-name (no review): {prod} changed" in out.splitlines()
+
+
+# --- fluxfleet affected: the example fleet's snapshot, and generated definitions --------------
+
+AFFECTED_SNAPSHOT = ROOT / "tests" / "snapshots" / "affected.json"
+
+
+def test_affected_of_the_example_fleet_matches_its_snapshot(repo: Path) -> None:
+    """Every stack with its wave and GitHub environment. To update:
+    fluxfleet affected --all > tests/snapshots/affected.json"""
+    code, out, err = run_cli(repo, "affected", "--all")
+    assert (code, err) == (0, "")
+    assert out == AFFECTED_SNAPSHOT.read_text()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(doc=valid_clusters())
+def test_a_generated_definition_carries_its_wave_and_environment_gate(doc: dict) -> None:
+    """What `affected` and `rollout` say of a cluster is what the rollout rules say of its
+    definition: its wave, and `fleet` only for an environment listed without review."""
+    stem = write(doc)
+    fleet = load_fleet(workspace())
+    snap = Snapshot(fleet, [stem], False)
+    (stack,) = every_stack(snap)
+    cluster = fleet.clusters.get(stem)
+    if cluster is None:  # refused by the fleet's registries: no facts, and the last wave
+        assert (stack.wave, stack.github_environment) == (None, None)
+        assert "wave" not in stack.matrix_entry()
+        assert rollout_plan([stack], fleet.rollout).waves[0].number == 2
+        return
+    environment = cluster.metadata.environment
+    expected_wave = (
+        cluster.metadata.wave
+        if cluster.metadata.wave is not None
+        else (1 if environment == "staging" else 2)
+    )
+    assert stack.wave == expected_wave
+    assert stack.github_environment == ("fleet" if environment == "staging" else "production")
+    entry = stack.matrix_entry()
+    assert (entry["wave"], entry["githubEnvironment"]) == (expected_wave, stack.github_environment)
+    (wave,) = rollout_plan([stack], fleet.rollout).waves
+    assert wave.number == expected_wave
