@@ -77,11 +77,7 @@ def deploy(
         "deploy.yml",
         repo.project,
         next(tmp_path / f"sim-{n}" for n in range(100) if not (tmp_path / f"sim-{n}").exists()),
-        github={
-            "event": {"before": repo.git("rev-parse", "HEAD~1")},
-            "repository": "acme/gitops",
-            "token": "ghs_run",
-        },
+        github={"repository": "acme/gitops", "token": "ghs_run"},
         variables=VARS,
         secrets=SECRETS,
         path=f"{bin_dir}:{os.environ['PATH']}",
