@@ -3,6 +3,7 @@ the Pulumi project, stack and config names, the Kubernetes names Flux expects, a
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 # --- the project ----------------------------------------------------------------------------------
@@ -20,6 +21,16 @@ FLUX_CLUSTERS_DIR = "flux/clusters"  # a cluster syncs flux/clusters/<name> by d
 FLUX_APPS_DIR = "flux/apps"  # the overlays flux/apps/<environment>
 
 REGISTRIES_STACK = "registries"  # the stack that owns every ECR repository policy
+
+
+# A cluster or stack name: an RFC 1123 label (also what makes it safe in a path).
+NAME_PATTERN = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+NAME_RULE = "an RFC 1123 label: lowercase letters, digits and '-', at most 63"
+
+
+def is_name(text: str) -> bool:
+    """Whether `text` is a cluster or stack name; check it before any path is built from it."""
+    return NAME_PATTERN.fullmatch(text) is not None
 
 
 def definition_file(cluster: str) -> str:

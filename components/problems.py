@@ -80,7 +80,7 @@ def show(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         try:
-            text = str(value)
+            text = getattr(value, "written", None) or str(value)  # 2.10 as written, not 2.1
         except ValueError:  # an integer beyond str()'s digit limit (hexadecimal in YAML)
             return "a number too large to show"
         return f"the number {text if len(text) <= 30 else text[:27] + '...'}"

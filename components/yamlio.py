@@ -36,6 +36,7 @@ STR = "tag:yaml.org,2002:str"
 SEQ = "tag:yaml.org,2002:seq"
 MAP = "tag:yaml.org,2002:map"
 MERGE = "tag:yaml.org,2002:merge"
+FLOAT = "tag:yaml.org,2002:float"
 
 # The YAML 1.2 implicit resolvers of ruamel.yaml (ruamel/yaml/resolver.py): tag, pattern, the
 # characters a matching plain scalar starts with.
@@ -110,6 +111,21 @@ _Loader.add_implicit_resolver("tag:yaml.org,2002:null", re.compile(r"^$"), [""])
 _Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
+class WrittenFloat(float):
+    """A float that keeps how it was written: `version: 2.10` is 2.1 to YAML, and a message
+    showing "2.1" would hide the mistake (an unquoted version)."""
+
+    written: str
+
+    def __new__(cls, value: float, written: str) -> WrittenFloat:
+        out = super().__new__(cls, value)
+        out.written = written
+        return out
+
+    def __reduce__(self) -> tuple[Any, ...]:  # forked readers send their values back pickled
+        return (WrittenFloat, (float(self), self.written))
+
+
 class _Values:
     """Nodes → plain Python values (dict, list, str, int, float, bool, None, dates)."""
 
@@ -126,7 +142,10 @@ class _Values:
             if node.tag == STR:
                 return node.value
             try:
-                return self.loader.construct_object(node, deep=True)
+                value = self.loader.construct_object(node, deep=True)
+                if node.tag == FLOAT and isinstance(value, float):
+                    return WrittenFloat(value, node.value)
+                return value
             except ValueError as exc:
                 raise ConstructorError(
                     None, None, f"cannot read {node.value!r} as {node.tag}: {exc}", node.start_mark

@@ -227,6 +227,8 @@ def test_a_fifo_is_refused_without_blocking(project: Path) -> None:
     )
     assert (done.returncode, done.stderr) == (
         2,
+        "k8s-clusters/_defaults.yaml.fifo: not read: the fleet files are _defaults.yaml or "
+        "_registries.yaml; did you mean _defaults.yaml?\n"
         "k8s-clusters/pipe.yaml: a FIFO, expected a regular file\n",
     )
 

@@ -316,7 +316,12 @@ def test_bad_defaults_file_is_reported_against_itself(project: Path) -> None:
 
 def test_files_starting_with_underscore_are_not_clusters(project: Path) -> None:
     write(project, "_notes.yaml", "anything: goes\n")
-    assert problems(project) == []
+    fleet = load_fleet(project)
+    assert "_notes" not in fleet.files
+    assert problems(project) == [  # but named: a file read as nothing is a surprise (#21)
+        "k8s-clusters/_notes.yaml: not read: the fleet files are _defaults.yaml or "
+        "_registries.yaml; did you mean _registries.yaml?"
+    ]
 
 
 # --- the CLI: exit code 2, one line each, no traceback ----------------------------------------
@@ -333,9 +338,9 @@ def run_cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_validate_ok(root: Path) -> None:
-    result = run_cli(root, "validate")
+    result = run_cli(root, "validate", "-v")
     assert result.returncode == 0, result.stderr
-    assert "production-cluster-name" in result.stdout
+    assert "  production-cluster-name" in result.stdout.splitlines()
 
 
 @pytest.mark.parametrize("command", [["validate"], ["plan"], ["plan", "bad"]])
@@ -343,8 +348,16 @@ def test_cli_bad_input_exit_2_without_traceback(project: Path, command: list[str
     write(project, "bad.yaml", BASE.replace('"111111111111"', '"12345"'))
     result = run_cli(project, *command)
     assert result.returncode == 2
+    # a bare plan plans the valid stacks, and says which it did not (the registries stack needs
+    # every definition valid)
+    registries = (
+        "k8s-clusters/_registries.yaml: not planned while any definition is invalid: it grants "
+        "what every cluster pulls"
+    )
     assert result.stderr.strip().splitlines() == [
-        'k8s-clusters/bad.yaml: spec.aws.accountId: expected 12 digits, got "12345"'
+        *([registries] if command == ["plan"] else []),
+        'k8s-clusters/bad.yaml: spec.aws.accountId: expected 12 digits, got "12345"',
+        *(["2 stack(s) not planned (listed first above)"] if command == ["plan"] else []),
     ]
     assert "Traceback" not in result.stdout + result.stderr
 

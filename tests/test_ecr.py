@@ -647,7 +647,7 @@ def test_registries_file_shape(project: Path) -> None:
         "k8s-clusters/_registries.yaml: registries[1].organizationId: expected an AWS "
         'Organizations ID such as o-abc123def4, got "org1"',
         "k8s-clusters/_registries.yaml: registries[1].region: expected an AWS region code such "
-        'as eu-west-1, got "eu-west-9"',
+        'as eu-west-1, got "eu-west-9"; did you mean eu-west-3?',
     ]
 
 

@@ -16,9 +16,9 @@ import fleetgen
 
 def test_a_generated_fleet_validates_and_inventories(tmp_path: Path) -> None:
     project = fleetgen.generate(ROOT, tmp_path / "fleet", 5)
-    code, out, err = run_cli(project, "validate")
+    code, out, err = run_cli(project, "validate", "-v")
     assert (code, err) == (0, ""), err
-    assert out.startswith("5 cluster definition(s) valid: bench-0001, bench-0002")
+    assert out.startswith("5 cluster definition(s) valid\n  bench-0001\n  bench-0002\n")
     code, out, err = run_cli(project, "inventory", "--format", "csv")
     assert (code, err) == (0, "")
     assert len(out.splitlines()) == 6 and ",no," not in out

@@ -99,11 +99,11 @@ def test_a_broken_defaults_file_marks_every_row(project: Path) -> None:
 
 
 def test_markdown_and_table_keep_one_line_per_cluster(project: Path) -> None:
-    _, table, _ = run_cli(project, "inventory")
+    _, table, _ = run_cli(project, "inventory", "--wide")
     lines = table.splitlines()
     assert len(lines) == 3 and lines[0].startswith("name ")
     assert "source kustomize helm notification" in lines[1]
-    _, markdown, _ = run_cli(project, "inventory", "--format", "markdown")
+    _, markdown, _ = run_cli(project, "inventory", "--format", "markdown", "--wide")
     assert markdown.startswith("## Fleet inventory: 2 cluster(s), 2 valid\n")
     assert markdown.count("\n| ") == 4  # header, rule, two rows
 

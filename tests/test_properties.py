@@ -42,13 +42,13 @@ def validate_cleanly(content: Any) -> list[str]:
     stem = write(content)
     fleet = load_fleet(workspace())
     expected = [str(p) for p in fleet.all_problems]
-    code, out, err = run_cli("validate")
+    code, out, err = run_cli("validate", "-v")
     if expected:
         assert (code, out) == (2, ""), err
         assert assert_problem_lines(err) == expected
     else:
         assert (code, err) == (0, ""), err
-        assert stem in out and stem in fleet.clusters
+        assert f"  {stem}" in out.splitlines() and stem in fleet.clusters
     return expected
 
 

@@ -95,8 +95,8 @@ def test_new_cluster_validates_and_plans_at_once(
 ) -> None:
     assert run(project, *NEW_ARGS, "--role-arn", "arn:aws:iam::345678901234:role/deployer") == 0
     capsys.readouterr()
-    assert run(project, "validate") == 0
-    assert NEW in capsys.readouterr().out
+    assert run(project, "validate", "-v") == 0
+    assert f"  {NEW}" in capsys.readouterr().out.splitlines()
     program.fleet.cache_clear()
     plan = plan_stack(project, NEW)
     instance = next(r for r in plan.resources if r.type.endswith(":FluxInstance"))
@@ -184,7 +184,7 @@ def test_new_cluster_validates_its_arguments_like_the_definition(
         'at most 63), got "Bad_Name" (option NAME)',
         f'{file}: spec.aws.accountId: expected 12 digits, got "1234" (option --account-id)',
         f"{file}: spec.aws.region: expected an AWS region code such as eu-west-1, "
-        'got "mars-north-1" (option --region)',
+        'got "mars-north-1"; did you mean eu-north-1? (option --region)',
         f'{file}: spec.git.branch: expected a Git branch name, got "a..b" (option --branch)',
         f"{file}: spec.git.owner: expected a GitHub organisation or user name, "
         'got "-nope" (option --owner)',

@@ -63,6 +63,7 @@ INSTALLED_KINDS = (
 # Kinds of which each controller has one, named after it: a target name must match a controller.
 PER_CONTROLLER_KINDS = frozenset({"Deployment", "ServiceAccount"})
 JSON6902_OPS = ("add", "remove", "replace", "move", "copy", "test")
+TOLERATIONS_PATH = "/spec/template/spec/tolerations"  # what tolerationKeys writes
 IMAGE_REGISTRY = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$"
 OCI_CHART = r"^oci://[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)+$"
 QUANTITY = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"
@@ -161,6 +162,23 @@ class FluxPatch(Model):
     @property
     def is_json6902(self) -> bool:
         return isinstance(yamlio.load(self.patch), list)
+
+    @property
+    def replaces_tolerations(self) -> bool:
+        """Whether it sets a controller Deployment's whole tolerations list (what
+        tolerationKeys sets): a JSON6902 operation on that path, or a strategic-merge patch
+        with tolerations (a list without a merge key: replaced whole). Appending
+        (`/spec/template/spec/tolerations/-`) keeps the others."""
+        if self.target is not None and self.target.kind not in (None, "Deployment"):
+            return False
+        doc = yamlio.load(self.patch)
+        if isinstance(doc, list):
+            return any(
+                op.get("path") == TOLERATIONS_PATH or op.get("from") == TOLERATIONS_PATH
+                for op in doc
+            )
+        pod = ((doc.get("spec") or {}).get("template") or {}).get("spec") or {}
+        return doc.get("kind") == "Deployment" and isinstance(pod, dict) and "tolerations" in pod
 
     @model_validator(mode="after")
     def _json6902_has_a_target(self) -> FluxPatch:
@@ -264,6 +282,16 @@ class FluxSpec(Model):
                 )
             )
         for i, patch in enumerate(self.patches):
+            if self.toleration_keys and patch.replaces_tolerations:
+                errors.append(
+                    field_error(
+                        ("patches", i, "patch"),
+                        None,
+                        f"sets {TOLERATIONS_PATH}, which would replace the tolerations of "
+                        "spec.flux.tolerationKeys; expected one of them: add the taint keys to "
+                        f"tolerationKeys, or append with op add and path {TOLERATIONS_PATH}/-",
+                    )
+                )
             target = patch.target
             if target is None or target.name is None:
                 continue

@@ -6,6 +6,7 @@ the packaged region list; no Pulumi: `fluxfleet validate` imports this.
 
 from __future__ import annotations
 
+import difflib
 from functools import cache
 from typing import Annotated, Any, Literal
 
@@ -85,15 +86,22 @@ TOLERATION_KEY = (
 
 
 def _git_ref(value: str) -> str:
-    """git check-ref-format rules that a character class cannot express."""
+    """git check-ref-format --branch rules that a character class cannot express; and a full
+    ref (refs/tags/v1, refs/heads/main) refused: the branch is rendered as refs/heads/<it>."""
+    if value.startswith("refs/"):
+        raise ValueError(
+            f"expected a branch name without refs/ (refs/heads/ is added), got {show(value)}"
+            + ("; a tag is not a branch" if value.startswith("refs/tags/") else "")
+        )
     if (
         value.startswith(("/", "-"))
-        or value.endswith(("/", ".", ".lock"))
+        or value.endswith(("/", "."))
+        or value == "HEAD"
         or "//" in value
         or ".." in value
-        or any(part.startswith(".") for part in value.split("/"))
+        or any(part.startswith(".") or part.endswith(".lock") for part in value.split("/"))
     ):
-        raise ValueError(f'expected a Git branch name, got "{value}"')
+        raise ValueError(f"expected a Git branch name, got {show(value)}")
     return value
 
 
@@ -146,7 +154,9 @@ TolerationKey = Annotated[str, pattern(TOLERATION_KEY, "a Kubernetes taint key")
 
 def _region(value: str) -> str:
     if value not in aws_regions():
-        raise ValueError(f'expected an AWS region code such as eu-west-1, got "{value}"')
+        close = difflib.get_close_matches(value, aws_regions(), n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise ValueError(f'expected an AWS region code such as eu-west-1, got "{value}"{hint}')
     return value
 
 

@@ -27,9 +27,27 @@ _FILE_KINDS = (
 )
 
 
+OUTSIDE = "resolves outside the project (not read)"
+
+
+def is_inside(path: Path, project_dir: Path) -> bool:
+    """Whether `path`, every symlink on the way followed (its own and its folders'), is in
+    `project_dir`."""
+    return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(project_dir))
+
+
+def folder_problem(folder: Path, display: str, project_dir: Path) -> Problem | None:
+    """Why the folder `folder` must not be walked: it (or a folder above it, such as
+    k8s-clusters/ being a symlink) resolves outside `project_dir`. Nothing in it is listed."""
+    if is_inside(folder, project_dir):
+        return None
+    return Problem(display, "", f"a folder that {OUTSIDE}, expected a folder of the project")
+
+
 def file_problem(path: Path, display: str, project_dir: Path | None) -> Problem | None:
-    """Why `path` must not be read: it is not a regular file, or (a symlink) resolves outside
-    `project_dir`. Never opens it: a FIFO would block, a device never ends."""
+    """Why `path` must not be read: it is not a regular file, or it resolves outside
+    `project_dir` (a symlink itself, or in a folder that is one). Never opens it: a FIFO would
+    block, a device never ends."""
     expected = "expected a regular file"
     try:
         mode = path.lstat().st_mode
@@ -38,11 +56,13 @@ def file_problem(path: Path, display: str, project_dir: Path | None) -> Problem 
                 target = path.resolve(strict=True)
             except (OSError, RuntimeError):
                 return Problem(display, "", f"a dangling symlink, {expected}")
-            if project_dir is not None and not target.is_relative_to(project_dir.resolve()):
+            if project_dir is not None and not is_inside(target, project_dir):
                 return Problem(
                     display, "", f"a symlink to outside the project (not read), {expected}"
                 )
             mode = target.stat().st_mode
+        elif project_dir is not None and not is_inside(path, project_dir):
+            return Problem(display, "", f"in a folder that {OUTSIDE}, {expected}")
     except OSError as exc:
         return Problem(display, "", f"cannot be read: {exc.strerror or exc}")
     for is_kind, kind in _FILE_KINDS:
@@ -89,6 +109,8 @@ def parse_yaml(
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
         what = " ".join(clip(str(x)) for x in (exc.context, exc.problem) if x)
+        if mark is not None and _is_tab(text, mark.line, mark.column):
+            what += " (a tab: YAML indentation is spaces only)"
         return [], [Problem(display, where, f"invalid YAML: {what}")]
     except yamlio.YAMLError as exc:
         return [], [Problem(display, "", f"invalid YAML: {clip(str(exc))}")]
@@ -97,6 +119,11 @@ def parse_yaml(
     except ValueError as exc:  # such as an integer of more than 4300 digits
         return [], [Problem(display, "", f"invalid YAML: {clip(str(exc))}")]
     return [d for d in docs if d is not None], []
+
+
+def _is_tab(text: str, line: int, column: int) -> bool:
+    lines = text.splitlines()
+    return line < len(lines) and column < len(lines[line]) and lines[line][column] == "\t"
 
 
 def yaml_document(

@@ -5,6 +5,7 @@ _registries.yaml). Every problem is one `Problem` line. No Pulumi: `fluxfleet va
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,10 +21,16 @@ from components.definition.defaults import ClusterDefaults
 from components.definition.registries import Registries, Registry
 from components.definition.rollout import Rollout, wave_of
 from components.forkmap import fork_map
-from components.loading.files import read_yaml
+from components.loading.files import folder_problem, read_yaml
 from components.loading.messages import problems_from
 from components.loading.pulls import pull_problems, repository_policy_size_problems
-from components.names import CLUSTERS_DIR, DEFAULTS_FILE, REGISTRIES_FILE, definition_file
+from components.names import (
+    CLUSTERS_DIR,
+    DEFAULTS_FILE,
+    REGISTRIES_FILE,
+    SCHEMA_FILE,
+    definition_file,
+)
 from components.problems import DefinitionError, Problem, show
 
 PARALLEL_FROM = 200  # definition files; fewer are read faster than workers start
@@ -62,6 +69,8 @@ class Fleet:
     registries_file: str = f"{CLUSTERS_DIR}/{REGISTRIES_FILE}"
     # valid on their own, blocked because another file defines the same EKS cluster
     duplicates: dict[str, Cluster] = field(default_factory=dict)
+    # entries of k8s-clusters/ read as nothing (dev-1.YAML, x.yaml.bak): display paths
+    strays: list[str] = field(default_factory=list)
 
     @cached_property
     def all_problems(self) -> list[Problem]:
@@ -134,13 +143,46 @@ def load_defaults(project_dir: Path) -> tuple[dict[str, Any], list[Problem]]:
     return spec, problems
 
 
+DEFINITION_SUFFIXES = (".yaml", ".yml")
+# What else k8s-clusters/ holds by design: the fleet files and the editors' schema.
+COMPANIONS = frozenset({DEFAULTS_FILE, REGISTRIES_FILE, SCHEMA_FILE})
+
+
 def definition_files(project_dir: Path) -> list[Path]:
     folder = project_dir / CLUSTERS_DIR
     if not folder.is_dir():
         return []
     return sorted(  # whatever they are: read_yaml refuses what is not a regular file
-        p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and not p.name.startswith("_")
+        p for p in folder.iterdir() if is_definition_name(p.name)
     )
+
+
+def is_definition_name(name: str) -> bool:
+    return name.endswith(DEFINITION_SUFFIXES) and not name.startswith(("_", "."))
+
+
+def stray_problem(path: Path, display: str) -> Problem | None:
+    """What is wrong with an entry of k8s-clusters/ that is read as nothing: not a definition,
+    not a fleet file (_defaults.yaml, _registries.yaml), not the schema, not hidden. A file
+    silently left out would be a cluster silently never deployed."""
+    name = path.name
+    if is_definition_name(name) or name in COMPANIONS or name.startswith("."):
+        return None
+    if os.path.isdir(path) and not os.path.islink(path):
+        what = "a folder, not read: definitions are files k8s-clusters/<name>.yaml"
+        return Problem(display, "", what)
+    stem, dot, suffix = name.rpartition(".")
+    if name.startswith("_"):
+        expected = " or ".join(sorted(COMPANIONS - {SCHEMA_FILE}))
+        close = difflib.get_close_matches(name, sorted(COMPANIONS), n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        return Problem(display, "", f"not read: the fleet files are {expected}{hint}")
+    hint = (
+        f" (rename it to {stem}.{suffix.lower()})"
+        if dot and f".{suffix.lower()}" in DEFINITION_SUFFIXES
+        else " (rename it, or move it out of k8s-clusters/)"
+    )
+    return Problem(display, "", f"not read: definitions end in .yaml or .yml{hint}")
 
 
 def validate_cluster_doc(
@@ -179,11 +221,22 @@ def load_fleet(project_dir: Path) -> Fleet:
     fleet.rollout, fleet.defaults_spec, defaults_problems = load_defaults_file(project_dir)
     if defaults_problems:
         fleet.problems[fleet.defaults_file] = defaults_problems
-    if not (project_dir / CLUSTERS_DIR).is_dir():
+    folder = project_dir / CLUSTERS_DIR
+    if not folder.is_dir():
         fleet.problems[CLUSTERS_DIR] = [
             Problem(CLUSTERS_DIR, "", f"no such folder in {project_dir}, expected the definitions")
         ]
         return fleet
+    outside = folder_problem(folder, CLUSTERS_DIR, project_dir)
+    if outside is not None:  # nothing in it is listed, let alone read
+        fleet.problems[CLUSTERS_DIR] = [outside]
+        return fleet
+    for entry in sorted(folder.iterdir()):
+        display = _display(project_dir, entry)
+        stray = stray_problem(entry, display)
+        if stray is not None:
+            fleet.strays.append(display)
+            fleet.problems[display] = [stray]
 
     paths = definition_files(project_dir)
     if defaults_problems:  # clusters cannot be judged without their defaults: fix those first

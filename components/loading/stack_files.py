@@ -9,14 +9,14 @@ from __future__ import annotations
 import difflib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from components.build.alerts import SLACK_CREDENTIAL_KEYS
 from components.build.git_access import GITHUB_APP_KEYS
-from components.loading.files import read_yaml
+from components.loading.files import folder_problem, read_yaml
 from components.names import (
     CLUSTERS_DIR,
     CONFIG_NAMESPACE,
@@ -156,12 +156,18 @@ def require_stack_file(project_dir: Path, stack: str) -> tuple[StackConfig | Non
     return config, problems
 
 
-def orphan_stack_files(project_dir: Path, stacks: set[str]) -> list[Problem]:
+def orphan_stack_files(
+    project_dir: Path, stacks: set[str], strays: Sequence[str] = ()
+) -> list[Problem]:
     """stacks/Pulumi.<x>.yaml files of no stack: `stacks` are the defined clusters (valid or
-    not), and `registries` when k8s-clusters/_registries.yaml exists."""
+    not), and `registries` when k8s-clusters/_registries.yaml exists. `strays` are the files of
+    k8s-clusters/ read as nothing: one named like the stack is what the definition likely is."""
     folder = project_dir / STACKS_DIR
     if not folder.is_dir():
         return []
+    outside = folder_problem(folder, STACKS_DIR, project_dir)
+    if outside is not None:
+        return [outside]
     known = set(stacks)
     if os.path.lexists(project_dir / CLUSTERS_DIR / REGISTRIES_FILE):
         known.add(REGISTRIES_STACK)
@@ -174,12 +180,17 @@ def orphan_stack_files(project_dir: Path, stacks: set[str]) -> list[Problem]:
                 if stack == REGISTRIES_STACK
                 else definition_file(stack)
             )
+            unread = [s for s in strays if s.rpartition("/")[2].startswith(f"{stack}.")]
+            hint = (
+                f"; {unread[0]} exists but is not read (definitions end in .yaml or .yml)"
+                if unread
+                else "; if the stack is gone, delete this file"
+            )
             out.append(
                 Problem(
                     path.relative_to(project_dir).as_posix(),
                     "",
-                    f"no definition for stack {stack} (expected {definition}); if the stack is "
-                    f"gone, delete this file",
+                    f"no definition for stack {stack} (expected {definition}){hint}",
                 )
             )
     return out

@@ -10,10 +10,12 @@ import difflib
 import html
 import re
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from components.plan.render import text
 from components.plan.result import StackPlan
+from components.problems import clip, one_line
 
 # GitHub refuses a comment over 65,536 characters; keep room for what CI appends.
 MAX_MARKDOWN = 60_000
@@ -119,16 +121,50 @@ def _size(text: str) -> int:
     return len(text.encode())  # bytes: never under the characters GitHub counts
 
 
-def markdown(plans: list[StackPlan], *, limit: int = MAX_MARKDOWN) -> str:
+def _not_planned_lines(not_planned: Mapping[str, list[str]]) -> list[str]:
+    """One line per stack that could not be planned, with its first problem; at most
+    MAX_NAMES of them (a fleet-wide mistake breaks thousands), then how many more."""
+    lines = [
+        f"{clip(one_line(stack))}: {problems[0] if problems else 'not a valid definition'}"
+        + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+        for stack, problems in list(not_planned.items())[:MAX_NAMES]
+    ]
+    if len(not_planned) > MAX_NAMES:
+        lines.append(f"and {len(not_planned) - MAX_NAMES} more (fluxfleet validate lists them)")
+    return lines
+
+
+def not_planned_text(not_planned: Mapping[str, list[str]]) -> str:
+    """The head of the text plan: the stacks not planned, or nothing."""
+    if not not_planned:
+        return ""
+    lines = _not_planned_lines(not_planned)
+    return f"Not planned: {len(not_planned)} stack(s)\n" + "".join(f"  {x}\n" for x in lines) + "\n"
+
+
+def markdown(
+    plans: list[StackPlan],
+    *,
+    limit: int = MAX_MARKDOWN,
+    not_planned: Mapping[str, list[str]] | None = None,
+) -> str:
     """The offline plan as a pull-request comment, at most `limit` bytes whatever the fleet's
-    size: one overview row per group of stacks that create the same resources by type, a type
-    table per group, then, while they fit, the first stack's text plan and how each other stack
-    of its group differs from it. What does not fit is named or counted, with where it is."""
+    size: the stacks that could not be planned first, then one overview row per group of stacks
+    that create the same resources by type, a type table per group, then, while they fit, the
+    first stack's text plan and how each other stack of its group differs from it. What does
+    not fit is named or counted, with where it is."""
     total_count = sum(len(p.resources) + 1 for p in plans)
     grouped = groups(plans)
-    head = [
-        "## Offline plan",
-        "",
+    head = ["## Offline plan", ""]
+    if not_planned:
+        head += [
+            f"**Not planned: {len(not_planned)} stack(s)** with a broken definition or stack "
+            "file (fix them; `fluxfleet validate` lists every problem):",
+            "",
+            _fenced("\n".join(_not_planned_lines(not_planned))),
+            "",
+        ]
+    head += [
         f"{len(plans)} stack(s), {total_count} resources: what `pulumi up` would create on an "
         "empty stack, from `fluxfleet plan` under Pulumi's mock runtime (no cloud access). The "
         "preview jobs show the diff against the live state. Secrets show as `[secret]`, values "

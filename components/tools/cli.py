@@ -72,12 +72,22 @@ def parser() -> argparse.ArgumentParser:
     )
     top = _Parser(prog="fluxfleet", description=__doc__.splitlines()[0], parents=[project])
     top.add_argument("--version", action=_Version, nargs=0, help="print the version and exit")
-    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = top.add_subparsers(dest="command", metavar="COMMAND")
+    top.set_defaults(func=None)  # no command: the help (main prints it, exit 2)
 
     def command(name: str, **options: Any) -> argparse.ArgumentParser:
         return sub.add_parser(name, parents=[project], **options)
 
-    p = command("validate", help="check every definition in k8s-clusters/")
+    p = command(
+        "validate",
+        help="check every definition in k8s-clusters/",
+        description="Check every definition in k8s-clusters/ (with _defaults.yaml and "
+        "_registries.yaml), the stack files in stacks/ and the GitOps tree in flux/: one line "
+        "per problem on stderr, exit code 2; no cloud access, no Pulumi.",
+    )
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="also list the valid definitions by name"
+    )
     p.set_defaults(func=commands.cmd_validate)
 
     p = command(
@@ -145,7 +155,14 @@ def parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=commands.cmd_plan)
 
-    p = command("schema", help="write k8s-clusters/cluster.schema.json from the model")
+    p = command(
+        "schema",
+        help="write k8s-clusters/cluster.schema.json from the model",
+        description="Write k8s-clusters/cluster.schema.json, the JSON Schema of a definition "
+        "generated from the model, for editors to check and complete definition files with "
+        "(each definition's first line points to it). Run it after changing the model; a test "
+        "fails while the committed schema is stale.",
+    )
     p.set_defaults(func=commands.cmd_schema)
 
     p = command(
@@ -210,13 +227,24 @@ def parser() -> argparse.ArgumentParser:
         default="table",
         help="table (default), markdown, csv or json",
     )
+    columns = p.add_mutually_exclusive_group()
+    columns.add_argument(
+        "--columns",
+        metavar="A,B,...",
+        help="the columns to show, by their json names (such as name,region,apps); default: "
+        "those a terminal fits for table and markdown (name, environment, wave, account, region, "
+        "fluxVersion, gitAuth, valid, problem), every column for csv; json always has all",
+    )
+    columns.add_argument("--wide", action="store_true", help="every column (table and markdown)")
     p.set_defaults(func=commands.cmd_inventory)
 
     p = command(
         "completion",
-        help='print shell completion: eval "$(fluxfleet completion bash)" (or zsh)',
+        help='print shell completion, bash or zsh only: eval "$(fluxfleet completion bash)"',
     )
-    p.add_argument("shell", choices=("bash", "zsh"), help="the shell to complete in")
+    p.add_argument(
+        "shell", choices=("bash", "zsh"), help="the shell to complete in (fish is not supported)"
+    )
     p.set_defaults(func=_completion)
     return top
 
@@ -229,7 +257,11 @@ def _completion(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)  # a usage mistake: one line, SystemExit(2)
+    top = parser()
+    args = top.parse_args(argv)  # a usage mistake: one line, SystemExit(2)
+    if args.func is None:  # `fluxfleet` alone: what it can do, and that a command is needed
+        top.print_help(sys.stderr)
+        return EXIT_BAD_INPUT
     given = getattr(args, "project", None)
     args.project = given.resolve() if given is not None else find_project(Path.cwd().resolve())
     try:

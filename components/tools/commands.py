@@ -12,7 +12,7 @@ import difflib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -20,12 +20,14 @@ from components.loading.fleet import Fleet, load_fleet, no_definition
 from components.names import (
     CLUSTERS_DIR,
     CONFIG_NAMESPACE,
+    NAME_RULE,
     REGISTRIES_STACK,
     SCHEMA_FILE,
     STACKS_DIR,
+    is_name,
 )
 from components.names import definition_file as definition_display
-from components.problems import DefinitionError, Problem
+from components.problems import DefinitionError, Problem, one_line, show
 
 if TYPE_CHECKING:
     from components.plan.result import StackPlan
@@ -52,6 +54,14 @@ def _fleet_or_fail(project: Path) -> Fleet:
     fleet = load_fleet(_project_or_fail(project))
     if fleet.all_problems:
         raise BadInput([str(p) for p in fleet.all_problems])
+    return fleet
+
+
+def _fleet_folder_or_fail(fleet: Fleet) -> Fleet:
+    """`fleet`, unless k8s-clusters/ itself cannot be read (missing, or resolving outside the
+    project): then that one problem, not a consequence of it for every stack file."""
+    if CLUSTERS_DIR in fleet.problems:
+        raise BadInput([str(p) for p in fleet.problems[CLUSTERS_DIR]])
     return fleet
 
 
@@ -108,11 +118,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from components.definition.rollout import wave_problem
     from components.loading.stack_files import orphan_stack_files
 
-    fleet = load_fleet(_project_or_fail(args.project))
+    fleet = _fleet_folder_or_fail(load_fleet(_project_or_fail(args.project)))
     problems = list(fleet.all_problems)
     stacks = _defined_stacks(fleet)
     problems += _stack_file_problems(fleet, stacks)
-    problems += orphan_stack_files(fleet.project_dir, set(stacks))
+    problems += orphan_stack_files(fleet.project_dir, set(stacks), fleet.strays)
     if problems:
         raise BadInput([str(p) for p in sorted(set(problems))])
     from components.tools.consistency import consistency_problems
@@ -123,10 +133,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
     waves = wave_problem(fleet.wave(c) for c in fleet.clusters.values())
     if waves is not None:  # a change to every stack (a Flux upgrade) could not deploy
         raise BadInput([str(Problem(CLUSTERS_DIR, "metadata.wave", waves))])
-    print(f"{len(fleet.clusters)} cluster definition(s) valid: {', '.join(fleet.clusters)}")
+    # a count (a fleet of thousands is no line to read); -v: the names, one per line
+    print(f"{len(fleet.clusters)} cluster definition(s) valid")
+    if args.verbose:
+        sys.stdout.writelines(f"  {name}\n" for name in fleet.clusters)
     if fleet.registries:
-        names = ", ".join(fleet.registries)
-        print(f"{len(fleet.registries)} registry definition(s) valid: {names}")
+        print(f"{len(fleet.registries)} registry definition(s) valid")
+        if args.verbose:
+            sys.stdout.writelines(f"  {one_line(name)}\n" for name in fleet.registries)
     return EXIT_OK
 
 
@@ -136,9 +150,35 @@ def _from_args(options: type[T], args: argparse.Namespace) -> T:
     return options(**{name: getattr(args, name) for name in names})
 
 
+def require_names(names: Sequence[str], what: str) -> None:
+    """BadInput, one line per argument that is not a cluster or stack name, before any path is
+    built from it (`../../x` would read outside the project)."""
+    bad = [name for name in names if not is_name(name)]
+    if bad:
+        raise BadInput([f"{what}: expected a name ({NAME_RULE}), got {show(name)}" for name in bad])
+
+
+def require_repository_name(repository: str | None) -> None:
+    """--repository takes the repository's name alone; given a URL or owner/name, say to pass
+    the owner with --owner (and which)."""
+    if repository is None or ("/" not in repository and ":" not in repository):
+        return
+    path = repository.rstrip("/").removesuffix(".git").replace(":", "/")
+    owner, _, name = path.rpartition("/")
+    owner = owner.rpartition("/")[2]
+    hint = f"--repository {name} --owner {owner}" if owner and name else "--owner OWNER"
+    raise BadInput(
+        [
+            f"--repository: expected the repository's name alone, got {show(repository)}; pass "
+            f"the owner with --owner: {hint}"
+        ]
+    )
+
+
 def cmd_new_cluster(args: argparse.Namespace) -> int:
     from components.tools.scaffold import NewCluster, new_cluster
 
+    require_repository_name(args.repository)
     written = new_cluster(_project_or_fail(args.project), _from_args(NewCluster, args))
     sys.stdout.write(written.report())
     return EXIT_OK
@@ -147,6 +187,8 @@ def cmd_new_cluster(args: argparse.Namespace) -> int:
 def cmd_new_app(args: argparse.Namespace) -> int:
     from components.tools.new_app import NewApp, new_app
 
+    require_names([args.cluster], "CLUSTER")
+    require_repository_name(args.repository)
     written = new_app(_project_or_fail(args.project), _from_args(NewApp, args))
     sys.stdout.write(written.report())
     return EXIT_OK
@@ -183,20 +225,21 @@ def _stacks(fleet: Fleet, requested: list[str]) -> list[str]:
 def cmd_plan(args: argparse.Namespace) -> int:
     project: Path = _project_or_fail(args.project)
     args.stacks = [stack_name(s) for s in args.stacks]
-    if args.stacks:
-        fleet = load_fleet(project)
-        _stacks(fleet, args.stacks)  # unknown names first, with a suggestion
-        for stack in args.stacks:  # only the requested stacks' own problems stop the plan
+    require_names(args.stacks, "STACK")
+    fleet = _fleet_folder_or_fail(load_fleet(project))
+    if args.stacks:  # only the requested stacks' own problems stop the plan
+        stacks = _stacks(fleet, args.stacks)  # unknown names first, with a suggestion
+        for stack in stacks:
             try:
                 fleet.registries_stack() if stack == REGISTRIES_STACK else fleet.cluster(stack)
             except DefinitionError as exc:
                 raise BadInput([str(p) for p in exc.problems]) from None
-    else:
-        fleet = _fleet_or_fail(project)
-    stacks = _stacks(fleet, args.stacks)
-    stack_problems = _stack_file_problems(fleet, stacks)
-    if stack_problems:
-        raise BadInput([str(p) for p in sorted(set(stack_problems))])
+        stack_problems = _stack_file_problems(fleet, stacks)
+        if stack_problems:
+            raise BadInput([str(p) for p in sorted(set(stack_problems))])
+        not_planned: dict[str, list[Problem]] = {}
+    else:  # every valid stack is planned; the others are listed first, and the exit code is 2
+        stacks, not_planned = _plannable(fleet)
 
     from components.plan import markdown, render
     from components.plan.parallel import plan_stacks
@@ -217,39 +260,78 @@ def cmd_plan(args: argparse.Namespace) -> int:
     finally:
         if progress is not None:
             print("\r\033[K", end="", file=sys.stderr, flush=True)  # the line goes away
+    skipped = {stack: [str(p) for p in found] for stack, found in not_planned.items()}
     documents = {
-        "json": lambda: render.dumps(_preview_document(plans)),
-        "markdown": lambda: markdown.markdown(plans),
-        "text": lambda: render.texts(plans),
+        "json": lambda: render.dumps(_preview_document(plans, skipped)),
+        "markdown": lambda: markdown.markdown(plans, not_planned=skipped),
+        "text": lambda: markdown.not_planned_text(skipped) + render.texts(plans),
     }
     sys.stdout.write(documents[args.format or "text"]())
     if args.save is not None:
-        _save(args.save, plans)
+        _save(args.save, plans, skipped)
+    if not_planned:
+        lines = sorted({str(p) for found in not_planned.values() for p in found})
+        raise BadInput([*lines, f"{len(not_planned)} stack(s) not planned (listed first above)"])
     return EXIT_OK
+
+
+def _plannable(fleet: Fleet) -> tuple[list[str], dict[str, list[Problem]]]:
+    """Every stack of `fleet` (see _defined_stacks): those that can be planned, and those that
+    cannot with why. The registries stack needs every definition valid (a half-read fleet would
+    revoke the grants of the rest)."""
+    stacks = _defined_stacks(fleet)
+    not_planned: dict[str, list[Problem]] = {}
+    for stack in stacks:
+        try:
+            fleet.registries_stack() if stack == REGISTRIES_STACK else fleet.cluster(stack)
+        except DefinitionError as exc:
+            not_planned[stack] = list(exc.problems)
+    registries = not_planned.get(REGISTRIES_STACK, [])
+    others = [p for p in registries if p.file != fleet.registries_file]
+    if others:  # listed under their own stacks; here why they stop this one too
+        why = "not planned while any definition is invalid: it grants what every cluster pulls"
+        own = [p for p in registries if p.file == fleet.registries_file]
+        not_planned[REGISTRIES_STACK] = [*own, Problem(fleet.registries_file, "", why)]
+    for stack in stacks:  # its stack file, and the credentials its definition needs there
+        found = _stack_file_problems(fleet, [stack])
+        if found:
+            not_planned.setdefault(stack, []).extend(found)
+    for display in fleet.strays:
+        not_planned[display.rpartition("/")[2]] = fleet.problems[display]
+    return [s for s in stacks if s not in not_planned], dict(sorted(not_planned.items()))
 
 
 def _progress_line(done: int, total: int) -> None:
     print(f"\rplanned {done}/{total} stacks", end="", file=sys.stderr, flush=True)
 
 
-def _preview_document(plans: list[StackPlan]) -> dict[str, Any]:
+def _preview_document(
+    plans: list[StackPlan], not_planned: Mapping[str, list[str]] | None = None
+) -> dict[str, Any]:
     from components.plan import render
 
     docs = [render.preview_json(p) for p in plans]
-    if len(docs) == 1:
+    if len(docs) == 1 and not not_planned:
         return docs[0]
-    return {"stacks": [{"stack": p.stack, **d} for p, d in zip(plans, docs, strict=True)]}
+    out: dict[str, Any] = {}
+    if not_planned:
+        out["notPlanned"] = [{"stack": s, "problems": p} for s, p in not_planned.items()]
+    out["stacks"] = [{"stack": p.stack, **d} for p, d in zip(plans, docs, strict=True)]
+    return out
 
 
-def _save(folder: Path, plans: list[StackPlan]) -> None:
+def _save(
+    folder: Path, plans: list[StackPlan], not_planned: Mapping[str, list[str]] | None = None
+) -> None:
     """The whole plan, for CI's artifact and job summary: plan.txt, plan.json and summary.md
     (the markdown within the 1 MiB a job summary holds)."""
     from components.plan import markdown, render
 
+    skipped = not_planned or {}
     files = {
-        "plan.txt": render.texts(plans),
-        "plan.json": render.dumps(_preview_document(plans)),
-        "summary.md": markdown.markdown(plans, limit=markdown.MAX_SUMMARY),
+        "plan.txt": markdown.not_planned_text(skipped) + render.texts(plans),
+        "plan.json": render.dumps(_preview_document(plans, skipped)),
+        "summary.md": markdown.markdown(plans, limit=markdown.MAX_SUMMARY, not_planned=skipped),
     }
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -310,16 +392,17 @@ def cmd_affected(args: argparse.Namespace) -> int:
         raise BadInput(exc.lines) from None
     for stack in left_out:
         print(
-            f"{stack.stack}: left out: it is new, or its AWS account, region, role or EKS "
-            f"cluster differ from those of {args.same_aws_as}",
+            f"{one_line(stack.stack)}: left out: it is new, or its AWS account, region, role or "
+            f"EKS cluster differ from those of {args.same_aws_as}",
             file=sys.stderr,
         )
     for stack in [] if args.all else stacks:
         state = " (definition removed: destroy it by hand)" if stack.removed else ""
         wave = f" (wave {stack.wave})" if stack.wave is not None and not stack.removed else ""
-        print(f"{stack.stack}{wave}{state}: {'; '.join(stack.reasons)}", file=sys.stderr)
+        line = f"{stack.stack}{wave}{state}: {'; '.join(stack.reasons)}"
+        print(one_line(line), file=sys.stderr)  # names from git: no line break, no escape
     if args.format == "list":
-        sys.stdout.writelines(f"{s.stack}\n" for s in stacks if not s.removed)
+        sys.stdout.writelines(f"{one_line(s.stack)}\n" for s in stacks if not s.removed)
     else:
         print(json.dumps(matrix(stacks)))
     return EXIT_OK
@@ -346,8 +429,20 @@ def cmd_rollout(args: argparse.Namespace) -> int:
 
 def cmd_inventory(args: argparse.Namespace) -> int:
     """One row per cluster: what each definition asks for; an invalid one with its problem."""
-    from components.tools.inventory import FORMATS, inventory
+    from components.tools.inventory import (
+        COLUMNS,
+        DEFAULT_COLUMNS,
+        FORMATS,
+        columns_from,
+        inventory,
+    )
 
-    fleet = load_fleet(_project_or_fail(args.project))
-    sys.stdout.write(FORMATS[args.format](inventory(fleet)))
+    columns = COLUMNS if args.wide else DEFAULT_COLUMNS[args.format]
+    if args.columns is not None:
+        try:
+            columns = columns_from(args.columns)
+        except ValueError as exc:
+            raise BadInput([f"--columns: {exc}"]) from None
+    fleet = _fleet_folder_or_fail(load_fleet(_project_or_fail(args.project)))
+    sys.stdout.write(FORMATS[args.format](inventory(fleet), columns))
     return EXIT_OK

@@ -25,7 +25,7 @@ from components.build.git_access import GIT_PROVIDER, repository_url
 from components.build.gitops import app_file
 from components.definition.cluster import Cluster
 from components.forkmap import fork_map
-from components.loading.files import read_yaml_documents
+from components.loading.files import folder_problem, read_yaml_documents
 from components.loading.fleet import Fleet
 from components.names import FLUX_APPS_DIR, FLUX_CLUSTERS_DIR, FLUX_NAMESPACE, definition_file
 from components.problems import Problem
@@ -57,7 +57,7 @@ def local_clusters(fleet: Fleet) -> list[Cluster]:
 
 def overlays(project_dir: Path) -> list[str]:
     root = project_dir / OVERLAYS_ROOT
-    if not root.is_dir():
+    if not root.is_dir() or folder_problem(root, OVERLAYS_ROOT, project_dir) is not None:
         return []
     return sorted(p.name for p in root.iterdir() if p.is_dir() and p.name != "base")
 
@@ -121,6 +121,10 @@ def folder_objects(project_dir: Path, folder: Path) -> tuple[list[Found], list[P
 def _files(
     project_dir: Path, folder: Path, seen: set[Path]
 ) -> Iterator[tuple[Path, Problem | None]]:
+    outside = folder_problem(folder, _shown(project_dir, folder), project_dir)
+    if outside is not None:  # such as flux/clusters/<name> a symlink out of the repository
+        yield folder, outside
+        return
     folder = folder.resolve()
     if folder in seen:
         return
@@ -155,6 +159,13 @@ def _files(
                     f'expected an existing file or folder, "{resource}" does not exist',
                 ),
             )
+
+
+def _shown(project_dir: Path, path: Path) -> str:
+    try:
+        return path.relative_to(project_dir).as_posix()
+    except ValueError:
+        return path.as_posix()
 
 
 # --- the checks -------------------------------------------------------------------------------
@@ -249,6 +260,9 @@ def orphan_folders(fleet: Fleet) -> list[Problem]:
     root = fleet.project_dir / CLUSTERS_ROOT
     if not root.is_dir():
         return []
+    outside = folder_problem(root, CLUSTERS_ROOT, fleet.project_dir)
+    if outside is not None:
+        return [outside]
     # Every folder a spec.git.path is, or is in (a set: a fleet of thousands stays linear).
     synced = {
         "/".join(parts[:i])

@@ -8,6 +8,7 @@ invalid definition is listed with its first problem, never dropped. Read like `v
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import json
 from collections.abc import Callable, Sequence
@@ -18,6 +19,7 @@ from components.build.ecr import pulls
 from components.build.flux import OPERATOR_CHART
 from components.definition.cluster import Cluster
 from components.loading.fleet import Fleet
+from components.problems import one_line, show
 
 SEPARATOR = " "  # inside a cell that holds a list (csv and tables stay one line per cluster)
 
@@ -104,7 +106,8 @@ def cluster_row(fleet: Fleet, cluster: Cluster) -> Row:
 
 
 def inventory(fleet: Fleet) -> list[Row]:
-    """Every definition file of `fleet`, valid or not, sorted by name."""
+    """Every definition file of `fleet`, valid or not, and every file of k8s-clusters/ read as
+    nothing (named by its file name), sorted by name."""
     rows = []
     for name in sorted(fleet.files):
         cluster = fleet.clusters.get(name)
@@ -118,7 +121,15 @@ def inventory(fleet: Fleet) -> list[Row]:
         rows.append(
             Row(name=name, valid=False, problem=str(first) if first else "not a valid definition")
         )
-    return rows
+    for display in fleet.strays:
+        rows.append(
+            Row(
+                name=display.rpartition("/")[2],
+                valid=False,
+                problem=str(fleet.problems[display][0]),
+            )
+        )
+    return sorted(rows, key=lambda row: row.name)
 
 
 # --- formats ----------------------------------------------------------------------------------
@@ -126,14 +137,44 @@ def inventory(fleet: Fleet) -> list[Row]:
 
 def _cell(value: Any) -> str:
     if isinstance(value, tuple):
-        return SEPARATOR.join(value)
+        return one_line(SEPARATOR.join(value))
     if isinstance(value, bool):
         return "yes" if value else "no"
-    return "" if value is None else str(value)
+    # a file name or a value a person wrote: never a line break or a terminal escape
+    return "" if value is None else one_line(str(value))
 
 
-def _cells(rows: Sequence[Row]) -> tuple[list[str], list[list[str]]]:
-    names = [f.name for f in fields(Row)]
+COLUMNS = [f.name for f in fields(Row)]
+# What a table fits in a terminal; --wide or --columns for the rest (csv and json: every column).
+NARROW = ["name", "environment", "wave", "account", "region", "flux_version", "git_auth", "valid"]
+NARROW += ["problem"]
+
+
+def json_name(column: str) -> str:
+    """A column's name in json and on the command line (--columns): camelCase."""
+    first, *rest = column.split("_")
+    return first + "".join(part.title() for part in rest)
+
+
+def columns_from(text: str) -> list[str]:
+    """--columns name,region,...: the columns (their json names), in that order; ValueError
+    naming an unknown one (and the nearest)."""
+    by_json = {json_name(c): c for c in COLUMNS}
+    chosen = []
+    for name in (part.strip() for part in text.split(",")):
+        if name not in by_json:
+            close = difflib.get_close_matches(name, list(by_json), n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise ValueError(
+                f"unknown column {show(name)}{hint} (expected some of {', '.join(by_json)})"
+            )
+        chosen.append(by_json[name])
+    return list(dict.fromkeys(chosen))
+
+
+def _cells(
+    rows: Sequence[Row], names: Sequence[str] = COLUMNS
+) -> tuple[list[str], list[list[str]]]:
 
     def value(row: Row, name: str) -> Any:
         if name == "components":  # the controllers by their short names, to keep rows short
@@ -143,20 +184,19 @@ def _cells(rows: Sequence[Row]) -> tuple[list[str], list[list[str]]]:
     return [HEADERS[n] for n in names], [[_cell(value(r, n)) for n in names] for r in rows]
 
 
-def as_json(rows: Sequence[Row]) -> str:
+def as_json(rows: Sequence[Row], names: Sequence[str] = COLUMNS) -> str:
     def record(row: Row) -> dict[str, Any]:
         out = {}
-        for f in fields(Row):
-            value = getattr(row, f.name)
-            camel = f.name.split("_")[0] + "".join(p.title() for p in f.name.split("_")[1:])
-            out[camel] = list(value) if isinstance(value, tuple) else value
+        for name in COLUMNS:  # a record keeps every field
+            value = getattr(row, name)
+            out[json_name(name)] = list(value) if isinstance(value, tuple) else value
         return out
 
     return json.dumps({"clusters": [record(r) for r in rows]}, indent=2) + "\n"
 
 
-def as_csv(rows: Sequence[Row]) -> str:
-    headers, body = _cells(rows)
+def as_csv(rows: Sequence[Row], names: Sequence[str] = COLUMNS) -> str:
+    headers, body = _cells(rows, names)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(headers)
@@ -164,8 +204,8 @@ def as_csv(rows: Sequence[Row]) -> str:
     return out.getvalue()
 
 
-def as_markdown(rows: Sequence[Row]) -> str:
-    headers, body = _cells(rows)
+def as_markdown(rows: Sequence[Row], names: Sequence[str] = COLUMNS) -> str:
+    headers, body = _cells(rows, names)
 
     def line(cells: Sequence[str]) -> str:
         return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
@@ -176,8 +216,8 @@ def as_markdown(rows: Sequence[Row]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def as_table(rows: Sequence[Row]) -> str:
-    headers, body = _cells(rows)
+def as_table(rows: Sequence[Row], names: Sequence[str] = COLUMNS) -> str:
+    headers, body = _cells(rows, names)
     widths = [max(len(c) for c in column) for column in zip(headers, *body, strict=True)]
 
     def line(cells: Sequence[str]) -> str:
@@ -186,7 +226,9 @@ def as_table(rows: Sequence[Row]) -> str:
     return "\n".join([line(headers), *(line(cells) for cells in body)]) + "\n"
 
 
-FORMATS: dict[str, Callable[[Sequence[Row]], str]] = {
+# The columns of each format unless --columns or --wide says otherwise.
+DEFAULT_COLUMNS = {"table": NARROW, "markdown": NARROW, "csv": COLUMNS, "json": COLUMNS}
+FORMATS: dict[str, Callable[[Sequence[Row], Sequence[str]], str]] = {
     "table": as_table,
     "markdown": as_markdown,
     "csv": as_csv,

@@ -4,6 +4,7 @@ Validated with the same functions as `fluxfleet validate`. No Pulumi here."""
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from components.build.gitops import app_file, app_source, cluster_kustomization
 from components.definition.apps import AppRepository
 from components.definition.cluster import Cluster
 from components.loading.files import read_text, read_yaml, yaml_document
-from components.loading.fleet import load_defaults, validate_cluster_doc
+from components.loading.fleet import definition_files, load_defaults, validate_cluster_doc
 from components.names import CLUSTERS_DIR, FLUX_NAMESPACE
 from components.problems import DefinitionError, Problem
 from components.tools.scaffold import Written, refuse_existing, with_option, write
@@ -118,8 +119,11 @@ def new_app(project: Path, options: NewApp) -> Written:
     )
     path = project / display
     if not path.is_file():
+        known = [p.stem for p in definition_files(project)]
+        close = difflib.get_close_matches(options.cluster, known, n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
         raise DefinitionError(
-            [Problem(display, "", f'no definition for cluster "{options.cluster}" (CLUSTER)')]
+            [Problem(display, "", f'no definition for cluster "{options.cluster}" (CLUSTER){hint}')]
         )
     defaults, problems = load_defaults(project)
     if problems:

@@ -16,6 +16,7 @@ from typing import Any
 
 from components.definition.rollout import MAX_WAVE_SIZE, Rollout, environments, wave_problem
 from components.names import REGISTRIES_STACK
+from components.problems import one_line
 from components.tools.snapshots import AffectedError, AffectedStack
 
 
@@ -77,7 +78,7 @@ class RolloutPlan:
                 lines.append(f"  {s.stack} ({gate}): {'; '.join(s.reasons)}")
         for s in self.removed:
             lines.append(f"removed {s.stack}: definition deleted, destroy it by hand")
-        return "\n".join(lines) + "\n"
+        return "".join(f"{one_line(line)}\n" for line in lines)  # a file name is no line break
 
 
 def rollout_plan(stacks: Sequence[AffectedStack], rollout: Rollout) -> RolloutPlan:
