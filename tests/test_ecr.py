@@ -54,6 +54,7 @@ def cluster(
     node_roles: Iterable[str] = (),
     oci_sources: bool = False,
     region: str = "eu-west-1",
+    flux: Mapping[str, Any] | None = None,
 ) -> Cluster:
     return Cluster.model_validate(
         {
@@ -63,7 +64,7 @@ def cluster(
             "spec": {
                 "aws": {"accountId": account, "region": region},
                 "git": {"owner": "acme", "repository": "gitops"},
-                "flux": {"componentsExtra": list(extra)},
+                "flux": {"componentsExtra": list(extra), **(flux or {})},
                 "ecr": {
                     "pull": [{"registry": r, "repositories": refs} for r, refs in pull.items()],
                     "nodeRoleNames": list(node_roles),
@@ -134,6 +135,44 @@ def test_image_reflector_adds_list_actions_for_its_own_account_only() -> None:
     worker = ecr.repository_policy(reg, grants[("shared", "worker")])
     assert {s["Sid"]: actions(s) for s in worker["Statement"]} == {"Pull222222222222": PULL | LIST}
     assert [g.clusters for g in grants[("shared", "worker")]] == [("b", "c")]
+
+
+def test_oci_sources_add_tag_listing_on_both_sides_and_nowhere_else() -> None:
+    """source-controller resolving a semver ref or a chart version range lists the tags
+    (ecr:ListImages); a cluster with spec.ecr.ociSources gets it on the repositories of
+    spec.ecr.pull, in its controller's identity policy and for its account in the repository
+    policy; not its nodes, not the controller images of an ECR mirror, not another account."""
+    reg = registry(repositories=["api", "worker", "mirror/flux/source-controller"])
+    mirror_url = "210987654321.dkr.ecr.eu-west-1.amazonaws.com/mirror"
+    oci = cluster(
+        "a",
+        "111111111111",
+        {"shared": ["api"]},
+        node_roles=["n"],
+        oci_sources=True,
+        flux={"registry": {"url": mirror_url}},
+    )
+    plain = cluster("b", "222222222222", {"shared": ["api", "worker"]}, node_roles=["n"])
+    fleet = fleet_of([oci, plain], [reg])
+    grants = ecr.repository_grants(fleet)
+    api = ecr.repository_policy(reg, grants[("shared", "api")])
+    assert {s["Sid"]: actions(s) for s in api["Statement"]} == {
+        "Pull111111111111": PULL | {"ecr:ListImages"},
+        "Pull222222222222": PULL,
+    }
+    mirror = ecr.repository_policy(reg, grants[("shared", "mirror/flux/source-controller")])
+    assert {s["Sid"]: actions(s) for s in mirror["Statement"]} == {"Pull111111111111": PULL}
+    # the cluster side: source-controller's role lists, the nodes only pull
+    source = ecr_cluster.irsa_permissions(oci, fleet.registries, ecr.SOURCE_CONTROLLER)
+    assert actions(source["Statement"][1]) == PULL | {"ecr:ListImages"}
+    assert source["Statement"][1]["Resource"] == ecr.repository_arn(reg, "api")
+    for c in (oci, plain):
+        assert actions(ecr_cluster.node_pull_policy(c, fleet.registries)["Statement"][1]) == PULL
+    # without ociSources, no controller role and no listing anywhere
+    assert ecr_cluster.irsa_controllers(plain) == []
+    off = cluster("a", "111111111111", {"shared": ["api"]}, flux={"registry": {"url": mirror_url}})
+    grants = ecr.repository_grants(fleet_of([off, plain], [reg]))
+    assert {a for key in grants for grant in grants[key] for a in grant.actions} == PULL
 
 
 def test_same_account_pull_writes_no_statement_and_is_reported() -> None:
@@ -343,7 +382,7 @@ def test_irsa_permissions_per_controller() -> None:
     source = ecr_cluster.irsa_permissions(c, {"shared": reg}, ecr.SOURCE_CONTROLLER)["Statement"]
     assert actions(reflector[0]) == actions(source[0]) == {ecr.AUTH_ACTION}
     assert actions(reflector[1]) == PULL | LIST
-    assert actions(source[1]) == PULL
+    assert actions(source[1]) == PULL | {"ecr:ListImages"}  # resolves a semver range: tags/list
     assert reflector[1]["Resource"] == "arn:aws:ecr:eu-west-1:210987654321:repository/api"
     # no pulls, no IRSA, whatever runs
     assert (

@@ -168,6 +168,33 @@ def test_image_reflector_adds_list_actions_in_the_written_policy(project: Path) 
     assert by_sid == {"Pull123456789012": PULL, "Pull234567890123": PULL | LIST}
 
 
+def test_oci_sources_add_tag_listing_for_that_account_in_the_written_policy(
+    project: Path,
+) -> None:
+    edit(
+        project,
+        f"{STAGING}.yaml",
+        "        repositories: [api]\n",
+        "        repositories: [api]\n    ociSources: true\n",
+    )
+    written = policies(replan(project, REGISTRIES))
+    api = json.loads(written["api"])
+    by_sid = {s["Sid"]: set(s["Action"]) for s in api["Statement"]}
+    assert by_sid == {"Pull123456789012": PULL, "Pull234567890123": PULL | {"ecr:ListImages"}}
+    # worker is pulled only by production, which has no ociSources: pull only
+    worker = json.loads(written["worker"])
+    assert [set(s["Action"]) for s in worker["Statement"]] == [PULL]
+    # and the consuming cluster's own stack: source-controller's role lists the same repository
+    staging = replan(project, STAGING)
+    role_policy = one(staging, "aws:iam/rolePolicy:RolePolicy")
+    document = json.loads(role_policy.inputs["policy"])
+    assert set(document["Statement"][1]["Action"]) == PULL | {"ecr:ListImages"}
+    assert document["Statement"][1]["Resource"] == (
+        "arn:aws:ecr:eu-west-1:210987654321:repository/api"
+    )
+    assert analyze_policy_string(role_policy.inputs["policy"]).findings == []
+
+
 def test_same_account_pulls_get_no_policy_and_the_plan_says_so(project: Path) -> None:
     add_cluster(
         project,
@@ -313,7 +340,11 @@ def test_irsa_permissions_and_the_service_account_patches(irsa: StackPlan) -> No
         == "ecr:GetAuthorizationToken"
     )
     assert set(reflector["Statement"][1]["Action"]) == PULL | LIST
-    assert set(source["Statement"][1]["Action"]) == PULL
+    # source-controller lists tags to resolve a semver ref or a chart version range
+    assert set(source["Statement"][1]["Action"]) == PULL | {"ecr:ListImages"}
+    # the nodes only pull
+    node = json.loads(one(irsa, "aws:iam/policy:Policy").inputs["policy"])
+    assert set(node["Statement"][1]["Action"]) == PULL
     for r in inline.values():
         assert r.inputs["role"] in (
             f"{PROD}-image-reflector-controller",

@@ -49,11 +49,22 @@ PULL_ACTIONS = (
     "ecr:BatchGetImage",
     "ecr:GetDownloadUrlForLayer",
 )
-LIST_ACTIONS = ("ecr:DescribeImages", "ecr:ListImages")  # image-reflector-controller scans tags
+# The registry API's tag list (GET /v2/<name>/tags/list, what Flux's controllers call to resolve a
+# semver range) is authorized as ecr:ListImages: source-controller needs it for an OCIRepository
+# with a semver ref and a HelmChart from an OCI HelmRepository with a version range (the default
+# "*" included); without it ECR answers 403 (fluxcd/source-controller#1901).
+LIST_TAGS_ACTION = "ecr:ListImages"
+LIST_ACTIONS = ("ecr:DescribeImages", LIST_TAGS_ACTION)  # image-reflector-controller scans tags
 AUTH_ACTION = "ecr:GetAuthorizationToken"  # identity policies only: useless in a repository policy
 
 IMAGE_REFLECTOR = "image-reflector-controller"
 SOURCE_CONTROLLER = "source-controller"
+
+# What each Flux controller that reaches ECR itself may do on spec.ecr.pull, beyond the pulls.
+CONTROLLER_LIST_ACTIONS: dict[str, tuple[str, ...]] = {
+    SOURCE_CONTROLLER: (LIST_TAGS_ACTION,),  # spec.ecr.ociSources: resolves versions
+    IMAGE_REFLECTOR: LIST_ACTIONS,
+}
 
 
 class FleetView(Protocol):
@@ -140,6 +151,29 @@ def runs_image_reflector(cluster: Cluster) -> bool:
     return IMAGE_REFLECTOR in cluster.spec.flux.components_extra
 
 
+def listing_controllers(cluster: Cluster) -> list[str]:
+    """The Flux controllers that reach spec.ecr.pull with their own identity (IRSA or Pod
+    Identity): source-controller with `ociSources`, image-reflector-controller when it runs."""
+    if not cluster.spec.ecr.pull:
+        return []
+    controllers = []
+    if cluster.spec.ecr.oci_sources:
+        controllers.append(SOURCE_CONTROLLER)  # OCIRepository / HelmRepository type oci
+    if runs_image_reflector(cluster):
+        controllers.append(IMAGE_REFLECTOR)  # ImageRepository scans tags
+    return controllers
+
+
+def controller_actions(controller: str) -> list[str]:
+    """A controller's actions on the repositories of spec.ecr.pull: pull, and list."""
+    return sorted({*PULL_ACTIONS, *CONTROLLER_LIST_ACTIONS[controller]})
+
+
+def cluster_list_actions(cluster: Cluster) -> set[str]:
+    """What the cluster's own controllers add to the pulls on spec.ecr.pull's repositories."""
+    return {a for c in listing_controllers(cluster) for a in CONTROLLER_LIST_ACTIONS[c]}
+
+
 def is_same_account(cluster: Cluster, registry: Registry) -> bool:
     return cluster.spec.aws.account_id == registry.account_id
 
@@ -150,7 +184,9 @@ class AccountGrant:
 
     account_id: str
     partition: str
-    list_images: bool  # a cluster of this account pulling the repository runs image-reflector
+    # the pulls, and the list actions of the controllers of this account's clusters that reach
+    # the repository through spec.ecr.pull (an ECR mirror's controller images: pulls only)
+    actions: tuple[str, ...]
     clusters: tuple[str, ...]
 
     @property
@@ -161,10 +197,6 @@ class AccountGrant:
     @property
     def principal(self) -> str:
         return f"arn:{self.partition}:iam::{self.account_id}:root"
-
-    @property
-    def actions(self) -> list[str]:
-        return sorted((*PULL_ACTIONS, *(LIST_ACTIONS if self.list_images else ())))
 
 
 @dataclass(frozen=True, order=True)
@@ -186,23 +218,27 @@ class SameAccountPull:
 def repository_grants(fleet: FleetView) -> dict[tuple[str, str], list[AccountGrant]]:
     """(registry, repository) → one grant per consuming account, for every repository some
     cluster pulls from another account. Sorted: the same fleet always gives the same grants."""
-    consumers: dict[tuple[str, str], dict[str, list[Cluster]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
+    consumers: dict[tuple[str, str], dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    actions: dict[tuple[str, str, str], set[str]] = defaultdict(lambda: set(PULL_ACTIONS))
     for cluster in fleet.clusters.values():
+        account = cluster.spec.aws.account_id
         for pull in pulls(cluster, fleet.registries):
             registry = fleet.registries[pull.registry]
             if is_same_account(cluster, registry):
                 continue
+            # the controllers list only what spec.ecr.pull names, not the mirror's images
+            own = any(pull is p for p in cluster.spec.ecr.pull)
+            listing = cluster_list_actions(cluster) if own else set()
             for repository in {r for ref in pull.repositories for r in expand(ref, registry)}:
-                consumers[(registry.name, repository)][cluster.spec.aws.account_id].append(cluster)
+                consumers[(registry.name, repository)][account].add(cluster.name)
+                actions[(registry.name, repository, account)] |= listing
     return {
         key: [
             AccountGrant(
                 account_id=account,
                 partition=fleet.registries[key[0]].partition,
-                list_images=any(runs_image_reflector(c) for c in clusters),
-                clusters=tuple(sorted(c.name for c in clusters)),
+                actions=tuple(sorted(actions[(*key, account)])),
+                clusters=tuple(sorted(clusters)),
             )
             for account, clusters in sorted(consumers[key].items())
         ]
