@@ -180,7 +180,7 @@ def is_same_account(cluster: Cluster, registry: Registry) -> bool:
 
 @dataclass(frozen=True, order=True)
 class AccountGrant:
-    """One consuming account's statement in one repository policy."""
+    """What one consuming account is granted on one repository."""
 
     account_id: str
     partition: str
@@ -188,11 +188,6 @@ class AccountGrant:
     # the repository through spec.ecr.pull (an ECR mirror's controller images: pulls only)
     actions: tuple[str, ...]
     clusters: tuple[str, ...]
-
-    @property
-    def sid(self) -> str:
-        # get_policy_document accepts only alphanumeric Sids: Pull123456789012, not pull-1234...
-        return f"Pull{self.account_id}"
 
     @property
     def principal(self) -> str:
@@ -259,27 +254,62 @@ def same_account_pulls(fleet: FleetView) -> list[SameAccountPull]:
 # --- the registry side ----------------------------------------------------------------------------
 
 
+def statement_sid(actions: Sequence[str]) -> str:
+    """The Sid of the statement granting `actions`: Pull, plus the actions beyond the pulls
+    (PullListImages, PullDescribeImagesListImages). Alphanumeric, one per action set."""
+    extra = sorted(set(actions) - set(PULL_ACTIONS))
+    return "Pull" + "".join(action.split(":", 1)[1] for action in extra)
+
+
 def repository_policy(registry: Registry, grants: Sequence[AccountGrant]) -> dict[str, Any]:
-    """The repository policy: one statement per consuming account, sorted by account.
+    """The repository policy: one statement per set of actions, fewest actions first.
+
+    With `grantTo: accounts` (the default) a statement's principals are the roots of the
+    accounts granted those actions, never `*`: a root principal survives roles being re-created,
+    and the account's own identity policies decide which of its roles may pull. Grouping the
+    accounts of one action set into one statement costs each account only its ARN, so several
+    hundred fit the size limit. With `grantTo: organization` the one statement grants `*` under
+    aws:PrincipalOrgID the actions any consumer needs: its size no longer grows with the fleet.
 
     No Resource element: ECR rejects one in a repository policy (the policy applies to its
-    repository). Principals are account roots, never `*`: a root principal survives roles being
-    re-created, and the account's own identity policies decide which of its roles may pull.
+    repository).
     """
-    statements = []
-    for grant in sorted(grants):
-        statement: dict[str, Any] = {
-            "Sid": grant.sid,
-            "Effect": "Allow",
-            "Action": provider_set(grant.actions),
-            "Principal": {"AWS": grant.principal},
+    condition = (
+        {"StringEquals": {"aws:PrincipalOrgID": registry.organization_id}}
+        if registry.organization_id
+        else None
+    )
+    if registry.grant_to == "organization":
+        groups: dict[tuple[str, ...], list[str]] = {
+            tuple(sorted({a for grant in grants for a in grant.actions})): ["*"]
         }
-        if registry.organization_id:
-            statement["Condition"] = {
-                "StringEquals": {"aws:PrincipalOrgID": registry.organization_id}
-            }
+    else:
+        groups = defaultdict(list)
+        for grant in sorted(grants):
+            groups[grant.actions].append(grant.principal)
+    statements = []
+    for actions in sorted(groups, key=lambda a: (len(a), a)):
+        principals = groups[actions]
+        statement: dict[str, Any] = {
+            "Sid": statement_sid(actions),
+            "Effect": "Allow",
+            "Action": provider_set(actions),
+            "Principal": "*" if principals == ["*"] else {"AWS": provider_set(principals)},
+        }
+        if condition:
+            statement["Condition"] = condition
         statements.append(statement)
     return {"Version": POLICY_VERSION, "Statement": statements}
+
+
+def granted_accounts(document: Mapping[str, Any]) -> list[str]:
+    """The account roots a repository policy names (none when it grants the organization)."""
+    found: set[str] = set()
+    for statement in document["Statement"]:
+        principal = statement.get("Principal")
+        if isinstance(principal, Mapping):
+            found.update(a for a in as_list(principal.get("AWS") or []) if a != "*")
+    return sorted(found)
 
 
 def repository_policy_problems(document: Mapping[str, Any]) -> list[str]:
@@ -288,9 +318,10 @@ def repository_policy_problems(document: Mapping[str, Any]) -> list[str]:
     size = policy_size(document)
     if size > REPOSITORY_POLICY_LIMIT:
         problems.append(
-            f"would be {size} characters for {len(document['Statement'])} consuming accounts, "
-            f"expected at most {REPOSITORY_POLICY_LIMIT} (ECR's limit): fewer accounts may "
-            "pull it directly"
+            f"would be {size} characters (the compact JSON the provider sends) for "
+            f"{len(granted_accounts(document))} consuming accounts, expected at most "
+            f"{REPOSITORY_POLICY_LIMIT} (ECR's limit): grant the AWS Organization instead "
+            "(grantTo: organization, with organizationId)"
         )
     for statement in document["Statement"]:
         principal = statement.get("Principal")

@@ -40,6 +40,12 @@ class Registry(Model):
     organization_id: OrganizationId | None = Field(
         None, description="adds an aws:PrincipalOrgID condition to every grant"
     )
+    grant_to: Literal["accounts", "organization"] = Field(
+        "accounts",
+        description="accounts: each repository policy names the consuming accounts (about 300 "
+        "fit ECR's size limit); organization: it grants every principal of the AWS "
+        "Organization (organizationId), whatever the fleet's size",
+    )
 
     repositories: Annotated[list[RepositoryName], AfterValidator(unique)] = Field(
         default_factory=list,
@@ -55,6 +61,15 @@ class Registry(Model):
     @model_validator(mode="after")
     def _role_in_the_account(self) -> Registry:
         role_in_account(self.account_id, self.role_arn, "Registry")
+        return self
+
+    @model_validator(mode="after")
+    def _organization_to_grant(self) -> Registry:
+        if self.grant_to == "organization" and self.organization_id is None:
+            raise ValueError(
+                "grantTo: organization grants the AWS Organization of organizationId: expected "
+                "organizationId too"
+            )
         return self
 
 
