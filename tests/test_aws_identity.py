@@ -180,6 +180,74 @@ def test_a_bad_workload_identity_is_one_line(project: Path) -> None:
     )
 
 
+# --- Flux on AWS Fargate ------------------------------------------------------------------------
+
+
+def test_pod_identity_is_refused_for_flux_on_fargate(project: Path) -> None:
+    """EKS Pod Identity does not work for pods on Fargate (EKS user guide, "EKS Pod Identity
+    restrictions"): a cluster whose Flux controllers run there must use IRSA."""
+    set_aws(project, fluxOnFargate=True, workloadIdentity="podIdentity")
+    code, out, err = run_cli(project, "validate")
+    assert (code, out) == (2, "")
+    assert err == (
+        f"k8s-clusters/{PROD}.yaml: spec.aws.workloadIdentity: EKS Pod Identity does not work "
+        "for pods on AWS Fargate, and fluxOnFargate says the Flux controllers run there: "
+        "expected irsa\n"
+    )
+    set_aws(project, fluxOnFargate="sometimes", workloadIdentity="irsa")
+    code, out, err = run_cli(project, "validate")
+    assert (code, out) == (2, "")
+    (line,) = err.splitlines()
+    assert line.startswith(f"k8s-clusters/{PROD}.yaml: spec.aws.fluxOnFargate: "), line
+
+
+def test_pod_identity_from_the_defaults_is_refused_for_flux_on_fargate(project: Path) -> None:
+    defaults = project / "k8s-clusters/_defaults.yaml"
+    doc = yamlio.load(defaults.read_text())
+    doc["spec"]["aws"] = {"workloadIdentity": "podIdentity"}
+    defaults.write_text(yamlio.dump_yaml([doc]))
+    set_aws(project, fluxOnFargate=True)
+    code, _, err = run_cli(project, "validate")
+    assert code == 2
+    (line,) = err.splitlines()
+    assert "spec.aws.workloadIdentity: EKS Pod Identity does not work for pods on AWS" in line
+    set_aws(project, workloadIdentity="irsa")  # the cluster overrides the fleet's default
+    assert run_cli(project, "validate")[0] == 0
+
+
+def test_flux_on_fargate_pulls_with_the_pod_execution_role_and_irsa(project: Path) -> None:
+    """On Fargate the pod execution role pulls the images: listed in nodeRoleNames it gets the
+    node pull policy; the controllers' roles are IRSA; the registries stack writes the same
+    policies as for the cluster on nodes (it grants the account, whatever pulls in it)."""
+    import json
+
+    policy = "aws:ecr/repositoryPolicy:RepositoryPolicy"
+
+    def registries() -> dict[str, Any]:
+        program.fleet.cache_clear()
+        plan = plan_stack(project, "registries")
+        return {r.name: json.loads(r.inputs["policy"]) for r in of_type(plan, policy)}
+
+    path = project / f"k8s-clusters/{PROD}.yaml"
+    doc = yamlio.load(path.read_text())
+    doc["spec"]["ecr"]["ociSources"] = True
+    path.write_text(yamlio.dump_yaml([doc]))
+    on_nodes = registries()
+    doc["spec"]["aws"]["fluxOnFargate"] = True
+    doc["spec"]["ecr"]["nodeRoleNames"] = ["production-fargate-pod-execution"]
+    path.write_text(yamlio.dump_yaml([doc]))
+    assert registries() == on_nodes
+    plan = plan_stack(project, PROD)
+    attachment = one(plan, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    assert attachment.inputs["role"] == "production-fargate-pod-execution"
+    node_policy = json.loads(one(plan, "aws:iam/policy:Policy").inputs["policy"])
+    assert node_policy["Statement"][0]["Action"] == "ecr:GetAuthorizationToken"
+    assert of_type(plan, POD_IDENTITY) == []
+    source = one(plan, ROLE, f"{PROD}-ecr-source-controller")
+    trust_policy = json.loads(source.inputs["assumeRolePolicy"])
+    assert trust_policy["Statement"][0]["Action"] == "sts:AssumeRoleWithWebIdentity"
+
+
 # --- SOPS with AWS KMS ---------------------------------------------------------------------------
 
 OWN_KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"

@@ -867,7 +867,7 @@ def test_an_organization_grant_needs_the_organization(project: Path) -> None:
         "    region: eu-west-1\n    grantTo: organization\n",
     )
     assert registries_problems(project) == [
-        "k8s-clusters/_registries.yaml: registries[0]: grantTo: organization grants the AWS "
+        "k8s-clusters/_registries.yaml: registries[0].grantTo: organization grants the AWS "
         "Organization of organizationId: expected organizationId too"
     ]
     edit(project, "_registries.yaml", "grantTo: organization", "grantTo: org")

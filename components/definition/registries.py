@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from components.definition.ecr import RepositoryName
 from components.definition.types import (
@@ -18,6 +18,7 @@ from components.definition.types import (
     Model,
     Region,
     RoleArn,
+    field_error,
     partition_of,
     pattern,
     role_in_account,
@@ -66,10 +67,12 @@ class Registry(Model):
     @model_validator(mode="after")
     def _organization_to_grant(self) -> Registry:
         if self.grant_to == "organization" and self.organization_id is None:
-            raise ValueError(
-                "grantTo: organization grants the AWS Organization of organizationId: expected "
+            message = (
+                "organization grants the AWS Organization of organizationId: expected "
                 "organizationId too"
             )
+            error = field_error(("grantTo",), self.grant_to, message)
+            raise ValidationError.from_exception_data("Registry", [error])  # type: ignore[list-item]
         return self
 
 
