@@ -197,6 +197,8 @@ def valid_clusters() -> Strategy:
         if flux.get("adopt") and "path" not in spec["git"]:
             spec["git"]["path"] = "clusters/adopted"
         aws = spec["aws"]
+        if aws.get("fluxOnFargate"):  # no EKS Pod Identity on Fargate (a model rule)
+            aws["workloadIdentity"] = "irsa"
         if "roleArn" in aws:  # a role of the cluster's own account
             parts = aws["roleArn"].split(":")
             aws["roleArn"] = ":".join([*parts[:4], aws["accountId"], *parts[5:]])

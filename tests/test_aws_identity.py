@@ -180,6 +180,74 @@ def test_a_bad_workload_identity_is_one_line(project: Path) -> None:
     )
 
 
+# --- Flux on AWS Fargate ------------------------------------------------------------------------
+
+
+def test_pod_identity_is_refused_for_flux_on_fargate(project: Path) -> None:
+    """EKS Pod Identity does not work for pods on Fargate (EKS user guide, "EKS Pod Identity
+    restrictions"): a cluster whose Flux controllers run there must use IRSA."""
+    set_aws(project, fluxOnFargate=True, workloadIdentity="podIdentity")
+    code, out, err = run_cli(project, "validate")
+    assert (code, out) == (2, "")
+    assert err == (
+        f"k8s-clusters/{PROD}.yaml: spec.aws.workloadIdentity: EKS Pod Identity does not work "
+        "for pods on AWS Fargate, and fluxOnFargate says the Flux controllers run there: "
+        "expected irsa\n"
+    )
+    set_aws(project, fluxOnFargate="sometimes", workloadIdentity="irsa")
+    code, out, err = run_cli(project, "validate")
+    assert (code, out) == (2, "")
+    (line,) = err.splitlines()
+    assert line.startswith(f"k8s-clusters/{PROD}.yaml: spec.aws.fluxOnFargate: "), line
+
+
+def test_pod_identity_from_the_defaults_is_refused_for_flux_on_fargate(project: Path) -> None:
+    defaults = project / "k8s-clusters/_defaults.yaml"
+    doc = yamlio.load(defaults.read_text())
+    doc["spec"]["aws"] = {"workloadIdentity": "podIdentity"}
+    defaults.write_text(yamlio.dump_yaml([doc]))
+    set_aws(project, fluxOnFargate=True)
+    code, _, err = run_cli(project, "validate")
+    assert code == 2
+    (line,) = err.splitlines()
+    assert "spec.aws.workloadIdentity: EKS Pod Identity does not work for pods on AWS" in line
+    set_aws(project, workloadIdentity="irsa")  # the cluster overrides the fleet's default
+    assert run_cli(project, "validate")[0] == 0
+
+
+def test_flux_on_fargate_pulls_with_the_pod_execution_role_and_irsa(project: Path) -> None:
+    """On Fargate the pod execution role pulls the images: listed in nodeRoleNames it gets the
+    node pull policy; the controllers' roles are IRSA; the registries stack writes the same
+    policies as for the cluster on nodes (it grants the account, whatever pulls in it)."""
+    import json
+
+    policy = "aws:ecr/repositoryPolicy:RepositoryPolicy"
+
+    def registries() -> dict[str, Any]:
+        program.fleet.cache_clear()
+        plan = plan_stack(project, "registries")
+        return {r.name: json.loads(r.inputs["policy"]) for r in of_type(plan, policy)}
+
+    path = project / f"k8s-clusters/{PROD}.yaml"
+    doc = yamlio.load(path.read_text())
+    doc["spec"]["ecr"]["ociSources"] = True
+    path.write_text(yamlio.dump_yaml([doc]))
+    on_nodes = registries()
+    doc["spec"]["aws"]["fluxOnFargate"] = True
+    doc["spec"]["ecr"]["nodeRoleNames"] = ["production-fargate-pod-execution"]
+    path.write_text(yamlio.dump_yaml([doc]))
+    assert registries() == on_nodes
+    plan = plan_stack(project, PROD)
+    attachment = one(plan, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    assert attachment.inputs["role"] == "production-fargate-pod-execution"
+    node_policy = json.loads(one(plan, "aws:iam/policy:Policy").inputs["policy"])
+    assert node_policy["Statement"][0]["Action"] == "ecr:GetAuthorizationToken"
+    assert of_type(plan, POD_IDENTITY) == []
+    source = one(plan, ROLE, f"{PROD}-ecr-source-controller")
+    trust_policy = json.loads(source.inputs["assumeRolePolicy"])
+    assert trust_policy["Statement"][0]["Action"] == "sts:AssumeRoleWithWebIdentity"
+
+
 # --- SOPS with AWS KMS ---------------------------------------------------------------------------
 
 OWN_KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -234,18 +302,77 @@ def test_kustomize_controller_may_decrypt_with_exactly_the_keys(project: Path) -
 
 
 def test_the_owner_of_a_foreign_key_gets_the_statement_to_add(project: Path) -> None:
+    import json
+
+    from parliament import analyze_policy_string
+
     plan = with_sops(project)
     statements = plan.outputs["sopsKeyPolicyStatements"]
+    role_arn = f"arn:aws:iam::123456789012:role/{PROD}-kustomize-controller"
     assert statements == {
         FOREIGN_KEY: {
-            "Sid": "FluxSopsDecrypt",
+            "Sid": "FluxSopsProductionClusterName",
             "Effect": "Allow",
-            "Principal": {"AWS": f"arn:aws:iam::123456789012:role/{PROD}-kustomize-controller"},
+            # the account, not the role: KMS refuses a principal that does not exist yet, and
+            # a role principal stops matching once the role is re-created
+            "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
             "Action": ["kms:Decrypt", "kms:DescribeKey"],
             "Resource": "*",
+            "Condition": {"ArnEquals": {"aws:PrincipalArn": role_arn}},
         }
     }  # the cluster's own key needs no statement: the identity policy is enough in-account
+    # parliament, with the key the policy is attached to spelled out
+    spelled = {"Version": "2012-10-17", "Statement": [{**statements[FOREIGN_KEY]}]}
+    spelled["Statement"][0]["Resource"] = FOREIGN_KEY
+    assert analyze_policy_string(json.dumps(spelled)).findings == []
+    # the role the condition names is the one the stack creates, with the decrypt permissions
+    assert one(plan, ROLE, SOPS_ROLE).inputs["name"] == role_arn.rsplit("/", 1)[1]
     assert "sopsKeyPolicyStatements" not in with_sops(project, keys=[OWN_KEY]).outputs
+
+
+def test_clusters_sharing_a_foreign_key_add_one_statement_each() -> None:
+    """KMS refuses a key policy with a duplicate Sid: each cluster's statement has its own,
+    and a key policy holding every cluster's statement renders (the provider's rules refuse a
+    duplicate Sid too)."""
+    import json
+
+    from components.build.iam import statement_args
+    from components.build.sops import foreign_key_policy_statements
+    from components.definition.cluster import Cluster
+    from components.plan.iam import get_policy_document
+
+    def cluster(name: str, account: str) -> Cluster:
+        return Cluster.model_validate(
+            {
+                "apiVersion": "flux-fleet/v1",
+                "kind": "Cluster",
+                "metadata": {"name": name, "environment": "production"},
+                "spec": {
+                    "aws": {"accountId": account, "region": "eu-west-1"},
+                    "git": {"owner": "acme", "repository": "gitops"},
+                    "sops": {"kmsKeyArns": [FOREIGN_KEY]},
+                },
+            }
+        )
+
+    names = ["prod", "prod-eu", "prod-1", "prod1", "prod--eu", "staging"]
+    clusters = [cluster(name, f"{100000000000 + i}") for i, name in enumerate(names)]
+    statements = [foreign_key_policy_statements(c)[FOREIGN_KEY] for c in clusters]
+    sids = [s["Sid"] for s in statements]
+    assert sids[:2] == ["FluxSopsProd", "FluxSopsProdEu"]
+    assert len(set(sids)) == len(names)  # prod-1 and prod1 too
+    assert all(sid.isalnum() for sid in sids)
+    document = {"Version": "2012-10-17", "Statement": statements}
+    rendered = get_policy_document(
+        {"version": "2012-10-17", "statements": statement_args(document)}
+    )
+    assert [s["Sid"] for s in json.loads(rendered["json"])["Statement"]] == sids
+    for c, statement in zip(clusters, statements, strict=True):
+        account = c.spec.aws.account_id
+        assert statement["Principal"] == {"AWS": f"arn:aws:iam::{account}:root"}
+        assert statement["Condition"]["ArnEquals"]["aws:PrincipalArn"] == (
+            f"arn:aws:iam::{account}:role/{c.name}-kustomize-controller"
+        )
 
 
 def test_sops_with_pod_identity_binds_kustomize_controller(project: Path) -> None:

@@ -54,6 +54,7 @@ def cluster(
     node_roles: Iterable[str] = (),
     oci_sources: bool = False,
     region: str = "eu-west-1",
+    flux: Mapping[str, Any] | None = None,
 ) -> Cluster:
     return Cluster.model_validate(
         {
@@ -63,7 +64,7 @@ def cluster(
             "spec": {
                 "aws": {"accountId": account, "region": region},
                 "git": {"owner": "acme", "repository": "gitops"},
-                "flux": {"componentsExtra": list(extra)},
+                "flux": {"componentsExtra": list(extra), **(flux or {})},
                 "ecr": {
                     "pull": [{"registry": r, "repositories": refs} for r, refs in pull.items()],
                     "nodeRoleNames": list(node_roles),
@@ -79,7 +80,20 @@ def fleet_of(clusters: Iterable[Cluster], registries: Iterable[Registry]) -> Fle
 
 
 def principals(document: Mapping[str, Any]) -> list[str]:
-    return [s["Principal"]["AWS"] for s in document["Statement"]]
+    """Every account root the policy names, sorted."""
+    return sorted(a for s in document["Statement"] for a in as_set(s["Principal"]["AWS"]))
+
+
+def as_set(value: str | list[str]) -> set[str]:
+    return {value} if isinstance(value, str) else set(value)
+
+
+def statements(document: Mapping[str, Any]) -> dict[str, tuple[set[str], set[str]]]:
+    """Sid -> (actions, account ids)."""
+    return {
+        s["Sid"]: (actions(s), {a.split(":")[4] for a in as_set(s["Principal"]["AWS"])})
+        for s in document["Statement"]
+    }
 
 
 def actions(statement: Mapping[str, Any]) -> set[str]:
@@ -106,7 +120,13 @@ def test_example_api_policy_grants_exactly_both_consuming_accounts(example) -> N
         "arn:aws:iam::123456789012:root",
         "arn:aws:iam::234567890123:root",
     ]
-    assert [s["Sid"] for s in api["Statement"]] == ["Pull123456789012", "Pull234567890123"]
+    # one statement for the accounts granted the same actions (the provider's reverse order)
+    (statement,) = api["Statement"]
+    assert statement["Sid"] == "Pull"
+    assert statement["Principal"]["AWS"] == [
+        "arn:aws:iam::234567890123:root",
+        "arn:aws:iam::123456789012:root",
+    ]
     for statement in api["Statement"]:
         assert statement["Effect"] == "Allow"
         assert actions(statement) == PULL
@@ -129,11 +149,52 @@ def test_image_reflector_adds_list_actions_for_its_own_account_only() -> None:
     )
     grants = ecr.repository_grants(fleet)
     api = ecr.repository_policy(reg, grants[("shared", "api")])
-    by_sid = {s["Sid"]: actions(s) for s in api["Statement"]}
-    assert by_sid == {"Pull111111111111": PULL | LIST, "Pull222222222222": PULL}
+    assert statements(api) == {
+        "Pull": (PULL, {"222222222222"}),
+        "PullDescribeImagesListImages": (PULL | LIST, {"111111111111"}),
+    }
+    assert [s["Sid"] for s in api["Statement"]] == ["Pull", "PullDescribeImagesListImages"]
     worker = ecr.repository_policy(reg, grants[("shared", "worker")])
-    assert {s["Sid"]: actions(s) for s in worker["Statement"]} == {"Pull222222222222": PULL | LIST}
+    assert statements(worker) == {"PullDescribeImagesListImages": (PULL | LIST, {"222222222222"})}
     assert [g.clusters for g in grants[("shared", "worker")]] == [("b", "c")]
+
+
+def test_oci_sources_add_tag_listing_on_both_sides_and_nowhere_else() -> None:
+    """source-controller resolving a semver ref or a chart version range lists the tags
+    (ecr:ListImages); a cluster with spec.ecr.ociSources gets it on the repositories of
+    spec.ecr.pull, in its controller's identity policy and for its account in the repository
+    policy; not its nodes, not the controller images of an ECR mirror, not another account."""
+    reg = registry(repositories=["api", "worker", "mirror/flux/source-controller"])
+    mirror_url = "210987654321.dkr.ecr.eu-west-1.amazonaws.com/mirror"
+    oci = cluster(
+        "a",
+        "111111111111",
+        {"shared": ["api"]},
+        node_roles=["n"],
+        oci_sources=True,
+        flux={"registry": {"url": mirror_url}},
+    )
+    plain = cluster("b", "222222222222", {"shared": ["api", "worker"]}, node_roles=["n"])
+    fleet = fleet_of([oci, plain], [reg])
+    grants = ecr.repository_grants(fleet)
+    api = ecr.repository_policy(reg, grants[("shared", "api")])
+    assert statements(api) == {
+        "Pull": (PULL, {"222222222222"}),
+        "PullListImages": (PULL | {"ecr:ListImages"}, {"111111111111"}),
+    }
+    mirror = ecr.repository_policy(reg, grants[("shared", "mirror/flux/source-controller")])
+    assert statements(mirror) == {"Pull": (PULL, {"111111111111"})}
+    # the cluster side: source-controller's role lists, the nodes only pull
+    source = ecr_cluster.irsa_permissions(oci, fleet.registries, ecr.SOURCE_CONTROLLER)
+    assert actions(source["Statement"][1]) == PULL | {"ecr:ListImages"}
+    assert source["Statement"][1]["Resource"] == ecr.repository_arn(reg, "api")
+    for c in (oci, plain):
+        assert actions(ecr_cluster.node_pull_policy(c, fleet.registries)["Statement"][1]) == PULL
+    # without ociSources, no controller role and no listing anywhere
+    assert ecr_cluster.irsa_controllers(plain) == []
+    off = cluster("a", "111111111111", {"shared": ["api"]}, flux={"registry": {"url": mirror_url}})
+    grants = ecr.repository_grants(fleet_of([off, plain], [reg]))
+    assert {a for key in grants for grant in grants[key] for a in grant.actions} == PULL
 
 
 def test_same_account_pull_writes_no_statement_and_is_reported() -> None:
@@ -190,7 +251,34 @@ def test_organization_id_conditions_every_grant() -> None:
     document = ecr.repository_policy(reg, ecr.repository_grants(fleet)[("shared", "api")])
     for statement in document["Statement"]:
         assert statement["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": "o-abc123def4"}}
-        assert statement["Principal"]["AWS"] != "*"
+        assert "*" not in as_set(statement["Principal"]["AWS"])  # grantTo: accounts (default)
+
+
+def test_grant_to_organization_is_one_statement_whatever_the_fleet() -> None:
+    """At scale the registry grants its AWS Organization: `*` under aws:PrincipalOrgID, the
+    actions any consumer needs, a size that does not grow with the accounts."""
+    reg = registry(organizationId="o-abc123def4", grantTo="organization")
+    sizes = []
+    for n in (2, 2000):
+        clusters = [cluster(f"c{i}", f"{100000000000 + i}", {"shared": ["api"]}) for i in range(n)]
+        clusters[0] = cluster("c0", "100000000000", {"shared": ["api"]}, oci_sources=True)
+        grants = ecr.repository_grants(fleet_of(clusters, [reg]))[("shared", "api")]
+        document = ecr.repository_policy(reg, grants)
+        assert document["Statement"] == [
+            {
+                "Sid": "PullListImages",
+                "Effect": "Allow",
+                "Action": sorted(PULL | {"ecr:ListImages"}, reverse=True),
+                "Principal": "*",
+                "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-abc123def4"}},
+            }
+        ]
+        assert ecr.repository_policy_problems(document) == []
+        sizes.append(iam.policy_size(document))
+    assert sizes[0] == sizes[1] < 400
+    # an organization grant needs the organization
+    with pytest.raises(ValueError, match="expected organizationId too"):
+        registry(grantTo="organization")
 
 
 def test_adding_an_account_changes_only_the_repositories_it_pulls(example) -> None:
@@ -262,17 +350,69 @@ def test_any_fleet_renders_policies_by_the_rules_and_byte_identically(
             and c.spec.aws.account_id != reg.account_id
         }
         assert principals(document) == [f"arn:aws:iam::{a}:root" for a in sorted(consumers)]
+        assert len(principals(document)) == len(consumers)  # each account in one statement
+        sids = [s["Sid"] for s in document["Statement"]]
+        assert (
+            len(set(sids))
+            == len(sids)
+            == len({frozenset(actions(s)) for s in document["Statement"]})
+        )
         for statement in document["Statement"]:
-            account = statement["Principal"]["AWS"].split(":")[4]
-            scans = any(
-                ecr.runs_image_reflector(c)
-                for c in clusters
-                if c.spec.aws.account_id == account
-                and any(ecr.matches(r, repository) for r in c.spec.ecr.pull[0].repositories)
-            )
-            assert actions(statement) == (PULL | LIST if scans else PULL)
+            for account in statements(document)[statement["Sid"]][1]:
+                scans = any(
+                    ecr.runs_image_reflector(c)
+                    for c in clusters
+                    if c.spec.aws.account_id == account
+                    and any(ecr.matches(r, repository) for r in c.spec.ecr.pull[0].repositories)
+                )
+                assert actions(statement) == (PULL | LIST if scans else PULL)
             assert ecr.AUTH_ACTION not in actions(statement)
             assert ("Condition" in statement) == org
+
+
+def most_accounts(registry_: Registry, action_sets: list[tuple[str, ...]]) -> int:
+    """How many consuming accounts fit one repository policy, the accounts spread over
+    `action_sets` in turn (measured on the text the provider sends)."""
+
+    def fits(n: int) -> bool:
+        grants = [
+            ecr.AccountGrant(f"{100000000000 + i}", "aws", action_sets[i % len(action_sets)], ())
+            for i in range(n)
+        ]
+        document = ecr.repository_policy(registry_, grants)
+        return iam.policy_size(document) <= iam.REPOSITORY_POLICY_LIMIT
+
+    n = 1
+    while fits(n + 1):
+        n += 1
+    return n
+
+
+def test_the_readme_size_figures_are_the_measured_ones(root: Path) -> None:
+    pull = tuple(sorted(PULL))
+    tags = tuple(sorted(PULL | {"ecr:ListImages"}))
+    scan = tuple(sorted(PULL | LIST))
+    org = registry(organizationId="o-abc123def4")
+    measured = {
+        "pull only": most_accounts(registry(), [pull]),
+        "organization condition and tag scanning": most_accounts(org, [scan]),
+        "all three action sets": most_accounts(org, [pull, tags, scan]),
+    }
+    assert measured == {
+        "pull only": 304,
+        "organization condition and tag scanning": 300,
+        "all three action sets": 286,
+    }
+    grants = [ecr.AccountGrant(f"{100000000000 + i}", "aws", scan, ()) for i in range(5000)]
+    whole = registry(organizationId="o-abc123def4", grantTo="organization")
+    organization_size = iam.policy_size(ecr.repository_policy(whole, grants))
+    assert organization_size == iam.policy_size(ecr.repository_policy(whole, grants[:1])) == 309
+    readme = " ".join((root / "README.md").read_text().split())
+    assert (
+        "so 304 consuming accounts fit one repository pulling only, 300 with an organization "
+        "condition and tag scanning, 286 when the accounts split over all three action sets"
+    ) in readme
+    assert f"{organization_size} characters whatever the number of accounts" in readme
 
 
 def test_repository_policy_problems_catch_what_must_never_be_written() -> None:
@@ -343,7 +483,7 @@ def test_irsa_permissions_per_controller() -> None:
     source = ecr_cluster.irsa_permissions(c, {"shared": reg}, ecr.SOURCE_CONTROLLER)["Statement"]
     assert actions(reflector[0]) == actions(source[0]) == {ecr.AUTH_ACTION}
     assert actions(reflector[1]) == PULL | LIST
-    assert actions(source[1]) == PULL
+    assert actions(source[1]) == PULL | {"ecr:ListImages"}  # resolves a semver range: tags/list
     assert reflector[1]["Resource"] == "arn:aws:ecr:eu-west-1:210987654321:repository/api"
     # no pulls, no IRSA, whatever runs
     assert (
@@ -476,14 +616,16 @@ def test_parliament_would_catch_a_wrong_action() -> None:
 # --- what the provider renders (the plan's emulation of get_policy_document) ----------------------
 
 
-@pytest.mark.parametrize("which", ["repository", "node", "trust"])
+@pytest.mark.parametrize("which", ["repository", "organization", "node", "trust"])
 def test_rendered_policy_equals_the_pure_document(which: str) -> None:
     fleet = rich_fleet()
     a = fleet.clusters["a"]
+    org = fleet.registries["shared"].model_copy(update={"grant_to": "organization"})
     document = {
         "repository": ecr.repository_policy(
             fleet.registries["shared"], ecr.repository_grants(fleet)[("shared", "api")]
         ),
+        "organization": ecr.repository_policy(org, ecr.repository_grants(fleet)[("shared", "api")]),
         "node": ecr_cluster.node_pull_policy(a, fleet.registries),
         "trust": ecr_cluster.irsa_trust_policy(ISSUER, "111111111111", ecr.IMAGE_REFLECTOR),
     }[which]
@@ -495,7 +637,23 @@ def test_rendered_policy_equals_the_pure_document(which: str) -> None:
     )
     assert json.loads(rendered["json"]) == document
     assert rendered["json"] == iam.policy_text(document)
-    assert iam.policy_size(document, whitespace=False) == len(rendered["minifiedJson"])
+    # what AWS receives: the same document, compact, keys sorted (NormalizeJsonString)
+    assert json.loads(iam.sent_text(document)) == document
+    assert iam.policy_size(document) == len(rendered["minifiedJson"]) < len(rendered["json"])
+
+
+def test_the_size_is_measured_on_the_text_the_provider_sends() -> None:
+    """terraform-provider-aws sends structure.NormalizeJsonString(policy): Go's json.Marshal of
+    the parsed document, so compact, object keys sorted, <, > and & escaped."""
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "A", "Effect": "Allow", "Action": "s3:Get<&>"}],
+    }
+    assert iam.sent_text(document) == (
+        '{"Statement":[{"Action":"s3:Get\\u003c\\u0026\\u003e","Effect":"Allow","Sid":"A"}],'
+        '"Version":"2012-10-17"}'
+    )
+    assert iam.policy_size(document) == len(iam.sent_text(document))
 
 
 def test_renderer_follows_the_providers_rules() -> None:
@@ -660,23 +818,63 @@ def test_cross_partition_pull_is_refused(project: Path) -> None:
 
 
 def test_a_repository_policy_over_the_size_limit_is_a_validation_error(project: Path) -> None:
-    for i in range(40):
+    """304 accounts pulling only fit one repository policy as the provider sends it (the
+    README's figure): with the example's two accounts, 303 more are one too many; the message
+    points to the organization grant, which fits any number."""
+    for i in range(303):
         write(
             project,
-            f"c{i:02d}.yaml",
-            f"apiVersion: flux-fleet/v1\nkind: Cluster\nmetadata: {{name: c{i:02d}, "
+            f"c{i:03d}.yaml",
+            f"apiVersion: flux-fleet/v1\nkind: Cluster\nmetadata: {{name: c{i:03d}, "
             f"environment: staging}}\nspec:\n  aws: {{accountId: '{400000000000 + i}', "
-            "region: eu-west-1}\n  flux: {componentsExtra: [image-reflector-controller]}\n"
+            "region: eu-west-1}\n"
             "  ecr: {pull: [{registry: shared, repositories: [api]}]}\n",
         )
     lines = problems(project)
     assert len(lines) == 1, lines
-    assert lines[0].startswith(
+    assert lines[0] == (
         'k8s-clusters/_registries.yaml: registries[0]: the repository policy of "api" would be '
+        "10251 characters (the compact JSON the provider sends) for 305 consuming accounts, "
+        "expected at most 10240 (ECR's limit): grant the AWS Organization instead (grantTo: "
+        "organization, with organizationId)"
     )
-    assert "for 42 consuming accounts, expected at most 10240 (ECR's limit)" in lines[0]
     with pytest.raises(DefinitionError):
         load_fleet(project).registries_stack()
+    (project / "k8s-clusters" / "c302.yaml").unlink()
+    assert problems(project) == []  # 304 fit
+    c301 = (project / "k8s-clusters" / "c301.yaml").read_text()
+    write(project, "c302.yaml", c301.replace("c301", "c302").replace("0301'", "0302'"))
+    assert len(problems(project)) == 1
+    edit(
+        project,
+        "_registries.yaml",
+        "    region: eu-west-1\n",
+        "    region: eu-west-1\n    organizationId: o-abc123def4\n    grantTo: organization\n",
+    )
+    assert problems(project) == []
+
+
+def registries_problems(project: Path) -> list[str]:
+    """The lines about _registries.yaml (each pulling cluster adds that it cannot be checked)."""
+    return [line for line in problems(project) if line.startswith("k8s-clusters/_registries")]
+
+
+def test_an_organization_grant_needs_the_organization(project: Path) -> None:
+    edit(
+        project,
+        "_registries.yaml",
+        "    region: eu-west-1\n",
+        "    region: eu-west-1\n    grantTo: organization\n",
+    )
+    assert registries_problems(project) == [
+        "k8s-clusters/_registries.yaml: registries[0].grantTo: organization grants the AWS "
+        "Organization of organizationId: expected organizationId too"
+    ]
+    edit(project, "_registries.yaml", "grantTo: organization", "grantTo: org")
+    assert registries_problems(project) == [
+        "k8s-clusters/_registries.yaml: registries[0].grantTo: expected one of accounts or "
+        'organization, got "org"'
+    ]
 
 
 def test_duplicate_registry_in_one_cluster(project: Path) -> None:

@@ -33,6 +33,18 @@ def policies(plan: StackPlan) -> dict[str, str]:
     return {r.inputs["repository"]: r.inputs["policy"] for r in of_type(plan, POLICY)}
 
 
+def grants(text: str) -> dict[str, tuple[set[str], set[str]]]:
+    """Sid -> (actions, account ids) of a written repository policy."""
+
+    def as_set(value: str | list[str]) -> set[str]:
+        return {value} if isinstance(value, str) else set(value)
+
+    return {
+        s["Sid"]: (as_set(s["Action"]), {a.split(":")[4] for a in as_set(s["Principal"]["AWS"])})
+        for s in json.loads(text)["Statement"]
+    }
+
+
 def edit(project: Path, name: str, old: str, new: str) -> None:
     path = project / "k8s-clusters" / name
     text = path.read_text()
@@ -103,9 +115,9 @@ def test_registries_stack_writes_the_pure_documents_as_the_provider_renders_them
         document = ecr.repository_policy(fleet.registries[registry], account_grants)
         assert written[repository] == iam.policy_text(document)  # byte-identical
     api = json.loads(written["api"])
+    # both accounts pull only: one statement names them both
     assert [s["Principal"] for s in api["Statement"]] == [
-        {"AWS": "arn:aws:iam::123456789012:root"},
-        {"AWS": "arn:aws:iam::234567890123:root"},
+        {"AWS": ["arn:aws:iam::234567890123:root", "arn:aws:iam::123456789012:root"]}
     ]
     for statement in api["Statement"]:
         assert set(statement["Action"]) == PULL
@@ -138,10 +150,7 @@ def test_a_cluster_in_a_new_account_changes_only_the_policies_it_pulls(project: 
     assert set(after) == set(before) == {"api", "worker"}
     assert after["api"] == before["api"]
     assert after["worker"] != before["worker"]
-    assert [s["Principal"]["AWS"] for s in json.loads(after["worker"])["Statement"]] == [
-        "arn:aws:iam::123456789012:root",
-        "arn:aws:iam::345678901234:root",
-    ]
+    assert grants(after["worker"]) == {"Pull": (PULL, {"123456789012", "345678901234"})}
 
 
 def test_removing_the_last_consumer_removes_the_policy(project: Path) -> None:
@@ -151,9 +160,7 @@ def test_removing_the_last_consumer_removes_the_policy(project: Path) -> None:
     (project / "k8s-clusters" / f"{STAGING}.yaml").unlink()
     (project / "stacks" / f"Pulumi.{STAGING}.yaml").unlink()
     plan = replan(project, REGISTRIES)
-    assert [s["Sid"] for s in json.loads(policies(plan)["api"])["Statement"]] == [
-        "Pull123456789012"
-    ]
+    assert grants(policies(plan)["api"]) == {"Pull": (PULL, {"123456789012"})}
 
 
 def test_image_reflector_adds_list_actions_in_the_written_policy(project: Path) -> None:
@@ -163,9 +170,37 @@ def test_image_reflector_adds_list_actions_in_the_written_policy(project: Path) 
         "  flux:\n",
         "  flux:\n    componentsExtra: [image-reflector-controller]\n",
     )
-    api = json.loads(policies(replan(project, REGISTRIES))["api"])
-    by_sid = {s["Sid"]: set(s["Action"]) for s in api["Statement"]}
-    assert by_sid == {"Pull123456789012": PULL, "Pull234567890123": PULL | LIST}
+    assert grants(policies(replan(project, REGISTRIES))["api"]) == {
+        "Pull": (PULL, {"123456789012"}),
+        "PullDescribeImagesListImages": (PULL | LIST, {"234567890123"}),
+    }
+
+
+def test_oci_sources_add_tag_listing_for_that_account_in_the_written_policy(
+    project: Path,
+) -> None:
+    edit(
+        project,
+        f"{STAGING}.yaml",
+        "        repositories: [api]\n",
+        "        repositories: [api]\n    ociSources: true\n",
+    )
+    written = policies(replan(project, REGISTRIES))
+    assert grants(written["api"]) == {
+        "Pull": (PULL, {"123456789012"}),
+        "PullListImages": (PULL | {"ecr:ListImages"}, {"234567890123"}),
+    }
+    # worker is pulled only by production, which has no ociSources: pull only
+    assert grants(written["worker"]) == {"Pull": (PULL, {"123456789012"})}
+    # and the consuming cluster's own stack: source-controller's role lists the same repository
+    staging = replan(project, STAGING)
+    role_policy = one(staging, "aws:iam/rolePolicy:RolePolicy")
+    document = json.loads(role_policy.inputs["policy"])
+    assert set(document["Statement"][1]["Action"]) == PULL | {"ecr:ListImages"}
+    assert document["Statement"][1]["Resource"] == (
+        "arn:aws:ecr:eu-west-1:210987654321:repository/api"
+    )
+    assert analyze_policy_string(role_policy.inputs["policy"]).findings == []
 
 
 def test_same_account_pulls_get_no_policy_and_the_plan_says_so(project: Path) -> None:
@@ -177,7 +212,7 @@ def test_same_account_pulls_get_no_policy_and_the_plan_says_so(project: Path) ->
     )
     edit(project, "_registries.yaml", "[api, worker]", "[api, worker, tools]")
     plan = replan(project, REGISTRIES)
-    assert json.loads(policies(plan)["api"])["Statement"][-1]["Sid"] == "Pull234567890123"
+    assert grants(policies(plan)["api"]) == {"Pull": (PULL, {"123456789012", "234567890123"})}
     assert plan.outputs["sameAccountPulls"] == [
         "shared/api <- tools-cluster: same account 210987654321, no repository policy "
         "(identity policies grant it)",
@@ -212,6 +247,36 @@ def test_organization_condition_reaches_the_written_policy(project: Path) -> Non
             assert statement["Condition"] == {
                 "StringEquals": {"aws:PrincipalOrgID": "o-abc123def4"}
             }
+
+
+def test_an_organization_grant_reaches_the_written_policy(project: Path) -> None:
+    edit(
+        project,
+        "_registries.yaml",
+        "    region: eu-west-1\n",
+        "    region: eu-west-1\n    organizationId: o-abc123def4\n    grantTo: organization\n",
+    )
+    plan = replan(project, REGISTRIES)
+    for repository, text in policies(plan).items():
+        assert json.loads(text)["Statement"] == [
+            {
+                "Sid": "Pull",
+                "Effect": "Allow",
+                "Action": sorted(PULL, reverse=True),
+                "Principal": "*",
+                "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-abc123def4"}},
+            }
+        ]
+        spelled = json.loads(text)
+        spelled["Statement"][0]["Resource"] = (
+            f"arn:aws:ecr:eu-west-1:210987654321:repository/{repository}"
+        )
+        assert analyze_policy_string(json.dumps(spelled)).findings == []
+    # the output still says which accounts consume what
+    assert plan.outputs["repositoryPolicies"] == {
+        "shared/api": ["123456789012", "234567890123"],
+        "shared/worker": ["123456789012"],
+    }
 
 
 def test_registries_stack_refuses_a_fleet_with_any_problem(project: Path) -> None:
@@ -313,7 +378,11 @@ def test_irsa_permissions_and_the_service_account_patches(irsa: StackPlan) -> No
         == "ecr:GetAuthorizationToken"
     )
     assert set(reflector["Statement"][1]["Action"]) == PULL | LIST
-    assert set(source["Statement"][1]["Action"]) == PULL
+    # source-controller lists tags to resolve a semver ref or a chart version range
+    assert set(source["Statement"][1]["Action"]) == PULL | {"ecr:ListImages"}
+    # the nodes only pull
+    node = json.loads(one(irsa, "aws:iam/policy:Policy").inputs["policy"])
+    assert set(node["Statement"][1]["Action"]) == PULL
     for r in inline.values():
         assert r.inputs["role"] in (
             f"{PROD}-image-reflector-controller",

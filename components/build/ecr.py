@@ -49,11 +49,22 @@ PULL_ACTIONS = (
     "ecr:BatchGetImage",
     "ecr:GetDownloadUrlForLayer",
 )
-LIST_ACTIONS = ("ecr:DescribeImages", "ecr:ListImages")  # image-reflector-controller scans tags
+# The registry API's tag list (GET /v2/<name>/tags/list, what Flux's controllers call to resolve a
+# semver range) is authorized as ecr:ListImages: source-controller needs it for an OCIRepository
+# with a semver ref and a HelmChart from an OCI HelmRepository with a version range (the default
+# "*" included); without it ECR answers 403 (fluxcd/source-controller#1901).
+LIST_TAGS_ACTION = "ecr:ListImages"
+LIST_ACTIONS = ("ecr:DescribeImages", LIST_TAGS_ACTION)  # image-reflector-controller scans tags
 AUTH_ACTION = "ecr:GetAuthorizationToken"  # identity policies only: useless in a repository policy
 
 IMAGE_REFLECTOR = "image-reflector-controller"
 SOURCE_CONTROLLER = "source-controller"
+
+# What each Flux controller that reaches ECR itself may do on spec.ecr.pull, beyond the pulls.
+CONTROLLER_LIST_ACTIONS: dict[str, tuple[str, ...]] = {
+    SOURCE_CONTROLLER: (LIST_TAGS_ACTION,),  # spec.ecr.ociSources: resolves versions
+    IMAGE_REFLECTOR: LIST_ACTIONS,
+}
 
 
 class FleetView(Protocol):
@@ -140,31 +151,47 @@ def runs_image_reflector(cluster: Cluster) -> bool:
     return IMAGE_REFLECTOR in cluster.spec.flux.components_extra
 
 
+def listing_controllers(cluster: Cluster) -> list[str]:
+    """The Flux controllers that reach spec.ecr.pull with their own identity (IRSA or Pod
+    Identity): source-controller with `ociSources`, image-reflector-controller when it runs."""
+    if not cluster.spec.ecr.pull:
+        return []
+    controllers = []
+    if cluster.spec.ecr.oci_sources:
+        controllers.append(SOURCE_CONTROLLER)  # OCIRepository / HelmRepository type oci
+    if runs_image_reflector(cluster):
+        controllers.append(IMAGE_REFLECTOR)  # ImageRepository scans tags
+    return controllers
+
+
+def controller_actions(controller: str) -> list[str]:
+    """A controller's actions on the repositories of spec.ecr.pull: pull, and list."""
+    return sorted({*PULL_ACTIONS, *CONTROLLER_LIST_ACTIONS[controller]})
+
+
+def cluster_list_actions(cluster: Cluster) -> set[str]:
+    """What the cluster's own controllers add to the pulls on spec.ecr.pull's repositories."""
+    return {a for c in listing_controllers(cluster) for a in CONTROLLER_LIST_ACTIONS[c]}
+
+
 def is_same_account(cluster: Cluster, registry: Registry) -> bool:
     return cluster.spec.aws.account_id == registry.account_id
 
 
 @dataclass(frozen=True, order=True)
 class AccountGrant:
-    """One consuming account's statement in one repository policy."""
+    """What one consuming account is granted on one repository."""
 
     account_id: str
     partition: str
-    list_images: bool  # a cluster of this account pulling the repository runs image-reflector
+    # the pulls, and the list actions of the controllers of this account's clusters that reach
+    # the repository through spec.ecr.pull (an ECR mirror's controller images: pulls only)
+    actions: tuple[str, ...]
     clusters: tuple[str, ...]
-
-    @property
-    def sid(self) -> str:
-        # get_policy_document accepts only alphanumeric Sids: Pull123456789012, not pull-1234...
-        return f"Pull{self.account_id}"
 
     @property
     def principal(self) -> str:
         return f"arn:{self.partition}:iam::{self.account_id}:root"
-
-    @property
-    def actions(self) -> list[str]:
-        return sorted((*PULL_ACTIONS, *(LIST_ACTIONS if self.list_images else ())))
 
 
 @dataclass(frozen=True, order=True)
@@ -186,23 +213,27 @@ class SameAccountPull:
 def repository_grants(fleet: FleetView) -> dict[tuple[str, str], list[AccountGrant]]:
     """(registry, repository) → one grant per consuming account, for every repository some
     cluster pulls from another account. Sorted: the same fleet always gives the same grants."""
-    consumers: dict[tuple[str, str], dict[str, list[Cluster]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
+    consumers: dict[tuple[str, str], dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    actions: dict[tuple[str, str, str], set[str]] = defaultdict(lambda: set(PULL_ACTIONS))
     for cluster in fleet.clusters.values():
+        account = cluster.spec.aws.account_id
         for pull in pulls(cluster, fleet.registries):
             registry = fleet.registries[pull.registry]
             if is_same_account(cluster, registry):
                 continue
+            # the controllers list only what spec.ecr.pull names, not the mirror's images
+            own = any(pull is p for p in cluster.spec.ecr.pull)
+            listing = cluster_list_actions(cluster) if own else set()
             for repository in {r for ref in pull.repositories for r in expand(ref, registry)}:
-                consumers[(registry.name, repository)][cluster.spec.aws.account_id].append(cluster)
+                consumers[(registry.name, repository)][account].add(cluster.name)
+                actions[(registry.name, repository, account)] |= listing
     return {
         key: [
             AccountGrant(
                 account_id=account,
                 partition=fleet.registries[key[0]].partition,
-                list_images=any(runs_image_reflector(c) for c in clusters),
-                clusters=tuple(sorted(c.name for c in clusters)),
+                actions=tuple(sorted(actions[(*key, account)])),
+                clusters=tuple(sorted(clusters)),
             )
             for account, clusters in sorted(consumers[key].items())
         ]
@@ -223,27 +254,62 @@ def same_account_pulls(fleet: FleetView) -> list[SameAccountPull]:
 # --- the registry side ----------------------------------------------------------------------------
 
 
+def statement_sid(actions: Sequence[str]) -> str:
+    """The Sid of the statement granting `actions`: Pull, plus the actions beyond the pulls
+    (PullListImages, PullDescribeImagesListImages). Alphanumeric, one per action set."""
+    extra = sorted(set(actions) - set(PULL_ACTIONS))
+    return "Pull" + "".join(action.split(":", 1)[1] for action in extra)
+
+
 def repository_policy(registry: Registry, grants: Sequence[AccountGrant]) -> dict[str, Any]:
-    """The repository policy: one statement per consuming account, sorted by account.
+    """The repository policy: one statement per set of actions, fewest actions first.
+
+    With `grantTo: accounts` (the default) a statement's principals are the roots of the
+    accounts granted those actions, never `*`: a root principal survives roles being re-created,
+    and the account's own identity policies decide which of its roles may pull. Grouping the
+    accounts of one action set into one statement costs each account only its ARN, so several
+    hundred fit the size limit. With `grantTo: organization` the one statement grants `*` under
+    aws:PrincipalOrgID the actions any consumer needs: its size no longer grows with the fleet.
 
     No Resource element: ECR rejects one in a repository policy (the policy applies to its
-    repository). Principals are account roots, never `*`: a root principal survives roles being
-    re-created, and the account's own identity policies decide which of its roles may pull.
+    repository).
     """
-    statements = []
-    for grant in sorted(grants):
-        statement: dict[str, Any] = {
-            "Sid": grant.sid,
-            "Effect": "Allow",
-            "Action": provider_set(grant.actions),
-            "Principal": {"AWS": grant.principal},
+    condition = (
+        {"StringEquals": {"aws:PrincipalOrgID": registry.organization_id}}
+        if registry.organization_id
+        else None
+    )
+    if registry.grant_to == "organization":
+        groups: dict[tuple[str, ...], list[str]] = {
+            tuple(sorted({a for grant in grants for a in grant.actions})): ["*"]
         }
-        if registry.organization_id:
-            statement["Condition"] = {
-                "StringEquals": {"aws:PrincipalOrgID": registry.organization_id}
-            }
+    else:
+        groups = defaultdict(list)
+        for grant in sorted(grants):
+            groups[grant.actions].append(grant.principal)
+    statements = []
+    for actions in sorted(groups, key=lambda a: (len(a), a)):
+        principals = groups[actions]
+        statement: dict[str, Any] = {
+            "Sid": statement_sid(actions),
+            "Effect": "Allow",
+            "Action": provider_set(actions),
+            "Principal": "*" if principals == ["*"] else {"AWS": provider_set(principals)},
+        }
+        if condition:
+            statement["Condition"] = condition
         statements.append(statement)
     return {"Version": POLICY_VERSION, "Statement": statements}
+
+
+def granted_accounts(document: Mapping[str, Any]) -> list[str]:
+    """The account roots a repository policy names (none when it grants the organization)."""
+    found: set[str] = set()
+    for statement in document["Statement"]:
+        principal = statement.get("Principal")
+        if isinstance(principal, Mapping):
+            found.update(a for a in as_list(principal.get("AWS") or []) if a != "*")
+    return sorted(found)
 
 
 def repository_policy_problems(document: Mapping[str, Any]) -> list[str]:
@@ -252,9 +318,10 @@ def repository_policy_problems(document: Mapping[str, Any]) -> list[str]:
     size = policy_size(document)
     if size > REPOSITORY_POLICY_LIMIT:
         problems.append(
-            f"would be {size} characters for {len(document['Statement'])} consuming accounts, "
-            f"expected at most {REPOSITORY_POLICY_LIMIT} (ECR's limit): fewer accounts may "
-            "pull it directly"
+            f"would be {size} characters (the compact JSON the provider sends) for "
+            f"{len(granted_accounts(document))} consuming accounts, expected at most "
+            f"{REPOSITORY_POLICY_LIMIT} (ECR's limit): grant the AWS Organization instead "
+            "(grantTo: organization, with organizationId)"
         )
     for statement in document["Statement"]:
         principal = statement.get("Principal")

@@ -11,13 +11,11 @@ from typing import Any
 
 from components.build.ecr import (
     AUTH_ACTION,
-    IMAGE_REFLECTOR,
-    LIST_ACTIONS,
     PULL_ACTIONS,
-    SOURCE_CONTROLLER,
+    controller_actions,
+    listing_controllers,
     pulls,
     repository_arn,
-    runs_image_reflector,
 )
 from components.build.iam import POLICY_VERSION, provider_set
 from components.definition.cluster import Cluster
@@ -83,25 +81,18 @@ def node_pull_policy(cluster: Cluster, registries: Mapping[str, Registry]) -> di
 
 
 def irsa_controllers(cluster: Cluster) -> list[str]:
-    """The Flux controllers that reach ECR with their own identity (IRSA)."""
-    if not cluster.spec.ecr.pull:
-        return []
-    controllers = []
-    if cluster.spec.ecr.oci_sources:
-        controllers.append(SOURCE_CONTROLLER)  # OCIRepository / HelmRepository type oci
-    if runs_image_reflector(cluster):
-        controllers.append(IMAGE_REFLECTOR)  # ImageRepository scans tags
-    return controllers
+    """The Flux controllers that reach ECR with their own identity (IRSA or Pod Identity)."""
+    return listing_controllers(cluster)
 
 
 def irsa_permissions(
     cluster: Cluster, registries: Mapping[str, Registry], controller: str
 ) -> dict[str, Any]:
-    """The inline policy of a controller's IRSA role: pull, plus list/describe to scan tags (of
-    spec.ecr.pull: the controller images are the nodes' to pull, not the controllers')."""
-    actions = (*PULL_ACTIONS, *(LIST_ACTIONS if controller == IMAGE_REFLECTOR else ()))
+    """The inline policy of a controller's role: pull, plus list the tags (source-controller
+    resolving a version, image-reflector-controller scanning) and, for the reflector, describe
+    the images. Of spec.ecr.pull only: the controller images are the nodes' to pull."""
     arns = pulled_repository_arns(cluster, registries, images=False)
-    return _identity_policy(arns, actions)
+    return _identity_policy(arns, controller_actions(controller))
 
 
 def oidc_provider_arn(oidc_issuer: str, account_id: str, partition: str = "aws") -> str:

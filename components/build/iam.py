@@ -28,16 +28,40 @@ def as_list(value: str | Sequence[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
+# Go's encoding/json escapes these in strings (HTML-safe), as the provider's JSON does.
+GO_ESCAPES = {
+    "<": "\\u003c",
+    ">": "\\u003e",
+    "&": "\\u0026",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+}
+
+
+def go_json(text: str) -> str:
+    """JSON text as Go's json.Marshal writes it: the HTML-safe escapes."""
+    for char, escaped in GO_ESCAPES.items():
+        text = text.replace(char, escaped)
+    return text
+
+
 def policy_text(document: Mapping[str, Any]) -> str:
-    """The text AWS receives: the provider's `json` rendering (indented by two spaces)."""
-    return json.dumps(document, indent=2, ensure_ascii=False)
+    """The provider's `json` rendering of `aws.iam.get_policy_document` (indented by two
+    spaces): what the stacks pass as a resource's policy, and what the plan shows."""
+    return go_json(json.dumps(document, indent=2, ensure_ascii=False))
 
 
-def policy_size(document: Mapping[str, Any], *, whitespace: bool = True) -> int:
-    """Characters as AWS counts them: repository policies with whitespace, IAM policies without."""
-    if whitespace:
-        return len(policy_text(document))
-    return len(json.dumps(document, separators=(",", ":"), ensure_ascii=False))
+def sent_text(document: Mapping[str, Any]) -> str:
+    """The text AWS receives: the provider normalizes a policy before the API call
+    (terraform-provider-aws, internal/service/ecr/repository_policy.go: `PolicyText:
+    structure.NormalizeJsonString(policy)`, which is Go's json.Unmarshal then json.Marshal):
+    compact, keys sorted, Go's escapes."""
+    return go_json(json.dumps(document, separators=(",", ":"), sort_keys=True, ensure_ascii=False))
+
+
+def policy_size(document: Mapping[str, Any]) -> int:
+    """Characters as AWS counts them against its limits: of the compact text it receives."""
+    return len(sent_text(document))
 
 
 def statement_args(document: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -51,7 +75,9 @@ def statement_args(document: Mapping[str, Any]) -> list[dict[str, Any]]:
         args["actions"] = as_list(statement["Action"])
         if "Resource" in statement:
             args["resources"] = as_list(statement["Resource"])
-        if "Principal" in statement:
+        if statement.get("Principal") == "*":  # everyone (under a condition)
+            args["principals"] = [{"type": "*", "identifiers": ["*"]}]
+        elif "Principal" in statement:
             args["principals"] = [
                 {"type": kind, "identifiers": as_list(ids)}
                 for kind, ids in statement["Principal"].items()

@@ -4,7 +4,9 @@ in another account adds. Pure, no Pulumi."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from typing import Any
 
 from components.build.ecr_cluster import irsa_role_name
@@ -56,19 +58,41 @@ def sync_decryption_patch() -> dict[str, Any]:
     }
 
 
+def key_policy_sid(cluster: Cluster) -> str:
+    """The Sid of the cluster's statement in a key policy: one per cluster, so clusters sharing a
+    key add one statement each (KMS refuses a duplicate Sid). Alphanumeric, like every Sid here:
+    FluxSops + the name in CamelCase, and a hash of it when a '-' not followed by a letter makes
+    CamelCase ambiguous (a-1 and a1 would both be A1)."""
+    name = cluster.name
+    sid = "FluxSops" + "".join(part[:1].upper() + part[1:] for part in name.split("-"))
+    if re.search(r"-(?![a-z])", name):
+        sid += hashlib.sha256(name.encode()).hexdigest()[:8]
+    return sid
+
+
 def foreign_key_policy_statements(cluster: Cluster) -> dict[str, dict[str, Any]]:
     """Key ARN -> the statement its owner adds to the key policy, for each key in another
     account than the cluster's (a key policy must allow a principal of another account; in a key
-    policy, Resource "*" is the key itself)."""
+    policy, Resource "*" is the key itself).
+
+    The principal is the cluster account's root with a condition on the role's ARN
+    (aws:PrincipalArn), never the role itself: KMS refuses a policy naming a principal that does
+    not exist yet (the key's owner can add it before the cluster stack made the role), and IAM
+    stores a role principal as the role's unique ID, so a role deleted and re-created would
+    silently stop matching. The condition compares ARNs, which a re-created role keeps. The
+    account's identity policy (decrypt_permissions) still has to allow the role: a root
+    principal delegates to the account, it grants no one by itself."""
     if cluster.spec.sops is None:
         return {}
+    partition = partition_of(cluster.spec.aws.region)
     return {
         arn: {
-            "Sid": "FluxSopsDecrypt",
+            "Sid": key_policy_sid(cluster),
             "Effect": "Allow",
-            "Principal": {"AWS": sops_role_arn(cluster)},
+            "Principal": {"AWS": f"arn:{partition}:iam::{cluster.spec.aws.account_id}:root"},
             "Action": list(DECRYPT_ACTIONS),
             "Resource": "*",
+            "Condition": {"ArnEquals": {"aws:PrincipalArn": sops_role_arn(cluster)}},
         }
         for arn in cluster.spec.sops.kms_key_arns
         if key_account(arn) != cluster.spec.aws.account_id

@@ -91,10 +91,28 @@ class AwsSpec(Model):
         description="create the EKS access entry of the deployer (not for the cluster's creator, "
         "which has access already)",
     )
+    flux_on_fargate: bool = Field(
+        False,
+        description="the Flux controllers run on AWS Fargate (a Fargate profile selects "
+        "flux-system): their images are pulled with the pod execution role (list it in "
+        "spec.ecr.nodeRoleNames), and their AWS roles need IRSA (no Pod Identity on Fargate)",
+    )
 
     @model_validator(mode="after")
     def _role_in_the_account(self) -> AwsSpec:
         role_in_account(self.account_id, self.role_arn, "AwsSpec")
+        return self
+
+    @model_validator(mode="after")
+    def _no_pod_identity_on_fargate(self) -> AwsSpec:
+        # EKS user guide, "EKS Pod Identity restrictions": pods on Fargate are not supported.
+        if self.flux_on_fargate and self.workload_identity == "podIdentity":
+            message = (
+                "EKS Pod Identity does not work for pods on AWS Fargate, and fluxOnFargate says "
+                "the Flux controllers run there: expected irsa"
+            )
+            error = field_error(("workloadIdentity",), self.workload_identity, message)
+            raise ValidationError.from_exception_data("AwsSpec", [error])  # type: ignore[list-item]
         return self
 
 

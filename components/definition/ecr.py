@@ -63,5 +63,5 @@ class EcrSpec(Model):
     oci_sources: bool = Field(
         False,
         description="source-controller pulls OCI artifacts or Helm OCI charts from these "
-        "repositories (it gets an IRSA role)",
+        "repositories (it gets a role of its own that pulls and lists their tags)",
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from components.definition.ecr import RepositoryName
 from components.definition.types import (
@@ -18,6 +18,7 @@ from components.definition.types import (
     Model,
     Region,
     RoleArn,
+    field_error,
     partition_of,
     pattern,
     role_in_account,
@@ -40,6 +41,12 @@ class Registry(Model):
     organization_id: OrganizationId | None = Field(
         None, description="adds an aws:PrincipalOrgID condition to every grant"
     )
+    grant_to: Literal["accounts", "organization"] = Field(
+        "accounts",
+        description="accounts: each repository policy names the consuming accounts (about 300 "
+        "fit ECR's size limit); organization: it grants every principal of the AWS "
+        "Organization (organizationId), whatever the fleet's size",
+    )
 
     repositories: Annotated[list[RepositoryName], AfterValidator(unique)] = Field(
         default_factory=list,
@@ -55,6 +62,17 @@ class Registry(Model):
     @model_validator(mode="after")
     def _role_in_the_account(self) -> Registry:
         role_in_account(self.account_id, self.role_arn, "Registry")
+        return self
+
+    @model_validator(mode="after")
+    def _organization_to_grant(self) -> Registry:
+        if self.grant_to == "organization" and self.organization_id is None:
+            message = (
+                "organization grants the AWS Organization of organizationId: expected "
+                "organizationId too"
+            )
+            error = field_error(("grantTo",), self.grant_to, message)
+            raise ValidationError.from_exception_data("Registry", [error])  # type: ignore[list-item]
         return self
 
 

@@ -49,7 +49,7 @@ def pull_problems(cluster: Cluster, registries: Mapping[str, Registry]) -> list[
     problems += _image_registry_problems(cluster, registries)
     if problems or not pulls(cluster, registries):
         return problems
-    size = policy_size(node_pull_policy(cluster, registries), whitespace=False)
+    size = policy_size(node_pull_policy(cluster, registries))
     if cluster.spec.ecr.node_role_names and size > MANAGED_POLICY_LIMIT:
         problems.append(
             (
@@ -59,7 +59,7 @@ def pull_problems(cluster: Cluster, registries: Mapping[str, Registry]) -> list[
             )
         )
     for controller in irsa_controllers(cluster):
-        size = policy_size(irsa_permissions(cluster, registries, controller), whitespace=False)
+        size = policy_size(irsa_permissions(cluster, registries, controller))
         if size > INLINE_POLICY_LIMIT:
             problems.append(
                 (

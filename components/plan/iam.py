@@ -23,7 +23,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from components.build.iam import provider_set
+from components.build.iam import go_json, policy_text, provider_set
 
 TOKEN = "aws:iam/getPolicyDocument:getPolicyDocument"
 VERSIONS = ("2008-10-17", "2012-10-17")
@@ -42,13 +42,6 @@ STATEMENT_KEYS = frozenset(
 )
 UNMODELLED = ("sourcePolicyDocuments", "overridePolicyDocuments", "sourceJson", "overrideJson")
 _SID = re.compile(r"[a-zA-Z0-9]*")
-_GO_ESCAPES = {
-    "<": "\\u003c",
-    ">": "\\u003e",
-    "&": "\\u0026",
-    "\u2028": "\\u2028",
-    "\u2029": "\\u2029",
-}
 
 
 def _vars(value: str) -> str:
@@ -128,12 +121,6 @@ def _statement(index: int, args: Mapping[str, Any], sids: set[str]) -> dict[str,
     return out
 
 
-def _go_json(text: str) -> str:
-    for char, escaped in _GO_ESCAPES.items():
-        text = text.replace(char, escaped)
-    return text
-
-
 def get_policy_document(args: Mapping[str, Any]) -> dict[str, Any]:
     """The invoke's result (camelCase, as on the wire) for its arguments."""
     unmodelled = [key for key in UNMODELLED if args.get(key)]
@@ -151,11 +138,11 @@ def get_policy_document(args: Mapping[str, Any]) -> dict[str, Any]:
     statements = [_statement(i, s, sids) for i, s in enumerate(args.get("statements") or [])]
     if statements:
         document["Statement"] = statements
-    text = _go_json(json.dumps(document, indent=2, ensure_ascii=False))
+    text = policy_text(document)
     return {
         "id": str(zlib.crc32(text.encode())),
         "json": text,
-        "minifiedJson": _go_json(json.dumps(document, separators=(",", ":"), ensure_ascii=False)),
+        "minifiedJson": go_json(json.dumps(document, separators=(",", ":"), ensure_ascii=False)),
         "version": version,
         "policyId": args.get("policyId"),
         "statements": list(args.get("statements") or []),

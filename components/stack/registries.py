@@ -28,7 +28,8 @@ from components.stack.policy_document import policy_json
 
 class Registries(pulumi.ComponentResource):
     """One AWS provider per registry; one RepositoryPolicy per repository pulled from another
-    account, granting each consuming account (its root) the pull actions.
+    account, granting the consuming accounts (their roots, one statement per set of actions) or,
+    with `grantTo: organization`, the registry's AWS Organization (build/ecr.py).
 
     A repository whose last consumer goes away loses its RepositoryPolicy resource, and Pulumi
     deletes the policy. Pulls within one account need no repository policy: they are listed in
