@@ -9,6 +9,9 @@ starts with (flux/ for the default flux/clusters/<name>) exists in this project.
 - the overlay flux/apps/<environment> it runs exists,
 - every `spec.apps` entry has its GitRepository in that folder, with the entry's Secret
   and repository URL,
+- the `apps` Kustomization and each entry's Kustomization run as the ServiceAccount the
+  definition gives them (kustomize-controller with spec.flux.multitenant, or the entry's
+  serviceAccountName): under the lockdown, one without it applies nothing,
 - and no folder under flux/clusters/ is left without a definition.
 
 Pure file reading, no Pulumi: validate stays fast.
@@ -22,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from components.build.git_access import GIT_PROVIDER, repository_url
-from components.build.gitops import app_file
+from components.build.gitops import app_file, app_service_account, apps_service_account
 from components.definition.cluster import Cluster
 from components.forkmap import fork_map
 from components.loading.files import read_yaml_documents
@@ -160,14 +163,18 @@ def _files(
 # --- the checks -------------------------------------------------------------------------------
 
 
-def _git_repositories(found: list[Found], name: str) -> list[Found]:
+def _flux_objects(found: list[Found], group: str, kind: str, name: str) -> list[Found]:
     return [
         (file, obj)
         for file, obj in found
-        if obj.get("kind") == "GitRepository"
-        and str(obj.get("apiVersion", "")).startswith("source.toolkit.fluxcd.io/")
+        if obj.get("kind") == kind
+        and str(obj.get("apiVersion", "")).startswith(f"{group}/")
         and (obj.get("metadata") or {}).get("name") == name
     ]
+
+
+def _git_repositories(found: list[Found], name: str) -> list[Found]:
+    return _flux_objects(found, "source.toolkit.fluxcd.io", "GitRepository", name)
 
 
 def app_problems(cluster: Cluster, display: str, found: list[Found]) -> list[Problem]:
@@ -224,6 +231,39 @@ def app_problems(cluster: Cluster, display: str, found: list[Found]) -> list[Pro
     return problems
 
 
+def service_account_problems(cluster: Cluster, display: str, found: list[Found]) -> list[Problem]:
+    """The `apps` Kustomization and each entry's against the ServiceAccount the definition gives
+    them (none expected: nothing checked, a committed one is the team's choice)."""
+    wanted: list[tuple[str, str | None, str]] = [
+        ("apps", apps_service_account(cluster), f"spec.flux.multitenant in {display}")
+    ]
+    for i, app in enumerate(cluster.spec.apps):
+        why = (
+            f"spec.apps[{i}].serviceAccountName in {display}"
+            if app.service_account_name
+            else f"spec.flux.multitenant in {display}"
+        )
+        wanted.append((app.name, app_service_account(cluster, app), why))
+    tenant_default = cluster.spec.flux.tenant_default_service_account or "default"
+    problems = []
+    for name, expected, why in wanted:
+        if expected is None:
+            continue
+        for file, obj in _flux_objects(found, "kustomize.toolkit.fluxcd.io", "Kustomization", name):
+            got = (obj.get("spec") or {}).get("serviceAccountName")
+            if got != expected:
+                shown = "nothing" if got is None else f'"{got}"'
+                problems.append(
+                    Problem(
+                        file,
+                        f"Kustomization {name}: spec.serviceAccountName",
+                        f'expected "{expected}" ({why}; without it kustomize-controller '
+                        f'impersonates "{tenant_default}" of {FLUX_NAMESPACE}), got {shown}',
+                    )
+                )
+    return problems
+
+
 def cluster_problems(project_dir: Path, cluster: Cluster, display: str) -> list[Problem]:
     problems: list[Problem] = []
     overlay = overlay_problem(project_dir, cluster, display)
@@ -241,7 +281,12 @@ def cluster_problems(project_dir: Path, cluster: Cluster, display: str) -> list[
         )
         return problems
     found, read_problems = folder_objects(project_dir, folder)
-    return problems + read_problems + app_problems(cluster, display, found)
+    return (
+        problems
+        + read_problems
+        + app_problems(cluster, display, found)
+        + service_account_problems(cluster, display, found)
+    )
 
 
 def orphan_folders(fleet: Fleet) -> list[Problem]:
