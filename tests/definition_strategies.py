@@ -190,6 +190,12 @@ def valid_clusters() -> Strategy:
         if slack.get("enabled") and "channel" not in slack:
             slack["channel"] = "#flux-alerts"
         flux = spec.get("flux", {})
+        if flux_model.NOTIFICATION_CONTROLLER not in flux.get(
+            "components", [flux_model.NOTIFICATION_CONTROLLER]
+        ):  # no alerts without notification-controller's CRDs (the defaults set a channel)
+            spec.setdefault("alerts", {}).pop("routes", None)
+            slack = spec["alerts"].setdefault("slack", {})
+            slack["enabled"] = False
         if "tenantDefaultServiceAccount" in flux:
             flux["multitenant"] = True
         if flux.get("adopt"):  # a takeover keeps the bootstrap's deploy key

@@ -15,7 +15,7 @@ from pydantic import AfterValidator, Field, ValidationError, model_validator
 from components.definition.alerts import Alerts, Monitoring
 from components.definition.apps import Apps
 from components.definition.ecr import EcrSpec
-from components.definition.flux import FluxSpec
+from components.definition.flux import NOTIFICATION_CONTROLLER, FluxSpec
 from components.definition.rollout import Wave
 from components.definition.secrets import SecretSource
 from components.definition.sops import SopsSpec, key_partition
@@ -162,6 +162,26 @@ class ClusterSpec(Model):
         if errors:
             raise ValidationError.from_exception_data("ClusterSpec", errors)  # type: ignore[arg-type]
         return self
+
+    @model_validator(mode="after")
+    def _alerts_need_notification_controller(self) -> ClusterSpec:
+        """The operator installs only the listed components' CRDs: without notification-controller
+        the Provider and Alert fail at `pulumi up` ("no matches for kind")."""
+        if not self.alerts.uses_slack or NOTIFICATION_CONTROLLER in self.flux.components:
+            return self
+        on = (
+            "spec.alerts.slack (a channel is set)"
+            if self.alerts.slack.is_enabled
+            else "spec.alerts.routes"
+        )
+        off = "spec.alerts.slack.enabled: false" if self.alerts.slack.is_enabled else "no routes"
+        message = (
+            f"{NOTIFICATION_CONTROLLER} is not in the list while {on} is on: its Provider and Alert "
+            f"need the CRDs only {NOTIFICATION_CONTROLLER} installs, expected "
+            f"{NOTIFICATION_CONTROLLER} in spec.flux.components, or {off}"
+        )
+        error = field_error(("flux", "components"), self.flux.components, message)
+        raise ValidationError.from_exception_data("ClusterSpec", [error])  # type: ignore[list-item]
 
     @model_validator(mode="after")
     def _adopt_keeps_the_bootstrap_path(self) -> ClusterSpec:
