@@ -198,6 +198,11 @@ def valid_clusters() -> Strategy:
             slack["enabled"] = False
         if "tenantDefaultServiceAccount" in flux:
             flux["multitenant"] = True
+        if flux.get("multitenant"):  # its notification-controller refuses other namespaces
+            spec.get("alerts", {}).pop("namespaces", None)
+            rules = [slack, *spec.get("alerts", {}).get("routes", [])]
+            for source in (s for rule in rules for s in rule.get("eventSources", [])):
+                source.pop("namespace", None)
         if flux.get("adopt"):  # a takeover keeps the bootstrap's deploy key
             spec["git"].pop("auth", None)
         if flux.get("adopt") and "path" not in spec["git"]:

@@ -66,7 +66,9 @@ GoRegex = Annotated[str, AfterValidator(go_regex)]
 class EventSource(Model):
     kind: FluxEventKind
     name: EventSourceName = Field("*", description='the object\'s name; default "*" (every one)')
-    namespace: Label | None = Field(None, description="default: flux-system (the Alert's)")
+    namespace: Label | None = Field(
+        None, description="default: flux-system and each of spec.alerts.namespaces"
+    )
     match_labels: dict[LabelKey, LabelValue] | None = Field(
         None, description='only objects with these labels (needs name "*")'
     )
@@ -98,7 +100,7 @@ class AlertRule(Model):
         min_length=1,
         max_length=100,
         description="default: every Kustomization, HelmRelease, GitRepository and OCIRepository "
-        "in flux-system, and the FluxInstance flux",
+        "in flux-system and spec.alerts.namespaces, and the FluxInstance flux",
     )
     exclusion_list: list[GoRegex] = Field(
         default_factory=list,
@@ -154,6 +156,13 @@ def _unique_routes(routes: list[AlertRoute]) -> list[AlertRoute]:
 
 class Alerts(Model):
     slack: SlackAlerts = Field(default_factory=SlackAlerts)
+    namespaces: Annotated[list[Label], AfterValidator(unique)] = Field(
+        default_factory=list,
+        max_length=50,
+        description="the namespaces besides flux-system whose Flux objects the alerts cover (those "
+        "of your apps' Kustomizations and HelmReleases): an event source without a namespace "
+        "covers flux-system and each of these",
+    )
     routes: Annotated[list[AlertRoute], AfterValidator(_unique_routes)] = Field(
         default_factory=list,
         max_length=20,
