@@ -199,8 +199,13 @@ def operator_values(cluster: Cluster) -> dict[str, Any]:
         "installCRDs": True,
         "web": {"enabled": False},
     }
-    if cluster.spec.monitoring.prometheus:
+    monitoring = cluster.spec.monitoring
+    if monitoring.prometheus:
         values["serviceMonitor"] = {"create": True}  # the operator's own metrics
+        if monitoring.monitor_labels:  # what Prometheus selects ServiceMonitors by
+            values["serviceMonitor"]["labels"] = dict(monitoring.monitor_labels)
+        # REPORTING_INTERVAL: how often flux_resource_info is refreshed (chart default 5m)
+        values["reporting"] = {"interval": monitoring.reporting_interval}
     if cluster.spec.flux.toleration_keys:
         values["tolerations"] = tolerations(cluster.spec.flux.toleration_keys)
     return values

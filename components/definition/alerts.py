@@ -8,6 +8,7 @@ from pydantic import AfterValidator, Field, model_validator
 
 from components.definition.secrets import SecretSource
 from components.definition.types import (
+    Duration,
     Label,
     LabelKey,
     LabelValue,
@@ -191,4 +192,15 @@ class Monitoring(Model):
         True,
         description="scrape the Flux controllers (PodMonitor) and the operator (ServiceMonitor); "
         "needs the prometheus-operator CRDs in the cluster",
+    )
+    monitor_labels: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict,
+        max_length=20,
+        description="labels on the PodMonitor and the operator's ServiceMonitor: the ones your "
+        "Prometheus selects monitors by (kube-prometheus-stack: release: <its Helm release>)",
+    )
+    reporting_interval: Duration = Field(
+        "30s",
+        description="with prometheus: how often the operator recomputes its report and the "
+        "flux_resource_info metrics (its default 5m; its docs recommend 30s when scraped)",
     )
