@@ -196,6 +196,9 @@ def valid_clusters() -> Strategy:
             spec.setdefault("alerts", {}).pop("routes", None)
             slack = spec["alerts"].setdefault("slack", {})
             slack["enabled"] = False
+        if "image-automation-controller" not in flux.get("componentsExtra", []):
+            for app in spec.get("apps", []):  # a read-write key only for its pushes
+                app.pop("imageAutomation", None)
         if "tenantDefaultServiceAccount" in flux:
             flux["multitenant"] = True
         if flux.get("multitenant"):  # its notification-controller refuses other namespaces

@@ -184,6 +184,26 @@ class ClusterSpec(Model):
         raise ValidationError.from_exception_data("ClusterSpec", [error])  # type: ignore[list-item]
 
     @model_validator(mode="after")
+    def _app_writes_need_image_automation(self) -> ClusterSpec:
+        """A read-write app key is for image-automation-controller's pushes: none without it."""
+        if self.flux.pushes_to_git:
+            return self
+        errors = [
+            field_error(
+                ("apps", i, "imageAutomation"),
+                True,
+                "true while image-automation-controller is not in spec.flux.componentsExtra "
+                "(nothing would push with the read-write key), expected "
+                "image-automation-controller in spec.flux.componentsExtra, or false",
+            )
+            for i, app in enumerate(self.apps)
+            if app.image_automation
+        ]
+        if errors:
+            raise ValidationError.from_exception_data("ClusterSpec", errors)  # type: ignore[arg-type]
+        return self
+
+    @model_validator(mode="after")
     def _alerts_stay_in_flux_system_under_the_lockdown(self) -> ClusterSpec:
         """With multitenant, notification-controller runs with --no-cross-namespace-refs and
         refuses an event from another namespace than the Alert's (flux-system)."""
