@@ -204,3 +204,48 @@ def test_the_plan_alert_covers_the_fleet_wide_namespaces(project: Path) -> None:
     ]
     assert {"kind": "HelmRelease", "name": "*"} in alert["spec"]["eventSources"]
     assert crd_validate(alert) == []
+
+
+HELM_RELEASE = """---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: podinfo
+  namespace: podinfo
+spec:
+  interval: 10m
+  chart:
+    spec:
+      chart: podinfo
+      sourceRef: {kind: HelmRepository, name: podinfo, namespace: flux-system}
+"""
+
+
+def test_validate_names_a_flux_object_of_the_tree_in_an_uncovered_namespace(
+    project: Path,
+) -> None:
+    overlay = project / "flux/apps/staging"
+    (overlay / "release.yaml").write_text(HELM_RELEASE)
+    edit(
+        project,
+        "flux/apps/staging/kustomization.yaml",
+        "  - ../base\n",
+        "  - ../base\n  - release.yaml\n",
+    )
+    code, _, err = run_cli(project, "validate")
+    assert (code, err.splitlines()) == (
+        2,
+        [
+            "flux/apps/staging/release.yaml: HelmRelease podinfo: metadata.namespace: "
+            f'"podinfo" is not covered by the alerts of {STAGING}, expected it in '
+            "spec.alerts.namespaces (an Alert's event source without a namespace is flux-system "
+            "only)"
+        ],
+    )
+    # covered (the example's production cluster, another environment, never saw it)
+    edit(project, STAGING, "    slack:\n", "    namespaces: [podinfo]\n    slack:\n")
+    assert run_cli(project, "validate")[0] == 0
+    # or alerts off: nothing to cover
+    edit(project, STAGING, "    namespaces: [podinfo]\n", "")
+    edit(project, STAGING, "      severity: info", "      enabled: false\n      severity: info")
+    assert run_cli(project, "validate")[0] == 0
