@@ -12,6 +12,7 @@ from pathlib import Path
 import kubectltool
 import pytest
 from crdcheck import validate as crd_validate
+from planutil import run_cli
 
 from components.build.gitops import cluster_files
 from components.loading.fleet import load_fleet
@@ -131,3 +132,21 @@ def test_a_bad_service_account_name_is_one_line(project: Path, value: str) -> No
     problems = [str(p) for p in fleet.all_problems]
     assert len(problems) == 1
     assert problems[0].startswith(f"{PROD_FILE}: spec.apps[0].serviceAccountName: ")
+
+
+def test_new_cluster_writes_them_when_the_fleet_is_locked_down(project: Path) -> None:
+    defaults = project / "k8s-clusters/_defaults.yaml"
+    text = defaults.read_text()
+    assert "    size: medium\n" in text
+    defaults.write_text(
+        text.replace("    size: medium\n", "    size: medium\n    multitenant: true\n")
+    )
+    code, _, err = run_cli(
+        project, "new-cluster", "fresh", "--account-id", "111122223333",
+        "--region", "eu-west-1", "--environment", "staging",
+    )  # fmt: skip
+    assert code == 0, err
+    (apps,) = load_all((project / "flux/clusters/fresh/apps.yaml").read_text())
+    assert apps["spec"]["serviceAccountName"] == "kustomize-controller"
+    fleet = load_fleet(project)
+    assert [str(p) for p in consistency_problems(fleet) if "fresh" in str(p)] == []
