@@ -33,6 +33,70 @@ DOCUMENTED_METRICS: frozenset[str] = frozenset(
 )
 
 
+# The values the exporters write into the labels a dashboard query compares with a literal, as
+# their sources set them. flux-operator v0.58.1 internal/reporter/metrics.go: `suspended` is
+# trueValue "True" or falseValue "False" (never lowercase); `ready` is the Ready condition's status
+# (a Kubernetes ConditionStatus: "True", "False" or "Unknown"), "Unknown" when there is none.
+# A query comparing any other label with a literal fails the test until its values are added here
+# from the exporter's source.
+_CONDITION_STATUS = frozenset({"True", "False", "Unknown"})
+_FLUX_OPERATOR_LABELS = {"ready": _CONDITION_STATUS, "suspended": frozenset({"True", "False"})}
+EXPORTED_LABEL_VALUES: dict[str, dict[str, frozenset[str]]] = {
+    "flux_resource_info": _FLUX_OPERATOR_LABELS,
+    "flux_instance_info": _FLUX_OPERATOR_LABELS,
+    "flux_resourceset_info": _FLUX_OPERATOR_LABELS,
+    "flux_resourcesetinputprovider_info": _FLUX_OPERATOR_LABELS,
+}
+
+
+def literal_matchers(expr: str) -> list[tuple[str, str, str, str]]:
+    """(metric, label, operator, value) of every label matcher of `expr` whose value is a literal
+    (not a Grafana variable such as $namespace); the operator is =, !=, =~ or !~."""
+    import promql_parser  # dev-only dependency
+
+    ops = [
+        (promql_parser.MatchOp.Equal, "="),
+        (promql_parser.MatchOp.NotEqual, "!="),
+        (promql_parser.MatchOp.Re, "=~"),
+        (promql_parser.MatchOp.NotRe, "!~"),
+    ]
+    found: list[tuple[str, str, str, str]] = []
+
+    def visit(node: Any) -> None:
+        if isinstance(node, promql_parser.VectorSelector):
+            groups = [node.matchers.matchers, *node.matchers.or_matchers]
+            for matcher in (m for group in groups for m in group):
+                if matcher.name != "__name__" and "$" not in matcher.value:
+                    op = next(text for match_op, text in ops if match_op == matcher.op)
+                    found.append((node.name, matcher.name, op, matcher.value))
+
+    promql_parser.walk(promql_parser.parse(expr), visit)
+    return found
+
+
+def label_value_problems(expr: str) -> list[str]:
+    """Each literal matcher of `expr` that no exported value satisfies, or whose label's values
+    are not known from the exporter's source."""
+    import re
+
+    problems = []
+    for metric, label, op, value in literal_matchers(expr):
+        known = EXPORTED_LABEL_VALUES.get(metric, {}).get(label)
+        if known is None:
+            problems.append(f"{metric}: {label}{op}{value!r}: values of {label} not known")
+            continue
+        if op in ("=~", "!~"):
+            hits = {v for v in known if re.fullmatch(value, v)}
+        else:
+            hits = {value} & known
+        # a matcher that excludes: it must exclude something the exporter writes, and leave some
+        if op in ("!=", "!~"):
+            hits = known - hits if hits else set()
+        if not hits:
+            problems.append(f"{metric}: {label}{op}{value!r}: the exporter writes {sorted(known)}")
+    return problems
+
+
 def iter_panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Yield every panel of a dashboard, including panels nested in (collapsed) rows."""
 

@@ -190,8 +190,22 @@ def valid_clusters() -> Strategy:
         if slack.get("enabled") and "channel" not in slack:
             slack["channel"] = "#flux-alerts"
         flux = spec.get("flux", {})
+        if flux_model.NOTIFICATION_CONTROLLER not in flux.get(
+            "components", [flux_model.NOTIFICATION_CONTROLLER]
+        ):  # no alerts without notification-controller's CRDs (the defaults set a channel)
+            spec.setdefault("alerts", {}).pop("routes", None)
+            slack = spec["alerts"].setdefault("slack", {})
+            slack["enabled"] = False
+        if "image-automation-controller" not in flux.get("componentsExtra", []):
+            for app in spec.get("apps", []):  # a read-write key only for its pushes
+                app.pop("imageAutomation", None)
         if "tenantDefaultServiceAccount" in flux:
             flux["multitenant"] = True
+        if flux.get("multitenant"):  # its notification-controller refuses other namespaces
+            spec.get("alerts", {}).pop("namespaces", None)
+            rules = [slack, *spec.get("alerts", {}).get("routes", [])]
+            for source in (s for rule in rules for s in rule.get("eventSources", [])):
+                source.pop("namespace", None)
         if flux.get("adopt"):  # a takeover keeps the bootstrap's deploy key
             spec["git"].pop("auth", None)
         if flux.get("adopt") and "path" not in spec["git"]:

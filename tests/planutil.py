@@ -39,3 +39,11 @@ def run_cli(project: Path, *args: str) -> tuple[int, str, str]:
     with redirect_stdout(out), redirect_stderr(err):
         code = cli.main(["--project", str(project), *args])
     return code, out.getvalue(), err.getvalue()
+
+
+def edit(project: Path, rel: str, old: str, new: str) -> None:
+    """Replace the first `old` in the project's file `rel` (which must contain it) by `new`."""
+    path = project / rel
+    text = path.read_text()
+    assert old in text, (rel, old)
+    path.write_text(text.replace(old, new, 1))

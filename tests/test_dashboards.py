@@ -12,6 +12,8 @@ import pytest
 from dashboardtools import (
     DOCUMENTED_METRICS,
     iter_panels,
+    label_value_problems,
+    literal_matchers,
     load_dashboards,
     metric_names,
     panel_queries,
@@ -171,7 +173,7 @@ def test_cluster_stats_content(dashes: dict[str, dict[str, Any]]) -> None:
     } <= _used_metrics(dash)
     exprs = panel_queries(dash)
     assert any('ready="False"' in e for e in exprs)  # failing resources
-    assert any('suspended="true"' in e for e in exprs)  # suspended resources
+    assert any('suspended="True"' in e for e in exprs)  # suspended resources
     assert any("by (kind, ready)" in e for e in exprs)  # resources by kind and readiness
     for q in ("0.5", "0.95", "0.99"):
         assert any(
@@ -274,3 +276,37 @@ def test_module_does_not_import_pulumi() -> None:
             imported.add(node.module.split(".")[0])
     assert "pulumi" not in imported
     assert not any(name.startswith("pulumi_") for name in imported)
+
+
+def test_every_literal_label_value_of_every_query_is_one_the_exporters_write(
+    dashes: dict[str, dict[str, Any]],
+) -> None:
+    checked = 0
+    for name, dash in dashes.items():
+        for expr in panel_queries(dash):
+            assert label_value_problems(expr) == [], (name, expr)
+            checked += len(literal_matchers(expr))
+    assert checked >= 4  # ready="True", ready="False" (twice), suspended="True" (twice)
+
+
+@pytest.mark.parametrize(
+    ("expr", "problem"),
+    [
+        (
+            'flux_resource_info{suspended="true"}',
+            "flux_resource_info: suspended='true': the exporter writes ['False', 'True']",
+        ),
+        (
+            'flux_instance_info{ready=~"true|false"}',
+            "flux_instance_info: ready=~'true|false': the exporter writes "
+            "['False', 'True', 'Unknown']",
+        ),
+        (
+            'gotk_reconcile_duration_seconds_count{kind="kustomization"}',
+            "gotk_reconcile_duration_seconds_count: kind='kustomization': values of kind not known",
+        ),
+    ],
+)
+def test_a_label_value_the_exporter_never_writes_is_caught(expr: str, problem: str) -> None:
+    assert label_value_problems(expr) == [problem]
+    assert label_value_problems('flux_resource_info{suspended="True", ready!="Unknown"}') == []

@@ -188,7 +188,15 @@ def test_dashboards_go_to_the_monitoring_namespace_with_the_sidecar_label(prod: 
 
 def test_operator_chart_creates_its_service_monitor(prod: StackPlan) -> None:
     release = one(prod, "kubernetes:helm.sh/v3:Release")
-    assert release.inputs["values"]["serviceMonitor"] == {"create": True}
+    # labelled for kube-prometheus-stack's selector (monitorLabels of _defaults.yaml), like the
+    # PodMonitor, and the operator reports every 30s (its docs' advice when Prometheus scrapes it)
+    assert release.inputs["values"]["serviceMonitor"] == {
+        "create": True,
+        "labels": {"release": "kube-prometheus-stack"},
+    }
+    assert release.inputs["values"]["reporting"] == {"interval": "30s"}
+    pod_monitor = one(prod, "kubernetes:monitoring.coreos.com/v1:PodMonitor")
+    assert pod_monitor.inputs["metadata"]["labels"]["release"] == "kube-prometheus-stack"
 
 
 def test_switches_turn_the_objects_off(project: Path) -> None:
@@ -467,3 +475,20 @@ def test_a_bad_source_is_one_line(project: Path, source: dict[str, str], message
     code, _, err = run_cli(project, "validate")
     assert "Traceback" not in err
     assert (code, err.splitlines()) == (2, [f"k8s-clusters/{STAGING}.yaml: {message}"])
+
+
+def test_a_clusters_monitor_labels_and_reporting_interval(project: Path) -> None:
+    set_spec(project, PROD, "monitoring.monitorLabels", {"release": "prom", "team": "sre"})
+    set_spec(project, PROD, "monitoring.reportingInterval", "1m")
+    plan = plan_stack(project, PROD)
+    values = one(plan, "kubernetes:helm.sh/v3:Release").inputs["values"]
+    assert values["serviceMonitor"]["labels"] == {"release": "prom", "team": "sre"}
+    assert values["reporting"] == {"interval": "1m"}
+    pod_monitor = one(plan, "kubernetes:monitoring.coreos.com/v1:PodMonitor").inputs
+    assert {"release": "prom", "team": "sre"}.items() <= pod_monitor["metadata"]["labels"].items()
+    assert validate(pod_monitor) == []
+    # without Prometheus: no ServiceMonitor, and the operator keeps its own interval
+    set_spec(project, PROD, "monitoring.prometheus", False)
+    values = one(plan_stack(project, PROD), "kubernetes:helm.sh/v3:Release").inputs["values"]
+    assert "serviceMonitor" not in values
+    assert "reporting" not in values

@@ -116,12 +116,26 @@ def route_name(route: AlertRoute | None) -> str:
     return f"{SLACK_PROVIDER_NAME}-{route.name}" if route else SLACK_PROVIDER_NAME
 
 
-def event_source(source: EventSource) -> dict[str, Any]:
+def event_source(source: EventSource, namespace: str | None = None) -> dict[str, Any]:
+    """One Alert eventSources entry; without a namespace it means the Alert's (flux-system)."""
     out: dict[str, Any] = {"kind": source.kind, "name": source.name}
-    if source.namespace:
-        out["namespace"] = source.namespace
+    if namespace or source.namespace:
+        out["namespace"] = namespace or source.namespace
     if source.match_labels:
         out["matchLabels"] = dict(source.match_labels)
+    return out
+
+
+def event_sources(cluster: Cluster, rule: AlertRule) -> list[dict[str, Any]]:
+    """The Alert's eventSources. notification-controller reads a source without a namespace as
+    the Alert's own (internal/server/event_handlers.go) and has no namespace wildcard, so such a
+    source is written for flux-system (as it was) and once more for each of
+    spec.alerts.namespaces; the FluxInstance lives only in flux-system."""
+    out = []
+    for source in rule.event_sources:
+        out.append(event_source(source))
+        if source.namespace is None and source.kind != "FluxInstance":
+            out += [event_source(source, ns) for ns in cluster.spec.alerts.namespaces]
     return out
 
 
@@ -141,7 +155,7 @@ def slack_alert(cluster: Cluster, route: AlertRoute | None = None) -> dict[str, 
     spec: dict[str, Any] = {
         "providerRef": {"name": route_name(route)},
         "eventSeverity": rule.severity,
-        "eventSources": [event_source(s) for s in rule.event_sources],
+        "eventSources": event_sources(cluster, rule),
         "eventMetadata": event_metadata(cluster),
     }
     if rule.exclusion_list:

@@ -8,16 +8,20 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from components.build.ecr_cluster import irsa_controllers, irsa_role_name
 from components.build.git_access import GIT_PROVIDER, GITHUB_APP_SECRET_NAME, repository_url
-from components.build.sops import sync_decryption_patch
+from components.build.sops import KUSTOMIZE_CONTROLLER, sops_role_name, sync_decryption_patch
 from components.definition.cluster import Cluster
 from components.definition.flux import FluxPatch
+from components.definition.types import partition_of
 from components.names import FLUX_INSTANCE_NAME, FLUX_NAMESPACE, FLUX_SECRET_NAME
 
 FLUX_REGISTRY = "ghcr.io/fluxcd"
 OPERATOR_CHART = "oci://ghcr.io/controlplaneio-fluxcd/charts/flux-operator"
 READY_TIMEOUT_SECONDS = 600
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
+# On a controller's pod template: "<irsa|podIdentity> <role ARN>" (a change rolls its pods)
+IDENTITY_ANNOTATION = "flux-fleet/aws-identity"
 
 
 def tolerations(keys: list[str]) -> list[dict[str, Any]]:
@@ -48,6 +52,47 @@ def service_account_role_patches(roles: Mapping[str, str]) -> list[dict[str, Any
             "target": {"kind": "ServiceAccount", "name": controller},
         }
         for controller, arn in sorted(roles.items())
+    ]
+
+
+def controller_identities(cluster: Cluster) -> dict[str, str]:
+    """controller -> the ARN of the AWS role it runs with (IAM names a role by account and name,
+    so the ARN is known before the role exists): kustomize-controller with spec.sops, and the
+    controllers that pull from ECR themselves (source-controller with ociSources,
+    image-reflector-controller)."""
+    partition = partition_of(cluster.spec.aws.region)
+    names = {
+        controller: irsa_role_name(cluster, controller) for controller in irsa_controllers(cluster)
+    }
+    if cluster.spec.sops is not None:
+        names[KUSTOMIZE_CONTROLLER] = sops_role_name(cluster)
+    account = cluster.spec.aws.account_id
+    return {c: f"arn:{partition}:iam::{account}:role/{name}" for c, name in sorted(names.items())}
+
+
+def identity_rollout_patches(cluster: Cluster) -> list[dict[str, Any]]:
+    """A pod-template annotation on each controller with an AWS role, carrying the mode and the
+    role: EKS injects credentials (IRSA's webhook, the Pod Identity agent's) only when a pod
+    starts, so a new role, or a switch between IRSA and Pod Identity, must change the pod
+    template for the Deployment to roll."""
+    mode = cluster.spec.aws.workload_identity
+    return [
+        {
+            "patch": json.dumps(
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "metadata": {"name": controller},
+                    "spec": {
+                        "template": {
+                            "metadata": {"annotations": {IDENTITY_ANNOTATION: f"{mode} {arn}"}}
+                        }
+                    },
+                }
+            ),
+            "target": {"kind": "Deployment", "name": controller},
+        }
+        for controller, arn in controller_identities(cluster).items()
     ]
 
 
@@ -126,6 +171,7 @@ def flux_instance(
         }
     patches = toleration_patches(spec.flux.toleration_keys)
     patches += service_account_role_patches(service_account_roles or {})
+    patches += identity_rollout_patches(cluster)
     if spec.sops is not None:
         patches.append(sync_decryption_patch())
     patches += [user_patch(patch) for patch in spec.flux.patches]  # last: they have the last word
@@ -153,8 +199,13 @@ def operator_values(cluster: Cluster) -> dict[str, Any]:
         "installCRDs": True,
         "web": {"enabled": False},
     }
-    if cluster.spec.monitoring.prometheus:
+    monitoring = cluster.spec.monitoring
+    if monitoring.prometheus:
         values["serviceMonitor"] = {"create": True}  # the operator's own metrics
+        if monitoring.monitor_labels:  # what Prometheus selects ServiceMonitors by
+            values["serviceMonitor"]["labels"] = dict(monitoring.monitor_labels)
+        # REPORTING_INTERVAL: how often flux_resource_info is refreshed (chart default 5m)
+        values["reporting"] = {"interval": monitoring.reporting_interval}
     if cluster.spec.flux.toleration_keys:
         values["tolerations"] = tolerations(cluster.spec.flux.toleration_keys)
     return values

@@ -19,33 +19,70 @@ from components.yamlio import dump_yaml
 _ENVIRONMENT = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
-def apps_kustomization(environment: str, *, decrypt: bool = False) -> dict[str, Any]:
+# The ServiceAccount the operator's multi-tenant profile gives its own sync Kustomization
+# (flux-operator internal/builder/profiles.go, profileClusterMultitenant): kustomize-controller's,
+# bound to cluster-admin. With the lockdown on, a Kustomization without serviceAccountName runs
+# as the tenant default (`default` of its namespace), which may apply nothing.
+LOCKDOWN_SERVICE_ACCOUNT = "kustomize-controller"
+
+
+def apps_service_account(cluster: Cluster) -> str | None:
+    """The ServiceAccount the `apps` Kustomization runs as: kustomize-controller's with
+    spec.flux.multitenant (the fleet's own overlay, like the sync), else none (no impersonation)."""
+    return LOCKDOWN_SERVICE_ACCOUNT if cluster.spec.flux.multitenant else None
+
+
+def app_service_account(cluster: Cluster, app: AppRepository) -> str | None:
+    """The ServiceAccount an application repository's Kustomization runs as: the entry's
+    serviceAccountName, else kustomize-controller's with spec.flux.multitenant, else none."""
+    return app.service_account_name or apps_service_account(cluster)
+
+
+def apps_kustomization(
+    environment: str, *, decrypt: bool = False, service_account: str | None = None
+) -> dict[str, Any]:
     """The Flux Kustomization `apps` that reconciles ./flux/apps/<environment> (decrypting SOPS
-    secrets when the cluster has spec.sops)."""
+    secrets when the cluster has spec.sops; as `service_account` when given)."""
     if not _ENVIRONMENT.match(environment):
         raise ValueError(
             f"environment {environment!r}: expected a lowercase DNS label (e.g. 'production')"
         )
-    out = _flux_kustomization("apps", f"./{FLUX_APPS_DIR}/{environment}", SYNC_SOURCE_NAME)
+    out = _flux_kustomization(
+        "apps", f"./{FLUX_APPS_DIR}/{environment}", SYNC_SOURCE_NAME, service_account
+    )
     if decrypt:
         out["spec"]["decryption"] = dict(DECRYPTION)
     return out
 
 
-def _flux_kustomization(name: str, path: str, source: str) -> dict[str, Any]:
+def cluster_apps_kustomization(cluster: Cluster) -> dict[str, Any]:
+    """The `apps` Kustomization of this cluster's folder (apps.yaml)."""
+    return apps_kustomization(
+        cluster.metadata.environment,
+        decrypt=cluster.spec.sops is not None,
+        service_account=apps_service_account(cluster),
+    )
+
+
+def _flux_kustomization(
+    name: str, path: str, source: str, service_account: str | None = None
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "interval": "10m",
+        "retryInterval": "1m",
+        "timeout": "5m",
+        "prune": True,
+        "wait": True,
+        "path": path,
+        "sourceRef": {"kind": "GitRepository", "name": source},
+    }
+    if service_account is not None:
+        spec["serviceAccountName"] = service_account
     return {
         "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
         "kind": "Kustomization",
         "metadata": {"name": name, "namespace": FLUX_NAMESPACE},
-        "spec": {
-            "interval": "10m",
-            "retryInterval": "1m",
-            "timeout": "5m",
-            "prune": True,
-            "wait": True,
-            "path": path,
-            "sourceRef": {"kind": "GitRepository", "name": source},
-        },
+        "spec": spec,
     }
 
 
@@ -77,7 +114,9 @@ def app_source(cluster: Cluster, app: AppRepository) -> list[dict[str, Any]]:
     that applies its path. The Secret is not here: the cluster stack creates it."""
     return [
         app_git_repository(cluster, app),
-        _flux_kustomization(app.name, _source_path(app.path), app.name),
+        _flux_kustomization(
+            app.name, _source_path(app.path), app.name, app_service_account(cluster, app)
+        ),
     ]
 
 
@@ -87,8 +126,7 @@ def app_file(app: AppRepository) -> str:
 
 def cluster_files(cluster: Cluster) -> dict[str, str]:
     """Every generated file of flux/clusters/<cluster>/, file name -> content."""
-    apps = apps_kustomization(cluster.metadata.environment, decrypt=cluster.spec.sops is not None)
-    files = {"apps.yaml": dump_yaml([apps])}
+    files = {"apps.yaml": dump_yaml([cluster_apps_kustomization(cluster)])}
     for app in cluster.spec.apps:
         files[app_file(app)] = dump_yaml(app_source(cluster, app))
     files["kustomization.yaml"] = dump_yaml([cluster_kustomization(list(files))])

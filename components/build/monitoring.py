@@ -58,7 +58,11 @@ def flux_pod_monitor(cluster: Cluster) -> dict[str, Any]:
         "metadata": metadata(
             POD_MONITOR_NAME,
             FLUX_NAMESPACE,
-            {"app.kubernetes.io/part-of": "flux", "app.kubernetes.io/component": "monitoring"},
+            {
+                **cluster.spec.monitoring.monitor_labels,
+                "app.kubernetes.io/part-of": "flux",
+                "app.kubernetes.io/component": "monitoring",
+            },
         ),
         "spec": {
             "namespaceSelector": {"matchNames": [FLUX_NAMESPACE]},

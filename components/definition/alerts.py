@@ -8,6 +8,7 @@ from pydantic import AfterValidator, Field, model_validator
 
 from components.definition.secrets import SecretSource
 from components.definition.types import (
+    Duration,
     Label,
     LabelKey,
     LabelValue,
@@ -66,7 +67,9 @@ GoRegex = Annotated[str, AfterValidator(go_regex)]
 class EventSource(Model):
     kind: FluxEventKind
     name: EventSourceName = Field("*", description='the object\'s name; default "*" (every one)')
-    namespace: Label | None = Field(None, description="default: flux-system (the Alert's)")
+    namespace: Label | None = Field(
+        None, description="default: flux-system and each of spec.alerts.namespaces"
+    )
     match_labels: dict[LabelKey, LabelValue] | None = Field(
         None, description='only objects with these labels (needs name "*")'
     )
@@ -98,7 +101,7 @@ class AlertRule(Model):
         min_length=1,
         max_length=100,
         description="default: every Kustomization, HelmRelease, GitRepository and OCIRepository "
-        "in flux-system, and the FluxInstance flux",
+        "in flux-system and spec.alerts.namespaces, and the FluxInstance flux",
     )
     exclusion_list: list[GoRegex] = Field(
         default_factory=list,
@@ -154,6 +157,13 @@ def _unique_routes(routes: list[AlertRoute]) -> list[AlertRoute]:
 
 class Alerts(Model):
     slack: SlackAlerts = Field(default_factory=SlackAlerts)
+    namespaces: Annotated[list[Label], AfterValidator(unique)] = Field(
+        default_factory=list,
+        max_length=50,
+        description="the namespaces besides flux-system whose Flux objects the alerts cover (those "
+        "of your apps' Kustomizations and HelmReleases): an event source without a namespace "
+        "covers flux-system and each of these",
+    )
     routes: Annotated[list[AlertRoute], AfterValidator(_unique_routes)] = Field(
         default_factory=list,
         max_length=20,
@@ -182,4 +192,15 @@ class Monitoring(Model):
         True,
         description="scrape the Flux controllers (PodMonitor) and the operator (ServiceMonitor); "
         "needs the prometheus-operator CRDs in the cluster",
+    )
+    monitor_labels: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict,
+        max_length=20,
+        description="labels on the PodMonitor and the operator's ServiceMonitor: the ones your "
+        "Prometheus selects monitors by (kube-prometheus-stack: release: <its Helm release>)",
+    )
+    reporting_interval: Duration = Field(
+        "30s",
+        description="with prometheus: how often the operator recomputes its report and the "
+        "flux_resource_info metrics (its default 5m; its docs recommend 30s when scraped)",
     )

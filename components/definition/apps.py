@@ -59,6 +59,18 @@ class AppRepository(Model):
         description="the Secret in flux-system with the key; default: <name>-deploykey",
         json_schema_extra={"not": {"const": FLUX_SECRET_NAME}},
     )
+    image_automation: bool = Field(
+        False,
+        description="an ImageUpdateAutomation pushes to this repository: its deploy key is "
+        "read-write (a new key pair; needs image-automation-controller in "
+        "spec.flux.componentsExtra)",
+    )
+    service_account_name: Label | None = Field(
+        None,
+        description="the ServiceAccount in flux-system its Kustomization runs as (one you "
+        "create, such as the tenant's); default: kustomize-controller with spec.flux.multitenant, "
+        "else none",
+    )
 
     @property
     def pull_secret(self) -> str:

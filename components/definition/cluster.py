@@ -12,10 +12,10 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 
-from components.definition.alerts import Alerts, Monitoring
+from components.definition.alerts import AlertRule, Alerts, Monitoring
 from components.definition.apps import Apps
 from components.definition.ecr import EcrSpec
-from components.definition.flux import FluxSpec
+from components.definition.flux import NOTIFICATION_CONTROLLER, FluxSpec
 from components.definition.rollout import Wave
 from components.definition.secrets import SecretSource
 from components.definition.sops import SopsSpec, key_partition
@@ -36,7 +36,7 @@ from components.definition.types import (
     pattern,
     role_in_account,
 )
-from components.names import FLUX_CLUSTERS_DIR, REGISTRIES_STACK
+from components.names import FLUX_CLUSTERS_DIR, FLUX_NAMESPACE, REGISTRIES_STACK
 
 # Stack names the program uses for something other than a cluster.
 RESERVED_NAMES = frozenset({REGISTRIES_STACK})
@@ -177,6 +177,79 @@ class ClusterSpec(Model):
             for i, arn in enumerate(self.sops.kms_key_arns if self.sops else [])
             if key_partition(arn) != partition
         ]
+        if errors:
+            raise ValidationError.from_exception_data("ClusterSpec", errors)  # type: ignore[arg-type]
+        return self
+
+    @model_validator(mode="after")
+    def _alerts_need_notification_controller(self) -> ClusterSpec:
+        """The operator installs only the listed components' CRDs: without notification-controller
+        the Provider and Alert fail at `pulumi up` ("no matches for kind")."""
+        if not self.alerts.uses_slack or NOTIFICATION_CONTROLLER in self.flux.components:
+            return self
+        on = (
+            "spec.alerts.slack (a channel is set)"
+            if self.alerts.slack.is_enabled
+            else "spec.alerts.routes"
+        )
+        off = "spec.alerts.slack.enabled: false" if self.alerts.slack.is_enabled else "no routes"
+        message = (
+            f"{NOTIFICATION_CONTROLLER} is not in the list while {on} is on: its Provider and "
+            f"Alert need the CRDs only {NOTIFICATION_CONTROLLER} installs, expected "
+            f"{NOTIFICATION_CONTROLLER} in spec.flux.components, or {off}"
+        )
+        error = field_error(("flux", "components"), self.flux.components, message)
+        raise ValidationError.from_exception_data("ClusterSpec", [error])  # type: ignore[list-item]
+
+    @model_validator(mode="after")
+    def _app_writes_need_image_automation(self) -> ClusterSpec:
+        """A read-write app key is for image-automation-controller's pushes: none without it."""
+        if self.flux.pushes_to_git:
+            return self
+        errors = [
+            field_error(
+                ("apps", i, "imageAutomation"),
+                True,
+                "true while image-automation-controller is not in spec.flux.componentsExtra "
+                "(nothing would push with the read-write key), expected "
+                "image-automation-controller in spec.flux.componentsExtra, or false",
+            )
+            for i, app in enumerate(self.apps)
+            if app.image_automation
+        ]
+        if errors:
+            raise ValidationError.from_exception_data("ClusterSpec", errors)  # type: ignore[arg-type]
+        return self
+
+    @model_validator(mode="after")
+    def _alerts_stay_in_flux_system_under_the_lockdown(self) -> ClusterSpec:
+        """With multitenant, notification-controller runs with --no-cross-namespace-refs and
+        refuses an event from another namespace than the Alert's (flux-system)."""
+        if not self.flux.multitenant or not self.alerts.uses_slack:
+            return self
+        why = (
+            "with spec.flux.multitenant notification-controller refuses events from another "
+            f"namespace than the Alert's ({FLUX_NAMESPACE}; --no-cross-namespace-refs)"
+        )
+        errors = (
+            [field_error(("alerts", "namespaces"), self.alerts.namespaces, f"{why}, expected none")]
+            if self.alerts.namespaces
+            else []
+        )
+        rules: list[tuple[tuple[str | int, ...], AlertRule]] = (
+            [(("alerts", "slack"), self.alerts.slack)] if self.alerts.slack.is_enabled else []
+        )
+        rules += [(("alerts", "routes", i), r) for i, r in enumerate(self.alerts.routes)]
+        for at, rule in rules:
+            errors += [
+                field_error(
+                    (*at, "eventSources", j, "namespace"),
+                    source.namespace,
+                    f"{why}, expected {FLUX_NAMESPACE} or no namespace",
+                )
+                for j, source in enumerate(rule.event_sources)
+                if source.namespace not in (None, FLUX_NAMESPACE)
+            ]
         if errors:
             raise ValidationError.from_exception_data("ClusterSpec", errors)  # type: ignore[arg-type]
         return self

@@ -291,13 +291,14 @@ def cluster_args(
             read_only=not spec.flux.pushes_to_git,
             adopt=spec.flux.adopt,
         ),
-        # One key per application repository (GitHub refuses a public key used twice), always
-        # read-only. Its GitRepository lives in Git (flux/clusters/<name>/<app>.yaml).
+        # One key per application repository (GitHub refuses a public key used twice),
+        # read-only unless its entry says imageAutomation (an ImageUpdateAutomation pushes there).
+        # Its GitRepository lives in Git (flux/clusters/<name>/<app>.yaml).
         app_keys=[
             AppKeyArgs(
                 app.name,
                 app.owner_or(spec.git.owner),
-                key(app.name, app.repository, app.pull_secret, read_only=True),
+                key(app.name, app.repository, app.pull_secret, read_only=not app.image_automation),
             )
             for app in spec.apps
         ],

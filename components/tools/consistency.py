@@ -9,6 +9,11 @@ starts with (flux/ for the default flux/clusters/<name>) exists in this project.
 - the overlay flux/apps/<environment> it runs exists,
 - every `spec.apps` entry has its GitRepository in that folder, with the entry's Secret
   and repository URL,
+- the `apps` Kustomization and each entry's Kustomization run as the ServiceAccount the
+  definition gives them (kustomize-controller with spec.flux.multitenant, or the entry's
+  serviceAccountName): under the lockdown, one without it applies nothing,
+- the Flux objects of that folder and of the overlay that name a namespace are in one the
+  default Alert covers (flux-system and spec.alerts.namespaces),
 - and no folder under flux/clusters/ is left without a definition.
 
 Pure file reading, no Pulumi: validate stays fast.
@@ -22,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from components.build.git_access import GIT_PROVIDER, repository_url
-from components.build.gitops import app_file
+from components.build.gitops import app_file, app_service_account, apps_service_account
 from components.definition.cluster import Cluster
 from components.forkmap import fork_map
 from components.loading.files import folder_problem, read_yaml_documents
@@ -171,14 +176,18 @@ def _shown(project_dir: Path, path: Path) -> str:
 # --- the checks -------------------------------------------------------------------------------
 
 
-def _git_repositories(found: list[Found], name: str) -> list[Found]:
+def _flux_objects(found: list[Found], group: str, kind: str, name: str) -> list[Found]:
     return [
         (file, obj)
         for file, obj in found
-        if obj.get("kind") == "GitRepository"
-        and str(obj.get("apiVersion", "")).startswith("source.toolkit.fluxcd.io/")
+        if obj.get("kind") == kind
+        and str(obj.get("apiVersion", "")).startswith(f"{group}/")
         and (obj.get("metadata") or {}).get("name") == name
     ]
+
+
+def _git_repositories(found: list[Found], name: str) -> list[Found]:
+    return _flux_objects(found, "source.toolkit.fluxcd.io", "GitRepository", name)
 
 
 def app_problems(cluster: Cluster, display: str, found: list[Found]) -> list[Problem]:
@@ -235,7 +244,95 @@ def app_problems(cluster: Cluster, display: str, found: list[Found]) -> list[Pro
     return problems
 
 
-def cluster_problems(project_dir: Path, cluster: Cluster, display: str) -> list[Problem]:
+def service_account_problems(cluster: Cluster, display: str, found: list[Found]) -> list[Problem]:
+    """The `apps` Kustomization and each entry's against the ServiceAccount the definition gives
+    them (none expected: nothing checked, a committed one is the team's choice)."""
+    wanted: list[tuple[str, str | None, str]] = [
+        ("apps", apps_service_account(cluster), f"spec.flux.multitenant in {display}")
+    ]
+    for i, app in enumerate(cluster.spec.apps):
+        why = (
+            f"spec.apps[{i}].serviceAccountName in {display}"
+            if app.service_account_name
+            else f"spec.flux.multitenant in {display}"
+        )
+        wanted.append((app.name, app_service_account(cluster, app), why))
+    tenant_default = cluster.spec.flux.tenant_default_service_account or "default"
+    problems = []
+    for name, expected, why in wanted:
+        if expected is None:
+            continue
+        for file, obj in _flux_objects(found, "kustomize.toolkit.fluxcd.io", "Kustomization", name):
+            got = (obj.get("spec") or {}).get("serviceAccountName")
+            if got != expected:
+                shown = "nothing" if got is None else f'"{got}"'
+                problems.append(
+                    Problem(
+                        file,
+                        f"Kustomization {name}: spec.serviceAccountName",
+                        f'expected "{expected}" ({why}; without it kustomize-controller '
+                        f'impersonates "{tenant_default}" of {FLUX_NAMESPACE}), got {shown}',
+                    )
+                )
+    return problems
+
+
+# The kinds the default Alert covers (spec.alerts.slack's default eventSources, FluxInstance aside).
+ALERTED_KINDS = {
+    "Kustomization": "kustomize.toolkit.fluxcd.io",
+    "HelmRelease": "helm.toolkit.fluxcd.io",
+    "GitRepository": "source.toolkit.fluxcd.io",
+    "OCIRepository": "source.toolkit.fluxcd.io",
+}
+
+
+def overlay_objects(project_dir: Path, environments: set[str]) -> dict[str, list[Found]]:
+    """environment -> the objects of its overlay flux/apps/<environment> (read once for all the
+    clusters that run it; problems reading it are the cluster folders' to report)."""
+    out = {}
+    for environment in sorted(environments):
+        folder = project_dir / OVERLAYS_ROOT / environment
+        out[environment] = folder_objects(project_dir, folder)[0] if folder.is_dir() else []
+    return out
+
+
+def alert_namespace_problems(cluster: Cluster, display: str, found: list[Found]) -> list[Problem]:
+    """Flux objects of the cluster folder and its overlay in a namespace the default Alert does
+    not cover (flux-system and spec.alerts.namespaces): their failures would never alert. Only
+    objects that name their namespace are seen (not those given one by a kustomization's
+    `namespace:`); none under the lockdown, whose alerts cover flux-system only."""
+    alerts = cluster.spec.alerts
+    if not alerts.slack.is_enabled or cluster.spec.flux.multitenant:
+        return []
+    covered = {FLUX_NAMESPACE, *alerts.namespaces}
+    apps = {app.name for app in cluster.spec.apps}  # their GitRepositories: app_problems' to check
+    problems = []
+    for file, obj in found:
+        kind = obj.get("kind")
+        namespace = (obj.get("metadata") or {}).get("namespace")
+        name = (obj.get("metadata") or {}).get("name")
+        if (
+            isinstance(kind, str)
+            and not (kind == "GitRepository" and name in apps)
+            and str(obj.get("apiVersion", "")).startswith(f"{ALERTED_KINDS.get(kind)}/")
+            and isinstance(namespace, str)
+            and namespace not in covered
+        ):
+            problems.append(
+                Problem(
+                    file,
+                    f"{kind} {name}: metadata.namespace",
+                    f'"{namespace}" is not covered by the alerts of {display}, expected it in '
+                    "spec.alerts.namespaces (an Alert's event source without a namespace is "
+                    f"{FLUX_NAMESPACE} only)",
+                )
+            )
+    return problems
+
+
+def cluster_problems(
+    project_dir: Path, cluster: Cluster, display: str, overlay_found: list[Found] | None = None
+) -> list[Problem]:
     problems: list[Problem] = []
     overlay = overlay_problem(project_dir, cluster, display)
     if overlay is not None:
@@ -252,7 +349,13 @@ def cluster_problems(project_dir: Path, cluster: Cluster, display: str) -> list[
         )
         return problems
     found, read_problems = folder_objects(project_dir, folder)
-    return problems + read_problems + app_problems(cluster, display, found)
+    return (
+        problems
+        + read_problems
+        + app_problems(cluster, display, found)
+        + service_account_problems(cluster, display, found)
+        + alert_namespace_problems(cluster, display, [*found, *(overlay_found or [])])
+    )
 
 
 def orphan_folders(fleet: Fleet) -> list[Problem]:
@@ -295,8 +398,13 @@ def consistency_problems(fleet: Fleet) -> list[Problem]:
         (cluster, fleet.files.get(cluster.name, definition_file(cluster.name)))
         for cluster in local_clusters(fleet)
     ]
+    overlays = overlay_objects(fleet.project_dir, {c.metadata.environment for c, _ in work})
     found = fork_map(
-        lambda item: cluster_problems(fleet.project_dir, *item), work, min_items=PARALLEL_FROM
+        lambda item: cluster_problems(
+            fleet.project_dir, *item, overlays[item[0].metadata.environment]
+        ),
+        work,
+        min_items=PARALLEL_FROM,
     )
     problems = [p for cluster_found in found for p in cluster_found]
     problems += orphan_folders(fleet)
