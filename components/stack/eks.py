@@ -86,6 +86,10 @@ class EksConnection(pulumi.ComponentResource):
             # an in-place update.
             cluster_identifier=pulumi.Output.concat(eks.arn, "@", eks.created_at),
             enable_server_side_apply=True,
+            # A Secret's data is updated in place, not replaced: pulumi-kubernetes replaces a
+            # Secret whose data changed unless this is on, and a named object is replaced
+            # delete-first, so a key rotation would leave Flux without its Secret for a moment.
+            enable_secret_mutable=True,
             # Taking over a bootstrapped cluster (spec.flux.adopt): creates of objects that
             # already exist update them instead of failing (build/recovery.py, README).
             # deleteUnreachable is never set here: PULUMI_K8S_DELETE_UNREACHABLE, at destroy.
