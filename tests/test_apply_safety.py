@@ -5,18 +5,20 @@ providers' decisions (`applymodel.py`), what is created, updated, replaced (and 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import pytest
 from applymodel import DEPLOY_KEY, KEY_PAIR, SECRET, by_op, transition
-from planutil import of_type, one
-from test_day2 import edit_spec
+from planutil import of_type, one, run_cli
+from test_day2 import edit_spec, plain
 
 from components.plan.result import StackPlan
 from components.plan.runner import plan_stack
-from components.stack import program
+from components.stack import cluster, program
 
 PROD = "production-cluster-name"
 K8S_PROVIDER = "pulumi:providers:kubernetes"
@@ -85,3 +87,89 @@ def test_without_mutable_secrets_the_model_sees_the_delete_first_replacement(
     assert len(secrets) == 2
     for urn in secrets:
         assert steps[urn].op == "replace" and steps[urn].delete_first
+
+
+# --- items 1 and 5: the GitHub credential comes from each command's environment ------------------
+
+GITHUB_PROVIDER = "pulumi:providers:github"
+APP_ENV = {
+    "GITHUB_APP_ID": "123456",
+    "GITHUB_APP_INSTALLATION_ID": "7654321",
+    "GITHUB_APP_PEM_FILE": "-----BEGIN RSA PRIVATE KEY-----\nFAKE\n-----END RSA PRIVATE KEY-----",
+}
+
+
+@pytest.fixture
+def no_github_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in ("GITHUB_TOKEN", *APP_ENV):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_no_github_token_in_the_provider_inputs(
+    project: Path, no_github_env: pytest.MonkeyPatch
+) -> None:
+    no_github_env.setenv("GITHUB_TOKEN", "ghs_first_run_token")
+    first = planned(project)
+    provider = one(first, GITHUB_PROVIDER)
+    # Not an input, so not in the state: destroy and refresh (which configure the provider from
+    # the state) use the token of their own environment, read by the provider.
+    assert "token" not in provider.inputs and "appAuth" not in provider.inputs
+    assert "ghs_first_run_token" not in json.dumps(plain(provider.inputs))
+    # The program's environment is left as it was.
+    assert os.environ["GITHUB_TOKEN"] == "ghs_first_run_token"
+    # A new token on the next run (an App token lives an hour) changes nothing: no drift.
+    no_github_env.setenv("GITHUB_TOKEN", "ghs_next_run_token")
+    steps = transition(first, planned(project))
+    assert steps[provider.urn].op == "same"
+    assert {step.op for step in steps.values()} == {"same"}
+
+
+def test_without_hiding_the_sdk_stores_the_token(
+    project: Path, no_github_env: pytest.MonkeyPatch
+) -> None:
+    """What the test above guards against: the SDK copies GITHUB_TOKEN into the inputs."""
+    no_github_env.setattr(cluster, "_hidden", lambda _name: nullcontext())
+    no_github_env.setenv("GITHUB_TOKEN", "ghs_first_run_token")
+    first = planned(project)
+    assert plain(one(first, GITHUB_PROVIDER).inputs)["token"] == "ghs_first_run_token"
+    no_github_env.setenv("GITHUB_TOKEN", "ghs_next_run_token")
+    steps = transition(first, planned(project))
+    assert steps[one(first, GITHUB_PROVIDER).urn].op == "update"
+
+
+def test_github_app_variables_configure_an_empty_app_auth(
+    project: Path, no_github_env: pytest.MonkeyPatch
+) -> None:
+    for name, value in APP_ENV.items():
+        no_github_env.setenv(name, value)
+    plan = planned(project)
+    provider = one(plan, GITHUB_PROVIDER)
+    # The block the provider needs to read GITHUB_APP_* (pulumi-github docs), empty: the App's
+    # IDs and key stay in the environment, never in the state.
+    assert json.loads(provider.inputs["appAuth"]) == {}
+    assert "token" not in provider.inputs
+    assert "FAKE" not in json.dumps(plain([r.inputs for r in plan.resources]), default=str)
+    # Switching between a token and the App is an update of the provider, not a replacement of
+    # the deploy keys.
+    no_github_env.delenv("GITHUB_APP_ID")
+    no_github_env.delenv("GITHUB_APP_INSTALLATION_ID")
+    no_github_env.delenv("GITHUB_APP_PEM_FILE")
+    no_github_env.setenv("GITHUB_TOKEN", "ghs_token")
+    steps = transition(plan, planned(project))
+    assert steps[provider.urn].op == "update"
+    assert {s.op for urn, s in steps.items() if urn != provider.urn} == {"same"}
+
+
+def test_some_github_app_variables_without_the_others_is_one_line(
+    project: Path, no_github_env: pytest.MonkeyPatch
+) -> None:
+    no_github_env.setenv("GITHUB_APP_ID", "123456")
+    code, out, err = run_cli(project, "plan", PROD)
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [
+        "GITHUB_APP_ID set without GITHUB_APP_INSTALLATION_ID, GITHUB_APP_PEM_FILE: the GitHub "
+        "provider authenticates as a GitHub App with all of GITHUB_APP_ID, "
+        "GITHUB_APP_INSTALLATION_ID, GITHUB_APP_PEM_FILE (GITHUB_APP_PEM_FILE: the key's PEM "
+        "text), or with GITHUB_TOKEN"
+    ]
