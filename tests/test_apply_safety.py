@@ -173,3 +173,48 @@ def test_some_github_app_variables_without_the_others_is_one_line(
         "GITHUB_APP_INSTALLATION_ID, GITHUB_APP_PEM_FILE (GITHUB_APP_PEM_FILE: the key's PEM "
         "text), or with GITHUB_TOKEN"
     ]
+
+
+# --- item 7: read-only to read-write goes through a new key pair ---------------------------------
+
+
+def image_automation(spec: dict[str, Any]) -> None:
+    spec.setdefault("flux", {})["componentsExtra"] = ["image-automation-controller"]
+
+
+@pytest.mark.parametrize("to_read_write", [True, False])
+def test_flipping_the_fleet_key_access_is_a_rotation(project: Path, to_read_write: bool) -> None:
+    read_only = planned(project)
+    read_write = planned(project, image_automation)
+    before, after = (read_only, read_write) if to_read_write else (read_write, read_only)
+    steps = transition(before, after)
+    fleet = f"{PROD}-fleet-key"
+    old_name, new_name = (f"{fleet}-r1", f"{fleet}-r1-rw")[:: 1 if to_read_write else -1]
+    new_key = one(after, DEPLOY_KEY, new_name)
+    assert new_key.inputs["readOnly"] is (not to_read_write)
+    # New key pair and deploy key created; the old ones deleted (last); no deploy key replaced,
+    # so GitHub always has a key Flux holds.
+    for type_ in (KEY_PAIR, DEPLOY_KEY):
+        assert steps[one(after, type_, new_name).urn].op == "create"
+        assert steps[one(before, type_, old_name).urn].op == "delete"
+    assert not [urn for urn in by_op(steps, "replace") if DEPLOY_KEY in urn]
+    # The Secret is updated in place, after the new deploy key exists.
+    secret = one(after, SECRET, fleet)
+    assert steps[secret.urn].op == "update" and new_key.urn in secret.dependencies
+    # The application keys stay read-only and untouched.
+    app = one(after, DEPLOY_KEY, f"{PROD}-app-my-apps-r1")
+    assert app.inputs["readOnly"] is True and steps[app.urn].op == "same"
+
+
+def test_under_one_name_the_flip_would_replace_the_deploy_key_delete_first(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the names avoid: the same key under the same URN, only readOnly changed."""
+    before = planned(project)
+    after = planned(project, image_automation)
+    old = one(before, DEPLOY_KEY, f"{PROD}-fleet-key-r1")
+    flipped = one(after, DEPLOY_KEY, f"{PROD}-fleet-key-r1-rw")
+    monkeypatch.setattr(flipped, "urn", old.urn)
+    monkeypatch.setitem(flipped.inputs, "key", old.inputs["key"])
+    step = transition(before, after)[old.urn]
+    assert step.op == "replace" and step.delete_first
