@@ -12,9 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from applymodel import DEPLOY_KEY, KEY_PAIR, SECRET, by_op, transition
+from applymodel import (
+    ACCESS_ENTRY,
+    ACCESS_POLICY,
+    DEPLOY_KEY,
+    KEY_PAIR,
+    POD_IDENTITY,
+    SECRET,
+    Step,
+    by_op,
+    transition,
+)
 from planutil import of_type, one, run_cli
-from test_day2 import edit_spec, plain
+from test_day2 import cluster_answers, dependents, edit_spec, plain  # noqa: F401 (a fixture)
 
 from components.plan.result import StackPlan
 from components.plan.runner import plan_stack
@@ -218,3 +228,91 @@ def test_under_one_name_the_flip_would_replace_the_deploy_key_delete_first(
     monkeypatch.setitem(flipped.inputs, "key", old.inputs["key"])
     step = transition(before, after)[old.urn]
     assert step.op == "replace" and step.delete_first
+
+
+# --- item 2: a rebuilt cluster gets its access entry and Pod Identity associations again --------
+
+DEPLOYER = "arn:aws:iam::123456789012:role/fleet-deployer"
+OWN_KEY = "arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+
+
+@pytest.fixture
+def rebuild(cluster_answers: Callable[..., None]) -> Callable[..., None]:  # noqa: F811
+    """Make the EKS lookup answer another cluster of the same name (test_day2's fixture)."""
+    return cluster_answers
+
+
+def with_aws_identities(spec: dict[str, Any]) -> None:
+    """The deployer's access entry, and three controllers on Pod Identity (ECR and SOPS)."""
+    spec["aws"].update(accessEntry={"principalArn": DEPLOYER}, workloadIdentity="podIdentity")
+    spec["ecr"]["ociSources"] = True
+    spec["flux"]["componentsExtra"] = ["image-reflector-controller"]
+    spec["sops"] = {"kmsKeyArns": [OWN_KEY]}
+
+
+def test_a_rebuilt_cluster_replaces_its_access_entry_and_associations(
+    project: Path, rebuild: Callable[..., None]
+) -> None:
+    before = planned(project, with_aws_identities)
+    entries = of_type(before, ACCESS_ENTRY) + of_type(before, ACCESS_POLICY)
+    associations = of_type(before, POD_IDENTITY)
+    assert len(entries) == 2 and len(associations) == 3
+    identity = one(before, K8S_PROVIDER).inputs["clusterIdentifier"]
+    for reg in entries + associations:  # tied to the cluster's identity, as the provider is
+        assert reg.replacement_trigger == identity
+    # Access entry and policy association: delete-first (the new one has the old one's ID).
+    assert all(r.delete_before_replace for r in entries)
+
+    # Deleted and created again under the same name: the README's recipe forgets the old
+    # cluster's objects (state delete --target-dependents of its provider), then `pulumi up`.
+    rebuild(
+        created_at="2031-01-01T00:00:00Z",
+        endpoint="https://REBUILT.gr7.eu-west-1.eks.amazonaws.com",
+        ca="UkVCVUlMVCBDQQ==",
+    )
+    rebuilt = planned(project)
+    forgotten = dependents(before, one(before, K8S_PROVIDER))
+    kept = StackPlan(
+        before.stack, [r for r in before.resources if r.urn not in forgotten], before.outputs
+    )
+    steps = transition(kept, rebuilt)
+    for reg in entries:
+        assert steps[reg.urn] == Step("replace", reg.urn, delete_first=True)
+    for reg in associations:
+        assert steps[reg.urn].op == "replace"
+    # Every object of the cluster is created through the new provider, which waits for the
+    # access entry; the FluxInstance waits for the associations.
+    provider = one(rebuilt, K8S_PROVIDER)
+    assert steps[provider.urn].op == "create"
+    assert one(rebuilt, ACCESS_POLICY).urn in provider.dependencies
+    instance = one(rebuilt, "kubernetes:fluxcd.controlplane.io/v1:FluxInstance")
+    assert {r.urn for r in associations} <= set(instance.dependencies)
+    # The roles and key pairs stay as they are.
+    for type_ in ("aws:iam/role:Role", KEY_PAIR, DEPLOY_KEY):
+        assert {steps[r.urn].op for r in of_type(rebuilt, type_)} == {"same"}
+
+
+def test_without_the_trigger_a_rebuild_would_keep_the_vanished_entries(
+    project: Path, rebuild: Callable[..., None]
+) -> None:
+    """What the trigger fixes: nothing in the inputs of these resources changes with a rebuild."""
+    before = planned(project, with_aws_identities)
+    rebuild(created_at="2031-01-01T00:00:00Z", endpoint="https://R", ca="Ug==")
+    rebuilt = planned(project)
+    for plan in (before, rebuilt):
+        for reg in plan.resources:
+            reg.replacement_trigger = None
+    steps = transition(before, rebuilt)
+    for type_ in (ACCESS_ENTRY, ACCESS_POLICY, POD_IDENTITY):
+        assert {steps[r.urn].op for r in of_type(rebuilt, type_)} == {"same"}
+
+
+def test_the_cluster_identity_appearing_in_an_old_state_replaces_nothing(project: Path) -> None:
+    """A stack last run before the trigger existed: the engine replaces only when an old value
+    changes, so the upgrade is no replacement."""
+    before = planned(project, with_aws_identities)
+    after = planned(project)
+    for reg in before.resources:
+        reg.replacement_trigger = None
+    steps = transition(before, after)
+    assert {s.op for s in steps.values()} == {"same"}

@@ -72,6 +72,7 @@ class FluxCluster(pulumi.ComponentResource):
         # roles; the registries stack writes the repository policies), and kustomize-controller's
         # for SOPS decryption with the cluster's KMS keys.
         aws_provider, oidc_issuer = self.connection.aws_provider, self.connection.oidc_issuer
+        identity = self.connection.cluster_identity
         self.ecr: EcrAccess | None = None
         self.sops: SopsAccess | None = None
         if args.ecr is not None:
@@ -80,6 +81,7 @@ class FluxCluster(pulumi.ComponentResource):
                 args.ecr,
                 aws_provider=aws_provider,
                 oidc_issuer=oidc_issuer,
+                cluster_identity=identity,
                 opts=child,
             )
         if args.sops is not None:
@@ -88,6 +90,7 @@ class FluxCluster(pulumi.ComponentResource):
                 args.sops,
                 aws_provider=aws_provider,
                 oidc_issuer=oidc_issuer,
+                cluster_identity=identity,
                 opts=child,
             )
         self._github: dict[str, github.Provider] = {}

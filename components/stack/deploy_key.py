@@ -21,8 +21,9 @@ class DeployKey(pulumi.ComponentResource):
     """One key per cluster and repository (GitHub refuses a public key used twice).
 
     Rotation: the key pair and deploy key carry the rotation number (and `-rw` when read-write)
-    in their names, the Secret does not. Bumping it creates the new pair and deploy key, updates the Secret in place, and
-    only then (Pulumi deletes removed resources last) deletes the old deploy key.
+    in their names, the Secret does not. Bumping it creates the new pair and deploy key,
+    updates the Secret in place, and only then (Pulumi deletes removed resources last) deletes
+    the old deploy key.
 
     With the fleet's GitHub App (`github_app`: the Secret's data), only the Secret, holding the
     App's credentials: an application repository's Secret stays the same resource in both modes.

@@ -25,6 +25,9 @@ class EksConnection(pulumi.ComponentResource):
     aws_provider: aws.Provider
     k8s_provider: k8s.Provider
     oidc_issuer: pulumi.Output[str]
+    # The cluster's identity, its ARN and creation time: a cluster deleted and created again
+    # under the same name has a new one.
+    cluster_identity: pulumi.Output[str]
 
     def __init__(
         self, name: str, args: EksConnectionArgs, opts: pulumi.ResourceOptions | None = None
@@ -53,12 +56,21 @@ class EksConnection(pulumi.ComponentResource):
             )
         )
         self.oidc_issuer = eks.identities.apply(lambda ids: ids[0]["oidcs"][0]["issuer"])
+        self.cluster_identity = pulumi.Output.concat(eks.arn, "@", eks.created_at)
         # The deployer's access to the cluster, before any Kubernetes object (each goes through
         # the provider below, which waits for it).
         access: list[pulumi.Resource] = []
         if args.access_entry is not None:
             principal, policy = args.access_entry
-            on_aws = pulumi.ResourceOptions(parent=self, provider=self.aws_provider)
+            # EKS deletes the entry with the cluster: a rebuilt cluster (new identity) gets it
+            # again. Delete-first: the old entry's ID (cluster name, principal) also names the
+            # new one, and deleting an entry that is gone succeeds.
+            on_aws = pulumi.ResourceOptions(
+                parent=self,
+                provider=self.aws_provider,
+                replacement_trigger=self.cluster_identity,
+                delete_before_replace=True,
+            )
             entry = aws.eks.AccessEntry(
                 f"{name}-access",
                 cluster_name=args.eks_cluster_name,
@@ -84,7 +96,7 @@ class EksConnection(pulumi.ComponentResource):
             # The provider (and every object through it) is replaced only when the cluster itself
             # is: a rebuilt cluster has a new ARN creation time; a changed role or CA rotation is
             # an in-place update.
-            cluster_identifier=pulumi.Output.concat(eks.arn, "@", eks.created_at),
+            cluster_identifier=self.cluster_identity,
             enable_server_side_apply=True,
             # A Secret's data is updated in place, not replaced: pulumi-kubernetes replaces a
             # Secret whose data changed unless this is on, and a named object is replaced
