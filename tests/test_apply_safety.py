@@ -316,3 +316,34 @@ def test_the_cluster_identity_appearing_in_an_old_state_replaces_nothing(project
         reg.replacement_trigger = None
     steps = transition(before, after)
     assert {s.op for s in steps.values()} == {"same"}
+
+
+# --- item 6: Pod Identity roles trust exactly their controller, by the documented session tags ---
+
+
+def test_pod_identity_trust_names_cluster_namespace_and_service_account(project: Path) -> None:
+    plan = planned(project, with_aws_identities)
+    roles = {r.inputs["serviceAccount"]: r.inputs["roleArn"] for r in of_type(plan, POD_IDENTITY)}
+    assert sorted(roles) == [
+        "image-reflector-controller",
+        "kustomize-controller",
+        "source-controller",
+    ]
+    by_urn = {r.urn: r for r in of_type(plan, "aws:iam/role:Role")}
+    for service_account, role_arn in roles.items():
+        # the association binds the role (its ARN, known at apply: the mocks name the role)
+        (role,) = [r for urn, r in by_urn.items() if role_arn == f"[unknown {r.name}.arn]"]
+        (statement,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+        assert statement["Condition"] == {
+            "StringEquals": {
+                "aws:RequestTag/eks-cluster-arn": (
+                    "arn:aws:eks:eu-west-1:123456789012:cluster/production-eks"
+                ),
+                "aws:RequestTag/kubernetes-namespace": "flux-system",
+                "aws:RequestTag/kubernetes-service-account": service_account,
+            }
+        }
+    # The change from the former conditions is an update of each role's trust, not a new role.
+    irsa = planned(project, lambda spec: spec["aws"].update(workloadIdentity="irsa"))
+    steps = transition(irsa, plan)
+    assert {steps[urn].op for urn in by_urn} == {"update"}
