@@ -8,9 +8,11 @@ import json
 import os
 from collections.abc import Callable
 from contextlib import nullcontext
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pulumi
 import pytest
 from applymodel import (
     ACCESS_ENTRY,
@@ -26,9 +28,10 @@ from applymodel import (
 from planutil import of_type, one, run_cli
 from test_day2 import cluster_answers, dependents, edit_spec, plain  # noqa: F401 (a fixture)
 
+from components.plan.mocks import PlanMocks, RecordingMonitor
 from components.plan.result import StackPlan
 from components.plan.runner import plan_stack
-from components.stack import cluster, program
+from components.stack import access_wait, cluster, program
 
 PROD = "production-cluster-name"
 K8S_PROVIDER = "pulumi:providers:kubernetes"
@@ -347,3 +350,102 @@ def test_pod_identity_trust_names_cluster_namespace_and_service_account(project:
     irsa = planned(project, lambda spec: spec["aws"].update(workloadIdentity="irsa"))
     steps = transition(irsa, plan)
     assert {steps[urn].op for urn in by_urn} == {"update"}
+
+
+# --- item 4: a new access entry is waited for before the provider probes the cluster ------------
+
+
+def test_the_wait_retries_denials_then_returns() -> None:
+    answers = iter([401, 403, 200])
+    asked: list[dict[str, Any]] = []
+    slept: list[float] = []
+
+    def status(kubeconfig: dict[str, Any]) -> int | None:
+        asked.append(kubeconfig)
+        return next(answers)
+
+    access_wait.wait_for_access({"k": 1}, "production-eks", status=status, sleep=slept.append)
+    assert len(asked) == 3 and slept == [access_wait.INTERVAL_SECONDS] * 2
+
+
+@pytest.mark.parametrize("answer", [200, 404, 500, None])
+def test_the_wait_stops_at_anything_but_a_denial(answer: int | None) -> None:
+    slept: list[float] = []
+    access_wait.wait_for_access({}, "eks", status=lambda _: answer, sleep=slept.append)
+    assert slept == []
+
+
+def test_the_wait_is_bounded_with_one_clear_line() -> None:
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    with pytest.raises(pulumi.RunError) as raised:
+        access_wait.wait_for_access(
+            {}, "production-eks", status=lambda _: 401, sleep=sleep, clock=lambda: now[0]
+        )
+    assert now[0] == access_wait.WAIT_SECONDS
+    assert str(raised.value) == (
+        "EKS cluster production-eks: the deployer's access entry was just created, but the "
+        "cluster still answers 401 after 300 seconds (access entries take a while to "
+        "propagate): run `pulumi up` again"
+    )
+
+
+def test_only_a_new_association_is_waited_for() -> None:
+    now = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+    assert access_wait.fresh("2030-01-01T11:58:00Z", now)
+    assert not access_wait.fresh("2030-01-01T11:00:00Z", now)  # an earlier run's
+    for missing in (None, "", "[unknown x.associatedAt]", "2030-01-01T11:58:00"):
+        assert not access_wait.fresh(missing, now)
+
+
+ASSOCIATION_TYPE = "aws:eks/accessPolicyAssociation:AccessPolicyAssociation"
+
+
+def test_the_program_waits_for_a_new_entry_before_configuring_the_provider(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[dict[str, Any]] = []
+
+    def status(kubeconfig: dict[str, Any]) -> int:
+        # the provider is not registered yet when the cluster is asked
+        assert not [r for r in runner_registrations() if r.type == K8S_PROVIDER]
+        asked.append(kubeconfig)
+        return 200
+
+    registrations: list[Any] = []
+
+    def runner_registrations() -> list[Any]:
+        return registrations[0].registrations if registrations else []
+
+    original_init = RecordingMonitor.__init__
+
+    def init(self: RecordingMonitor, mocks: PlanMocks) -> None:
+        original_init(self, mocks)
+        registrations.append(self)
+
+    monkeypatch.setattr(RecordingMonitor, "__init__", init)
+    monkeypatch.setattr(access_wait, "api_status", status)
+    # A plain plan (and a preview, or a later run): the association has no fresh time, no wait.
+    plan = planned(project, lambda spec: spec["aws"].update(accessEntry={"principalArn": DEPLOYER}))
+    assert asked == []
+    # A `pulumi up` that has just associated the policy: the cluster is asked, with the
+    # provider's own kubeconfig, before the provider is configured with it.
+    original = PlanMocks.new_resource
+
+    def new_resource(self: PlanMocks, args: Any) -> tuple[str, dict[str, Any]]:
+        id_, outputs = original(self, args)
+        if args.typ == ASSOCIATION_TYPE:
+            outputs["associatedAt"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        return id_, outputs
+
+    monkeypatch.setattr(PlanMocks, "new_resource", new_resource)
+    registrations.clear()
+    fresh_plan = planned(project)
+    (kubeconfig,) = asked
+    provider = one(fresh_plan, K8S_PROVIDER)
+    assert json.loads(plain(provider.inputs["kubeconfig"])) == kubeconfig
+    assert one(fresh_plan, ASSOCIATION_TYPE).urn in provider.dependencies
+    assert plain(one(plan, K8S_PROVIDER).inputs) == plain(provider.inputs)

@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 
 from components.build.eks import kubeconfig
 from components.names import component_type
+from components.stack.access_wait import after_access
 from components.stack.args import EksConnectionArgs
 from components.stack.aws_account import account_provider
 from components.stack.outputs import secret
@@ -78,17 +79,20 @@ class EksConnection(pulumi.ComponentResource):
                 type="STANDARD",
                 opts=on_aws,
             )
-            access.append(
-                aws.eks.AccessPolicyAssociation(
-                    f"{name}-access-policy",
-                    cluster_name=args.eks_cluster_name,
-                    principal_arn=principal,
-                    policy_arn=policy,
-                    access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
-                    opts=pulumi.ResourceOptions.merge(
-                        on_aws, pulumi.ResourceOptions(depends_on=[entry])
-                    ),
-                )
+            association = aws.eks.AccessPolicyAssociation(
+                f"{name}-access-policy",
+                cluster_name=args.eks_cluster_name,
+                principal_arn=principal,
+                policy_arn=policy,
+                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                opts=pulumi.ResourceOptions.merge(
+                    on_aws, pulumi.ResourceOptions(depends_on=[entry])
+                ),
+            )
+            access.append(association)
+            # The provider probes the cluster once: a new entry must work first (bounded).
+            config = pulumi.Output.all(config, association.associated_at).apply(
+                lambda values: after_access(values[0], values[1], args.eks_cluster_name)
             )
         self.k8s_provider = k8s.Provider(
             f"{name}-k8s",
