@@ -205,6 +205,9 @@ def test_flipping_the_fleet_key_access_is_a_rotation(project: Path, to_read_writ
     old_name, new_name = (f"{fleet}-r1", f"{fleet}-r1-rw")[:: 1 if to_read_write else -1]
     new_key = one(after, DEPLOY_KEY, new_name)
     assert new_key.inputs["readOnly"] is (not to_read_write)
+    # told apart on GitHub's list while both exist
+    access = ", read-write" if to_read_write else ""
+    assert new_key.inputs["title"] == f"flux-fleet {PROD} fleet (rotation 1{access})"
     # New key pair and deploy key created; the old ones deleted (last); no deploy key replaced,
     # so GitHub always has a key Flux holds.
     for type_ in (KEY_PAIR, DEPLOY_KEY):

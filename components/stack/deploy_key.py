@@ -65,7 +65,7 @@ class DeployKey(pulumi.ComponentResource):
             deploy_key = github.RepositoryDeployKey(
                 versioned,
                 repository=args.repository,
-                title=deploy_key_title(args.cluster, args.purpose, args.rotation),
+                title=deploy_key_title(args.cluster, args.purpose, args.rotation, args.read_only),
                 key=self.public_key,
                 read_only=args.read_only,
                 opts=pulumi.ResourceOptions(parent=self, provider=github_provider),
