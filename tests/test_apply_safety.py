@@ -28,6 +28,7 @@ from applymodel import (
 from planutil import of_type, one, run_cli
 from test_day2 import cluster_answers, dependents, edit_spec, plain  # noqa: F401 (a fixture)
 
+from components.plan import render
 from components.plan.mocks import PlanMocks, RecordingMonitor
 from components.plan.result import StackPlan
 from components.plan.runner import plan_stack
@@ -452,3 +453,15 @@ def test_the_program_waits_for_a_new_entry_before_configuring_the_provider(
     assert json.loads(plain(provider.inputs["kubeconfig"])) == kubeconfig
     assert one(fresh_plan, ASSOCIATION_TYPE).urn in provider.dependencies
     assert plain(one(plan, K8S_PROVIDER).inputs) == plain(provider.inputs)
+
+
+def test_the_text_plan_shows_what_is_replaced_with_the_cluster(project: Path) -> None:
+    text = render.text(planned(project, with_aws_identities))
+    lines = text.splitlines()
+    for name in (f"{PROD}-eks-access", f"{PROD}-eks-access-policy"):
+        at = lines.index(next(line for line in lines if line.endswith(f" {name}")))
+        assert lines[at + 1].strip() == "(options: deleteBeforeReplace, replacementTrigger)"
+    shown = [line for line in lines if "PodIdentityAssociation" in line]
+    assert len(shown) == 3
+    for line in shown:
+        assert lines[lines.index(line) + 1].strip() == "(options: replacementTrigger)"
