@@ -9,6 +9,7 @@ its kubeconfig. Bounded; nothing is asked during a preview, the offline plan or 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import ssl
@@ -16,7 +17,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -104,8 +105,14 @@ def wait_for_access(
 
 def after_access(
     kubeconfig_json: str, associated_at: Any, eks_cluster_name: str, now: datetime | None = None
-) -> str:
-    """`kubeconfig_json`, once a new access policy association lets it in."""
-    if fresh(associated_at, now or datetime.now(UTC)):
+) -> str | Awaitable[str]:
+    """`kubeconfig_json`, once a new access policy association lets it in (waited for in a
+    thread: the program's other registrations go on meanwhile)."""
+    if not fresh(associated_at, now or datetime.now(UTC)):
+        return kubeconfig_json
+
+    def wait() -> str:
         wait_for_access(json.loads(kubeconfig_json), eks_cluster_name)
-    return kubeconfig_json
+        return kubeconfig_json
+
+    return asyncio.to_thread(wait)
