@@ -366,7 +366,7 @@ def test_app_keys_stay_read_only_with_image_automation(project: Path) -> None:
     )
     append(project, STAGING, STAGING_APPS)
     plan = plan_stack(project, STAGING)
-    assert named(plan, DEPLOY_KEY, f"{STAGING}-fleet-key-r1").inputs["readOnly"] is False
+    assert named(plan, DEPLOY_KEY, f"{STAGING}-fleet-key-r1-rw").inputs["readOnly"] is False
     assert named(plan, DEPLOY_KEY, f"{STAGING}-app-team-a-r1").inputs["readOnly"] is True
 
 

@@ -115,11 +115,15 @@ def test_pod_identity_roles_trust_the_service_for_this_cluster_only(project: Pat
             "Effect": "Allow",
             "Action": ["sts:TagSession", "sts:AssumeRole"],
             "Principal": {"Service": "pods.eks.amazonaws.com"},
+            # the session tags Pod Identity sets: this cluster, namespace and ServiceAccount
             "Condition": {
-                "ArnEquals": {
-                    "aws:SourceArn": "arn:aws:eks:eu-west-1:123456789012:cluster/production-eks"
+                "StringEquals": {
+                    "aws:RequestTag/eks-cluster-arn": (
+                        "arn:aws:eks:eu-west-1:123456789012:cluster/production-eks"
+                    ),
+                    "aws:RequestTag/kubernetes-namespace": "flux-system",
+                    "aws:RequestTag/kubernetes-service-account": controller,
                 },
-                "StringEquals": {"aws:SourceAccount": "123456789012"},
             },
         }
     associations = {r.inputs["serviceAccount"]: r for r in of_type(plan, POD_IDENTITY)}

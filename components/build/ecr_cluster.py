@@ -131,10 +131,13 @@ POD_IDENTITY_PRINCIPAL = "pods.eks.amazonaws.com"
 
 
 def pod_identity_trust_policy(
-    account_id: str, region: str, eks_cluster_name: str, partition: str = "aws"
+    account_id: str, region: str, eks_cluster_name: str, controller: str, partition: str = "aws"
 ) -> dict[str, Any]:
     """Who may assume a controller's role with EKS Pod Identity: the Pod Identity service, for
-    this cluster of this account only (which ServiceAccount is the association's to say)."""
+    exactly this controller's ServiceAccount on this cluster. The service tags its session with
+    the cluster's ARN, the namespace and the ServiceAccount (EKS user guide, "Create IAM role
+    with trust policy required by EKS Pod Identity" and "List of session tags added by EKS Pod
+    Identity"); the conditions are on those tags."""
     return {
         "Version": POLICY_VERSION,
         "Statement": [
@@ -143,11 +146,12 @@ def pod_identity_trust_policy(
                 "Action": ["sts:TagSession", "sts:AssumeRole"],
                 "Principal": {"Service": POD_IDENTITY_PRINCIPAL},
                 "Condition": {
-                    "ArnEquals": {
-                        "aws:SourceArn": f"arn:{partition}:eks:{region}:{account_id}:"
-                        f"cluster/{eks_cluster_name}"
+                    "StringEquals": {
+                        "aws:RequestTag/eks-cluster-arn": f"arn:{partition}:eks:{region}:"
+                        f"{account_id}:cluster/{eks_cluster_name}",
+                        "aws:RequestTag/kubernetes-namespace": FLUX_NAMESPACE,
+                        "aws:RequestTag/kubernetes-service-account": controller,
                     },
-                    "StringEquals": {"aws:SourceAccount": account_id},
                 },
             }
         ],

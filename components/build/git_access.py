@@ -97,8 +97,10 @@ def github_app_secret_string_data(values: dict[str, str]) -> dict[str, str]:
     return {GITHUB_APP_KEYS[key]: value for key, value in sorted(values.items())}
 
 
-def deploy_key_title(cluster: str, purpose: str, rotation: int) -> str:
-    return f"{PROJECT} {cluster} {purpose} (rotation {rotation})"
+def deploy_key_title(cluster: str, purpose: str, rotation: int, read_only: bool = True) -> str:
+    """The deploy key's title on GitHub; a read-write key says so (it is another key pair)."""
+    access = "" if read_only else ", read-write"
+    return f"{PROJECT} {cluster} {purpose} (rotation {rotation}{access})"
 
 
 def git_secret_string_data(identity: str, identity_pub: str) -> dict[str, str]:

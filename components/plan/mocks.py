@@ -184,6 +184,11 @@ class RecordingMonitor(pmocks.MockMonitor):
                 aliases=[_alias(a) for a in request.aliases] + list(request.aliasURNs),
                 ignore_changes=list(request.ignoreChanges),
                 additional_secret_outputs=list(request.additionalSecretOutputs),
+                replacement_trigger=(
+                    _from_value(request.replacement_trigger)
+                    if request.HasField("replacement_trigger")
+                    else None
+                ),
             )
         )
         response = super().RegisterResource(request)

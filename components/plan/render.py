@@ -215,6 +215,7 @@ def text(plan: StackPlan) -> str:
                     ("retainOnDelete", reg.retain_on_delete),
                     ("protect", reg.protect),
                     ("deleteBeforeReplace", reg.delete_before_replace),
+                    ("replacementTrigger", reg.replacement_trigger is not None),
                 )
                 if on
             ]

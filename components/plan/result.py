@@ -61,6 +61,8 @@ class Registration:
     aliases: list[str]
     ignore_changes: list[str]
     additional_secret_outputs: list[str]
+    # the engine replaces the resource when this changes from one value to another
+    replacement_trigger: Any = None
 
 
 @dataclass

@@ -162,7 +162,7 @@ def _trust(cluster: Cluster, controller: str) -> Callable[[str], dict[str, Any]]
     account, partition = cluster.spec.aws.account_id, partition_of(cluster.spec.aws.region)
     if cluster.spec.aws.workload_identity == "podIdentity":
         return pod_identity_trust_policy(
-            account, cluster.spec.aws.region, cluster.eks_cluster_name, partition
+            account, cluster.spec.aws.region, cluster.eks_cluster_name, controller, partition
         )
     return functools.partial(
         irsa_trust_policy, account_id=account, controller=controller, partition=partition

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, cast
 
 import pulumi
 import pulumi_github as github
@@ -18,6 +21,40 @@ from components.stack.eks import EksConnection
 from components.stack.flux import Flux
 from components.stack.observability import Observability
 from components.stack.sops_access import SopsAccess
+
+# The GitHub provider's credentials, read from the environment of each command by the provider
+# itself (pulumi-github `provider/resources.go`: token defaults to GITHUB_TOKEN; the App's
+# fields to these when an `appAuth` block is present, even empty), never program inputs.
+GITHUB_TOKEN_ENV = "GITHUB_TOKEN"
+GITHUB_APP_ENV = ("GITHUB_APP_ID", "GITHUB_APP_INSTALLATION_ID", "GITHUB_APP_PEM_FILE")
+
+
+@contextmanager
+def _hidden(variable: str) -> Iterator[None]:
+    """`variable` out of this process's environment for the block (the SDK copies it into the
+    resource's inputs when it sees it)."""
+    saved = os.environ.pop(variable, None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ[variable] = saved
+
+
+def github_app_auth() -> github.ProviderAppAuthArgsDict | None:
+    """An empty `appAuth` block when the GITHUB_APP_* variables are set (the provider fills it
+    from them), else None; some of them without the others is a clear error."""
+    present = [name for name in GITHUB_APP_ENV if os.environ.get(name)]
+    if not present:
+        return None
+    missing = [name for name in GITHUB_APP_ENV if name not in present]
+    if missing:
+        raise pulumi.RunError(
+            f"{', '.join(present)} set without {', '.join(missing)}: the GitHub provider "
+            f"authenticates as a GitHub App with all of {', '.join(GITHUB_APP_ENV)} "
+            f"(GITHUB_APP_PEM_FILE: the key's PEM text), or with {GITHUB_TOKEN_ENV}"
+        )
+    return cast(github.ProviderAppAuthArgsDict, {})  # empty: its fields are read from the env
 
 
 class FluxCluster(pulumi.ComponentResource):
@@ -35,6 +72,7 @@ class FluxCluster(pulumi.ComponentResource):
         # roles; the registries stack writes the repository policies), and kustomize-controller's
         # for SOPS decryption with the cluster's KMS keys.
         aws_provider, oidc_issuer = self.connection.aws_provider, self.connection.oidc_issuer
+        identity = self.connection.cluster_identity
         self.ecr: EcrAccess | None = None
         self.sops: SopsAccess | None = None
         if args.ecr is not None:
@@ -43,6 +81,7 @@ class FluxCluster(pulumi.ComponentResource):
                 args.ecr,
                 aws_provider=aws_provider,
                 oidc_issuer=oidc_issuer,
+                cluster_identity=identity,
                 opts=child,
             )
         if args.sops is not None:
@@ -51,6 +90,7 @@ class FluxCluster(pulumi.ComponentResource):
                 args.sops,
                 aws_provider=aws_provider,
                 oidc_issuer=oidc_issuer,
+                cluster_identity=identity,
                 opts=child,
             )
         self._github: dict[str, github.Provider] = {}
@@ -144,11 +184,16 @@ class FluxCluster(pulumi.ComponentResource):
         self.register_outputs(self.outputs)
 
     def github_provider(self, owner: str) -> github.Provider:
-        """One GitHub provider per owner; credentials come from GITHUB_TOKEN or GITHUB_APP_*."""
+        """One GitHub provider per owner, with no credential among its inputs: the provider
+        reads GITHUB_TOKEN (or, with `appAuth`, GITHUB_APP_*) when each command configures it.
+        `destroy` and `refresh` configure it from the state, so a token stored there would be
+        the (expired) one of the last `up`, and a new token each run would show as a change."""
         if owner not in self._github:
-            self._github[owner] = github.Provider(
-                f"{self.cluster}-github-{owner.lower()}",
-                owner=owner,
-                opts=pulumi.ResourceOptions(parent=self),
-            )
+            with _hidden(GITHUB_TOKEN_ENV):
+                self._github[owner] = github.Provider(
+                    f"{self.cluster}-github-{owner.lower()}",
+                    owner=owner,
+                    app_auth=github_app_auth(),
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
         return self._github[owner]

@@ -32,11 +32,13 @@ def controller_role(
     cluster: str,
     eks_cluster_name: str,
     oidc_issuer: pulumi.Input[str],
+    cluster_identity: pulumi.Input[str],
     opts: pulumi.ResourceOptions,
     invoke: pulumi.InvokeOutputOptions,
 ) -> ControllerRole:
     """Role `name`, its inline policy `<name>-<args.policy_suffix>`, and with Pod Identity the
-    association `<name>-pod-identity` (`opts`: parent and AWS provider)."""
+    association `<name>-pod-identity` (`opts`: parent and AWS provider), replaced with the
+    cluster (`cluster_identity`: EKS deletes its associations with it)."""
     controller = args.controller
     trust: pulumi.Input[Mapping[str, Any]] = (
         args.trust_policy
@@ -66,7 +68,10 @@ def controller_role(
             service_account=controller,
             role_arn=role.arn,
             opts=pulumi.ResourceOptions.merge(
-                opts, pulumi.ResourceOptions(depends_on=[permissions])
+                opts,
+                pulumi.ResourceOptions(
+                    depends_on=[permissions], replacement_trigger=cluster_identity
+                ),
             ),
         )
         return ControllerRole(role, None, association)

@@ -20,9 +20,10 @@ from components.stack.outputs import secret
 class DeployKey(pulumi.ComponentResource):
     """One key per cluster and repository (GitHub refuses a public key used twice).
 
-    Rotation: the key pair and deploy key carry the rotation number in their names, the Secret
-    does not. Bumping it creates the new pair and deploy key, updates the Secret in place, and
-    only then (Pulumi deletes removed resources last) deletes the old deploy key.
+    Rotation: the key pair and deploy key carry the rotation number (and `-rw` when read-write)
+    in their names, the Secret does not. Bumping it creates the new pair and deploy key,
+    updates the Secret in place, and only then (Pulumi deletes removed resources last) deletes
+    the old deploy key.
 
     With the fleet's GitHub App (`github_app`: the Secret's data), only the Secret, holding the
     App's credentials: an application repository's Secret stays the same resource in both modes.
@@ -49,7 +50,11 @@ class DeployKey(pulumi.ComponentResource):
             string_data: pulumi.Output[Any] = github_app
         else:
             assert github_provider is not None
-            versioned = f"{name}-r{args.rotation}"
+            # A read-write key is another key pair: GitHub cannot change a deploy key's access,
+            # so flipping it replaces the deploy key, delete-first (pulumi-github), and with the
+            # same public key a create-first would be refused. A new name makes the flip a
+            # rotation: new pair and deploy key, the Secret updated, the old key deleted last.
+            versioned = f"{name}-r{args.rotation}{'' if args.read_only else '-rw'}"
             key = tls.PrivateKey(
                 versioned,
                 **KEY_ALGORITHMS[args.algorithm],
@@ -60,7 +65,7 @@ class DeployKey(pulumi.ComponentResource):
             deploy_key = github.RepositoryDeployKey(
                 versioned,
                 repository=args.repository,
-                title=deploy_key_title(args.cluster, args.purpose, args.rotation),
+                title=deploy_key_title(args.cluster, args.purpose, args.rotation, args.read_only),
                 key=self.public_key,
                 read_only=args.read_only,
                 opts=pulumi.ResourceOptions(parent=self, provider=github_provider),

@@ -34,6 +34,7 @@ class EcrAccess(pulumi.ComponentResource):
         *,
         aws_provider: aws.Provider,
         oidc_issuer: pulumi.Input[str],
+        cluster_identity: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(component_type("EcrAccess"), name, None, opts)
@@ -68,6 +69,7 @@ class EcrAccess(pulumi.ComponentResource):
                 cluster=args.cluster,
                 eks_cluster_name=args.eks_cluster_name,
                 oidc_issuer=oidc_issuer,
+                cluster_identity=cluster_identity,
                 opts=child,
                 invoke=invoke,
             )

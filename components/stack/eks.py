@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 
 from components.build.eks import kubeconfig
 from components.names import component_type
+from components.stack.access_wait import after_access
 from components.stack.args import EksConnectionArgs
 from components.stack.aws_account import account_provider
 from components.stack.outputs import secret
@@ -25,6 +26,9 @@ class EksConnection(pulumi.ComponentResource):
     aws_provider: aws.Provider
     k8s_provider: k8s.Provider
     oidc_issuer: pulumi.Output[str]
+    # The cluster's identity, its ARN and creation time: a cluster deleted and created again
+    # under the same name has a new one.
+    cluster_identity: pulumi.Output[str]
 
     def __init__(
         self, name: str, args: EksConnectionArgs, opts: pulumi.ResourceOptions | None = None
@@ -53,12 +57,21 @@ class EksConnection(pulumi.ComponentResource):
             )
         )
         self.oidc_issuer = eks.identities.apply(lambda ids: ids[0]["oidcs"][0]["issuer"])
+        self.cluster_identity = pulumi.Output.concat(eks.arn, "@", eks.created_at)
         # The deployer's access to the cluster, before any Kubernetes object (each goes through
         # the provider below, which waits for it).
         access: list[pulumi.Resource] = []
         if args.access_entry is not None:
             principal, policy = args.access_entry
-            on_aws = pulumi.ResourceOptions(parent=self, provider=self.aws_provider)
+            # EKS deletes the entry with the cluster: a rebuilt cluster (new identity) gets it
+            # again. Delete-first: the old entry's ID (cluster name, principal) also names the
+            # new one, and deleting an entry that is gone succeeds.
+            on_aws = pulumi.ResourceOptions(
+                parent=self,
+                provider=self.aws_provider,
+                replacement_trigger=self.cluster_identity,
+                delete_before_replace=True,
+            )
             entry = aws.eks.AccessEntry(
                 f"{name}-access",
                 cluster_name=args.eks_cluster_name,
@@ -66,17 +79,20 @@ class EksConnection(pulumi.ComponentResource):
                 type="STANDARD",
                 opts=on_aws,
             )
-            access.append(
-                aws.eks.AccessPolicyAssociation(
-                    f"{name}-access-policy",
-                    cluster_name=args.eks_cluster_name,
-                    principal_arn=principal,
-                    policy_arn=policy,
-                    access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
-                    opts=pulumi.ResourceOptions.merge(
-                        on_aws, pulumi.ResourceOptions(depends_on=[entry])
-                    ),
-                )
+            association = aws.eks.AccessPolicyAssociation(
+                f"{name}-access-policy",
+                cluster_name=args.eks_cluster_name,
+                principal_arn=principal,
+                policy_arn=policy,
+                access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                opts=pulumi.ResourceOptions.merge(
+                    on_aws, pulumi.ResourceOptions(depends_on=[entry])
+                ),
+            )
+            access.append(association)
+            # The provider probes the cluster once: a new entry must work first (bounded).
+            config = pulumi.Output.all(config, association.associated_at).apply(
+                lambda values: after_access(values[0], values[1], args.eks_cluster_name)
             )
         self.k8s_provider = k8s.Provider(
             f"{name}-k8s",
@@ -84,8 +100,12 @@ class EksConnection(pulumi.ComponentResource):
             # The provider (and every object through it) is replaced only when the cluster itself
             # is: a rebuilt cluster has a new ARN creation time; a changed role or CA rotation is
             # an in-place update.
-            cluster_identifier=pulumi.Output.concat(eks.arn, "@", eks.created_at),
+            cluster_identifier=self.cluster_identity,
             enable_server_side_apply=True,
+            # A Secret's data is updated in place, not replaced: pulumi-kubernetes replaces a
+            # Secret whose data changed unless this is on, and a named object is replaced
+            # delete-first, so a key rotation would leave Flux without its Secret for a moment.
+            enable_secret_mutable=True,
             # Taking over a bootstrapped cluster (spec.flux.adopt): creates of objects that
             # already exist update them instead of failing (build/recovery.py, README).
             # deleteUnreachable is never set here: PULUMI_K8S_DELETE_UNREACHABLE, at destroy.

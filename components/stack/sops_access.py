@@ -22,6 +22,7 @@ class SopsAccess(pulumi.ComponentResource):
         *,
         aws_provider: aws.Provider,
         oidc_issuer: pulumi.Input[str],
+        cluster_identity: pulumi.Input[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(component_type("SopsAccess"), name, None, opts)
@@ -31,6 +32,7 @@ class SopsAccess(pulumi.ComponentResource):
             cluster=args.cluster,
             eks_cluster_name=args.eks_cluster_name,
             oidc_issuer=oidc_issuer,
+            cluster_identity=cluster_identity,
             opts=pulumi.ResourceOptions(parent=self, provider=aws_provider),
             invoke=pulumi.InvokeOutputOptions(parent=self, provider=aws_provider),
         )
