@@ -223,6 +223,34 @@ def test_flipping_the_fleet_key_access_is_a_rotation(project: Path, to_read_writ
     assert app.inputs["readOnly"] is True and steps[app.urn].op == "same"
 
 
+def app_image_automation(spec: dict[str, Any]) -> None:
+    """Image automation pushing to the application repository my-apps (#28 item 6)."""
+    image_automation(spec)
+    spec["apps"][0]["imageAutomation"] = True
+
+
+@pytest.mark.parametrize("to_read_write", [True, False])
+def test_flipping_an_app_key_to_read_write_is_a_new_key_pair(
+    project: Path, to_read_write: bool
+) -> None:
+    """The app key follows the fleet key's rule (#27 item 7 with #28 item 6): a new pair and
+    deploy key `-rw`, the Secret updated after it exists, the old one deleted; none replaced."""
+    read_only = planned(project, image_automation)
+    read_write = planned(project, app_image_automation)
+    before, after = (read_only, read_write) if to_read_write else (read_write, read_only)
+    steps = transition(before, after)
+    app = f"{PROD}-app-my-apps"
+    old_name, new_name = (f"{app}-r1", f"{app}-r1-rw")[:: 1 if to_read_write else -1]
+    new_key = one(after, DEPLOY_KEY, new_name)
+    assert new_key.inputs["readOnly"] is (not to_read_write)
+    for type_ in (KEY_PAIR, DEPLOY_KEY):
+        assert steps[one(after, type_, new_name).urn].op == "create"
+        assert steps[one(before, type_, old_name).urn].op == "delete"
+    assert not [urn for urn in by_op(steps, "replace") if DEPLOY_KEY in urn]
+    secret = next(s for s in of_type(after, SECRET) if new_key.urn in s.dependencies)
+    assert steps[secret.urn].op == "update"
+
+
 def test_under_one_name_the_flip_would_replace_the_deploy_key_delete_first(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
