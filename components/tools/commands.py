@@ -183,8 +183,8 @@ def _stacks(fleet: Fleet, requested: list[str]) -> list[str]:
 def cmd_plan(args: argparse.Namespace) -> int:
     project: Path = _project_or_fail(args.project)
     args.stacks = [stack_name(s) for s in args.stacks]
-    if args.stacks:
-        fleet = load_fleet(project)
+    if args.stacks:  # what these stacks need, not the whole fleet: the program reuses it
+        fleet = load_fleet(project, only=args.stacks)
         _stacks(fleet, args.stacks)  # unknown names first, with a suggestion
         for stack in args.stacks:  # only the requested stacks' own problems stop the plan
             try:
@@ -211,7 +211,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         )
     progress = _progress_line if sys.stderr.isatty() and len(stacks) > 1 else None
     try:  # worker processes plan the stacks; the output does not depend on --jobs
-        plans = plan_stacks(project, stacks, args.jobs, progress=progress)
+        plans = plan_stacks(project, stacks, args.jobs, progress=progress, fleet=fleet)
     except RunError as exc:
         raise BadInput(str(exc).splitlines()) from None
     finally:
