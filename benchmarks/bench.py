@@ -21,6 +21,7 @@ import itertools
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -40,6 +41,9 @@ VALIDATE_EXAMPLE_S = 0.5
 VALIDATE_1000_S = 2.0
 INVENTORY_1000_S = 2.0  # issue 15: `fluxfleet inventory` of 1,000 clusters, like validate
 PLAN_ONE_VS_FLOOR = 1.5
+# Issue 21: one stack's plan in the largest fleet measured, against the same stack's in the
+# smallest (a stack reads only what it needs, not the whole fleet).
+PLAN_ONE_SCALE = 1.15
 PLAN_S = {100: 10.0, 500: 40.0}
 PEAK_MB = 1024.0
 LINEAR_SLACK = 1.25  # the cost of one more stack may grow this much from one size to the next
@@ -54,6 +58,9 @@ class Run:
     seconds: float
     peak_mb: float
     runs: list[float] = field(default_factory=list)
+    # CPU seconds (user + system) of the process and its workers, the least of the runs: on a
+    # shared machine, less dependent on the others' load than the wall time
+    cpu_seconds: float = 0.0
 
     @property
     def ms_per_stack(self) -> float | None:
@@ -88,10 +95,11 @@ def _rss(pids: list[int]) -> int:
     return total
 
 
-def measure(cmd: list[str], *, cwd: Path, stdout: Path | None = None) -> tuple[float, float]:
-    """(wall seconds, peak MB of the process tree's summed RSS) of one run of `cmd`, the tree
-    sampled every 20 ms."""
+def measure(cmd: list[str], *, cwd: Path, stdout: Path | None = None) -> tuple[float, float, float]:
+    """(wall seconds, peak MB of the process tree's summed RSS, CPU seconds of the tree) of one
+    run of `cmd`, the tree sampled every 20 ms."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(stdout or os.devnull, "wb") as out:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.PIPE, env=env)
@@ -103,20 +111,23 @@ def measure(cmd: list[str], *, cwd: Path, stdout: Path | None = None) -> tuple[f
         stderr = proc.stderr.read().decode() if proc.stderr else ""
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{stderr}")
-    return seconds, peak / 2**20
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the process is reaped: counted
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return seconds, peak / 2**20, cpu
 
 
 def best_of(cmd: list[str], repeat: int, *, cwd: Path, stdout: Path | None = None) -> Run:
     """The fastest of `repeat` runs (others' load only ever slows a run down); the peak memory
     is the largest seen."""
-    times, peaks = [], []
+    times, peaks, cpus = [], [], []
     for _ in range(repeat):
-        seconds, peak = measure(cmd, cwd=cwd, stdout=stdout)
+        seconds, peak, cpu = measure(cmd, cwd=cwd, stdout=stdout)
         times.append(seconds)
         peaks.append(peak)
+        cpus.append(cpu)
         if seconds > 30:
             break  # long runs are stable enough once
-    return Run("", 0, 0, 0, min(times), max(peaks), [round(t, 3) for t in times])
+    return Run("", 0, 0, 0, min(times), max(peaks), [round(t, 3) for t in times], min(cpus))
 
 
 def fluxfleet() -> list[str]:
@@ -157,6 +168,9 @@ def floor_command() -> list[str]:
     return [sys.executable, "-c", code]
 
 
+EXAMPLE_STACK = "production-cluster-name"  # a stack of the example fleet (k8s-clusters/)
+
+
 def run_all(args: argparse.Namespace, work: Path) -> list[Run]:
     runs: list[Run] = []
     cli = fluxfleet()
@@ -165,7 +179,10 @@ def run_all(args: argparse.Namespace, work: Path) -> list[Run]:
     def note(run: Run) -> None:
         runs.append(run)
         per = f"{run.ms_per_stack:.0f} ms/stack" if run.ms_per_stack else ""
-        print(f"  {run.what:<22} N={run.n:<5} {run.seconds:7.2f} s {per:>14} {run.peak_mb:6.0f} MB")
+        print(
+            f"  {run.what:<30} N={run.n:<5} {run.seconds:7.2f} s {per:>14} "
+            f"{run.peak_mb:6.0f} MB  cpu {run.cpu_seconds:6.2f} s"
+        )
 
     print("floor and example fleet")
     floor = best_of(floor_command(), args.repeat, cwd=ROOT)
@@ -174,8 +191,16 @@ def run_all(args: argparse.Namespace, work: Path) -> list[Run]:
     run = best_of([*cli, "--project", str(ROOT), "validate"], args.repeat, cwd=ROOT)
     run.what, run.stacks = "validate (example)", 0
     note(run)
+    out = work / "plan-one-example.json"
+    cmd = [*cli, "--project", str(ROOT), "plan", "--json", EXAMPLE_STACK]
+    run = best_of(cmd, args.repeat, cwd=ROOT, stdout=out)
+    run.what = "plan --json (1 stack, example)"
+    run.stacks, run.resources = count_resources(out)
+    note(run)
 
-    for n in sorted(set(args.sizes) | set(args.validate_sizes)):
+    sizes = sorted(set(args.sizes) | set(args.validate_sizes))
+    one_stack_at = {min(sizes), max(sizes)} if sizes else set()
+    for n in sizes:
         print(f"N={n}: generating")
         project = fleetgen.generate(ROOT, work / f"fleet-{n}", n)
         clusters = n
@@ -186,15 +211,19 @@ def run_all(args: argparse.Namespace, work: Path) -> list[Run]:
         run = best_of(cmd, args.repeat, cwd=ROOT, stdout=work / "inventory.json")
         run.what, run.n, run.stacks = "inventory", n, clusters
         note(run)
-        if n not in args.sizes:
-            continue
-        if n == min(args.sizes):
+        if n in one_stack_at:  # the same stack (the same plan) at the smallest and largest N
             out = work / f"plan-one-{n}.json"
             cmd = [*cli, "--project", str(project), "plan", "--json", fleetgen.cluster_name(1)]
             run = best_of(cmd, args.repeat, cwd=ROOT, stdout=out)
             run.what, run.n = "plan --json (1 stack)", n
             run.stacks, run.resources = count_resources(out)
             note(run)
+            if out.read_bytes() != (work / f"plan-one-{min(sizes)}.json").read_bytes():
+                raise SystemExit(f"{fleetgen.cluster_name(1)} plans differently at N={n}")
+        if n not in args.sizes:
+            if not args.keep:
+                shutil.rmtree(project)
+            continue
         out = work / f"plan-{n}.json"
         cmd = [*cli, "--project", str(project), "plan", "--json", *jobs]
         run = best_of(cmd, args.repeat, cwd=ROOT, stdout=out)
@@ -271,7 +300,7 @@ def checks(runs: list[Run]) -> list[tuple[str, str, bool]]:
                 r.seconds < INVENTORY_1000_S,
             )
         )
-    one = [r for r in runs if r.what == "plan --json (1 stack)"]
+    one = sorted((r for r in runs if r.what == "plan --json (1 stack)"), key=lambda r: r.n)
     if one:
         ratio = one[0].seconds / floor.seconds
         out.append(
@@ -281,6 +310,31 @@ def checks(runs: list[Run]) -> list[tuple[str, str, bool]]:
                 ratio <= PLAN_ONE_VS_FLOOR,
             )
         )
+    if len(one) > 1:
+        small, big = one[0], one[-1]
+        ratio = big.seconds / small.seconds
+        out.append(
+            (
+                f"plan, one stack of {big.n} clusters <= {PLAN_ONE_SCALE} x the same stack of "
+                f"{small.n}",
+                f"{big.seconds:.2f} s = {ratio:.2f} x {small.seconds:.2f} s; CPU "
+                f"{big.cpu_seconds / small.cpu_seconds:.2f} x",
+                ratio <= PLAN_ONE_SCALE,
+            )
+        )
+        example = found.get(("plan --json (1 stack, example)", 0))
+        if example is not None:
+            ratio = big.seconds / example.seconds
+            out.append(
+                (
+                    f"plan, one stack of {big.n} clusters <= {PLAN_ONE_SCALE} x one of the "
+                    f"example fleet ({EXAMPLE_STACK}, {example.resources} resources against "
+                    f"{big.resources})",
+                    f"{big.seconds:.2f} s = {ratio:.2f} x {example.seconds:.2f} s; CPU "
+                    f"{big.cpu_seconds / example.cpu_seconds:.2f} x",
+                    ratio <= PLAN_ONE_SCALE,
+                )
+            )
     plans = sorted((r for r in runs if r.what == "plan --json (all)"), key=lambda r: r.n)
     for n, limit in PLAN_S.items():
         if ("plan --json (all)", n) in found:
@@ -309,14 +363,16 @@ def checks(runs: list[Run]) -> list[tuple[str, str, bool]]:
 
 def table(runs: list[Run], floor: float) -> str:
     lines = [
-        "| what | N | stacks | resources | seconds | ms per stack | peak memory | x floor |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| what | N | stacks | resources | seconds | ms per stack | peak memory | x floor "
+        "| CPU seconds |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in runs:
         per = f"{r.ms_per_stack:.0f}" if r.ms_per_stack else ""
         lines.append(
             f"| {r.what} | {r.n or ''} | {r.stacks or ''} | {r.resources or ''} | "
-            f"{r.seconds:.2f} | {per} | {r.peak_mb:.0f} MB | {r.seconds / floor:.2f} |"
+            f"{r.seconds:.2f} | {per} | {r.peak_mb:.0f} MB | {r.seconds / floor:.2f} | "
+            f"{r.cpu_seconds:.2f} |"
         )
     return "\n".join(lines)
 

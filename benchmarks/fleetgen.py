@@ -7,20 +7,30 @@ repositories, Slack alerts (the fleet default, `info` on some) with a placeholde
 stack config, and the Grafana dashboards and Prometheus monitors (the model's defaults). The
 files are written with the project's own builders (scaffold.stack_settings, gitops.cluster_files,
 gitops.dump_yaml), so `fluxfleet validate` accepts the result as it would a scaffolded fleet.
+
+From the command line, a fleet to try the tool at fleet size with (see benchmarks/README.md):
+
+    python -m benchmarks.fleetgen --clusters 1000 --out DIR
 """
 
 from __future__ import annotations
 
+import argparse
 import shutil
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from components.build.gitops import cluster_files
 from components.loading.fleet import load_defaults, validate_cluster_doc
 from components.names import CLUSTERS_DIR, REGISTRIES_FILE, STACKS_DIR, stack_file
+from components.tools.cli import _Parser
 from components.tools.scaffold import SCHEMA_LINE, stack_settings
 from components.yamlio import dump_yaml
 
+ROOT = Path(__file__).resolve().parents[1]  # the project the fleet's files are copied from
+MAX_CLUSTERS = 10_000
 PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "k8s-clusters", "stacks", "flux")
 REGIONS = ("eu-west-1", "us-east-1", "eu-central-1", "ap-southeast-2", "us-west-2")
 ENVIRONMENTS = ("production", "staging")  # the overlays of flux/apps/
@@ -160,3 +170,61 @@ def generate(source: Path, dest: Path, n: int) -> Path:
         for file, text in cluster_files(cluster).items():
             (folder / file).write_text(text)
     return project
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+
+def _clusters(text: str) -> int:
+    """--clusters N: a whole number from 1 to MAX_CLUSTERS."""
+    if not text.isdigit() or not 1 <= int(text) <= MAX_CLUSTERS:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number from 1 to {MAX_CLUSTERS:,}, got {text!r}"
+        )
+    return int(text)
+
+
+def out_problem(out: Path, source: Path = ROOT) -> str | None:
+    """Why the fleet cannot be written to `out`: it must be a new or an empty folder, and not
+    inside a folder of the project it copies (that copy would copy itself)."""
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        return "exists and is not a folder, expected a new or empty folder"
+    if out.is_dir() and any(out.iterdir()):
+        return "is not empty, expected a new or empty folder (nothing is overwritten)"
+    target = out.resolve()
+    for name in PROJECT_FILES:
+        if (source / name).is_dir() and target.is_relative_to((source / name).resolve()):
+            return f"is inside {name}/ of the project it copies, expected a folder elsewhere"
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _Parser(
+        prog="python -m benchmarks.fleetgen",
+        description="Write a flux-fleet project of N generated clusters, to try fluxfleet "
+        "validate, plan and inventory at fleet size.",
+    )
+    parser.add_argument(
+        "--clusters", type=_clusters, required=True, metavar="N", help="clusters in the fleet"
+    )
+    parser.add_argument(
+        "--out", type=Path, required=True, metavar="DIR", help="a new (or empty) folder"
+    )
+    args = parser.parse_args(argv)
+    problem = out_problem(args.out)
+    if problem is not None:
+        parser.error(f"--out {args.out}: {problem}")
+    try:
+        project = generate(ROOT, args.out, args.clusters)
+    except OSError as exc:
+        parser.error(f"--out {args.out}: cannot write: {exc.strerror or exc}")
+    registries = registry_count(args.clusters)
+    print(
+        f"wrote {args.clusters:,} cluster(s) and {registries} registry(ies) to {project}; try: "
+        f"fluxfleet --project {project} validate (or plan {cluster_name(1)}, inventory)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

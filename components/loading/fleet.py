@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -21,13 +21,14 @@ from components.definition.defaults import ClusterDefaults
 from components.definition.registries import Registries, Registry
 from components.definition.rollout import Rollout, wave_of
 from components.forkmap import fork_map
-from components.loading.files import folder_problem, read_yaml
+from components.loading.files import folder_problem, read_text, read_yaml
 from components.loading.messages import problems_from
 from components.loading.pulls import pull_problems, repository_policy_size_problems
 from components.names import (
     CLUSTERS_DIR,
     DEFAULTS_FILE,
     REGISTRIES_FILE,
+    REGISTRIES_STACK,
     SCHEMA_FILE,
     definition_file,
 )
@@ -71,6 +72,9 @@ class Fleet:
     duplicates: dict[str, Cluster] = field(default_factory=dict)
     # entries of k8s-clusters/ read as nothing (dev-1.YAML, x.yaml.bak): display paths
     strays: list[str] = field(default_factory=list)
+    # Loaded for these stacks only (load_fleet's `only`): the other definitions were read only
+    # as far as needed to know they cannot clash with them; `files` still names every one.
+    only: frozenset[str] | None = None
 
     @cached_property
     def all_problems(self) -> list[Problem]:
@@ -78,6 +82,10 @@ class Fleet:
 
     def cluster(self, name: str) -> Cluster:
         """The valid definition of stack `name`, or DefinitionError with what stops it."""
+        if not self.serves([name]):
+            raise ValueError(
+                f"{name}: the fleet was loaded for {', '.join(sorted(self.only or ()))}"
+            )
         display = self.files.get(name, definition_file(name))
         own = self.problems.get(display, []) + self.problems.get(self.defaults_file, [])
         if own:
@@ -86,6 +94,12 @@ class Fleet:
             raise DefinitionError([no_definition(display, name)])
         return self.clusters[name]
 
+    def serves(self, stacks: Collection[str] | None) -> bool:
+        """Whether this fleet answers for `stacks` (None: every stack) as the whole one would."""
+        if self.only is None:
+            return True
+        return stacks is not None and REGISTRIES_STACK not in stacks and self.only >= set(stacks)
+
     def wave(self, cluster: Cluster) -> int:
         """The rollout wave of `cluster` (its metadata.wave, else its environment's)."""
         return wave_of(self.rollout, cluster.metadata.environment, cluster.metadata.wave)
@@ -93,6 +107,8 @@ class Fleet:
     def registries_stack(self) -> Fleet:
         """The fleet, for the registries stack: it grants what every cluster pulls, so a problem
         in any definition stops it (a half-read fleet would revoke the grants of the rest)."""
+        if not self.serves([REGISTRIES_STACK]):
+            raise ValueError("the registries stack needs the whole fleet (load_fleet without only)")
         if self.all_problems:
             raise DefinitionError(self.all_problems)
         return self
@@ -215,9 +231,14 @@ def validate_cluster_doc(
     return cluster, []
 
 
-def load_fleet(project_dir: Path) -> Fleet:
+def load_fleet(project_dir: Path, only: Collection[str] | None = None) -> Fleet:
+    """The fleet of `project_dir`, every definition read and checked. With `only` (stack names,
+    the registries stack not among them): what those stacks need, for one stack's plan or
+    `pulumi up` (see clash_candidates); `cluster()` of each answers as the whole fleet's would."""
     project_dir = project_dir.resolve()
     fleet = Fleet(project_dir)
+    if only is not None and REGISTRIES_STACK not in only:
+        fleet.only = frozenset(only)
     fleet.rollout, fleet.defaults_spec, defaults_problems = load_defaults_file(project_dir)
     if defaults_problems:
         fleet.problems[fleet.defaults_file] = defaults_problems
@@ -242,6 +263,9 @@ def load_fleet(project_dir: Path) -> Fleet:
     if defaults_problems:  # clusters cannot be judged without their defaults: fix those first
         fleet.files = {path.stem: _display(project_dir, path) for path in paths}
         return fleet
+    unread: list[Path] = []
+    if fleet.only is not None:
+        paths, unread = clash_candidates(project_dir, paths, fleet.only, fleet.defaults_spec)
     # Reading a file is independent of the others: forked workers read a large fleet's.
     read = fork_map(
         lambda path: read_yaml(path, _display(project_dir, path), project_dir),
@@ -268,6 +292,8 @@ def load_fleet(project_dir: Path) -> Fleet:
         assert cluster is not None
         fleet.clusters[cluster.name] = cluster
         fleet.files[cluster.name] = display
+    for path in unread:  # known by name (a stack named on the command line is looked up)
+        fleet.files.setdefault(path.stem, _display(project_dir, path))
     for display, problems in duplicate_eks_problems(fleet.clusters, fleet.files).items():
         fleet.problems[display] = problems
     fleet.duplicates = {
@@ -278,6 +304,71 @@ def load_fleet(project_dir: Path) -> Fleet:
     fleet.clusters = dict(sorted(fleet.clusters.items()))
     check_registries(fleet)
     return fleet
+
+
+def clash_candidates(
+    project_dir: Path, paths: list[Path], only: frozenset[str], defaults_spec: Mapping[str, Any]
+) -> tuple[list[Path], list[Path]]:
+    """(the definition files that stacks `only` need, the others): their own files and every
+    other that could be a valid definition of the same EKS cluster as one of theirs (which
+    would block both, duplicate_eks_problems). The others are only read as text (could_define);
+    a file that cannot be read is not valid, so it blocks nothing."""
+    own = [path for path in paths if path.stem in only]
+    identities = []
+    for path in own:
+        display = _display(project_dir, path)
+        doc, problems = read_yaml(path, display, project_dir)
+        if not problems:
+            cluster, _ = validate_cluster_doc(doc, display, path.stem, defaults_spec)
+            if cluster is not None:
+                identities.append(cluster.identity)
+    if not identities:  # no valid definition among them: nothing to clash with
+        return own, [path for path in paths if path.stem not in only]
+    defaults = frozenset(_strings(defaults_spec))
+    needed, unread = list(own), []
+    for path in paths:
+        if path.stem in only:
+            continue
+        text, _ = read_text(path, _display(project_dir, path), project_dir)
+        if text is not None and any(
+            could_define(text, path.stem, identity, defaults) for identity in identities
+        ):
+            needed.append(path)
+        else:
+            unread.append(path)
+    return sorted(needed), unread
+
+
+def could_define(
+    text: str, stem: str, identity: tuple[str, str, str], defaults: Collection[str]
+) -> bool:
+    """Whether the definition file `stem`.yaml of this text could, if valid, define the EKS
+    cluster `identity` (account, region, name). Never no when it could: in a valid definition
+    each of the three is a string written in the file (by anchors and merge keys too, which stay
+    within it), or one of _defaults.yaml's (`defaults`), or, the name only, metadata.name, which
+    is the file's stem. Being ASCII without spaces (their patterns), such a string appears in
+    the text as it is, unless spelled with escapes, which need a backslash: any backslash
+    answers yes."""
+    if "\\" in text:
+        return True
+    account, region, eks = identity
+
+    def written(value: str) -> bool:
+        return value in text or value in defaults
+
+    return written(account) and written(region) and (written(eks) or eks == stem)
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string value in a YAML document (mappings and lists walked, each once: aliases)."""
+    todo, seen = [value], set()
+    while todo:
+        item = todo.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, Mapping | list) and id(item) not in seen:
+            seen.add(id(item))
+            todo.extend(item.values() if isinstance(item, Mapping) else item)
 
 
 def duplicate_eks_problems(

@@ -16,6 +16,7 @@ from typing import cast
 import pulumi
 
 from components.forkmap import can_fork, chunks, cores
+from components.loading.fleet import Fleet
 from components.names import REGISTRIES_STACK
 from components.plan.result import StackPlan
 from components.plan.runner import plan_stack
@@ -51,11 +52,11 @@ def _worker_context() -> multiprocessing.context.BaseContext:
     return context
 
 
-def _start_worker(project_dir: Path) -> None:
+def _start_worker(project_dir: Path, stacks: list[str]) -> None:
     from components.plan import workers  # loaded already, by the process it was forked from
 
     workers.load()
-    program.fleet(project_dir)  # the definitions, read and validated once per worker
+    program.fleet(project_dir, stacks)  # the definitions, read once (or inherited) per worker
 
 
 def _plan_chunk(project_dir: Path, stacks: list[str]) -> list[StackPlan | pulumi.RunError]:
@@ -76,21 +77,26 @@ def plan_stacks(
     jobs: int | None = None,
     *,
     progress: Callable[[int, int], None] | None = None,
+    fleet: Fleet | None = None,
 ) -> list[StackPlan]:
     """The plans of `stacks`, in that order, computed by `jobs` worker processes (default: one
     per core; 1: in this process). The result does not depend on `jobs`. (A process running
     threads cannot fork itself: by default it starts a worker for 8 stacks at most.)
 
     Raises pulumi.RunError of the first stack (in order) that the program refuses.
-    `progress(done, total)` is called as stacks are planned.
+    `progress(done, total)` is called as stacks are planned. `fleet`: the definitions, read
+    already (load_fleet, for these stacks at least), which the program then does not read again.
     """
     report = progress or (lambda done, total: None)
     project_dir = project_dir.resolve()
+    if fleet is not None:
+        program.fleet.remember(fleet)  # forked workers inherit it too
     if jobs is None:
         jobs = cores() if can_fork() else len(stacks) // STACKS_PER_SERVER_WORKER
         jobs = min(jobs, cores())
     jobs = min(jobs, len(stacks))
     if jobs <= 1:
+        program.fleet(project_dir, stacks)  # read once for them all, unless handed over
         serial: list[StackPlan] = []
         for stack in stacks:
             serial.append(plan_stack(project_dir, stack))
@@ -102,7 +108,10 @@ def plan_stacks(
     parts = [[queue[i] for i in part] for part in chunks(len(queue), jobs, MAX_CHUNK)]
     results: list[StackPlan | pulumi.RunError | None] = [None] * len(stacks)
     with ProcessPoolExecutor(
-        jobs, mp_context=_worker_context(), initializer=_start_worker, initargs=(project_dir,)
+        jobs,
+        mp_context=_worker_context(),
+        initializer=_start_worker,
+        initargs=(project_dir, list(stacks)),
     ) as pool:
         names = [[stacks[i] for i in part] for part in parts]
         done = pool.map(_plan_chunk, repeat(project_dir), names)

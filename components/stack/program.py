@@ -6,8 +6,7 @@ The program reads the definitions and the stack config; the components are hande
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,17 +31,43 @@ from components.problems import DefinitionError
 from components.stack.args import FluxClusterArgs, GithubAppArgs, cluster_args
 
 
-@functools.cache
-def fleet(project_dir: Path) -> Fleet:
-    """The project's definitions, read once per process (a plan of many stacks reuses them)."""
-    return load_fleet(project_dir)
+class FleetCache:
+    """The definitions the program reads, once per process: a plan of many stacks reuses them.
+
+    A cluster stack reads what its own checks need (load_fleet's `only`: its file, and the
+    others only as far as needed to know none defines the same EKS cluster), so its cost hardly
+    grows with the fleet; the registries stack reads the whole fleet. `fluxfleet plan` hands
+    over the fleet it checked the stacks with (`remember`), so it is not read twice.
+    """
+
+    def __init__(self) -> None:
+        self._loaded: dict[Path, Fleet] = {}  # by project folder: the last one read
+
+    def __call__(self, project_dir: Path, stacks: Collection[str] | None = None) -> Fleet:
+        """A fleet that answers for `stacks` (None: the whole fleet) as the whole one would."""
+        project_dir = project_dir.resolve()
+        loaded = self._loaded.get(project_dir)
+        if loaded is None or not loaded.serves(stacks):
+            loaded = load_fleet(project_dir, stacks)
+            self.remember(loaded)
+        return loaded
+
+    def remember(self, loaded: Fleet) -> None:
+        """Use `loaded` from now on (read more recently than what it replaces)."""
+        self._loaded[loaded.project_dir] = loaded
+
+    def cache_clear(self) -> None:
+        self._loaded.clear()
+
+
+fleet = FleetCache()
 
 
 def cluster_definition(project_dir: Path, stack: str) -> Cluster:
     """The definition of `stack`; invalid or missing stops the program with the same
     one-line-per-problem messages as `fluxfleet validate` (RunError: printed without a trace)."""
     try:
-        return fleet(project_dir).cluster(stack)
+        return fleet(project_dir, [stack]).cluster(stack)
     except DefinitionError as exc:
         raise pulumi.RunError(str(exc)) from None
 
@@ -56,10 +81,10 @@ def fleet_registries(project_dir: Path) -> Fleet:
         raise pulumi.RunError(str(exc)) from None
 
 
-def cluster_registries(project_dir: Path) -> dict[str, Registry]:
+def cluster_registries(project_dir: Path, stack: str) -> dict[str, Registry]:
     """The registries of _registries.yaml, for a cluster stack's side of its ECR pulls (a cluster
     whose pulls do not check out against them never gets past `cluster_definition`)."""
-    return fleet(project_dir).registries
+    return fleet(project_dir, [stack]).registries
 
 
 def _config_secrets(keys: Iterable[str]) -> dict[str, pulumi.Output[str] | None]:
@@ -105,7 +130,7 @@ def flux_cluster(project_dir: Path, stack: str) -> FluxClusterArgs:
     cluster = cluster_definition(project_dir, stack)
     return cluster_args(
         cluster,
-        cluster_registries(project_dir),
+        cluster_registries(project_dir, stack),
         slack_secret(cluster),
         github_app_secret(cluster),
     )

@@ -226,7 +226,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     project: Path = _project_or_fail(args.project)
     args.stacks = [stack_name(s) for s in args.stacks]
     require_names(args.stacks, "STACK")
-    fleet = _fleet_folder_or_fail(load_fleet(project))
+    # named stacks: what they need, not the whole fleet (the program reuses it)
+    fleet = _fleet_folder_or_fail(load_fleet(project, only=args.stacks or None))
     if args.stacks:  # only the requested stacks' own problems stop the plan
         stacks = _stacks(fleet, args.stacks)  # unknown names first, with a suggestion
         for stack in stacks:
@@ -254,7 +255,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         )
     progress = _progress_line if sys.stderr.isatty() and len(stacks) > 1 else None
     try:  # worker processes plan the stacks; the output does not depend on --jobs
-        plans = plan_stacks(project, stacks, args.jobs, progress=progress)
+        plans = plan_stacks(project, stacks, args.jobs, progress=progress, fleet=fleet)
     except RunError as exc:
         raise BadInput(str(exc).splitlines()) from None
     finally:
