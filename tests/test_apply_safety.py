@@ -251,6 +251,32 @@ def test_flipping_an_app_key_to_read_write_is_a_new_key_pair(
     assert steps[secret.urn].op == "update"
 
 
+def test_app_pushes_leave_the_fleet_key_read_only_unless_asked(project: Path) -> None:
+    """Least privilege: automation pushing to an application repository gets no write access to
+    the fleet repository (which controls every cluster), unless deployKey.readWrite says so."""
+    apps_only = planned(project, app_image_automation)
+    fleet = one(apps_only, DEPLOY_KEY, f"{PROD}-fleet-key-r1")
+    assert fleet.inputs["readOnly"] is True
+    assert one(apps_only, DEPLOY_KEY, f"{PROD}-app-my-apps-r1-rw").inputs["readOnly"] is False
+
+    def both(spec: dict[str, Any]) -> None:
+        spec["flux"].setdefault("deployKey", {})["readWrite"] = True
+
+    asked = planned(project, both)
+    assert one(asked, DEPLOY_KEY, f"{PROD}-fleet-key-r1-rw").inputs["readOnly"] is False
+
+
+def test_a_read_write_fleet_key_without_image_automation_is_refused(project: Path) -> None:
+    edit_spec(project, PROD, lambda spec: spec["flux"].update(deployKey={"readWrite": True}))
+    code, _, err = run_cli(project, "validate")
+    assert code == 2
+    assert err.splitlines() == [
+        f"k8s-clusters/{PROD}.yaml: spec.flux.deployKey.readWrite: true while "
+        "image-automation-controller is not in spec.flux.componentsExtra (nothing would push "
+        "with the read-write key), expected false or no readWrite"
+    ]
+
+
 def test_under_one_name_the_flip_would_replace_the_deploy_key_delete_first(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -431,6 +457,21 @@ def test_only_a_new_association_is_waited_for() -> None:
     assert not access_wait.fresh("2030-01-01T11:00:00Z", now)  # an earlier run's
     for missing in (None, "", "[unknown x.associatedAt]", "2030-01-01T11:58:00"):
         assert not access_wait.fresh(missing, now)
+
+
+def test_a_preview_never_asks_the_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a preview an unchanged association's associatedAt comes from the state: within 15
+    minutes of an `up` it is fresh, and yet nothing may be asked (nor waited for)."""
+    now = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+    asked: list[Any] = []
+    monkeypatch.setattr(access_wait, "api_status", lambda kubeconfig: asked.append(1) or 401)
+    config = json.dumps({"clusters": []})
+    out = access_wait.after_access(config, "2030-01-01T11:58:00Z", "eks", now, dry_run=True)
+    assert (out, asked) == (config, [])
+    # the same outside a preview is waited for (in a thread)
+    waiting = access_wait.after_access(config, "2030-01-01T11:58:00Z", "eks", now, dry_run=False)
+    assert not isinstance(waiting, str)
+    waiting.close()  # type: ignore[union-attr]  # never run: the test asks no cluster
 
 
 ASSOCIATION_TYPE = "aws:eks/accessPolicyAssociation:AccessPolicyAssociation"

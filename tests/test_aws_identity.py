@@ -474,3 +474,26 @@ def test_a_bad_sops_key_is_one_line(
     (line,) = err.splitlines()
     assert line.startswith(f"k8s-clusters/{PROD}.yaml: spec.sops.{path}: "), line
     assert expected in line, line
+
+
+def test_flux_on_fargate_from_an_ecr_mirror_needs_the_pod_execution_role(project: Path) -> None:
+    """On Fargate nothing but the pod execution role pulls the controller images: from an ECR
+    mirror without it in nodeRoleNames the controllers would never start."""
+    path = project / f"k8s-clusters/{PROD}.yaml"
+    doc = yamlio.load(path.read_text())
+    mirror = "210987654321.dkr.ecr.eu-west-1.amazonaws.com/ghcr/fluxcd"  # the registry shared
+    doc["spec"].setdefault("flux", {})["registry"] = {"url": mirror}
+    doc["spec"]["ecr"].pop("nodeRoleNames", None)
+    doc["spec"]["aws"]["fluxOnFargate"] = True
+    path.write_text(yamlio.dump_yaml([doc]))
+    code, _, err = run_cli(project, "validate")
+    assert code == 2
+    assert err.splitlines() == [
+        f"k8s-clusters/{PROD}.yaml: spec.ecr.nodeRoleNames: empty while spec.aws.fluxOnFargate "
+        f"is true and the controller images come from ECR ({mirror}): expected the Fargate "
+        "profile's pod execution role, which pulls them"
+    ]
+    doc["spec"]["ecr"]["nodeRoleNames"] = ["production-fargate-pod-execution"]
+    path.write_text(yamlio.dump_yaml([doc]))
+    # (the example's registry mirrors no controller image: that problem remains, not this one)
+    assert "spec.ecr.nodeRoleNames" not in run_cli(project, "validate")[2]

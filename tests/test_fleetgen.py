@@ -42,9 +42,11 @@ def test_the_command_line_writes_a_fleet_the_tool_accepts(tmp_path: Path) -> Non
         f"wrote 3 cluster(s) and 1 registry(ies) to {out}; try: fluxfleet --project {out} "
         "validate (or plan bench-0001, inventory)\n"
     )
-    code, text, err = run_cli(out, "validate")
+    code, text, err = run_cli(out, "validate", "-v")
     assert (code, err) == (0, ""), err
-    assert text.startswith("3 cluster definition(s) valid: bench-0001, bench-0002, bench-0003\n")
+    assert text.startswith(
+        "3 cluster definition(s) valid\n  bench-0001\n  bench-0002\n  bench-0003\n"
+    )
     code, text, err = run_cli(out, "plan", "--json", "bench-0002")
     assert (code, err) == (0, ""), err
     assert json.loads(text)["changeSummary"]["create"] > 20

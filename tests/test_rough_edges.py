@@ -252,6 +252,13 @@ TOLERATIONS = "/spec/template/spec/tolerations"
             None,
             False,
         ),
+        # a person's non-mapping at any level: no tolerations there (and no traceback)
+        ("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: [1]\n", None, False),
+        (
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {template: x}\n",
+            None,
+            False,
+        ),
     ],
 )
 def test_which_patches_replace_the_tolerations(
@@ -333,6 +340,40 @@ def test_a_bare_markdown_and_json_plan_list_the_broken_first(project: Path) -> N
     document = json.loads(out)
     assert [s["stack"] for s in document["notPlanned"]] == ["registries", "staging-cluster-name"]
     assert [s["stack"] for s in document["stacks"]] == ["production-cluster-name"]
+
+
+def test_a_stray_named_like_a_stack_does_not_hide_that_stack(project: Path) -> None:
+    (project / "k8s-clusters/staging-cluster-name").mkdir()  # beside staging-cluster-name.yaml
+    code, out, _ = run_cli(project, "plan")
+    assert code == 2
+    assert "Stack staging-cluster-name:" in out
+    assert out.splitlines()[:4] == [
+        "Not planned: 2 stack(s)",
+        "  k8s-clusters/staging-cluster-name: k8s-clusters/staging-cluster-name: a folder, not "
+        "read: definitions are files k8s-clusters/<name>.yaml",
+        "  registries: k8s-clusters/_registries.yaml: not planned while any definition is "
+        "invalid: it grants what every cluster pulls",
+        "",
+    ]
+
+
+def test_a_committed_object_that_is_no_mapping_inside_is_one_problem_not_a_crash(
+    project: Path,
+) -> None:
+    folder = project / "flux/clusters/staging-cluster-name"
+    (folder / "odd.yaml").write_text(
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: [1]\nspec: [1]\n"
+        "---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\n"
+        "metadata: {name: apps, namespace: flux-system}\nspec: [1]\n"
+    )
+    kustomization = folder / "kustomization.yaml"
+    kustomization.write_text(kustomization.read_text() + "  - odd.yaml\n")
+    path = project / STAGING
+    path.write_text(path.read_text() + "    multitenant: true\n")
+    code, _, err = run_cli(project, "validate")
+    assert "Traceback" not in err
+    assert code == 2
+    assert all(line.startswith(("k8s-clusters/", "flux/")) for line in err.splitlines()), err
 
 
 def test_a_named_broken_stack_still_stops_its_plan(project: Path) -> None:

@@ -17,6 +17,7 @@ from components.definition.types import (
     pattern,
     unique,
 )
+from components.names import FLUX_NAMESPACE
 from components.problems import show
 
 # Alert.spec.eventSources[].kind of notification-controller v1beta3, plus FluxInstance, which the
@@ -155,9 +156,20 @@ def _unique_routes(routes: list[AlertRoute]) -> list[AlertRoute]:
     return routes
 
 
+def _besides_flux_system(namespaces: list[str]) -> list[str]:
+    if FLUX_NAMESPACE in namespaces:
+        raise ValueError(
+            f"expected namespaces besides {FLUX_NAMESPACE}, which every alert covers already "
+            f"(leave {FLUX_NAMESPACE} out)"
+        )
+    return namespaces
+
+
 class Alerts(Model):
     slack: SlackAlerts = Field(default_factory=SlackAlerts)
-    namespaces: Annotated[list[Label], AfterValidator(unique)] = Field(
+    namespaces: Annotated[
+        list[Label], AfterValidator(unique), AfterValidator(_besides_flux_system)
+    ] = Field(
         default_factory=list,
         max_length=50,
         description="the namespaces besides flux-system whose Flux objects the alerts cover (those "

@@ -202,8 +202,35 @@ class ClusterSpec(Model):
         raise ValidationError.from_exception_data("ClusterSpec", [error])  # type: ignore[list-item]
 
     @model_validator(mode="after")
+    def _fargate_pulls_with_a_listed_role(self) -> ClusterSpec:
+        """On Fargate the pod execution role pulls the controller images: from an ECR mirror it
+        needs the pull policy that spec.ecr.nodeRoleNames gives (EKS user guide, pod execution
+        role), or the controllers never start."""
+        registry = self.flux.registry
+        if not (self.aws.flux_on_fargate and registry is not None and ".dkr.ecr." in registry.url):
+            return self
+        if self.ecr.node_role_names:
+            return self
+        message = (
+            "empty while spec.aws.fluxOnFargate is true and the controller images come from ECR "
+            f"({registry.url}): expected the Fargate profile's pod execution role, which pulls them"
+        )
+        error = field_error(("ecr", "nodeRoleNames"), [], message)
+        raise ValidationError.from_exception_data("ClusterSpec", [error])  # type: ignore[list-item]
+
+    @property
+    def fleet_key_read_write(self) -> bool:
+        """Whether the fleet repository's deploy key may push: as asked (deployKey.readWrite),
+        else when image-automation-controller runs and no application repository takes its
+        pushes (then the fleet repository, which controls every cluster, stays read-only)."""
+        asked = self.flux.deploy_key.read_write
+        if asked is not None:
+            return asked
+        return self.flux.pushes_to_git and not any(app.image_automation for app in self.apps)
+
+    @model_validator(mode="after")
     def _app_writes_need_image_automation(self) -> ClusterSpec:
-        """A read-write app key is for image-automation-controller's pushes: none without it."""
+        """A read-write key is for image-automation-controller's pushes: none without it."""
         if self.flux.pushes_to_git:
             return self
         errors = [
@@ -217,6 +244,15 @@ class ClusterSpec(Model):
             for i, app in enumerate(self.apps)
             if app.image_automation
         ]
+        if self.flux.deploy_key.read_write:
+            errors.append(
+                field_error(
+                    ("flux", "deployKey", "readWrite"),
+                    True,
+                    "true while image-automation-controller is not in spec.flux.componentsExtra "
+                    "(nothing would push with the read-write key), expected false or no readWrite",
+                )
+            )
         if errors:
             raise ValidationError.from_exception_data("ClusterSpec", errors)  # type: ignore[arg-type]
         return self

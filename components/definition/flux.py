@@ -9,7 +9,7 @@ each keeps what the operator does by default (and today's plans unchanged).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, cast
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 
@@ -178,7 +178,9 @@ class FluxPatch(Model):
                 op.get("path") == TOLERATIONS_PATH or op.get("from") == TOLERATIONS_PATH
                 for op in doc
             )
-        pod = ((doc.get("spec") or {}).get("template") or {}).get("spec") or {}
+        pod: Any = doc
+        for key in ("spec", "template", "spec"):  # any level may be a person's non-mapping
+            pod = pod.get(key) if isinstance(pod, dict) else None
         return doc.get("kind") == "Deployment" and isinstance(pod, dict) and "tolerations" in pod
 
     @model_validator(mode="after")
@@ -217,6 +219,12 @@ class CommonMetadata(Model):
 class DeployKeySpec(Model):
     algorithm: KeyAlgorithm = "ECDSA-P384"
     rotation: int = Field(1, ge=1, le=10_000, description="bump to rotate the key pair")
+    read_write: bool | None = Field(
+        None,
+        description="the fleet repository's key read-write (for image-automation-controller's "
+        "pushes there); default: true when image-automation-controller runs and no "
+        "spec.apps entry takes its pushes (imageAutomation), else false",
+    )
 
 
 class FluxSpec(Model):

@@ -281,14 +281,14 @@ def cluster_args(
         fleet_owner=spec.git.owner,
         github_app=github_app,
         # The bootstrap's flux-system Secret is taken over (adopt); read-write only when
-        # image-automation-controller commits image updates.
+        # image-automation-controller commits image updates to it (fleet_key_read_write).
         fleet_key=None
         if github_app is not None
         else key(
             "fleet",
             spec.git.repository,
             FLUX_SECRET_NAME,
-            read_only=not spec.flux.pushes_to_git,
+            read_only=not spec.fleet_key_read_write,
             adopt=spec.flux.adopt,
         ),
         # One key per application repository (GitHub refuses a public key used twice),

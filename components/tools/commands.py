@@ -222,6 +222,14 @@ def _stacks(fleet: Fleet, requested: list[str]) -> list[str]:
     return list(dict.fromkeys(requested))
 
 
+def _check_definition(fleet: Fleet, stack: str) -> None:
+    """DefinitionError with what stops `stack`'s definition (the registries stack: any)."""
+    if stack == REGISTRIES_STACK:
+        fleet.registries_stack()
+    else:
+        fleet.cluster(stack)
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     project: Path = _project_or_fail(args.project)
     args.stacks = [stack_name(s) for s in args.stacks]
@@ -232,7 +240,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         stacks = _stacks(fleet, args.stacks)  # unknown names first, with a suggestion
         for stack in stacks:
             try:
-                fleet.registries_stack() if stack == REGISTRIES_STACK else fleet.cluster(stack)
+                _check_definition(fleet, stack)
             except DefinitionError as exc:
                 raise BadInput([str(p) for p in exc.problems]) from None
         stack_problems = _stack_file_problems(fleet, stacks)
@@ -284,7 +292,7 @@ def _plannable(fleet: Fleet) -> tuple[list[str], dict[str, list[Problem]]]:
     not_planned: dict[str, list[Problem]] = {}
     for stack in stacks:
         try:
-            fleet.registries_stack() if stack == REGISTRIES_STACK else fleet.cluster(stack)
+            _check_definition(fleet, stack)
         except DefinitionError as exc:
             not_planned[stack] = list(exc.problems)
     registries = not_planned.get(REGISTRIES_STACK, [])
@@ -298,7 +306,7 @@ def _plannable(fleet: Fleet) -> tuple[list[str], dict[str, list[Problem]]]:
         if found:
             not_planned.setdefault(stack, []).extend(found)
     for display in fleet.strays:
-        not_planned[display.rpartition("/")[2]] = fleet.problems[display]
+        not_planned[display] = fleet.problems[display]  # by its path: never a stack's name
     return [s for s in stacks if s not in not_planned], dict(sorted(not_planned.items()))
 
 

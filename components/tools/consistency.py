@@ -176,13 +176,20 @@ def _shown(project_dir: Path, path: Path) -> str:
 # --- the checks -------------------------------------------------------------------------------
 
 
+def _mapping(obj: dict[str, Any], key: str) -> dict[str, Any]:
+    """obj[key] when it is a mapping, else {} (a committed `spec: [1]` is kubectl's to refuse;
+    here it only matches nothing)."""
+    value = obj.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _flux_objects(found: list[Found], group: str, kind: str, name: str) -> list[Found]:
     return [
         (file, obj)
         for file, obj in found
         if obj.get("kind") == kind
         and str(obj.get("apiVersion", "")).startswith(f"{group}/")
-        and (obj.get("metadata") or {}).get("name") == name
+        and _mapping(obj, "metadata").get("name") == name
     ]
 
 
@@ -209,19 +216,19 @@ def app_problems(cluster: Cluster, display: str, found: list[Found]) -> list[Pro
             continue
         file, repo = matches[0]
         where = f"GitRepository {app.name}"
-        spec = repo.get("spec") or {}
+        spec = _mapping(repo, "spec")
         url = repository_url(cluster, app.owner_or(cluster.spec.git.owner), app.repository)
         actual: list[tuple[str, Any, str, str]] = [
             ("apiVersion", repo.get("apiVersion"), SOURCE_API, "the API Flux 2.9 serves"),
             (
                 "metadata.namespace",
-                (repo.get("metadata") or {}).get("namespace"),
+                _mapping(repo, "metadata").get("namespace"),
                 FLUX_NAMESPACE,
                 "where its Secret is",
             ),
             (
                 "spec.secretRef.name",
-                (spec.get("secretRef") or {}).get("name"),
+                _mapping(spec, "secretRef").get("name"),
                 app.pull_secret,
                 f"{entry}.secretName in {display}",
             ),
@@ -263,7 +270,7 @@ def service_account_problems(cluster: Cluster, display: str, found: list[Found])
         if expected is None:
             continue
         for file, obj in _flux_objects(found, "kustomize.toolkit.fluxcd.io", "Kustomization", name):
-            got = (obj.get("spec") or {}).get("serviceAccountName")
+            got = _mapping(obj, "spec").get("serviceAccountName")
             if got != expected:
                 shown = "nothing" if got is None else f'"{got}"'
                 problems.append(
@@ -302,15 +309,17 @@ def alert_namespace_problems(cluster: Cluster, display: str, found: list[Found])
     objects that name their namespace are seen (not those given one by a kustomization's
     `namespace:`); none under the lockdown, whose alerts cover flux-system only."""
     alerts = cluster.spec.alerts
-    if not alerts.slack.is_enabled or cluster.spec.flux.multitenant:
+    if not alerts.uses_slack or cluster.spec.flux.multitenant:
         return []
-    covered = {FLUX_NAMESPACE, *alerts.namespaces}
+    rules = [*([alerts.slack] if alerts.slack.is_enabled else []), *alerts.routes]
+    named = {s.namespace for rule in rules for s in rule.event_sources if s.namespace}
+    covered = {FLUX_NAMESPACE, *alerts.namespaces, *named}
     apps = {app.name for app in cluster.spec.apps}  # their GitRepositories: app_problems' to check
     problems = []
     for file, obj in found:
         kind = obj.get("kind")
-        namespace = (obj.get("metadata") or {}).get("namespace")
-        name = (obj.get("metadata") or {}).get("name")
+        namespace = _mapping(obj, "metadata").get("namespace")
+        name = _mapping(obj, "metadata").get("name")
         if (
             isinstance(kind, str)
             and not (kind == "GitRepository" and name in apps)
