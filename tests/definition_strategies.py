@@ -150,6 +150,10 @@ def valid_clusters() -> Strategy:
             max_size=1,
         ),
         "spec.ecr.nodeRoleNames": _unique_lists(_regex(ecr_model.IAM_ROLE_NAME)),
+        # each namespace once, and not flux-system (which every alert covers)
+        "spec.alerts.namespaces": _unique_lists(
+            _regex(types_model.DNS_LABEL).filter(lambda ns: ns != "flux-system")
+        ),
         # the pattern, and no control or invisible character (which the pattern lets through)
         "spec.alerts.slack.channel": _regex(alerts_model.SLACK_CHANNEL).filter(
             _passes(alerts_model._printable_channel)

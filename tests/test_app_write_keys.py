@@ -38,7 +38,8 @@ def test_an_app_that_image_automation_pushes_to_gets_a_read_write_key(project: P
     keys = {
         r.inputs["repository"]: r.inputs["readOnly"] for r in plan.resources if r.type == DEPLOY_KEY
     }
-    assert keys == {"gitops": False, "team-a": False, "team-b": True}
+    # the fleet key stays read-only: the pushes go to team-a (deployKey.readWrite would say else)
+    assert keys == {"gitops": True, "team-a": False, "team-b": True}
     secret = one(plan, "kubernetes:core/v1:Secret", f"{STAGING}-app-team-a")
     assert secret.inputs["metadata"]["name"] == "team-a-deploykey"
 
