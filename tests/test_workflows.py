@@ -26,6 +26,9 @@ from conftest import ROOT, copy_project
 from fleetrepo import Repo, entry, git_identity, make_repo
 from ruamel.yaml import YAML
 
+sys.path.insert(0, str(Path(__file__).resolve().parent / "upstream"))
+import refresh
+
 GITHUB = ROOT / ".github"
 WORKFLOWS = sorted((GITHUB / "workflows").glob("*.yml"))
 ACTIONS = sorted((GITHUB / "actions").glob("*/action.yml"))
@@ -247,6 +250,36 @@ def test_every_action_is_pinned_to_a_full_sha_with_its_version() -> None:
         "pulumi/actions",
         "marocchino/sticky-pull-request-comment",
     }
+
+
+def test_every_pin_is_the_verified_commit_of_the_tag_in_its_comment() -> None:
+    """tests/upstream/action-pins.txt holds the commit each tag points at, as read from the action's
+    own repository (tests/upstream/SOURCES); a pin moved without its comment, or a comment naming a
+    tag that was never verified, fails here."""
+    table = refresh.parse_pins((ROOT / "tests" / "upstream" / "action-pins.txt").read_text())
+    pins = refresh.pins_in([*WORKFLOWS, *ACTIONS])
+    assert len(pins) == len([t for _, t in uses_lines() if not t.startswith("$/")])
+    assert refresh.pin_problems(pins, table) == []
+    assert {p.action for p in pins} == {action for action, _ in table}
+
+
+def test_a_pin_that_is_not_its_tag_is_caught(tmp_path: Path) -> None:
+    table = refresh.parse_pins((ROOT / "tests" / "upstream" / "action-pins.txt").read_text())
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "    steps:\n"
+        # the SHA of another tag, and a tag nobody verified
+        "      - uses: actions/checkout@5fda3b95a4ea91299a34e894583c3862153e4b97 # v7.0.1\n"
+        "      - uses: actions/create-github-app-token@bcd2ba49218906704ab6c1aa796996da409d3eb1"
+        " # v3.2.0\n"
+        "      - uses: $/.github/actions/setup-fleet\n"
+    )
+    assert refresh.pin_problems(refresh.pins_in([bad]), table) == [
+        "bad.yml: actions/checkout@5fda3b95a4ea91299a34e894583c3862153e4b97 # v7.0.1: the tag "
+        "v7.0.1 is commit 3d3c42e5aac5ba805825da76410c181273ba90b1",
+        "bad.yml: actions/create-github-app-token@bcd2ba49218906704ab6c1aa796996da409d3eb1 # "
+        "v3.2.0: v3.2.0 is not in action-pins.txt",
+    ]
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
