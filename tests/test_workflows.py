@@ -607,7 +607,12 @@ def test_pull_request_plan_step_writes_the_comment(example_checkout: Path) -> No
         pytest.skip("jq is not installed (GitHub's runners have it)")
     the_step = step(workflow("pull-request.yml"), "plan", "fluxfleet plan --markdown")
     matrix = {"include": [{"stack": "staging-cluster-name"}, {"stack": "old", "removed": True}]}
-    env = {"MATRIX": json.dumps(matrix), "PR_NUMBER": "42"}
+    env = {
+        "AFFECTED": "success",
+        "MATRIX": json.dumps(matrix),
+        "PR_NUMBER": "42",
+        "HEAD_SHA": "c0ffee",
+    }
     code, _, summary, log = run_step(the_step, example_checkout, env)
     assert code == 0, log
     comment = (example_checkout / "plan-comment" / "plan.md").read_text()
