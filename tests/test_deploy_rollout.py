@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -37,6 +39,7 @@ case "$1" in
   up)
     while [ "$#" -gt 0 ]; do [ "$1" = --stack ] && stack="$2"; shift; done
     echo "$stack" >> "$SIM_LOG"
+    echo "$stack $(git rev-parse HEAD)" >> "$SIM_LOG_AT"
     if grep -qx "$stack" "$SIM_FAIL"; then echo "error: update of $stack failed" >&2; exit 255; fi
     ;;
   *) echo "unexpected: pulumi $*" >&2; exit 2 ;;
@@ -49,40 +52,90 @@ def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Repo:
     return checkout(tmp_path, monkeypatch)
 
 
-FAKE_GH = r"""#!/bin/bash
-# gh api repos/R/actions/workflows/deploy.yml/runs?...status=success... --jq ...: the head commit
-# of the last successful Deploy run ($SIM_LAST_SUCCESS; empty: none yet).
-case "$2" in
-  repos/acme/gitops/actions/workflows/deploy.yml/runs\?branch=main\&status=success*)
-    echo "$SIM_LAST_SUCCESS" ;;
-  *) echo "unexpected: gh $*" >&2; exit 2 ;;
-esac
+FAKE_GH = r"""#!PYTHON
+# gh api PATH [--paginate] --jq EXPR, for the Deploy workflow: the runs of deploy.yml and the jobs
+# of a run ($SIM_RUNS: Runner.record() of each earlier run, newest first) and main's head
+# ($SIM_MAIN). Prints the jq of the answer, as gh does.
+import json, os, re, subprocess, sys
+
+args = sys.argv[1:]
+path = next(a for a in args[1:] if not a.startswith("-"))
+jq = args[args.index("--jq") + 1]
+runs = json.loads(open(os.environ["SIM_RUNS"]).read())
+repo = "repos/acme/gitops/"
+if path.startswith(repo + "actions/workflows/deploy.yml/runs?"):
+    query = dict(q.split("=", 1) for q in path.split("?", 1)[1].split("&"))
+    assert query["branch"] == "main", query
+    listed = [r for r in runs if query.get("status") in (None, r["conclusion"])]
+    body = {"workflow_runs": [{k: r[k] for k in ("id", "head_sha", "conclusion")} for r in listed]}
+elif match := re.fullmatch(re.escape(repo) + r"actions/runs/(\d+)/jobs(\?.*)?", path):
+    body = {"jobs": next(r["jobs"] for r in runs if r["id"] == int(match[1]))}
+elif path == repo + "commits/main":
+    body = {"sha": os.environ["SIM_MAIN"]}
+else:
+    sys.exit(f"unexpected: gh {' '.join(args)}")
+sys.exit(subprocess.run(["jq", "-r", jq], input=json.dumps(body), text=True).returncode)
 """
 
 
+def completed_run(commit: str, run_id: int = 1) -> dict[str, object]:
+    """An earlier run of `commit` whose rollout completed (its report succeeded)."""
+    jobs = [{"name": "Rollout report", "conclusion": "success"}]
+    return {"id": run_id, "head_sha": commit, "conclusion": "success", "jobs": jobs}
+
+
 def deploy(
-    repo: Repo, tmp_path: Path, fail: tuple[str, ...] = (), last_success: str = ""
+    repo: Repo,
+    tmp_path: Path,
+    fail: tuple[str, ...] = (),
+    last_success: str = "",
+    runs: list[dict[str, object]] | None = None,
+    variables: dict[str, str] | None = None,
 ) -> Runner:
-    """Deploy.yml on `repo`'s HEAD; `last_success`: the commit the last successful run deployed."""
+    """Deploy.yml on `repo`'s HEAD, each job checking out that commit (github.sha). The earlier
+    runs: `runs` (Runner.record(), newest first), or one that deployed `last_success`."""
     bin_dir = tmp_path / "fake-bin"
     bin_dir.mkdir(exist_ok=True)
-    for name, script in (("pulumi", FAKE_PULUMI), ("gh", FAKE_GH)):
+    for name, script in (
+        ("pulumi", FAKE_PULUMI),
+        ("gh", FAKE_GH.replace("PYTHON", sys.executable)),
+    ):
         (bin_dir / name).write_text(script)
         (bin_dir / name).chmod(0o755)
     log, failing = tmp_path / "pulumi.log", tmp_path / "fail"
     log.write_text("")
+    (tmp_path / "pulumi-at.log").write_text("")
     failing.write_text("".join(f"{name}\n" for name in fail))
+    if runs is None:
+        runs = [completed_run(last_success)] if last_success else []
+    (tmp_path / "runs.json").write_text(json.dumps(runs))
+    sha = repo.git("rev-parse", "HEAD")
+
+    def checkout(with_: dict[str, object], env: dict[str, str], cwd: Path) -> tuple[bool, dict]:
+        subprocess.run(["git", "checkout", "-q", sha], cwd=cwd, check=True)
+        return True, {}
+
     runner = Runner(
         ROOT,
         "deploy.yml",
         repo.project,
         next(tmp_path / f"sim-{n}" for n in range(100) if not (tmp_path / f"sim-{n}").exists()),
-        github={"repository": "acme/gitops", "token": "ghs_run"},
-        variables=VARS,
+        github={"repository": "acme/gitops", "token": "ghs_run", "sha": sha},
+        variables=VARS if variables is None else variables,
         secrets=SECRETS,
         path=f"{bin_dir}:{os.environ['PATH']}",
-        actions={".github/actions/setup-fleet": lambda w, e, cwd: (True, {})},
-        extra_env={"SIM_LOG": str(log), "SIM_FAIL": str(failing), "SIM_LAST_SUCCESS": last_success},
+        actions={
+            ".github/actions/setup-fleet": lambda w, e, cwd: (True, {}),
+            "actions/checkout": checkout,
+        },
+        extra_env={
+            "SIM_LOG": str(log),
+            "SIM_LOG_AT": str(tmp_path / "pulumi-at.log"),
+            "SIM_FAIL": str(failing),
+            "SIM_RUNS": str(tmp_path / "runs.json"),
+            "SIM_MAIN": sha,
+        },
+        reviewers=frozenset({"production"}),
     )
     runner.run()
     return runner
@@ -319,3 +372,25 @@ def test_an_if_without_a_status_function_implies_success() -> None:
     assert not condition("true", {}, failed.__getitem__)
     assert condition("${{ always() && true }}", {}, failed.__getitem__)
     assert condition("!cancelled()", {}, failed.__getitem__)
+
+
+def test_a_run_that_deployed_nothing_is_not_the_base(fleet: Repo, tmp_path: Path) -> None:
+    """Without a repository variable every Pulumi job (and the report) is skipped, and a run of
+    skipped jobs is a success on GitHub: it must not become the last commit fully deployed."""
+    first = deploy(fleet, tmp_path, variables={**VARS, "AWS_DEPLOY_ROLE_ARN": ""})
+    assert deployed(tmp_path) == []
+    assert first.conclusion == "success"  # as the runs API lists it
+    assert first.jobs["report"].result == "skipped"
+    fleet.edit("k8s-clusters/beta.yaml", "size: small", "size: large")
+    fleet.commit("grow beta, once the variables are set")
+    second = deploy(fleet, tmp_path, runs=[first.record(1)])
+    (entry,) = second.jobs["affected"].entries
+    assert (
+        "no successful deploy to compare with: every stack" in entry.step("fluxfleet rollout").log
+    )
+    assert deployed(tmp_path) == ["registries", "beta", "gamma", "alpha"]  # the whole fleet
+    # That run completed: it is the base of the next one.
+    fleet.edit("k8s-clusters/alpha.yaml", "repositories: [api]", "repositories: [worker]")
+    fleet.commit("alpha pulls worker")
+    deploy(fleet, tmp_path, runs=[second.record(2), first.record(1)])
+    assert deployed(tmp_path) == ["registries", "alpha"]
