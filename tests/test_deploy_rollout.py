@@ -394,3 +394,40 @@ def test_a_run_that_deployed_nothing_is_not_the_base(fleet: Repo, tmp_path: Path
     fleet.commit("alpha pulls worker")
     deploy(fleet, tmp_path, runs=[second.record(2), first.record(1)])
     assert deployed(tmp_path) == ["registries", "alpha"]
+
+
+def test_re_running_an_older_run_cannot_roll_stacks_back(fleet: Repo, tmp_path: Path) -> None:
+    """ "Re-run failed jobs" keeps the run's commit and re-runs the failed jobs and every job after
+    them. Once main has moved on, the older run refuses instead of deploying its older commit."""
+    first = deploy(fleet, tmp_path, fail=("gamma",))  # commit A: gamma failed, alpha not started
+    assert first.conclusion == "failure"
+    fleet.edit("k8s-clusters/gamma.yaml", "repositories: [api, worker]", "repositories: [api]")
+    newer = fleet.commit("gamma pulls api only")
+    second = deploy(fleet, tmp_path, runs=[first.record(1)])  # commit B deploys everything
+    assert second.conclusion == "success"
+    at_log = tmp_path / "pulumi-at.log"
+    assert at_log.read_text().split("\n")[:-1] == [
+        f"{s} {newer}" for s in ("registries", "beta", "gamma", "alpha")
+    ]
+
+    (tmp_path / "fail").write_text("")  # whatever failed is fixed
+    at_log.write_text("")
+    first.extra_env["SIM_MAIN"] = newer
+    jobs = first.rerun_failed()
+    assert at_log.read_text() == ""  # nothing of commit A deployed again
+    (gamma,) = [e for e in jobs["wave-1"].entries if e.matrix["stack"] == "gamma"]
+    refused = gamma.step("Only main's newest commit deploys")
+    assert refused.outcome == "failure"
+    assert "::error title=Not deployed: main has moved on::" in refused.log
+    assert f"main is at {newer}. The Deploy run of {newer} deploys this change too" in refused.log
+    assert first.conclusion == "failure" and jobs["wave-2"].result == "skipped"
+
+
+def test_re_running_the_newest_run_deploys_what_failed(fleet: Repo, tmp_path: Path) -> None:
+    first = deploy(fleet, tmp_path, fail=("gamma",))
+    (tmp_path / "fail").write_text("")
+    jobs = first.rerun_failed()
+    assert deployed(tmp_path) == ["registries", "beta", "gamma", "gamma", "alpha"]
+    assert [e.result for e in jobs["wave-1"].entries] == ["success", "success"]
+    assert jobs["report"].result == "success" and first.conclusion == "success"
+    assert first.record(1)["jobs"][-1] == {"name": "Rollout report", "conclusion": "success"}
