@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from actions_sim import JobRun, Runner, condition, evaluate, interpolate
+from actions_sim import JobRun, Runner, condition, evaluate
 from conftest import ROOT
 from fleetrepo import Repo
-from test_workflows import checkout, workflow
+from test_workflows import checkout, run_step, step, workflow
 
 from components.definition.rollout import MAX_WAVES
 
@@ -166,8 +166,13 @@ def test_every_stack_in_order_registries_then_each_wave(fleet: Repo, tmp_path: P
     environments = {
         e.matrix["stack"]: e.environment for j in WAVE_JOBS[:2] for e in jobs[j].entries
     }
-    assert environments == {"beta": "fleet", "gamma": "fleet", "alpha": "production"}
+    # Every stack deploys through "fleet"; a wave with a reviewed stack is reviewed once, before
+    # it starts, by its gate job in "production" (as is registries).
+    assert environments == {"beta": "fleet", "gamma": "fleet", "alpha": "fleet"}
     assert jobs["registries"].entries[0].environment == "production"
+    assert (jobs["gate-1"].result, jobs["gate-2"].result) == ("skipped", "success")
+    assert jobs["gate-2"].entries[0].environment == "production"
+    assert [job for job, _ in runner.approvals] == ["registries", "gate-2"]
     assert jobs["removed"].result == "skipped"
     assert jobs["report"].result == "success"
     summary = report(runner)
@@ -240,8 +245,8 @@ def test_an_invalid_definition_deploys_last_through_production(fleet: Repo, tmp_
     jobs = runner.jobs
     assert ran(jobs["wave-1"]) == ["gamma"]
     assert ran(jobs["wave-2"]) == ["alpha", "beta"]  # the last wave, after the valid ones
-    (invalid,) = [e for e in jobs["wave-2"].entries if e.matrix["stack"] == "beta"]
-    assert invalid.environment == "production"  # fail closed: reviewers
+    assert jobs["gate-2"].result == "success"  # fail closed: reviewers
+    assert json.loads(jobs["affected"].outputs["wave-2"])["include"][1]["stack"] == "beta"
 
 
 def test_a_removed_definition_warns_with_the_steps_and_deploys_the_rest(
@@ -306,10 +311,22 @@ def test_the_wave_jobs_are_one_job_repeated() -> None:
     jobs = doc["jobs"]
     assert [j for j in jobs if j.startswith("wave-")] == WAVE_JOBS
     first = jobs["wave-1"]
-    assert first["needs"] == ["affected", "registries"]
+    assert first["needs"] == ["affected", "registries", "gate-1"]
+    assert first["environment"] == "fleet"
+    for k in range(1, MAX_WAVES + 1):
+        gate, wave = jobs[f"gate-{k}"], jobs[f"wave-{k}"]
+        assert gate["needs"] == wave["needs"][:-1] and wave["needs"][-1] == f"gate-{k}"
+        assert (gate["environment"], gate["permissions"]) == ("production", {})
+        assert f"needs.affected.outputs.review-{k} == 'true'" in gate["if"]
+        # no review asked for: the gate is skipped; one asked for: it must have been approved
+        assert (
+            f"(needs.gate-{k}.result == 'success' || (needs.gate-{k}.result == 'skipped' "
+            f"&& needs.affected.outputs.review-{k} != 'true'))"
+        ) in wave["if"]
+        assert gate["if"].split("&& needs.affected.outputs.review")[0] in wave["if"]
     for k, name in enumerate(WAVE_JOBS[1:], start=2):
         job = jobs[name]
-        assert job["needs"] == ["affected", f"wave-{k - 1}"]
+        assert job["needs"] == ["affected", f"wave-{k - 1}", f"gate-{k}"]
         assert f"needs.wave-{k - 1}.result == 'success'" in job["if"]
         assert f"fromJSON(needs.affected.outputs.waves) >= {k}" in job["if"]
         for key in ("steps", "environment", "permissions", "concurrency", "name"):
@@ -322,26 +339,66 @@ def test_the_wave_jobs_are_one_job_repeated() -> None:
     assert set(jobs["report"]["needs"]) == {"affected", "registries", *WAVE_JOBS}
     outputs = jobs["affected"]["outputs"]
     assert {f"wave-{k}" for k in range(1, MAX_WAVES + 1)} <= set(outputs)
+    assert {f"review-{k}" for k in range(1, MAX_WAVES + 1)} <= set(outputs)
     env = next(s for s in jobs["affected"]["steps"] if s.get("id") == "rollout")["env"]
     assert env["SLOTS"] == str(MAX_WAVES)
 
 
 @pytest.mark.parametrize(
-    ("github_environment", "expected"),
+    ("github_environment", "review"),
     [
-        ("fleet", "fleet"),
-        ("production", "production"),
-        (None, "production"),
-        ("", "production"),
-        ("Fleet ", "production"),
-        (False, "production"),
-        (0, "production"),
+        ("fleet", "false"),
+        ("production", "true"),
+        (None, "true"),
+        ("", "true"),
+        ("Fleet ", "true"),
+        (False, "true"),
+        (0, "true"),
     ],
 )
-def test_the_environment_fails_closed(github_environment: object, expected: str) -> None:
-    expression = workflow("deploy.yml")["jobs"]["wave-1"]["environment"]
-    context = {"matrix": {"githubEnvironment": github_environment}}
-    assert interpolate(expression, context) == expected
+def test_the_review_fails_closed(tmp_path: Path, github_environment: object, review: str) -> None:
+    """Only an explicit "fleet" skips the wave's review; each wave is reviewed once, before its
+    first part (a wave of more than 256 stacks runs in parts)."""
+    plan = {
+        "maxParallel": 4,
+        "registries": None,
+        "removed": [],
+        "waves": [
+            {"wave": 1, "part": 1, "include": [{"stack": "a", "githubEnvironment": "fleet"}]},
+            {
+                "wave": 1,
+                "part": 2,
+                "include": [{"stack": "b", "githubEnvironment": github_environment}],
+            },
+            {"wave": 2, "part": 1, "include": [{"stack": "c", "githubEnvironment": "fleet"}]},
+        ],
+    }
+    work = tmp_path / "w"
+    (work / ".venv" / "bin").mkdir(parents=True)
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    fake = work / ".venv" / "bin" / "fluxfleet"
+    fake.write_text(f'#!/bin/sh\ncase "$*" in *json*) cat "{tmp_path}/plan.json" ;; esac\n')
+    fake.chmod(0o755)
+    the_step = step(workflow("deploy.yml"), "affected", "fluxfleet rollout")
+    code, out, _, log = run_step(the_step, work, {"BASE": "", "SLOTS": "4"})
+    assert code == 0, log
+    assert [out[f"review-{k}"] for k in range(1, 5)] == [review, "false", "false", "false"]
+
+
+def test_a_production_wave_is_reviewed_once(fleet: Repo, tmp_path: Path) -> None:
+    """Five production clusters, at most two at once: the matrix runs in three batches, and a
+    matrix job in "production" would ask for a review per batch. The gate asks once."""
+    fleet.edit("k8s-clusters/_defaults.yaml", "spec:\n", "rollout:\n  maxParallel: 2\nspec:\n")
+    text = (fleet.project / "k8s-clusters" / "alpha.yaml").read_text()
+    for name in ("alpha2", "alpha3", "alpha4", "alpha5"):
+        fleet.write(f"k8s-clusters/{name}.yaml", text.replace("alpha", name))
+        fleet.write(f"stacks/Pulumi.{name}.yaml", "config: {}\n")
+    fleet.commit("four more production clusters")
+    runner = deploy(fleet, tmp_path)
+    assert ran(runner.jobs["wave-2"]) == ["alpha", "alpha2", "alpha3", "alpha4", "alpha5"]
+    assert runner.jobs["wave-2"].max_parallel == 2
+    assert [job for job, _ in runner.approvals] == ["registries", "gate-2"]
+    assert runner.jobs["report"].result == "success"
 
 
 # --- the simulator's expression rules, against GitHub's documented behaviour -------------------

@@ -421,7 +421,7 @@ def test_deploy_runs_registries_first_and_gates_production() -> None:
     assert up["env"]["STACK"] == "registries"
     assert 'pulumi up --yes --diff --non-interactive --stack "$STACK"' in up["run"]
     wave = jobs["wave-1"]
-    assert wave["needs"] == ["affected", "registries"]
+    assert wave["needs"] == ["affected", "registries", "gate-1"]
     assert (
         "needs.registries.result == 'success' || needs.registries.result == 'skipped'" in wave["if"]
     )
@@ -542,12 +542,14 @@ def test_deploy_rollout_step(workspace: Repo) -> None:
     assert code == 0, log
     assert "wave 2:\n  alpha (reviewed): k8s-clusters/alpha.yaml changed" in log  # the text plan
     slots = {k: json.loads(v) for k, v in out.items() if k.startswith("wave-")}
+    reviews = {k: v for k, v in out.items() if k.startswith("review-")}
+    assert reviews == {"review-1": "true", "review-2": "false", "review-3": "false"}
     assert slots == {
         "wave-1": {"include": [entry("alpha")]},
         "wave-2": {"include": []},
         "wave-3": {"include": []},
     }
-    assert {k: v for k, v in out.items() if k not in slots and k != "plan"} == {
+    assert {k: v for k, v in out.items() if k not in slots | reviews and k != "plan"} == {
         "registries": "true",
         "removed": '["gamma"]',
         "waves": "1",
