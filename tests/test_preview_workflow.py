@@ -54,8 +54,13 @@ def pull_request(repo: Repo, change: Any, main_moves_on: Any = None) -> tuple[st
 
 
 def preview(
-    repo: Repo, tmp_path: Path, commits: tuple[str, str], fork: bool = False
+    repo: Repo,
+    tmp_path: Path,
+    commits: tuple[str, str | None],
+    fork: bool = False,
 ) -> tuple[Runner, list[dict[str, Any]]]:
+    """Preview.yml for the pull request at `commits` (its head, and the event's merge_commit_sha,
+    which GitHub may not have recomputed yet: an older merge, or None)."""
     head, merge = commits
     previews: list[dict[str, Any]] = []
 
@@ -91,6 +96,7 @@ def preview(
         tmp_path / "sim",
         github={
             "repository": "acme/gitops",
+            "sha": repo.git("rev-parse", "main"),  # pull_request_target: main's newest commit
             "event": {
                 "pull_request": {
                     "number": 7,
@@ -199,4 +205,52 @@ def test_a_symlink_among_the_definitions_stops_it_before_any_code(
     assert [s.name for s in entry.steps if s.outcome == "success"] == [
         "main's code",
         "The pull request, as data",
+        "Merged with main",
     ]
+
+
+def test_the_preview_is_of_the_newest_push_merged_with_main_now(
+    fleet: Repo, tmp_path: Path
+) -> None:
+    """The event's merge_commit_sha is GitHub's test merge, recomputed after the event: often the
+    previous push's merge, or missing (null) when the head alone would put its older
+    _defaults.yaml over main's. The preview merges the event's head with main itself."""
+
+    def main_moves_on(repo: Repo) -> None:
+        repo.edit("k8s-clusters/_defaults.yaml", "spec:\n", "# main's newer defaults\nspec:\n")
+
+    head, stale_merge = pull_request(
+        fleet,
+        lambda r: r.edit("k8s-clusters/beta.yaml", "size: small", "size: large"),
+        main_moves_on,
+    )
+    fleet.git("checkout", "-q", "pr")
+    fleet.edit("k8s-clusters/beta.yaml", "size: large", "size: xlarge")
+    newest = fleet.commit("the second push")
+    fleet.git("checkout", "-q", "main")
+    for merge in (stale_merge, None):
+        _, previews = preview(fleet, tmp_path / str(merge), (newest, merge))
+        (p,) = previews
+        assert "size: xlarge" in p["definitions"]["beta.yaml"], merge  # the newest push
+        assert "# main's newer defaults" in p["definitions"]["_defaults.yaml"], merge  # main now
+    assert head != newest
+
+
+def test_a_pull_request_that_conflicts_with_main_is_not_previewed(
+    fleet: Repo, tmp_path: Path
+) -> None:
+    def main_moves_on(repo: Repo) -> None:
+        repo.edit("k8s-clusters/beta.yaml", "size: small", "size: medium")
+
+    head, _ = pull_request(
+        fleet, lambda r: r.edit("k8s-clusters/beta.yaml", "size: small", "size: large")
+    )
+    main_moves_on(fleet)
+    fleet.commit("main changes the same line")
+    runner, previews = preview(fleet, tmp_path, (head, None))
+    assert previews == []
+    (entry,) = runner.jobs["affected"].entries
+    merged = entry.step("Merged with main")
+    assert merged.outcome == "failure"
+    assert "::error title=Not previewed::the pull request conflicts with main" in merged.log
+    assert runner.jobs["preview"].result == "skipped"

@@ -382,10 +382,10 @@ def test_the_preview_runs_mains_code_in_the_preview_environment() -> None:
         checkouts = [s for s in doc["jobs"][job]["steps"] if "checkout" in s.get("uses", "")]
         # main's code at the top (the default ref of pull_request_target), the PR beside it
         assert "ref" not in checkouts[0].get("with", {})
-        # its merge with main, as a pull_request run sees it
-        event = "github.event.pull_request"
-        merge = f"${{{{ {event}.merge_commit_sha || {event}.head.sha }}}}"
-        assert checkouts[1]["with"]["ref"] == merge
+        # the event's head, merged with main's commit of this run by the next step
+        assert checkouts[1]["with"]["ref"] == "${{ github.event.pull_request.head.sha }}"
+        names = [s.get("name") for s in doc["jobs"][job]["steps"]]
+        assert names.index("Merged with main") == names.index("The pull request, as data") + 1
         assert checkouts[1]["with"]["path"] == "pull-request"
     affected = step(
         doc, "affected", "fluxfleet affected (main's code, the pull request's definitions)"
