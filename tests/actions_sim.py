@@ -264,7 +264,7 @@ def interpolate(value: Any, context: Mapping[str, Any]) -> Any:
     if not isinstance(value, str) or "${{" not in value:
         return value
     lone = _TEMPLATE.fullmatch(value.strip())
-    if lone:
+    if lone and "${{" not in lone.group(1):  # one expression, not several side by side
         return evaluate(lone.group(1), context)[0]
     return _TEMPLATE.sub(lambda m: to_string(evaluate(m.group(1), context)[0]), value)
 

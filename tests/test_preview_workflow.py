@@ -6,7 +6,10 @@ code runs."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +92,13 @@ def preview(
         )
         return True, {}
 
+    fake_gh = tmp_path / "bin" / "gh"  # logs `gh api ...` (the commit status) as one JSON line
+    fake_gh.parent.mkdir(parents=True, exist_ok=True)
+    fake_gh.write_text(
+        f"#!{sys.executable}\nimport json, sys\n"
+        f"open({str(tmp_path / 'gh.log')!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
+    )
+    fake_gh.chmod(0o755)
     runner = Runner(
         ROOT,
         "preview.yml",
@@ -111,6 +121,7 @@ def preview(
         },
         variables=VARS,
         secrets=SECRETS,
+        path=f"{fake_gh.parent}:{os.environ['PATH']}",
         actions={
             ".github/actions/setup-fleet": lambda w, e, cwd: (True, {}),
             "actions/checkout": fake_checkout,
@@ -254,3 +265,42 @@ def test_a_pull_request_that_conflicts_with_main_is_not_previewed(
     assert merged.outcome == "failure"
     assert "::error title=Not previewed::the pull request conflicts with main" in merged.log
     assert runner.jobs["preview"].result == "skipped"
+
+
+def status(tmp_path: Path) -> dict[str, str]:
+    """The one commit status the run set: {sha, state, context, description}."""
+    (call,) = [json.loads(line) for line in (tmp_path / "gh.log").read_text().splitlines()]
+    fields = dict(call[i + 1].split("=", 1) for i, a in enumerate(call) if a == "-f")
+    return {"sha": call[2].rsplit("/", 1)[1], **fields}
+
+
+@pytest.mark.parametrize(
+    ("case", "state", "description"),
+    [
+        ("previewed", "success", "1 stack(s) previewed"),
+        ("fork", "success", "Not previewed: a pull request from a fork"),
+        ("symlink", "failure", "The preview of a stack failed"),
+        ("conflict", "failure", "Not previewed: a conflict with main"),
+        ("nothing", "success", "No stack to preview"),
+    ],
+)
+def test_one_preview_status_of_a_fixed_name_on_the_head(
+    fleet: Repo, tmp_path: Path, case: str, state: str, description: str
+) -> None:
+    def change(repo: Repo) -> None:
+        if case == "nothing":
+            repo.write("README.md", "docs\n")
+            return
+        repo.edit("k8s-clusters/beta.yaml", "size: small", "size: large")
+        if case == "symlink":
+            (repo.project / "k8s-clusters" / "notes.txt").symlink_to("/proc/self/environ")
+
+    head, merge = pull_request(fleet, change)
+    if case == "conflict":
+        fleet.edit("k8s-clusters/beta.yaml", "size: small", "size: medium")
+        fleet.commit("main changes the same line")
+    preview(fleet, tmp_path, (head, merge), fork=case == "fork")
+    got = status(tmp_path)
+    assert (got["sha"], got["state"], got["context"]) == (head, state, "Preview")
+    assert got["description"].startswith(description)
+    assert got["target_url"].endswith("/acme/gitops/actions/runs/")  # + the run's id
