@@ -448,15 +448,14 @@ def test_drift_previews_every_stack_expecting_no_changes() -> None:
     assert drift["strategy"]["matrix"] == "${{ fromJSON(needs.stacks.outputs.matrix) }}"
     assert drift["strategy"]["fail-fast"] is False
     assert not drift["concurrency"]["group"].startswith("fluxfleet-stack-")
-    assert pulumi_step(doc, "drift")["with"] | {} == {
-        "command": "preview",
-        "stack-name": "${{ matrix.stack }}",
-        "cloud-url": "${{ vars.PULUMI_BACKEND_URL }}",
-        "pulumi-version": "${{ env.PULUMI_VERSION }}",
-        "refresh": True,
-        "expect-no-changes": True,
-        "diff": True,
-    }
+    preview = step(
+        doc, "drift", "pulumi preview --refresh --expect-no-changes, each stack of the shard"
+    )
+    assert preview["env"]["STACKS"] == "${{ matrix.stacks }}"
+    assert (
+        'pulumi preview --refresh --expect-no-changes --diff --non-interactive --stack "$stack"'
+        in preview["run"]
+    )
 
 
 # --- the shell steps, run ---------------------------------------------------------------------
@@ -574,12 +573,34 @@ def test_deploy_rollout_step(workspace: Repo) -> None:
 
 def test_drift_lists_every_stack(workspace: Repo) -> None:
     the_step = step(workflow("drift.yml"), "stacks", "fluxfleet affected --all")
-    code, out, _, log = run_step(the_step, workspace.project, {})
+    code, out, _, log = run_step(the_step, workspace.project, {"LIMIT": "256"})
     assert code == 0, log
+    # One shard per stack while they fit, grouped by GitHub owner (registries has none).
     assert json.loads(out["matrix"])["include"] == [
-        entry(s) for s in ("registries", "alpha", "beta", "gamma")
+        {
+            "stacks": "registries",
+            "githubOwner": "",
+            "githubRepositories": "",
+            "shard": 1,
+            "shards": 4,
+        },
+        *(
+            {"stacks": s, "githubOwner": "acme", "githubRepositories": r, "shard": n, "shards": 4}
+            for n, (s, r) in enumerate(
+                [("alpha", "gitops"), ("beta", "gitops"), ("gamma", "gitops")], 2
+            )
+        ),
     ]
     assert out["count"] == "4"
+    # At most LIMIT shards: several stacks each, one owner (one App token) per shard.
+    code, out, _, log = run_step(the_step, workspace.project, {"LIMIT": "3"})
+    assert code == 0, log
+    assert [
+        (e["stacks"], e["githubRepositories"]) for e in json.loads(out["matrix"])["include"]
+    ] == [
+        ("registries", ""),
+        ("alpha beta gamma", "gitops"),
+    ]
 
 
 def test_deploy_warns_of_a_removed_definition_with_the_steps(tmp_path: Path) -> None:
