@@ -73,8 +73,7 @@ def substitution_problems(script: str) -> list[str]:
             problems.append(line.strip())
             continue
         subs = len(re.findall(r"\$\((?!\()", code))
-        whole = code.rstrip().endswith((')"', "\\"))  # the value, to the end (or continued)
-        if subs and not (subs == 1 and ASSIGNED.match(code) and whole):
+        if subs and not (subs == 1 and ASSIGNED.match(code)):
             problems.append(line.strip())
     return problems
 
