@@ -8,8 +8,21 @@ each local composite action's steps, and hands the other `uses:` steps to small 
 tokens, credentials and the Pulumi CLI installer do nothing; artifacts are copied to and from a
 folder). Each job (each matrix entry) runs in its own copy of the checkout, as on GitHub.
 
+It also models the rules of GitHub that decide what a run means:
+- a skipped job counts as a success: the run's conclusion (`Runner.conclusion`) is `success` when no
+  job failed, even if every job was skipped ("A job that is skipped will report its status as
+  Success");
+- a matrix expands to at most 256 jobs (MATRIX_LIMIT): a larger one fails the job, as GitHub
+  refuses the run;
+- a job in an environment with required reviewers (`reviewers=`) waits for a review: the jobs of a
+  matrix start in batches of `max-parallel`, and each batch that enters such an environment asks
+  for its own review (`Runner.approvals`); a rejected review fails the job (`approve=`);
+- "Re-run failed jobs" (`Runner.rerun_failed()`): the same `github.sha`, a new
+  `github.run_attempt`; the failed jobs (of a matrix, its failed entries) and every job that needs
+  them run again; the other jobs are not run again and their outputs are reused.
+
 What it does not do: services, containers, reusable workflows, `continue-on-error`, timeouts,
-concurrency (jobs run one after the other; `max-parallel` is recorded, not enforced).
+concurrency (jobs run one after the other; `max-parallel` only forms the review batches).
 """
 
 from __future__ import annotations
@@ -251,7 +264,7 @@ def interpolate(value: Any, context: Mapping[str, Any]) -> Any:
     if not isinstance(value, str) or "${{" not in value:
         return value
     lone = _TEMPLATE.fullmatch(value.strip())
-    if lone:
+    if lone and "${{" not in lone.group(1):  # one expression, not several side by side
         return evaluate(lone.group(1), context)[0]
     return _TEMPLATE.sub(lambda m: to_string(evaluate(m.group(1), context)[0]), value)
 
@@ -269,6 +282,8 @@ def condition(text: Any, context: Mapping[str, Any], status: Callable[[str], boo
     value, used = evaluate(body, context, status)
     return truthy(value) and (used or status("success"))
 
+
+MATRIX_LIMIT = 256  # "A matrix will generate a maximum of 256 jobs per workflow run."
 
 # --- running ----------------------------------------------------------------------------------
 
@@ -290,6 +305,7 @@ class EntryRun:
     result: str
     steps: list[StepRun]
     summary: str = ""
+    name: str = ""
 
     def step(self, name: str) -> StepRun:
         (found,) = [s for s in self.steps if s.name == name]
@@ -303,6 +319,7 @@ class JobRun:
     outputs: dict[str, Any] = field(default_factory=dict)
     entries: list[EntryRun] = field(default_factory=list)
     max_parallel: Any = None
+    error: str = ""
 
 
 Action = Callable[[dict[str, Any], dict[str, str], Path], tuple[bool, dict[str, str]]]
@@ -345,6 +362,8 @@ class Runner:
         path: str | None = None,
         actions: dict[str, Action] | None = None,
         extra_env: dict[str, str] | None = None,
+        reviewers: frozenset[str] = frozenset(),
+        approve: Callable[[str, list[dict[str, Any]]], bool] | None = None,
     ) -> None:
         self.repo_root, self.checkout, self.scratch = repo_root, checkout, scratch
         self.doc = YAML(typ="safe", pure=True).load(
@@ -369,6 +388,11 @@ class Runner:
         }
         self.jobs: dict[str, JobRun] = {}
         self._count = 0
+        self.reviewers = reviewers
+        self.approve = approve or (lambda job, matrices: True)
+        # One (job, the matrix entries of the batch) per review asked for.
+        self.approvals: list[tuple[str, list[dict[str, Any]]]] = []
+        self.github.setdefault("run_attempt", "1")
 
     # -- fakes of the hosted actions --
 
@@ -411,6 +435,50 @@ class Runner:
                 self.jobs[name] = self._job(name, pending.pop(name))
         return self.jobs
 
+    @property
+    def conclusion(self) -> str:
+        """The run's conclusion as the API lists it: a skipped job counts as a success."""
+        return "failure" if any(j.result == "failure" for j in self.jobs.values()) else "success"
+
+    def rerun_failed(self) -> dict[str, JobRun]:
+        """ "Re-run failed jobs": same github.sha, next run_attempt; the failed jobs (a matrix: its
+        failed entries) and every job downstream of them run again, the others keep their result
+        and outputs."""
+        self.github["run_attempt"] = str(int(self.github["run_attempt"]) + 1)
+        jobs = self.doc["jobs"]
+        again = {name for name, run in self.jobs.items() if run.result == "failure"}
+        while True:
+            more = {n for n, job in jobs.items() if set(_needs(job)) & again} - again
+            if not more:
+                break
+            again |= more
+        keep = {name: run for name, run in self.jobs.items() if name not in again}
+        failed_entries = {
+            name: [e for e in self.jobs[name].entries if e.result == "success"]
+            for name in again
+            if self.jobs[name].result == "failure" and self.jobs[name].entries
+        }
+        self.jobs = dict(keep)
+        pending = {name: jobs[name] for name in jobs if name in again}
+        while pending:
+            ready = [n for n, job in pending.items() if all(x in self.jobs for x in _needs(job))]
+            for name in ready:
+                self.jobs[name] = self._job(name, pending.pop(name), failed_entries.get(name))
+        return self.jobs
+
+    def record(self, run_id: int) -> dict[str, Any]:
+        """This run as the REST API lists it (workflow runs, and the jobs of its latest attempt)."""
+        return {
+            "id": run_id,
+            "head_sha": self.github.get("sha", ""),
+            "conclusion": self.conclusion,
+            "jobs": [
+                {"name": e.name, "conclusion": e.result}
+                for run in self.jobs.values()
+                for e in run.entries or [EntryRun({}, None, run.result, [], "", self._name(run))]
+            ],
+        }
+
     def _context(self, job: dict[str, Any], matrix: dict[str, Any] | None) -> dict[str, Any]:
         needs = {
             n: {"result": self.jobs[n].result, "outputs": self.jobs[n].outputs} for n in _needs(job)
@@ -429,7 +497,9 @@ class Runner:
             "inputs": {},
         }
 
-    def _job(self, name: str, job: dict[str, Any]) -> JobRun:
+    def _job(
+        self, name: str, job: dict[str, Any], succeeded: list[EntryRun] | None = None
+    ) -> JobRun:
         needed = [self.jobs[n].result for n in _needs(job)]
 
         def status(kind: str) -> bool:
@@ -446,19 +516,53 @@ class Runner:
             return JobRun(name, "skipped")
         run = JobRun(name, "success")
         strategy = job.get("strategy") or {}
+        entries: list[dict[str, Any] | None]
         if "matrix" in strategy:
             matrix = interpolate(strategy["matrix"], context)
             entries = list(matrix.get("include") or [])
             assert entries, f"{name}: an empty matrix fails the run on GitHub"
             run.max_parallel = interpolate(strategy.get("max-parallel"), context)
+            if len(entries) > MATRIX_LIMIT:
+                run.result = "failure"
+                run.error = f"Strategy expansion exceeded {MATRIX_LIMIT} results ({len(entries)})"
+                return run
         else:
             entries = [None]
-        for entry in entries:
-            result = self._entry(name, job, entry, run)
-            run.entries.append(result)
-            if result.result == "failure":
-                run.result = "failure"
+        done = {json.dumps(e.matrix, sort_keys=True): e for e in succeeded or []}
+        batch = int(_number(run.max_parallel)) if run.max_parallel else len(entries)
+        for start in range(0, len(entries), max(batch, 1)):
+            todo = [
+                e
+                for e in entries[start : start + batch]
+                if json.dumps(e or {}, sort_keys=True) not in done
+            ]
+            reviewed = [e for e in todo if self._environment(job, e, context) in self.reviewers]
+            approved = True
+            if reviewed:
+                matrices = [e or {} for e in reviewed]
+                self.approvals.append((name, matrices))
+                approved = self.approve(name, matrices)
+            for entry in entries[start : start + batch]:
+                key = json.dumps(entry or {}, sort_keys=True)
+                if key in done:
+                    result = done[key]
+                elif entry in reviewed and not approved:
+                    result = EntryRun(entry or {}, None, "failure", [], "", name)
+                else:
+                    result = self._entry(name, job, entry, run)
+                run.entries.append(result)
+                if result.result == "failure":
+                    run.result = "failure"
         return run
+
+    def _name(self, run: JobRun) -> str:
+        return to_string(self.doc["jobs"][run.job].get("name", run.job))
+
+    def _environment(
+        self, job: dict[str, Any], matrix: dict[str, Any] | None, context: dict[str, Any]
+    ) -> Any:
+        environment = interpolate(job.get("environment"), {**context, "matrix": matrix or {}})
+        return environment.get("name") if isinstance(environment, dict) else environment
 
     def _entry(
         self, name: str, job: dict[str, Any], matrix: dict[str, Any] | None, run: JobRun
@@ -472,10 +576,9 @@ class Runner:
             **{k: to_string(v) for k, v in (self.doc.get("env") or {}).items()},
             **{k: to_string(interpolate(v, context)) for k, v in (job.get("env") or {}).items()},
         }
-        environment = interpolate(job.get("environment"), context)
-        if isinstance(environment, dict):
-            environment = environment.get("name")
-        entry = EntryRun(matrix or {}, environment, "success", [])
+        environment = self._environment(job, matrix, context)
+        label = to_string(interpolate(job.get("name", name), context))
+        entry = EntryRun(matrix or {}, environment, "success", [], "", label)
         self._steps(job.get("steps") or [], context, cwd, entry)
         entry.result = context["job"]["status"]
         outputs = {

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from actions_sim import JobRun, Runner, condition, evaluate, interpolate
+from actions_sim import JobRun, Runner, condition, evaluate
 from conftest import ROOT
 from fleetrepo import Repo
-from test_workflows import checkout, workflow
+from test_workflows import checkout, run_step, step, workflow
 
 from components.definition.rollout import MAX_WAVES
 
@@ -37,6 +39,7 @@ case "$1" in
   up)
     while [ "$#" -gt 0 ]; do [ "$1" = --stack ] && stack="$2"; shift; done
     echo "$stack" >> "$SIM_LOG"
+    echo "$stack $(git rev-parse HEAD)" >> "$SIM_LOG_AT"
     if grep -qx "$stack" "$SIM_FAIL"; then echo "error: update of $stack failed" >&2; exit 255; fi
     ;;
   *) echo "unexpected: pulumi $*" >&2; exit 2 ;;
@@ -49,40 +52,90 @@ def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Repo:
     return checkout(tmp_path, monkeypatch)
 
 
-FAKE_GH = r"""#!/bin/bash
-# gh api repos/R/actions/workflows/deploy.yml/runs?...status=success... --jq ...: the head commit
-# of the last successful Deploy run ($SIM_LAST_SUCCESS; empty: none yet).
-case "$2" in
-  repos/acme/gitops/actions/workflows/deploy.yml/runs\?branch=main\&status=success*)
-    echo "$SIM_LAST_SUCCESS" ;;
-  *) echo "unexpected: gh $*" >&2; exit 2 ;;
-esac
+FAKE_GH = r"""#!PYTHON
+# gh api PATH [--paginate] --jq EXPR, for the Deploy workflow: the runs of deploy.yml and the jobs
+# of a run ($SIM_RUNS: Runner.record() of each earlier run, newest first) and main's head
+# ($SIM_MAIN). Prints the jq of the answer, as gh does.
+import json, os, re, subprocess, sys
+
+args = sys.argv[1:]
+path = next(a for a in args[1:] if not a.startswith("-"))
+jq = args[args.index("--jq") + 1]
+runs = json.loads(open(os.environ["SIM_RUNS"]).read())
+repo = "repos/acme/gitops/"
+if path.startswith(repo + "actions/workflows/deploy.yml/runs?"):
+    query = dict(q.split("=", 1) for q in path.split("?", 1)[1].split("&"))
+    assert query["branch"] == "main", query
+    listed = [r for r in runs if query.get("status") in (None, r["conclusion"])]
+    body = {"workflow_runs": [{k: r[k] for k in ("id", "head_sha", "conclusion")} for r in listed]}
+elif match := re.fullmatch(re.escape(repo) + r"actions/runs/(\d+)/jobs(\?.*)?", path):
+    body = {"jobs": next(r["jobs"] for r in runs if r["id"] == int(match[1]))}
+elif path == repo + "commits/main":
+    body = {"sha": os.environ["SIM_MAIN"]}
+else:
+    sys.exit(f"unexpected: gh {' '.join(args)}")
+sys.exit(subprocess.run(["jq", "-r", jq], input=json.dumps(body), text=True).returncode)
 """
 
 
+def completed_run(commit: str, run_id: int = 1) -> dict[str, object]:
+    """An earlier run of `commit` whose rollout completed (its report succeeded)."""
+    jobs = [{"name": "Rollout report", "conclusion": "success"}]
+    return {"id": run_id, "head_sha": commit, "conclusion": "success", "jobs": jobs}
+
+
 def deploy(
-    repo: Repo, tmp_path: Path, fail: tuple[str, ...] = (), last_success: str = ""
+    repo: Repo,
+    tmp_path: Path,
+    fail: tuple[str, ...] = (),
+    last_success: str = "",
+    runs: list[dict[str, object]] | None = None,
+    variables: dict[str, str] | None = None,
 ) -> Runner:
-    """Deploy.yml on `repo`'s HEAD; `last_success`: the commit the last successful run deployed."""
+    """Deploy.yml on `repo`'s HEAD, each job checking out that commit (github.sha). The earlier
+    runs: `runs` (Runner.record(), newest first), or one that deployed `last_success`."""
     bin_dir = tmp_path / "fake-bin"
     bin_dir.mkdir(exist_ok=True)
-    for name, script in (("pulumi", FAKE_PULUMI), ("gh", FAKE_GH)):
+    for name, script in (
+        ("pulumi", FAKE_PULUMI),
+        ("gh", FAKE_GH.replace("PYTHON", sys.executable)),
+    ):
         (bin_dir / name).write_text(script)
         (bin_dir / name).chmod(0o755)
     log, failing = tmp_path / "pulumi.log", tmp_path / "fail"
     log.write_text("")
+    (tmp_path / "pulumi-at.log").write_text("")
     failing.write_text("".join(f"{name}\n" for name in fail))
+    if runs is None:
+        runs = [completed_run(last_success)] if last_success else []
+    (tmp_path / "runs.json").write_text(json.dumps(runs))
+    sha = repo.git("rev-parse", "HEAD")
+
+    def checkout(with_: dict[str, object], env: dict[str, str], cwd: Path) -> tuple[bool, dict]:
+        subprocess.run(["git", "checkout", "-q", sha], cwd=cwd, check=True)
+        return True, {}
+
     runner = Runner(
         ROOT,
         "deploy.yml",
         repo.project,
         next(tmp_path / f"sim-{n}" for n in range(100) if not (tmp_path / f"sim-{n}").exists()),
-        github={"repository": "acme/gitops", "token": "ghs_run"},
-        variables=VARS,
+        github={"repository": "acme/gitops", "token": "ghs_run", "sha": sha},
+        variables=VARS if variables is None else variables,
         secrets=SECRETS,
         path=f"{bin_dir}:{os.environ['PATH']}",
-        actions={".github/actions/setup-fleet": lambda w, e, cwd: (True, {})},
-        extra_env={"SIM_LOG": str(log), "SIM_FAIL": str(failing), "SIM_LAST_SUCCESS": last_success},
+        actions={
+            ".github/actions/setup-fleet": lambda w, e, cwd: (True, {}),
+            "actions/checkout": checkout,
+        },
+        extra_env={
+            "SIM_LOG": str(log),
+            "SIM_LOG_AT": str(tmp_path / "pulumi-at.log"),
+            "SIM_FAIL": str(failing),
+            "SIM_RUNS": str(tmp_path / "runs.json"),
+            "SIM_MAIN": sha,
+        },
+        reviewers=frozenset({"production"}),
     )
     runner.run()
     return runner
@@ -113,8 +166,13 @@ def test_every_stack_in_order_registries_then_each_wave(fleet: Repo, tmp_path: P
     environments = {
         e.matrix["stack"]: e.environment for j in WAVE_JOBS[:2] for e in jobs[j].entries
     }
-    assert environments == {"beta": "fleet", "gamma": "fleet", "alpha": "production"}
+    # Every stack deploys through "fleet"; a wave with a reviewed stack is reviewed once, before
+    # it starts, by its gate job in "production" (as is registries).
+    assert environments == {"beta": "fleet", "gamma": "fleet", "alpha": "fleet"}
     assert jobs["registries"].entries[0].environment == "production"
+    assert (jobs["gate-1"].result, jobs["gate-2"].result) == ("skipped", "success")
+    assert jobs["gate-2"].entries[0].environment == "production"
+    assert [job for job, _ in runner.approvals] == ["registries", "gate-2"]
     assert jobs["removed"].result == "skipped"
     assert jobs["report"].result == "success"
     summary = report(runner)
@@ -187,8 +245,8 @@ def test_an_invalid_definition_deploys_last_through_production(fleet: Repo, tmp_
     jobs = runner.jobs
     assert ran(jobs["wave-1"]) == ["gamma"]
     assert ran(jobs["wave-2"]) == ["alpha", "beta"]  # the last wave, after the valid ones
-    (invalid,) = [e for e in jobs["wave-2"].entries if e.matrix["stack"] == "beta"]
-    assert invalid.environment == "production"  # fail closed: reviewers
+    assert jobs["gate-2"].result == "success"  # fail closed: reviewers
+    assert json.loads(jobs["affected"].outputs["wave-2"])["include"][1]["stack"] == "beta"
 
 
 def test_a_removed_definition_warns_with_the_steps_and_deploys_the_rest(
@@ -253,10 +311,22 @@ def test_the_wave_jobs_are_one_job_repeated() -> None:
     jobs = doc["jobs"]
     assert [j for j in jobs if j.startswith("wave-")] == WAVE_JOBS
     first = jobs["wave-1"]
-    assert first["needs"] == ["affected", "registries"]
+    assert first["needs"] == ["affected", "registries", "gate-1"]
+    assert first["environment"] == "fleet"
+    for k in range(1, MAX_WAVES + 1):
+        gate, wave = jobs[f"gate-{k}"], jobs[f"wave-{k}"]
+        assert gate["needs"] == wave["needs"][:-1] and wave["needs"][-1] == f"gate-{k}"
+        assert (gate["environment"], gate["permissions"]) == ("production", {})
+        assert f"needs.affected.outputs.review-{k} == 'true'" in gate["if"]
+        # no review asked for: the gate is skipped; one asked for: it must have been approved
+        assert (
+            f"(needs.gate-{k}.result == 'success' || (needs.gate-{k}.result == 'skipped' "
+            f"&& needs.affected.outputs.review-{k} != 'true'))"
+        ) in wave["if"]
+        assert gate["if"].split("&& needs.affected.outputs.review")[0] in wave["if"]
     for k, name in enumerate(WAVE_JOBS[1:], start=2):
         job = jobs[name]
-        assert job["needs"] == ["affected", f"wave-{k - 1}"]
+        assert job["needs"] == ["affected", f"wave-{k - 1}", f"gate-{k}"]
         assert f"needs.wave-{k - 1}.result == 'success'" in job["if"]
         assert f"fromJSON(needs.affected.outputs.waves) >= {k}" in job["if"]
         for key in ("steps", "environment", "permissions", "concurrency", "name"):
@@ -269,26 +339,66 @@ def test_the_wave_jobs_are_one_job_repeated() -> None:
     assert set(jobs["report"]["needs"]) == {"affected", "registries", *WAVE_JOBS}
     outputs = jobs["affected"]["outputs"]
     assert {f"wave-{k}" for k in range(1, MAX_WAVES + 1)} <= set(outputs)
+    assert {f"review-{k}" for k in range(1, MAX_WAVES + 1)} <= set(outputs)
     env = next(s for s in jobs["affected"]["steps"] if s.get("id") == "rollout")["env"]
     assert env["SLOTS"] == str(MAX_WAVES)
 
 
 @pytest.mark.parametrize(
-    ("github_environment", "expected"),
+    ("github_environment", "review"),
     [
-        ("fleet", "fleet"),
-        ("production", "production"),
-        (None, "production"),
-        ("", "production"),
-        ("Fleet ", "production"),
-        (False, "production"),
-        (0, "production"),
+        ("fleet", "false"),
+        ("production", "true"),
+        (None, "true"),
+        ("", "true"),
+        ("Fleet ", "true"),
+        (False, "true"),
+        (0, "true"),
     ],
 )
-def test_the_environment_fails_closed(github_environment: object, expected: str) -> None:
-    expression = workflow("deploy.yml")["jobs"]["wave-1"]["environment"]
-    context = {"matrix": {"githubEnvironment": github_environment}}
-    assert interpolate(expression, context) == expected
+def test_the_review_fails_closed(tmp_path: Path, github_environment: object, review: str) -> None:
+    """Only an explicit "fleet" skips the wave's review; each wave is reviewed once, before its
+    first part (a wave of more than 256 stacks runs in parts)."""
+    plan = {
+        "maxParallel": 4,
+        "registries": None,
+        "removed": [],
+        "waves": [
+            {"wave": 1, "part": 1, "include": [{"stack": "a", "githubEnvironment": "fleet"}]},
+            {
+                "wave": 1,
+                "part": 2,
+                "include": [{"stack": "b", "githubEnvironment": github_environment}],
+            },
+            {"wave": 2, "part": 1, "include": [{"stack": "c", "githubEnvironment": "fleet"}]},
+        ],
+    }
+    work = tmp_path / "w"
+    (work / ".venv" / "bin").mkdir(parents=True)
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    fake = work / ".venv" / "bin" / "fluxfleet"
+    fake.write_text(f'#!/bin/sh\ncase "$*" in *json*) cat "{tmp_path}/plan.json" ;; esac\n')
+    fake.chmod(0o755)
+    the_step = step(workflow("deploy.yml"), "affected", "fluxfleet rollout")
+    code, out, _, log = run_step(the_step, work, {"BASE": "", "SLOTS": "4"})
+    assert code == 0, log
+    assert [out[f"review-{k}"] for k in range(1, 5)] == [review, "false", "false", "false"]
+
+
+def test_a_production_wave_is_reviewed_once(fleet: Repo, tmp_path: Path) -> None:
+    """Five production clusters, at most two at once: the matrix runs in three batches, and a
+    matrix job in "production" would ask for a review per batch. The gate asks once."""
+    fleet.edit("k8s-clusters/_defaults.yaml", "spec:\n", "rollout:\n  maxParallel: 2\nspec:\n")
+    text = (fleet.project / "k8s-clusters" / "alpha.yaml").read_text()
+    for name in ("alpha2", "alpha3", "alpha4", "alpha5"):
+        fleet.write(f"k8s-clusters/{name}.yaml", text.replace("alpha", name))
+        fleet.write(f"stacks/Pulumi.{name}.yaml", "config: {}\n")
+    fleet.commit("four more production clusters")
+    runner = deploy(fleet, tmp_path)
+    assert ran(runner.jobs["wave-2"]) == ["alpha", "alpha2", "alpha3", "alpha4", "alpha5"]
+    assert runner.jobs["wave-2"].max_parallel == 2
+    assert [job for job, _ in runner.approvals] == ["registries", "gate-2"]
+    assert runner.jobs["report"].result == "success"
 
 
 # --- the simulator's expression rules, against GitHub's documented behaviour -------------------
@@ -319,3 +429,62 @@ def test_an_if_without_a_status_function_implies_success() -> None:
     assert not condition("true", {}, failed.__getitem__)
     assert condition("${{ always() && true }}", {}, failed.__getitem__)
     assert condition("!cancelled()", {}, failed.__getitem__)
+
+
+def test_a_run_that_deployed_nothing_is_not_the_base(fleet: Repo, tmp_path: Path) -> None:
+    """Without a repository variable every Pulumi job (and the report) is skipped, and a run of
+    skipped jobs is a success on GitHub: it must not become the last commit fully deployed."""
+    first = deploy(fleet, tmp_path, variables={**VARS, "AWS_DEPLOY_ROLE_ARN": ""})
+    assert deployed(tmp_path) == []
+    assert first.conclusion == "success"  # as the runs API lists it
+    assert first.jobs["report"].result == "skipped"
+    fleet.edit("k8s-clusters/beta.yaml", "size: small", "size: large")
+    fleet.commit("grow beta, once the variables are set")
+    second = deploy(fleet, tmp_path, runs=[first.record(1)])
+    (entry,) = second.jobs["affected"].entries
+    assert (
+        "no successful deploy to compare with: every stack" in entry.step("fluxfleet rollout").log
+    )
+    assert deployed(tmp_path) == ["registries", "beta", "gamma", "alpha"]  # the whole fleet
+    # That run completed: it is the base of the next one.
+    fleet.edit("k8s-clusters/alpha.yaml", "repositories: [api]", "repositories: [worker]")
+    fleet.commit("alpha pulls worker")
+    deploy(fleet, tmp_path, runs=[second.record(2), first.record(1)])
+    assert deployed(tmp_path) == ["registries", "alpha"]
+
+
+def test_re_running_an_older_run_cannot_roll_stacks_back(fleet: Repo, tmp_path: Path) -> None:
+    """ "Re-run failed jobs" keeps the run's commit and re-runs the failed jobs and every job after
+    them. Once main has moved on, the older run refuses instead of deploying its older commit."""
+    first = deploy(fleet, tmp_path, fail=("gamma",))  # commit A: gamma failed, alpha not started
+    assert first.conclusion == "failure"
+    fleet.edit("k8s-clusters/gamma.yaml", "repositories: [api, worker]", "repositories: [api]")
+    newer = fleet.commit("gamma pulls api only")
+    second = deploy(fleet, tmp_path, runs=[first.record(1)])  # commit B deploys everything
+    assert second.conclusion == "success"
+    at_log = tmp_path / "pulumi-at.log"
+    assert at_log.read_text().split("\n")[:-1] == [
+        f"{s} {newer}" for s in ("registries", "beta", "gamma", "alpha")
+    ]
+
+    (tmp_path / "fail").write_text("")  # whatever failed is fixed
+    at_log.write_text("")
+    first.extra_env["SIM_MAIN"] = newer
+    jobs = first.rerun_failed()
+    assert at_log.read_text() == ""  # nothing of commit A deployed again
+    (gamma,) = [e for e in jobs["wave-1"].entries if e.matrix["stack"] == "gamma"]
+    refused = gamma.step("Only main's newest commit deploys")
+    assert refused.outcome == "failure"
+    assert "::error title=Not deployed: main has moved on::" in refused.log
+    assert f"main is at {newer}. The Deploy run of {newer} deploys this change too" in refused.log
+    assert first.conclusion == "failure" and jobs["wave-2"].result == "skipped"
+
+
+def test_re_running_the_newest_run_deploys_what_failed(fleet: Repo, tmp_path: Path) -> None:
+    first = deploy(fleet, tmp_path, fail=("gamma",))
+    (tmp_path / "fail").write_text("")
+    jobs = first.rerun_failed()
+    assert deployed(tmp_path) == ["registries", "beta", "gamma", "gamma", "alpha"]
+    assert [e.result for e in jobs["wave-1"].entries] == ["success", "success"]
+    assert jobs["report"].result == "success" and first.conclusion == "success"
+    assert first.record(1)["jobs"][-1] == {"name": "Rollout report", "conclusion": "success"}

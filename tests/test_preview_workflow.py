@@ -6,7 +6,10 @@ code runs."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +57,13 @@ def pull_request(repo: Repo, change: Any, main_moves_on: Any = None) -> tuple[st
 
 
 def preview(
-    repo: Repo, tmp_path: Path, commits: tuple[str, str], fork: bool = False
+    repo: Repo,
+    tmp_path: Path,
+    commits: tuple[str, str | None],
+    fork: bool = False,
 ) -> tuple[Runner, list[dict[str, Any]]]:
+    """Preview.yml for the pull request at `commits` (its head, and the event's merge_commit_sha,
+    which GitHub may not have recomputed yet: an older merge, or None)."""
     head, merge = commits
     previews: list[dict[str, Any]] = []
 
@@ -84,6 +92,13 @@ def preview(
         )
         return True, {}
 
+    fake_gh = tmp_path / "bin" / "gh"  # logs `gh api ...` (the commit status) as one JSON line
+    fake_gh.parent.mkdir(parents=True, exist_ok=True)
+    fake_gh.write_text(
+        f"#!{sys.executable}\nimport json, sys\n"
+        f"open({str(tmp_path / 'gh.log')!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
+    )
+    fake_gh.chmod(0o755)
     runner = Runner(
         ROOT,
         "preview.yml",
@@ -91,6 +106,7 @@ def preview(
         tmp_path / "sim",
         github={
             "repository": "acme/gitops",
+            "sha": repo.git("rev-parse", "main"),  # pull_request_target: main's newest commit
             "event": {
                 "pull_request": {
                     "number": 7,
@@ -105,6 +121,7 @@ def preview(
         },
         variables=VARS,
         secrets=SECRETS,
+        path=f"{fake_gh.parent}:{os.environ['PATH']}",
         actions={
             ".github/actions/setup-fleet": lambda w, e, cwd: (True, {}),
             "actions/checkout": fake_checkout,
@@ -199,4 +216,91 @@ def test_a_symlink_among_the_definitions_stops_it_before_any_code(
     assert [s.name for s in entry.steps if s.outcome == "success"] == [
         "main's code",
         "The pull request, as data",
+        "Merged with main",
     ]
+
+
+def test_the_preview_is_of_the_newest_push_merged_with_main_now(
+    fleet: Repo, tmp_path: Path
+) -> None:
+    """The event's merge_commit_sha is GitHub's test merge, recomputed after the event: often the
+    previous push's merge, or missing (null) when the head alone would put its older
+    _defaults.yaml over main's. The preview merges the event's head with main itself."""
+
+    def main_moves_on(repo: Repo) -> None:
+        repo.edit("k8s-clusters/_defaults.yaml", "spec:\n", "# main's newer defaults\nspec:\n")
+
+    head, stale_merge = pull_request(
+        fleet,
+        lambda r: r.edit("k8s-clusters/beta.yaml", "size: small", "size: large"),
+        main_moves_on,
+    )
+    fleet.git("checkout", "-q", "pr")
+    fleet.edit("k8s-clusters/beta.yaml", "size: large", "size: xlarge")
+    newest = fleet.commit("the second push")
+    fleet.git("checkout", "-q", "main")
+    for merge in (stale_merge, None):
+        _, previews = preview(fleet, tmp_path / str(merge), (newest, merge))
+        (p,) = previews
+        assert "size: xlarge" in p["definitions"]["beta.yaml"], merge  # the newest push
+        assert "# main's newer defaults" in p["definitions"]["_defaults.yaml"], merge  # main now
+    assert head != newest
+
+
+def test_a_pull_request_that_conflicts_with_main_is_not_previewed(
+    fleet: Repo, tmp_path: Path
+) -> None:
+    def main_moves_on(repo: Repo) -> None:
+        repo.edit("k8s-clusters/beta.yaml", "size: small", "size: medium")
+
+    head, _ = pull_request(
+        fleet, lambda r: r.edit("k8s-clusters/beta.yaml", "size: small", "size: large")
+    )
+    main_moves_on(fleet)
+    fleet.commit("main changes the same line")
+    runner, previews = preview(fleet, tmp_path, (head, None))
+    assert previews == []
+    (entry,) = runner.jobs["affected"].entries
+    merged = entry.step("Merged with main")
+    assert merged.outcome == "failure"
+    assert "::error title=Not previewed::the pull request conflicts with main" in merged.log
+    assert runner.jobs["preview"].result == "skipped"
+
+
+def status(tmp_path: Path) -> dict[str, str]:
+    """The one commit status the run set: {sha, state, context, description}."""
+    (call,) = [json.loads(line) for line in (tmp_path / "gh.log").read_text().splitlines()]
+    fields = dict(call[i + 1].split("=", 1) for i, a in enumerate(call) if a == "-f")
+    return {"sha": call[2].rsplit("/", 1)[1], **fields}
+
+
+@pytest.mark.parametrize(
+    ("case", "state", "description"),
+    [
+        ("previewed", "success", "1 stack(s) previewed"),
+        ("fork", "success", "Not previewed: a pull request from a fork"),
+        ("symlink", "failure", "The preview of a stack failed"),
+        ("conflict", "failure", "Not previewed: a conflict with main"),
+        ("nothing", "success", "No stack to preview"),
+    ],
+)
+def test_one_preview_status_of_a_fixed_name_on_the_head(
+    fleet: Repo, tmp_path: Path, case: str, state: str, description: str
+) -> None:
+    def change(repo: Repo) -> None:
+        if case == "nothing":
+            repo.write("README.md", "docs\n")
+            return
+        repo.edit("k8s-clusters/beta.yaml", "size: small", "size: large")
+        if case == "symlink":
+            (repo.project / "k8s-clusters" / "notes.txt").symlink_to("/proc/self/environ")
+
+    head, merge = pull_request(fleet, change)
+    if case == "conflict":
+        fleet.edit("k8s-clusters/beta.yaml", "size: small", "size: medium")
+        fleet.commit("main changes the same line")
+    preview(fleet, tmp_path, (head, merge), fork=case == "fork")
+    got = status(tmp_path)
+    assert (got["sha"], got["state"], got["context"]) == (head, state, "Preview")
+    assert got["description"].startswith(description)
+    assert got["target_url"].endswith("/acme/gitops/actions/runs/")  # + the run's id

@@ -26,6 +26,9 @@ from conftest import ROOT, copy_project
 from fleetrepo import Repo, entry, git_identity, make_repo
 from ruamel.yaml import YAML
 
+sys.path.insert(0, str(Path(__file__).resolve().parent / "upstream"))
+import refresh
+
 GITHUB = ROOT / ".github"
 WORKFLOWS = sorted((GITHUB / "workflows").glob("*.yml"))
 ACTIONS = sorted((GITHUB / "actions").glob("*/action.yml"))
@@ -249,6 +252,36 @@ def test_every_action_is_pinned_to_a_full_sha_with_its_version() -> None:
     }
 
 
+def test_every_pin_is_the_verified_commit_of_the_tag_in_its_comment() -> None:
+    """tests/upstream/action-pins.txt holds the commit each tag points at, as read from the action's
+    own repository (tests/upstream/SOURCES); a pin moved without its comment, or a comment naming a
+    tag that was never verified, fails here."""
+    table = refresh.parse_pins((ROOT / "tests" / "upstream" / "action-pins.txt").read_text())
+    pins = refresh.pins_in([*WORKFLOWS, *ACTIONS])
+    assert len(pins) == len([t for _, t in uses_lines() if not t.startswith("$/")])
+    assert refresh.pin_problems(pins, table) == []
+    assert {p.action for p in pins} == {action for action, _ in table}
+
+
+def test_a_pin_that_is_not_its_tag_is_caught(tmp_path: Path) -> None:
+    table = refresh.parse_pins((ROOT / "tests" / "upstream" / "action-pins.txt").read_text())
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "    steps:\n"
+        # the SHA of another tag, and a tag nobody verified
+        "      - uses: actions/checkout@5fda3b95a4ea91299a34e894583c3862153e4b97 # v7.0.1\n"
+        "      - uses: actions/create-github-app-token@bcd2ba49218906704ab6c1aa796996da409d3eb1"
+        " # v3.2.0\n"
+        "      - uses: $/.github/actions/setup-fleet\n"
+    )
+    assert refresh.pin_problems(refresh.pins_in([bad]), table) == [
+        "bad.yml: actions/checkout@5fda3b95a4ea91299a34e894583c3862153e4b97 # v7.0.1: the tag "
+        "v7.0.1 is commit 3d3c42e5aac5ba805825da76410c181273ba90b1",
+        "bad.yml: actions/create-github-app-token@bcd2ba49218906704ab6c1aa796996da409d3eb1 # "
+        "v3.2.0: v3.2.0 is not in action-pins.txt",
+    ]
+
+
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
 def test_permissions_are_least_privilege_per_job(path: Path) -> None:
     doc = load(path)
@@ -349,10 +382,10 @@ def test_the_preview_runs_mains_code_in_the_preview_environment() -> None:
         checkouts = [s for s in doc["jobs"][job]["steps"] if "checkout" in s.get("uses", "")]
         # main's code at the top (the default ref of pull_request_target), the PR beside it
         assert "ref" not in checkouts[0].get("with", {})
-        # its merge with main, as a pull_request run sees it
-        event = "github.event.pull_request"
-        merge = f"${{{{ {event}.merge_commit_sha || {event}.head.sha }}}}"
-        assert checkouts[1]["with"]["ref"] == merge
+        # the event's head, merged with main's commit of this run by the next step
+        assert checkouts[1]["with"]["ref"] == "${{ github.event.pull_request.head.sha }}"
+        names = [s.get("name") for s in doc["jobs"][job]["steps"]]
+        assert names.index("Merged with main") == names.index("The pull request, as data") + 1
         assert checkouts[1]["with"]["path"] == "pull-request"
     affected = step(
         doc, "affected", "fluxfleet affected (main's code, the pull request's definitions)"
@@ -388,7 +421,7 @@ def test_deploy_runs_registries_first_and_gates_production() -> None:
     assert up["env"]["STACK"] == "registries"
     assert 'pulumi up --yes --diff --non-interactive --stack "$STACK"' in up["run"]
     wave = jobs["wave-1"]
-    assert wave["needs"] == ["affected", "registries"]
+    assert wave["needs"] == ["affected", "registries", "gate-1"]
     assert (
         "needs.registries.result == 'success' || needs.registries.result == 'skipped'" in wave["if"]
     )
@@ -415,15 +448,14 @@ def test_drift_previews_every_stack_expecting_no_changes() -> None:
     assert drift["strategy"]["matrix"] == "${{ fromJSON(needs.stacks.outputs.matrix) }}"
     assert drift["strategy"]["fail-fast"] is False
     assert not drift["concurrency"]["group"].startswith("fluxfleet-stack-")
-    assert pulumi_step(doc, "drift")["with"] | {} == {
-        "command": "preview",
-        "stack-name": "${{ matrix.stack }}",
-        "cloud-url": "${{ vars.PULUMI_BACKEND_URL }}",
-        "pulumi-version": "${{ env.PULUMI_VERSION }}",
-        "refresh": True,
-        "expect-no-changes": True,
-        "diff": True,
-    }
+    preview = step(
+        doc, "drift", "pulumi preview --refresh --expect-no-changes, each stack of the shard"
+    )
+    assert preview["env"]["STACKS"] == "${{ matrix.stacks }}"
+    assert (
+        'pulumi preview --refresh --expect-no-changes --diff --non-interactive --stack "$stack"'
+        in preview["run"]
+    )
 
 
 # --- the shell steps, run ---------------------------------------------------------------------
@@ -509,12 +541,14 @@ def test_deploy_rollout_step(workspace: Repo) -> None:
     assert code == 0, log
     assert "wave 2:\n  alpha (reviewed): k8s-clusters/alpha.yaml changed" in log  # the text plan
     slots = {k: json.loads(v) for k, v in out.items() if k.startswith("wave-")}
+    reviews = {k: v for k, v in out.items() if k.startswith("review-")}
+    assert reviews == {"review-1": "true", "review-2": "false", "review-3": "false"}
     assert slots == {
         "wave-1": {"include": [entry("alpha")]},
         "wave-2": {"include": []},
         "wave-3": {"include": []},
     }
-    assert {k: v for k, v in out.items() if k not in slots and k != "plan"} == {
+    assert {k: v for k, v in out.items() if k not in slots | reviews and k != "plan"} == {
         "registries": "true",
         "removed": '["gamma"]',
         "waves": "1",
@@ -539,12 +573,34 @@ def test_deploy_rollout_step(workspace: Repo) -> None:
 
 def test_drift_lists_every_stack(workspace: Repo) -> None:
     the_step = step(workflow("drift.yml"), "stacks", "fluxfleet affected --all")
-    code, out, _, log = run_step(the_step, workspace.project, {})
+    code, out, _, log = run_step(the_step, workspace.project, {"LIMIT": "256"})
     assert code == 0, log
+    # One shard per stack while they fit, grouped by GitHub owner (registries has none).
     assert json.loads(out["matrix"])["include"] == [
-        entry(s) for s in ("registries", "alpha", "beta", "gamma")
+        {
+            "stacks": "registries",
+            "githubOwner": "",
+            "githubRepositories": "",
+            "shard": 1,
+            "shards": 4,
+        },
+        *(
+            {"stacks": s, "githubOwner": "acme", "githubRepositories": r, "shard": n, "shards": 4}
+            for n, (s, r) in enumerate(
+                [("alpha", "gitops"), ("beta", "gitops"), ("gamma", "gitops")], 2
+            )
+        ),
     ]
     assert out["count"] == "4"
+    # At most LIMIT shards: several stacks each, one owner (one App token) per shard.
+    code, out, _, log = run_step(the_step, workspace.project, {"LIMIT": "3"})
+    assert code == 0, log
+    assert [
+        (e["stacks"], e["githubRepositories"]) for e in json.loads(out["matrix"])["include"]
+    ] == [
+        ("registries", ""),
+        ("alpha beta gamma", "gitops"),
+    ]
 
 
 def test_deploy_warns_of_a_removed_definition_with_the_steps(tmp_path: Path) -> None:
@@ -574,7 +630,12 @@ def test_pull_request_plan_step_writes_the_comment(example_checkout: Path) -> No
         pytest.skip("jq is not installed (GitHub's runners have it)")
     the_step = step(workflow("pull-request.yml"), "plan", "fluxfleet plan --markdown")
     matrix = {"include": [{"stack": "staging-cluster-name"}, {"stack": "old", "removed": True}]}
-    env = {"MATRIX": json.dumps(matrix), "PR_NUMBER": "42"}
+    env = {
+        "AFFECTED": "success",
+        "MATRIX": json.dumps(matrix),
+        "PR_NUMBER": "42",
+        "HEAD_SHA": "c0ffee",
+    }
     code, _, summary, log = run_step(the_step, example_checkout, env)
     assert code == 0, log
     comment = (example_checkout / "plan-comment" / "plan.md").read_text()

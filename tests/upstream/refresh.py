@@ -6,6 +6,9 @@
         every Flux controller's CRDs at the tags that Flux release ships (fluxcd/flux2 manifests)
     python tests/upstream/refresh.py fingerprints
         GitHub's SSH host key fingerprints, from api.github.com/meta
+    python tests/upstream/refresh.py pins
+        action-pins.txt: the commit each `uses: owner/repo@SHA # vX.Y.Z` tag of .github/ points at
+        (`git ls-remote`); tests/test_workflows.py checks every pin against it
 
 Each CRD file is downloaded from raw.githubusercontent.com at the tag; SOURCES records the tag, the
 commit it points at (`git ls-remote`), the path and the file's sha256. Run the tests afterwards:
@@ -33,6 +36,17 @@ DOCS_URL = (
     "githubs-ssh-key-fingerprints"
 )
 FLUX_REPOSITORY = "fluxcd/flux2"
+ACTION_PINS = HERE / "action-pins.txt"
+GITHUB_DIR = HERE.parent.parent / ".github"
+PINS_HEADER = (
+    "# The commit each action tag that .github/ pins points at (peeled): <action> <tag> <commit>.\n"
+    "# Verified against the action's own repository (`git rev-parse TAG^{commit}`, or\n"
+    "# `git ls-remote`); refresh with tests/upstream/refresh.py pins. See SOURCES.\n"
+)
+USES = re.compile(
+    r"^\s*(?:-\s+)?uses:\s*(?P<action>[\w.-]+/[\w.-]+)(?:/[\w./-]+)?@(?P<sha>\S+)"
+    r"(?:\s+#\s*(?P<tag>\S+))?\s*$"
+)
 
 
 @dataclass(frozen=True)
@@ -100,6 +114,64 @@ def fingerprints_document(meta: dict[str, object]) -> str:
     return json.dumps(document, indent=2) + "\n"
 
 
+@dataclass(frozen=True)
+class Pin:
+    """One `uses: owner/repo@SHA # TAG` line of a workflow or action."""
+
+    file: str
+    action: str
+    sha: str
+    tag: str
+
+
+def pins_in(paths: list[Path]) -> list[Pin]:
+    """Every pinned `uses:` of `paths` (local actions, `$/...` or `./...`, are not pins)."""
+    found = []
+    for path in paths:
+        for line in path.read_text().splitlines():
+            match = USES.match(line)
+            if match:
+                found.append(Pin(path.name, match["action"], match["sha"], match["tag"] or ""))
+    return found
+
+
+def github_files() -> list[Path]:
+    return sorted([*GITHUB_DIR.glob("workflows/*.yml"), *GITHUB_DIR.glob("actions/*/action.yml")])
+
+
+def parse_pins(text: str) -> dict[tuple[str, str], str]:
+    """action-pins.txt: {(action, tag): commit}."""
+    table = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        fields = line.split()
+        if len(fields) != 3:
+            raise ValueError(f"{ACTION_PINS.name} line {number}: expected 3 fields")
+        table[(fields[0], fields[1])] = fields[2]
+    return table
+
+
+def format_pins(table: dict[tuple[str, str], str]) -> str:
+    rows = [(a, t, c) for (a, t), c in sorted(table.items())]
+    widths = [max(len(r[i]) for r in rows) for i in range(2)] if rows else [0, 0]
+    body = [f"{a.ljust(widths[0])}  {t.ljust(widths[1])}  {c}" for a, t, c in rows]
+    return PINS_HEADER + "".join(line + "\n" for line in body)
+
+
+def pin_problems(pins: list[Pin], table: dict[tuple[str, str], str]) -> list[str]:
+    """One line per pin whose commit is not the verified commit of the tag in its comment."""
+    problems = []
+    for pin in pins:
+        verified = table.get((pin.action, pin.tag))
+        where = f"{pin.file}: {pin.action}@{pin.sha} # {pin.tag or '(no tag)'}"
+        if verified is None:
+            problems.append(f"{where}: {pin.tag or 'no tag'} is not in {ACTION_PINS.name}")
+        elif verified != pin.sha:
+            problems.append(f"{where}: the tag {pin.tag} is commit {verified}")
+    return problems
+
+
 # --- network ------------------------------------------------------------------------------------
 
 
@@ -163,7 +235,13 @@ def main(argv: list[str] | None = None) -> int:
     flux = sub.add_parser("flux", help="every fluxcd/* repository, at what Flux release TAG ships")
     flux.add_argument("tag", help="a fluxcd/flux2 tag, such as v2.9.4")
     sub.add_parser("fingerprints", help="GitHub's SSH key fingerprints")
+    sub.add_parser("pins", help="the commit of every action tag that .github/ pins")
     args = top.parse_args(argv)
+    if args.what == "pins":
+        table = {(p.action, p.tag): tag_commit(p.action, p.tag) for p in pins_in(github_files())}
+        ACTION_PINS.write_text(format_pins(table))
+        print("\n".join(pin_problems(pins_in(github_files()), table)) or "every pin is its tag")
+        return 0
     if args.what == "fingerprints":
         FINGERPRINTS.write_text(fingerprints_document(json.loads(download(META_URL))))
         print(FINGERPRINTS.name)
