@@ -186,6 +186,18 @@ def valid_clusters() -> Strategy:
         ),
         "spec.flux.commonMetadata.labels": _label_maps(),
         "spec.flux.commonMetadata.annotations": _label_maps(),
+        # within each field's bounds (the validators' rule, not the schema's)
+        "spec.flux.readyTimeout": st.sampled_from(["1m", "10m", "1h30m", "2h"]),
+        "spec.flux.reconcileEvery": st.sampled_from(["1m", "90s", "1h", "24h"]),
+        "spec.flux.reconcileTimeout": st.sampled_from(["30s", "5m", "1h"]),
+        # names that are no fact's; plain values (a value that looks like a secret is refused)
+        "spec.flux.runtimeInfo": st.dictionaries(
+            _regex(flux_model.SUBSTITUTION_VARIABLE).filter(
+                lambda k: k not in flux_model.RUNTIME_FACTS and not flux_model.ROLE_FACT.match(k)
+            ),
+            st.text(st.characters(codec="ascii", categories=["L", "N"]), max_size=30),
+            max_size=4,
+        ),
     }
 
     def coherent(doc: dict[str, Any]) -> dict[str, Any]:
@@ -203,6 +215,8 @@ def valid_clusters() -> Strategy:
         if "image-automation-controller" not in flux.get("componentsExtra", []):
             for app in spec.get("apps", []):  # a read-write key only for its pushes
                 app.pop("imageAutomation", None)
+            if flux.get("deployKey", {}).get("readWrite"):
+                flux["deployKey"].pop("readWrite")
         if "tenantDefaultServiceAccount" in flux:
             flux["multitenant"] = True
         if flux.get("multitenant"):  # its notification-controller refuses other namespaces

@@ -391,13 +391,14 @@ def test_sops_with_pod_identity_binds_kustomize_controller(project: Path) -> Non
     assert '"pods.eks.amazonaws.com"' in role.inputs["assumeRolePolicy"]
 
 
-def test_the_decryption_patch_does_what_it_says_with_kustomize(tmp_path: Path) -> None:
+def kustomized_sync(folder: Path, patch: dict[str, Any]) -> dict[str, Any]:
+    """The FluxInstance's sync Kustomization (flux-system) after kustomize applied `patch`, as
+    the operator applies its spec.kustomize.patches to the sync objects; checked against the
+    Kustomization CRD."""
     import subprocess
 
     import kubectltool
     from crdcheck import validate
-
-    from components.build.sops import sync_decryption_patch
 
     kustomization = {
         "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
@@ -410,16 +411,23 @@ def test_the_decryption_patch_does_what_it_says_with_kustomize(tmp_path: Path) -
             "sourceRef": {"kind": "GitRepository", "name": "flux-system"},
         },
     }
-    (tmp_path / "sync.yaml").write_text(yamlio.dump_yaml([kustomization]))
-    build = {"resources": ["sync.yaml"], "patches": [sync_decryption_patch()]}
-    (tmp_path / "kustomization.yaml").write_text(yamlio.dump_yaml([build]))
+    (folder / "sync.yaml").write_text(yamlio.dump_yaml([kustomization]))
+    build = {"resources": ["sync.yaml"], "patches": [patch]}
+    (folder / "kustomization.yaml").write_text(yamlio.dump_yaml([build]))
     done = subprocess.run(
-        [kubectltool.kubectl(), "kustomize", str(tmp_path)], capture_output=True, text=True
+        [kubectltool.kubectl(), "kustomize", str(folder)], capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
     (patched,) = yamlio.load_all(done.stdout)
-    assert patched["spec"]["decryption"] == {"provider": "sops"}
     assert validate(patched) == []
+    return dict(patched)
+
+
+def test_the_decryption_patch_does_what_it_says_with_kustomize(tmp_path: Path) -> None:
+    from components.build.sops import sync_decryption_patch
+
+    patched = kustomized_sync(tmp_path, sync_decryption_patch())
+    assert patched["spec"]["decryption"] == {"provider": "sops"}
 
 
 def test_the_apps_kustomization_in_git_decrypts_too(project: Path) -> None:

@@ -170,14 +170,20 @@ BAD_VALUES = [
 ]
 
 
-@pytest.mark.parametrize(("flux", "path", "expected"), BAD_VALUES)
-def test_bad_values_are_one_line_naming_the_field(
-    flux: dict[str, Any], path: str, expected: str
-) -> None:
+def one_problem(flux: dict[str, Any], path: str, expected: str) -> str:
+    """The one problem of spec.flux `flux`: at spec.flux.<path>, saying `expected`."""
     _, problems = checked(flux)
     assert len(problems) == 1, problems
     assert problems[0].startswith(f"{DISPLAY}: spec.flux.{path}: "), problems
     assert expected in problems[0]
+    return problems[0]
+
+
+@pytest.mark.parametrize(("flux", "path", "expected"), BAD_VALUES)
+def test_bad_values_are_one_line_naming_the_field(
+    flux: dict[str, Any], path: str, expected: str
+) -> None:
+    one_problem(flux, path, expected)
 
 
 def test_the_cli_reports_a_bad_patch_in_one_line_exit_2(project: Path) -> None:

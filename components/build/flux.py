@@ -10,15 +10,18 @@ from typing import Any
 
 from components.build.ecr_cluster import irsa_controllers, irsa_role_name
 from components.build.git_access import GIT_PROVIDER, GITHUB_APP_SECRET_NAME, repository_url
+from components.build.runtime_info import has_runtime_info, sync_substitution_patch
 from components.build.sops import KUSTOMIZE_CONTROLLER, sops_role_name, sync_decryption_patch
 from components.definition.cluster import Cluster
 from components.definition.flux import FluxPatch
-from components.definition.types import partition_of
+from components.definition.types import duration_seconds, partition_of
 from components.names import FLUX_INSTANCE_NAME, FLUX_NAMESPACE, FLUX_SECRET_NAME
 
 FLUX_REGISTRY = "ghcr.io/fluxcd"
 OPERATOR_CHART = "oci://ghcr.io/controlplaneio-fluxcd/charts/flux-operator"
-READY_TIMEOUT_SECONDS = 600
+READY_TIMEOUT_SECONDS = 600  # default of spec.flux.readyTimeout
+RECONCILE_EVERY_ANNOTATION = "fluxcd.controlplane.io/reconcileEvery"
+RECONCILE_TIMEOUT_ANNOTATION = "fluxcd.controlplane.io/reconcileTimeout"
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 # On a controller's pod template: "<irsa|podIdentity> <role ARN>" (a change rolls its pods)
 IDENTITY_ANNOTATION = "flux-fleet/aws-identity"
@@ -94,6 +97,29 @@ def identity_rollout_patches(cluster: Cluster) -> list[dict[str, Any]]:
         }
         for controller, arn in controller_identities(cluster).items()
     ]
+
+
+def ready_timeout_seconds(cluster: Cluster) -> int:
+    """How long `pulumi up` waits for the FluxInstance to be Ready (spec.flux.readyTimeout)."""
+    timeout = cluster.spec.flux.ready_timeout
+    return READY_TIMEOUT_SECONDS if timeout is None else round(duration_seconds(timeout))
+
+
+def instance_annotations(cluster: Cluster) -> dict[str, str]:
+    """The FluxInstance's annotations: Pulumi's wait, and the operator's reconcileEvery /
+    reconcileTimeout when the definition sets them (the operator silently falls back to its
+    defaults, 1h and 5m, on a value it cannot parse: they are validated as durations first)."""
+    flux = cluster.spec.flux
+    out = {
+        # `pulumi up` waits for the instance to be Ready: a broken bootstrap fails loudly.
+        "pulumi.com/waitFor": "condition=Ready",
+        "pulumi.com/timeoutSeconds": str(ready_timeout_seconds(cluster)),
+    }
+    if flux.reconcile_every is not None:
+        out[RECONCILE_EVERY_ANNOTATION] = flux.reconcile_every
+    if flux.reconcile_timeout is not None:
+        out[RECONCILE_TIMEOUT_ANNOTATION] = flux.reconcile_timeout
+    return out
 
 
 def distribution(cluster: Cluster) -> dict[str, Any]:
@@ -174,6 +200,8 @@ def flux_instance(
     patches += identity_rollout_patches(cluster)
     if spec.sops is not None:
         patches.append(sync_decryption_patch())
+    if has_runtime_info(cluster):
+        patches.append(sync_substitution_patch())
     patches += [user_patch(patch) for patch in spec.flux.patches]  # last: they have the last word
     if patches:
         instance_spec["kustomize"] = {"patches": patches}
@@ -183,11 +211,7 @@ def flux_instance(
         "metadata": {
             "name": FLUX_INSTANCE_NAME,
             "namespace": FLUX_NAMESPACE,
-            "annotations": {
-                # `pulumi up` waits for the instance to be Ready: a broken bootstrap fails loudly.
-                "pulumi.com/waitFor": "condition=Ready",
-                "pulumi.com/timeoutSeconds": str(READY_TIMEOUT_SECONDS),
-            },
+            "annotations": instance_annotations(cluster),
         },
         "spec": instance_spec,
     }

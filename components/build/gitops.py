@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from components.build.git_access import GIT_PROVIDER, repository_url
+from components.build.runtime_info import has_runtime_info, substitute_from
 from components.build.sops import DECRYPTION
 from components.definition.apps import AppRepository
 from components.definition.cluster import Cluster
@@ -39,16 +40,21 @@ def app_service_account(cluster: Cluster, app: AppRepository) -> str | None:
 
 
 def apps_kustomization(
-    environment: str, *, decrypt: bool = False, service_account: str | None = None
+    environment: str,
+    *,
+    decrypt: bool = False,
+    service_account: str | None = None,
+    substitute: bool = False,
 ) -> dict[str, Any]:
     """The Flux Kustomization `apps` that reconciles ./flux/apps/<environment> (decrypting SOPS
-    secrets when the cluster has spec.sops; as `service_account` when given)."""
+    secrets when the cluster has spec.sops; as `service_account` when given; substituting the
+    cluster's facts with `substitute`, spec.flux.runtimeInfo)."""
     if not _ENVIRONMENT.match(environment):
         raise ValueError(
             f"environment {environment!r}: expected a lowercase DNS label (e.g. 'production')"
         )
     out = _flux_kustomization(
-        "apps", f"./{FLUX_APPS_DIR}/{environment}", SYNC_SOURCE_NAME, service_account
+        "apps", f"./{FLUX_APPS_DIR}/{environment}", SYNC_SOURCE_NAME, service_account, substitute
     )
     if decrypt:
         out["spec"]["decryption"] = dict(DECRYPTION)
@@ -61,11 +67,16 @@ def cluster_apps_kustomization(cluster: Cluster) -> dict[str, Any]:
         cluster.metadata.environment,
         decrypt=cluster.spec.sops is not None,
         service_account=apps_service_account(cluster),
+        substitute=has_runtime_info(cluster),
     )
 
 
 def _flux_kustomization(
-    name: str, path: str, source: str, service_account: str | None = None
+    name: str,
+    path: str,
+    source: str,
+    service_account: str | None = None,
+    substitute: bool = False,
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "interval": "10m",
@@ -78,6 +89,8 @@ def _flux_kustomization(
     }
     if service_account is not None:
         spec["serviceAccountName"] = service_account
+    if substitute:
+        spec["postBuild"] = substitute_from()
     return {
         "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
         "kind": "Kustomization",
@@ -115,7 +128,11 @@ def app_source(cluster: Cluster, app: AppRepository) -> list[dict[str, Any]]:
     return [
         app_git_repository(cluster, app),
         _flux_kustomization(
-            app.name, _source_path(app.path), app.name, app_service_account(cluster, app)
+            app.name,
+            _source_path(app.path),
+            app.name,
+            app_service_account(cluster, app),
+            has_runtime_info(cluster),
         ),
     ]
 

@@ -9,6 +9,7 @@ each keeps what the operator does by default (and today's plans unchanged).
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal, cast
 
 from pydantic import AfterValidator, Field, ValidationError, model_validator
@@ -17,6 +18,7 @@ from components import yamlio
 from components.definition.types import (
     ChartVersion,
     CoreComponent,
+    Duration,
     ExtraComponent,
     FluxVersion,
     KeyAlgorithm,
@@ -26,6 +28,7 @@ from components.definition.types import (
     Model,
     Subdomain,
     TolerationKey,
+    bounded_duration,
     field_error,
     go_fullmatch,
     go_regex,
@@ -86,6 +89,76 @@ OciChart = Annotated[
     Field(max_length=255),
 ]
 Quantity = Annotated[str, pattern(QUANTITY, "a Kubernetes quantity such as 10Gi")]
+# A variable name kustomize-controller substitutes (fluxcd/pkg kustomize/kustomize_varsub.go,
+# varsubRegex "^[_[:alpha:]][_[:alpha:][:digit:]]*$"; one invalid key fails the whole postBuild).
+SUBSTITUTION_VARIABLE = r"^[_A-Za-z][_A-Za-z0-9]{0,252}$"
+SubstitutionVariable = Annotated[
+    str,
+    pattern(
+        SUBSTITUTION_VARIABLE,
+        "a Flux substitution variable name: letters, digits and '_', not starting with a digit, "
+        "such as team_name",
+    ),
+]
+# What a runtime-info value must not look like: the ConfigMap is readable by whoever reads
+# flux-system, and Pulumi shows its data in plans. A secret goes through a Secret instead.
+_BASE64_40 = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+SECRET_LOOKING = (
+    (re.compile(r"-----BEGIN [A-Z0-9 ]*(PRIVATE KEY|CERTIFICATE)"), "a PEM block"),
+    (re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"), "an AWS access key ID"),
+    (re.compile(r"\b(ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{20,}|\bgithub_pat_"), "a GitHub token"),
+    (re.compile(r"\bxox[abposr]-"), "a Slack token"),
+    (re.compile(r"hooks\.slack\.com/services/"), "a Slack webhook URL"),
+    (re.compile(r"://[^/@\s]+@"), "a URL with credentials"),
+)
+# The facts the stack writes (build/runtime_info.py), plus flux_<controller>_role_arn: a
+# runtimeInfo entry cannot override one.
+RUNTIME_FACTS = (
+    "cluster_name",
+    "cluster_environment",
+    "aws_account_id",
+    "aws_region",
+    "aws_partition",
+    "eks_cluster_name",
+    "eks_oidc_issuer",
+    "ecr_registries",
+)
+ROLE_FACT = re.compile(r"^flux_[a-z_]+_role_arn$")
+
+
+def role_fact(controller: str) -> str:
+    """The runtime-info key of a controller's role ARN (flux_source_controller_role_arn)."""
+    return f"flux_{controller.replace('-', '_')}_role_arn"
+
+
+def _aws_secret_key(value: str) -> bool:
+    """40 base64 characters mixing cases and digits (an AWS secret access key's shape; a Git
+    commit SHA, lowercase hex, is not one)."""
+    return any(
+        re.search(r"[A-Z]", m) and re.search(r"[a-z]", m) and re.search(r"[0-9]", m)
+        for m in _BASE64_40.findall(value)
+    )
+
+
+def _not_secret(value: str) -> str:
+    if any(c in value for c in "\n\r\t\0"):
+        raise ValueError("expected one line of text, without control characters")
+    found = next((what for regex, what in SECRET_LOOKING if regex.search(value)), None)
+    if found is None and _aws_secret_key(value):
+        found = "an AWS secret access key (40 base64 characters)"
+    if found is not None:
+        raise ValueError(
+            f"looks like {found}: runtimeInfo is a plain ConfigMap, expected a non-secret "
+            "value (a secret belongs in a Secret the Kustomization substitutes from)"
+        )
+    return value
+
+
+RuntimeInfoValue = Annotated[str, Field(max_length=4096), AfterValidator(_not_secret)]
+# Durations of the FluxInstance: the `pulumi up` wait, and the operator's annotations
+ReadyTimeout = Annotated[Duration, bounded_duration("1m", "2h")]
+ReconcileEvery = Annotated[Duration, bounded_duration("1m", "24h")]
+ReconcileTimeout = Annotated[Duration, bounded_duration("30s", "1h")]
 
 
 def _has_required(components: list[str]) -> list[str]:
@@ -271,6 +344,27 @@ class FluxSpec(Model):
     common_metadata: CommonMetadata | None = Field(
         None, description="labels and annotations on every object Flux's installation creates"
     )
+    runtime_info: dict[SubstitutionVariable, RuntimeInfoValue] | None = Field(
+        None,
+        max_length=100,
+        description="hand the cluster's facts to Flux: the ConfigMap flux-runtime-info in "
+        "flux-system (cluster_name, aws_region, ...) plus these entries, substituted "
+        "(postBuild.substituteFrom) in what the cluster's folder applies; {} for the facts "
+        "alone; left out: no ConfigMap, no substitution",
+    )
+    ready_timeout: ReadyTimeout | None = Field(
+        None, description="how long `pulumi up` waits for the FluxInstance to be Ready (10m)"
+    )
+    reconcile_every: ReconcileEvery | None = Field(
+        None,
+        description="how often the operator reconciles the FluxInstance "
+        "(fluxcd.controlplane.io/reconcileEvery; operator default 1h)",
+    )
+    reconcile_timeout: ReconcileTimeout | None = Field(
+        None,
+        description="the operator's timeout for one reconciliation of the FluxInstance "
+        "(fluxcd.controlplane.io/reconcileTimeout; operator default 5m)",
+    )
     adopt: bool = Field(
         False,
         description="take over a cluster bootstrapped by flux bootstrap or the Terraform "
@@ -318,6 +412,16 @@ class FluxSpec(Model):
                         target.name,
                         f'"{target.name}" matches no {target.kind} the operator installs here, '
                         f"expected one of {', '.join(names)}",
+                    )
+                )
+        for key in self.runtime_info or {}:
+            if key in RUNTIME_FACTS or ROLE_FACT.match(key):
+                errors.append(
+                    field_error(
+                        ("runtimeInfo", key),
+                        key,
+                        f'"{key}" is one of the facts the stack writes, expected another name '
+                        f"(the facts: {', '.join(RUNTIME_FACTS)}, flux_<controller>_role_arn)",
                     )
                 )
         if errors:

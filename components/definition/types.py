@@ -7,6 +7,7 @@ the packaged region list; no Pulumi: `fluxfleet validate` imports this.
 from __future__ import annotations
 
 import difflib
+import re
 from functools import cache
 from typing import Annotated, Any, Literal
 
@@ -139,6 +140,26 @@ GithubOwner = Annotated[str, pattern(GITHUB_OWNER, "a GitHub organisation or use
 GithubRepository = Annotated[str, pattern(GITHUB_REPO, "a GitHub repository name")]
 Branch = Annotated[str, pattern(GIT_BRANCH, "a Git branch name"), AfterValidator(_git_ref)]
 Duration = Annotated[str, pattern(GO_DURATION, "a Go duration such as 30s, 1m or 1h30m")]
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def duration_seconds(text: str) -> float:
+    """Seconds in a Go duration that matches GO_DURATION (1h30m -> 5400.0)."""
+    return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
+
+
+def bounded_duration(low: str, high: str) -> Any:
+    """An AfterValidator: a Duration from `low` to `high` (both Go durations), inclusive."""
+
+    def check(value: str) -> str:
+        if not duration_seconds(low) <= duration_seconds(value) <= duration_seconds(high):
+            raise ValueError(f"expected a duration from {low} to {high}, got {value}")
+        return value
+
+    return AfterValidator(check)
+
+
 RelPath = Annotated[
     str,
     pattern(REL_PATH, "a relative path without '..' or a leading '/'"),

@@ -22,10 +22,22 @@ from components.build.ecr_cluster import (
     pod_identity_trust_policy,
 )
 from components.build.eks import access_policy_arn
-from components.build.flux import OPERATOR_CHART, flux_instance, operator_values
+from components.build.flux import (
+    OPERATOR_CHART,
+    READY_TIMEOUT_SECONDS,
+    controller_identities,
+    flux_instance,
+    operator_values,
+    ready_timeout_seconds,
+)
 from components.build.git_access import repository_url
 from components.build.monitoring import DashboardConfigMap, dashboard_configmaps, flux_pod_monitor
 from components.build.recovery import adoption_annotations, upsert_existing_objects
+from components.build.runtime_info import (
+    has_runtime_info,
+    runtime_info_configmap,
+    runtime_info_data,
+)
 from components.build.sops import (
     KUSTOMIZE_CONTROLLER,
     decrypt_permissions,
@@ -115,6 +127,9 @@ class FluxArgs:
     operator_values: dict[str, Any]
     # The FluxInstance, given the IRSA role ARNs of the controllers (known once the roles exist).
     instance: Callable[[Mapping[str, str]], dict[str, Any]]
+    ready_timeout_seconds: int = READY_TIMEOUT_SECONDS
+    # spec.flux.runtimeInfo: the ConfigMap flux-runtime-info, given the EKS OIDC issuer
+    runtime_info: Callable[[str], dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -308,6 +323,10 @@ def cluster_args(
             operator_version=spec.flux.operator_version,
             operator_values=operator_values(cluster),
             instance=functools.partial(_instance, cluster),
+            ready_timeout_seconds=ready_timeout_seconds(cluster),
+            runtime_info=functools.partial(_runtime_info, cluster, registries)
+            if has_runtime_info(cluster)
+            else None,
         ),
         observability=ObservabilityArgs(
             slack=_slack_args(cluster, slack),
@@ -333,3 +352,10 @@ def cluster_args(
 
 def _instance(cluster: Cluster, roles: Mapping[str, str]) -> dict[str, Any]:
     return flux_instance(cluster, service_account_roles=roles)
+
+
+def _runtime_info(
+    cluster: Cluster, registries: Mapping[str, Registry], oidc_issuer: str
+) -> dict[str, Any]:
+    data = runtime_info_data(cluster, registries, controller_identities(cluster), oidc_issuer)
+    return runtime_info_configmap(data)

@@ -164,6 +164,7 @@ class FluxCluster(pulumi.ComponentResource):
                 **(self.sops.service_account_roles if self.sops else {}),
             }
             or None,
+            oidc_issuer=oidc_issuer,
             opts=child,
         )
 

@@ -32,6 +32,7 @@ class Flux(pulumi.ComponentResource):
         namespace: k8s.core.v1.Namespace,
         before: list[pulumi.Resource],  # the Secrets it pulls with, Pod Identity associations
         service_account_roles: Mapping[str, pulumi.Input[str]] | None = None,
+        oidc_issuer: pulumi.Input[str] | None = None,  # for spec.flux.runtimeInfo
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(component_type("Flux"), name, None, opts)
@@ -47,6 +48,23 @@ class Flux(pulumi.ComponentResource):
             timeout=READY_TIMEOUT_SECONDS,
             opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[namespace]),
         )
+        # spec.flux.runtimeInfo: the facts the sync Kustomization substitutes, there before the
+        # instance (a Kustomization substituting from a missing ConfigMap fails)
+        self.runtime_info: k8s.core.v1.ConfigMap | None = None
+        if args.runtime_info is not None:
+            assert oidc_issuer is not None
+            render = args.runtime_info
+            configmap = pulumi.Output.from_input(oidc_issuer).apply(render)
+            self.runtime_info = k8s.core.v1.ConfigMap(
+                f"{name}-runtime-info",
+                metadata=render("")["metadata"],  # the data alone waits for the issuer
+                data=configmap.apply(lambda c: c["data"]),
+                opts=pulumi.ResourceOptions(
+                    parent=self, provider=k8s_provider, depends_on=[namespace]
+                ),
+            )
+            before = [*before, self.runtime_info]
+        timeout = args.ready_timeout_seconds
         desired = args.instance({})
         spec: pulumi.Input[dict[str, Any]] = desired["spec"]
         if service_account_roles:  # IRSA role ARNs (Outputs): patched onto the ServiceAccounts
@@ -63,9 +81,7 @@ class Flux(pulumi.ComponentResource):
                 parent=self,
                 provider=k8s_provider,
                 depends_on=[self.operator, *before],
-                custom_timeouts=pulumi.CustomTimeouts(
-                    create=f"{READY_TIMEOUT_SECONDS}s", update=f"{READY_TIMEOUT_SECONDS}s"
-                ),
+                custom_timeouts=pulumi.CustomTimeouts(create=f"{timeout}s", update=f"{timeout}s"),
             ),
         )
         self.register_outputs({"version": args.version})
