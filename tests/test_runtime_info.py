@@ -5,10 +5,13 @@ durations (readyTimeout, reconcileEvery, reconcileTimeout)."""
 from __future__ import annotations
 
 import json
+import re
+import string
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import ROOT
 from corecheck import core_problems
 from crdcheck import cel_problems, validate
 from fleetworkspace import assert_problem_lines
@@ -32,6 +35,7 @@ from components.loading.fleet import load_fleet
 from components.plan.runner import plan_stack
 from components.stack import program
 
+README = (ROOT / "README.md").read_text()
 CONFIGMAP = "kubernetes:core/v1:ConfigMap"
 SUBSTITUTE = {"substituteFrom": [{"kind": "ConfigMap", "name": RUNTIME_INFO_NAME}]}
 EVERY = "fluxcd.controlplane.io/reconcileEvery"
@@ -184,6 +188,12 @@ def test_the_plan_writes_the_facts_before_the_instance(project: Path) -> None:
     ]
     assert configmap.urn in instance.dependencies
     assert one(plan, RELEASE).inputs["timeout"] == 600  # the operator's release keeps its wait
+    # the README's app manifest uses only variables the ConfigMap defines
+    (recipe,) = re.findall(r"<!-- runtime-info-recipe -->\n```yaml\n(.*?)```", README, re.S)
+    used = set(re.findall(r"\$\{([^}]+)\}", recipe))
+    assert len(used) >= 6 and used <= set(data), used - set(data)
+    for obj in yamlio.load_all(string.Template(recipe).substitute(data)):
+        assert core_problems(obj) == [], obj
 
 
 def test_the_controllers_roles_are_facts_too(project: Path) -> None:
