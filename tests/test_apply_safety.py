@@ -196,28 +196,37 @@ def image_automation(spec: dict[str, Any]) -> None:
     spec.setdefault("flux", {})["componentsExtra"] = ["image-automation-controller"]
 
 
-@pytest.mark.parametrize("to_read_write", [True, False])
-def test_flipping_the_fleet_key_access_is_a_rotation(project: Path, to_read_write: bool) -> None:
-    read_only = planned(project)
-    read_write = planned(project, image_automation)
+def assert_flip_is_a_rotation(
+    read_only: StackPlan, read_write: StackPlan, key: str, to_read_write: bool
+) -> tuple[StackPlan, dict[str, Step], Any]:
+    """The key `key` (a name prefix) flipped to read-write or back: a new key pair and deploy key
+    created, the old ones deleted (last), no deploy key replaced (GitHub always has a key Flux
+    holds), and the Secret updated in place after the new deploy key exists. Returns the plan
+    after, the steps and the new deploy key."""
     before, after = (read_only, read_write) if to_read_write else (read_write, read_only)
     steps = transition(before, after)
-    fleet = f"{PROD}-fleet-key"
-    old_name, new_name = (f"{fleet}-r1", f"{fleet}-r1-rw")[:: 1 if to_read_write else -1]
+    old_name, new_name = (f"{key}-r1", f"{key}-r1-rw")[:: 1 if to_read_write else -1]
     new_key = one(after, DEPLOY_KEY, new_name)
     assert new_key.inputs["readOnly"] is (not to_read_write)
-    # told apart on GitHub's list while both exist
-    access = ", read-write" if to_read_write else ""
-    assert new_key.inputs["title"] == f"flux-fleet {PROD} fleet (rotation 1{access})"
-    # New key pair and deploy key created; the old ones deleted (last); no deploy key replaced,
-    # so GitHub always has a key Flux holds.
     for type_ in (KEY_PAIR, DEPLOY_KEY):
         assert steps[one(after, type_, new_name).urn].op == "create"
         assert steps[one(before, type_, old_name).urn].op == "delete"
     assert not [urn for urn in by_op(steps, "replace") if DEPLOY_KEY in urn]
-    # The Secret is updated in place, after the new deploy key exists.
-    secret = one(after, SECRET, fleet)
-    assert steps[secret.urn].op == "update" and new_key.urn in secret.dependencies
+    secret = next(s for s in of_type(after, SECRET) if new_key.urn in s.dependencies)
+    assert steps[secret.urn].op == "update"
+    return after, steps, new_key
+
+
+@pytest.mark.parametrize("to_read_write", [True, False])
+def test_flipping_the_fleet_key_access_is_a_rotation(project: Path, to_read_write: bool) -> None:
+    fleet = f"{PROD}-fleet-key"
+    after, steps, new_key = assert_flip_is_a_rotation(
+        planned(project), planned(project, image_automation), fleet, to_read_write
+    )
+    # told apart on GitHub's list while both exist
+    access = ", read-write" if to_read_write else ""
+    assert new_key.inputs["title"] == f"flux-fleet {PROD} fleet (rotation 1{access})"
+    assert one(after, SECRET, fleet).urn in by_op(steps, "update")
     # The application keys stay read-only and untouched.
     app = one(after, DEPLOY_KEY, f"{PROD}-app-my-apps-r1")
     assert app.inputs["readOnly"] is True and steps[app.urn].op == "same"
@@ -235,20 +244,12 @@ def test_flipping_an_app_key_to_read_write_is_a_new_key_pair(
 ) -> None:
     """The app key follows the fleet key's rule (#27 item 7 with #28 item 6): a new pair and
     deploy key `-rw`, the Secret updated after it exists, the old one deleted; none replaced."""
-    read_only = planned(project, image_automation)
-    read_write = planned(project, app_image_automation)
-    before, after = (read_only, read_write) if to_read_write else (read_write, read_only)
-    steps = transition(before, after)
-    app = f"{PROD}-app-my-apps"
-    old_name, new_name = (f"{app}-r1", f"{app}-r1-rw")[:: 1 if to_read_write else -1]
-    new_key = one(after, DEPLOY_KEY, new_name)
-    assert new_key.inputs["readOnly"] is (not to_read_write)
-    for type_ in (KEY_PAIR, DEPLOY_KEY):
-        assert steps[one(after, type_, new_name).urn].op == "create"
-        assert steps[one(before, type_, old_name).urn].op == "delete"
-    assert not [urn for urn in by_op(steps, "replace") if DEPLOY_KEY in urn]
-    secret = next(s for s in of_type(after, SECRET) if new_key.urn in s.dependencies)
-    assert steps[secret.urn].op == "update"
+    assert_flip_is_a_rotation(
+        planned(project, image_automation),
+        planned(project, app_image_automation),
+        f"{PROD}-app-my-apps",
+        to_read_write,
+    )
 
 
 def test_app_pushes_leave_the_fleet_key_read_only_unless_asked(project: Path) -> None:
