@@ -7,6 +7,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
+from components import yamlio
 from components.plan.result import Registration, StackPlan
 from components.tools import cli
 
@@ -47,3 +48,14 @@ def edit(project: Path, rel: str, old: str, new: str) -> None:
     text = path.read_text()
     assert old in text, (rel, old)
     path.write_text(text.replace(old, new, 1))
+
+
+def new_staging_cluster(project: Path, name: str) -> Any:
+    """`fluxfleet new-cluster NAME` (a staging cluster in a new account), which must succeed;
+    the apps.yaml it writes, read back."""
+    code, _, err = run_cli(
+        project, "new-cluster", name, "--account-id", "111122223333",
+        "--region", "eu-west-1", "--environment", "staging",
+    )  # fmt: skip
+    assert code == 0, err
+    return yamlio.load((project / f"flux/clusters/{name}/apps.yaml").read_text())

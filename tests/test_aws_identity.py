@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from planutil import of_type, one, run_cli
+from planutil import new_staging_cluster, of_type, one, run_cli
 
 from components import yamlio
 from components.plan.runner import plan_stack
@@ -440,12 +440,7 @@ def test_the_apps_kustomization_in_git_decrypts_too(project: Path) -> None:
     # new-cluster writes it when the fleet's defaults turn SOPS on
     defaults = project / "k8s-clusters/_defaults.yaml"
     defaults.write_text(defaults.read_text() + f"  sops:\n    kmsKeyArns: [{OWN_KEY}]\n")
-    code, _, err = run_cli(
-        project, "new-cluster", "fresh", "--account-id", "111122223333",
-        "--region", "eu-west-1", "--environment", "staging",
-    )  # fmt: skip
-    assert code == 0, err
-    written = yamlio.load((project / "flux/clusters/fresh/apps.yaml").read_text())
+    written = new_staging_cluster(project, "fresh")
     assert written["spec"]["decryption"] == {"provider": "sops"}
     assert "sops" not in yamlio.load((project / "k8s-clusters/fresh.yaml").read_text())["spec"]
 

@@ -191,7 +191,7 @@ def test_oci_sources_add_tag_listing_on_both_sides_and_nowhere_else() -> None:
     for c in (oci, plain):
         assert actions(ecr_cluster.node_pull_policy(c, fleet.registries)["Statement"][1]) == PULL
     # without ociSources, no controller role and no listing anywhere
-    assert ecr_cluster.irsa_controllers(plain) == []
+    assert ecr.listing_controllers(plain) == []
     off = cluster("a", "111111111111", {"shared": ["api"]}, flux={"registry": {"url": mirror_url}})
     grants = ecr.repository_grants(fleet_of([off, plain], [reg]))
     assert {a for key in grants for grant in grants[key] for a in grant.actions} == PULL
@@ -478,7 +478,7 @@ def test_irsa_permissions_per_controller() -> None:
     c = cluster(
         "a", "111111111111", {"shared": ["api"]}, extra=[ecr.IMAGE_REFLECTOR], oci_sources=True
     )
-    assert ecr_cluster.irsa_controllers(c) == [ecr.SOURCE_CONTROLLER, ecr.IMAGE_REFLECTOR]
+    assert ecr.listing_controllers(c) == [ecr.SOURCE_CONTROLLER, ecr.IMAGE_REFLECTOR]
     reflector = ecr_cluster.irsa_permissions(c, {"shared": reg}, ecr.IMAGE_REFLECTOR)["Statement"]
     source = ecr_cluster.irsa_permissions(c, {"shared": reg}, ecr.SOURCE_CONTROLLER)["Statement"]
     assert actions(reflector[0]) == actions(source[0]) == {ecr.AUTH_ACTION}
@@ -486,9 +486,7 @@ def test_irsa_permissions_per_controller() -> None:
     assert actions(source[1]) == PULL | {"ecr:ListImages"}  # resolves a semver range: tags/list
     assert reflector[1]["Resource"] == "arn:aws:ecr:eu-west-1:210987654321:repository/api"
     # no pulls, no IRSA, whatever runs
-    assert (
-        ecr_cluster.irsa_controllers(cluster("b", "1" * 12, {}, extra=[ecr.IMAGE_REFLECTOR])) == []
-    )
+    assert ecr.listing_controllers(cluster("b", "1" * 12, {}, extra=[ecr.IMAGE_REFLECTOR])) == []
 
 
 def test_irsa_role_names_fit_iam() -> None:
@@ -571,7 +569,7 @@ def test_parliament_finds_nothing_in_any_generated_policy(which: str, example) -
     for c in fleet.clusters.values():
         if c.spec.ecr.node_role_names:
             documents.append((f"{c.name} nodes", ecr_cluster.node_pull_policy(c, fleet.registries)))
-        for controller in ecr_cluster.irsa_controllers(c):
+        for controller in ecr.listing_controllers(c):
             documents.append(
                 (
                     f"{c.name} {controller}",

@@ -15,7 +15,7 @@ from conftest import ROOT
 from corecheck import core_problems
 from crdcheck import cel_problems, validate
 from fleetworkspace import assert_problem_lines
-from planutil import of_type, one, run_cli
+from planutil import new_staging_cluster, of_type, one, run_cli
 from test_aws_identity import kustomized_sync
 from test_flux_config import (
     INSTANCE,
@@ -225,12 +225,7 @@ def test_new_cluster_and_new_app_write_it_and_validate_accepts_it(project: Path)
         defaults.read_text().replace("  flux:\n", "  flux:\n    runtimeInfo: {team: platform}\n", 1)
     )
     program.fleet.cache_clear()
-    code, _, err = run_cli(
-        project, "new-cluster", "fresh", "--account-id", "111122223333",
-        "--region", "eu-west-1", "--environment", "staging",
-    )  # fmt: skip
-    assert code == 0, err
-    written = yamlio.load((project / "flux/clusters/fresh/apps.yaml").read_text())
+    written = new_staging_cluster(project, "fresh")
     assert flux_valid(written)["spec"]["postBuild"] == SUBSTITUTE
     code, _, err = run_cli(project, "new-app", "fresh", "web", "--repository", "web")
     assert code == 0, err

@@ -13,7 +13,6 @@ from components.build.ecr import (
     AUTH_ACTION,
     PULL_ACTIONS,
     controller_actions,
-    listing_controllers,
     pulls,
     repository_arn,
 )
@@ -78,11 +77,6 @@ def node_pull_policy(cluster: Cluster, registries: Mapping[str, Registry]) -> di
     """The managed policy for `spec.ecr.nodeRoleNames`: the kubelet pulls images (the controller
     images of an ECR mirror included)."""
     return _identity_policy(pulled_repository_arns(cluster, registries), PULL_ACTIONS)
-
-
-def irsa_controllers(cluster: Cluster) -> list[str]:
-    """The Flux controllers that reach ECR with their own identity (IRSA or Pod Identity)."""
-    return listing_controllers(cluster)
 
 
 def irsa_permissions(

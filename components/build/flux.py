@@ -8,7 +8,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from components.build.ecr_cluster import irsa_controllers, irsa_role_name
+from components.build.ecr import listing_controllers
+from components.build.ecr_cluster import irsa_role_name
 from components.build.git_access import GIT_PROVIDER, GITHUB_APP_SECRET_NAME, repository_url
 from components.build.runtime_info import has_runtime_info, sync_substitution_patch
 from components.build.sops import KUSTOMIZE_CONTROLLER, sops_role_name, sync_decryption_patch
@@ -65,7 +66,8 @@ def controller_identities(cluster: Cluster) -> dict[str, str]:
     image-reflector-controller)."""
     partition = partition_of(cluster.spec.aws.region)
     names = {
-        controller: irsa_role_name(cluster, controller) for controller in irsa_controllers(cluster)
+        controller: irsa_role_name(cluster, controller)
+        for controller in listing_controllers(cluster)
     }
     if cluster.spec.sops is not None:
         names[KUSTOMIZE_CONTROLLER] = sops_role_name(cluster)

@@ -51,12 +51,20 @@ def policy_text(document: Mapping[str, Any]) -> str:
     return go_json(json.dumps(document, indent=2, ensure_ascii=False))
 
 
+def compact_text(document: Mapping[str, Any], *, sort_keys: bool = False) -> str:
+    """`document` as Go's json.Marshal writes it compact: keys in order (the provider's
+    `minifiedJson`), or sorted (what a Go map gives)."""
+    return go_json(
+        json.dumps(document, separators=(",", ":"), sort_keys=sort_keys, ensure_ascii=False)
+    )
+
+
 def sent_text(document: Mapping[str, Any]) -> str:
     """The text AWS receives: the provider normalizes a policy before the API call
     (terraform-provider-aws, internal/service/ecr/repository_policy.go: `PolicyText:
     structure.NormalizeJsonString(policy)`, which is Go's json.Unmarshal then json.Marshal):
     compact, keys sorted, Go's escapes."""
-    return go_json(json.dumps(document, separators=(",", ":"), sort_keys=True, ensure_ascii=False))
+    return compact_text(document, sort_keys=True)
 
 
 def policy_size(document: Mapping[str, Any]) -> int:

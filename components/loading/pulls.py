@@ -11,12 +11,13 @@ from components.build.ecr import (
     expand,
     image_registry,
     is_prefix,
+    listing_controllers,
     pulls,
     repository_grants,
     repository_policy,
     repository_policy_problems,
 )
-from components.build.ecr_cluster import irsa_controllers, irsa_permissions, node_pull_policy
+from components.build.ecr_cluster import irsa_permissions, node_pull_policy
 from components.build.iam import INLINE_POLICY_LIMIT, MANAGED_POLICY_LIMIT, policy_size
 from components.definition.cluster import Cluster
 from components.definition.registries import Registry, partition_of
@@ -58,7 +59,7 @@ def pull_problems(cluster: Cluster, registries: Mapping[str, Registry]) -> list[
                 f"{MANAGED_POLICY_LIMIT} (IAM's limit): pull prefixes (team/*) instead of names",
             )
         )
-    for controller in irsa_controllers(cluster):
+    for controller in listing_controllers(cluster):
         size = policy_size(irsa_permissions(cluster, registries, controller))
         if size > INLINE_POLICY_LIMIT:
             problems.append(

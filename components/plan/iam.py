@@ -17,13 +17,12 @@ shows a policy the provider would not produce.
 
 from __future__ import annotations
 
-import json
 import re
 import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from components.build.iam import go_json, policy_text, provider_set
+from components.build.iam import compact_text, policy_text, provider_set
 
 TOKEN = "aws:iam/getPolicyDocument:getPolicyDocument"
 VERSIONS = ("2008-10-17", "2012-10-17")
@@ -142,7 +141,7 @@ def get_policy_document(args: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "id": str(zlib.crc32(text.encode())),
         "json": text,
-        "minifiedJson": go_json(json.dumps(document, separators=(",", ":"), ensure_ascii=False)),
+        "minifiedJson": compact_text(document),
         "version": version,
         "policyId": args.get("policyId"),
         "statements": list(args.get("statements") or []),

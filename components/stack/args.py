@@ -11,9 +11,8 @@ from typing import Any
 import pulumi
 
 from components.build.alerts import SlackCredential, slack_alert, slack_provider
-from components.build.ecr import pulls
+from components.build.ecr import listing_controllers, pulls
 from components.build.ecr_cluster import (
-    irsa_controllers,
     irsa_permissions,
     irsa_role_name,
     irsa_trust_policy,
@@ -218,7 +217,7 @@ def _ecr_args(cluster: Cluster, registries: Mapping[str, Registry]) -> EcrAccess
                 trust_policy=_trust(cluster, controller),
                 permissions=irsa_permissions(cluster, registries, controller),
             )
-            for controller in irsa_controllers(cluster)
+            for controller in listing_controllers(cluster)
         ],
     )
 
