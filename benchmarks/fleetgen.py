@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from components.build.gitops import cluster_files
+from components.builders.gitops import cluster_files
 from components.loading.fleet import load_defaults, validate_cluster_doc
 from components.names import CLUSTERS_DIR, REGISTRIES_FILE, STACKS_DIR, stack_file
 from components.tools.cli import _Parser

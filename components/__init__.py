@@ -4,7 +4,7 @@ Layers, each importing only those below it (checked by `lint-imports`, README "T
 
 - names, problems, yamlio, forkmap: shared names, the one-line Problem, YAML, forked workers
 - definition/: the model of the definition files (pydantic), no I/O
-- build/: pure builders of the desired objects (Flux, Git access, EKS, ECR/IAM, alerts, ...)
+- builders/: pure builders of the desired objects (Flux, Git access, EKS, ECR/IAM, alerts, ...)
 - loading/: files read into a validated fleet, one Problem line per mistake
 - stack/: the Pulumi components and the program (Pulumi from here up)
 - plan/: the offline plan under Pulumi's mock runtime, and its renderings

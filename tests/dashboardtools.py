@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from components.build.monitoring import DASHBOARD_DIR
+from components.builders.monitoring import DASHBOARD_DIR
 
 # Metrics exported by the Flux controllers and the Flux Operator (see the project's Flux notes).
 DOCUMENTED_METRICS: frozenset[str] = frozenset(

@@ -13,7 +13,7 @@ import pytest
 from crdcheck import validate as crd_validate
 from planutil import BARE, edit, one, run_cli
 
-from components.build.alerts import slack_alert
+from components.builders.alerts import slack_alert
 from components.loading.fleet import validate_cluster_doc
 from components.plan.runner import plan_stack
 

@@ -1,5 +1,5 @@
 """Slack alerts, Prometheus scraping and dashboard ConfigMaps: the model and the pure builders
-(components/build/alerts.py, components/build/monitoring.py), the CRDs they must satisfy, and
+(components/builders/alerts.py, components/builders/monitoring.py), the CRDs they must satisfy, and
 `fluxfleet dashboards`."""
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from dashboardtools import DOCUMENTED_METRICS, iter_panels, metric_names, panel_
 from planutil import BARE
 from ruamel.yaml import YAML
 
-from components.build import alerts
-from components.build.alerts import (
+from components.builders import alerts
+from components.builders.alerts import (
     SLACK_API_ADDRESS,
     SlackConfigError,
     SlackCredential,
@@ -29,8 +29,8 @@ from components.build.alerts import (
     slack_provider,
     slack_secret_string_data,
 )
-from components.build.flux import operator_values
-from components.build.monitoring import dashboard_configmaps, flux_pod_monitor
+from components.builders.flux import operator_values
+from components.builders.monitoring import dashboard_configmaps, flux_pod_monitor
 from components.definition.alerts import FluxEventKind
 from components.definition.cluster import Cluster
 from components.loading.fleet import load_fleet, validate_cluster_doc

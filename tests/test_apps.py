@@ -11,8 +11,8 @@ import pytest
 from crdcheck import validate as crd_validate
 from planutil import of_type
 
-from components.build.git_access import github_known_hosts
-from components.build.gitops import app_source, cluster_files, cluster_kustomization
+from components.builders.git_access import github_known_hosts
+from components.builders.gitops import app_source, cluster_files, cluster_kustomization
 from components.definition.apps import AppRepository
 from components.definition.cluster import Cluster
 from components.loading.fleet import validate_cluster_doc

@@ -340,8 +340,8 @@ def test_clusters_sharing_a_foreign_key_add_one_statement_each() -> None:
     duplicate Sid too)."""
     import json
 
-    from components.build.iam import statement_args
-    from components.build.sops import foreign_key_policy_statements
+    from components.builders.iam import statement_args
+    from components.builders.sops import foreign_key_policy_statements
     from components.definition.cluster import Cluster
     from components.plan.iam import get_policy_document
 
@@ -424,14 +424,14 @@ def kustomized_sync(folder: Path, patch: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_the_decryption_patch_does_what_it_says_with_kustomize(tmp_path: Path) -> None:
-    from components.build.sops import sync_decryption_patch
+    from components.builders.sops import sync_decryption_patch
 
     patched = kustomized_sync(tmp_path, sync_decryption_patch())
     assert patched["spec"]["decryption"] == {"provider": "sops"}
 
 
 def test_the_apps_kustomization_in_git_decrypts_too(project: Path) -> None:
-    from components.build.gitops import cluster_files
+    from components.builders.gitops import cluster_files
 
     with_sops(project)
     cluster = load_fleet_cluster(project)

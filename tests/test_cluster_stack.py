@@ -12,8 +12,8 @@ import pytest
 from crdcheck import is_flux_kind, validate
 from planutil import of_type, one
 
-from components.build.flux import flux_instance
-from components.build.git_access import KEY_ALGORITHMS, github_known_hosts
+from components.builders.flux import flux_instance
+from components.builders.git_access import KEY_ALGORITHMS, github_known_hosts
 from components.plan import render
 from components.plan.result import Secret, StackPlan
 from components.plan.runner import plan_stack

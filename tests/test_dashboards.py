@@ -1,4 +1,4 @@
-"""Tests for the Flux Grafana dashboards (components/data/dashboards, build/monitoring.py)."""
+"""Tests for the Flux Grafana dashboards (components/data/dashboards, builders/monitoring.py)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from dashboardtools import (
     panel_queries,
 )
 
-from components.build import monitoring
-from components.build.monitoring import (
+from components.builders import monitoring
+from components.builders.monitoring import (
     DASHBOARD_DIR,
     dashboard_configmap_data,
     write_dashboards,

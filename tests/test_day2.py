@@ -16,7 +16,7 @@ from crdcheck import validate
 from planutil import of_type, one, run_cli
 from ruamel.yaml import YAML
 
-from components.build import recovery
+from components.builders import recovery
 from components.loading.fleet import load_fleet
 from components.names import PROJECT, urn
 from components.plan import render

@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from parliament import analyze_policy_string
 
-from components.build import ecr, ecr_cluster, iam
-from components.build.flux import IRSA_ANNOTATION, flux_instance
+from components.builders import ecr, ecr_cluster, iam
+from components.builders.flux import IRSA_ANNOTATION, flux_instance
 from components.definition.cluster import Cluster
 from components.definition.registries import Registry
 from components.loading.fleet import load_fleet

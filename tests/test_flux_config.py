@@ -18,8 +18,8 @@ from fleetworkspace import assert_problem_lines
 from planutil import BARE, of_type, one, run_cli
 
 from components import yamlio
-from components.build.ecr_cluster import node_pull_policy
-from components.build.flux import FLUX_REGISTRY, OPERATOR_CHART, flux_instance
+from components.builders.ecr_cluster import node_pull_policy
+from components.builders.flux import FLUX_REGISTRY, OPERATOR_CHART, flux_instance
 from components.definition.cluster import Cluster
 from components.loading.fleet import load_fleet, validate_cluster_doc
 from components.plan.result import StackPlan

@@ -11,7 +11,7 @@ from crdcheck import validate
 from planutil import of_type, one, run_cli
 
 from components import yamlio
-from components.build.gitops import app_source
+from components.builders.gitops import app_source
 from components.loading.fleet import load_fleet
 from components.plan.result import Secret, StackPlan
 from components.plan.runner import plan_stack

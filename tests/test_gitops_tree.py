@@ -21,7 +21,7 @@ for _path in (str(ROOT), str(TESTS)):
 import kubectltool  # noqa: E402
 from crdcheck import is_flux_kind, served, validate  # noqa: E402
 
-from components.build.gitops import apps_kustomization, cluster_files, cluster_kustomization  # noqa: E402
+from components.builders.gitops import apps_kustomization, cluster_files, cluster_kustomization  # noqa: E402
 from components.definition.cluster import Cluster  # noqa: E402
 from components.loading.fleet import load_fleet  # noqa: E402
 from components.yamlio import dump_yaml  # noqa: E402

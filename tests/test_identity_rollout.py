@@ -14,7 +14,7 @@ from planutil import one
 from test_aws_identity import INSTANCE, PROD, ROLE, pulling_from_ecr, with_sops
 from test_flux_config import kustomized
 
-from components.build.flux import IDENTITY_ANNOTATION
+from components.builders.flux import IDENTITY_ANNOTATION
 from components.plan.runner import plan_stack
 
 ACCOUNT = "123456789012"

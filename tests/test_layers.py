@@ -66,10 +66,14 @@ def test_the_package_keeps_every_contract() -> None:
 @pytest.mark.parametrize(
     ("module", "line", "broken"),
     [
-        # a builder reaching up into the loading layer (which imports build/: a cycle too)
-        ("components.build.flux", "from components.loading import fleet", ["Layers", "No import"]),
+        # a builder reaching up into the loading layer (which imports builders/: a cycle too)
+        (
+            "components.builders.flux",
+            "from components.loading import fleet",
+            ["Layers", "No import"],
+        ),
         # Pulumi in a pure layer, directly or through stack/
-        ("components.build.gitops", "import pulumi_kubernetes", ["Pulumi (and"]),
+        ("components.builders.gitops", "import pulumi_kubernetes", ["Pulumi (and"]),
         (
             "components.loading.fleet",
             "from components.stack import outputs",
@@ -78,7 +82,11 @@ def test_the_package_keeps_every_contract() -> None:
         # a command importing Pulumi itself
         ("components.tools.scaffold", "import pulumi", ["tools/"]),
         # two modules of one package importing each other
-        ("components.build.git_access", "from components.build import flux", ["No import cycle"]),
+        (
+            "components.builders.git_access",
+            "from components.builders import flux",
+            ["No import cycle"],
+        ),
     ],
 )
 def test_a_breach_is_caught(tmp_path: Path, module: str, line: str, broken: list[str]) -> None:

@@ -14,7 +14,7 @@ import pytest
 from crdcheck import validate as crd_validate
 from planutil import run_cli
 
-from components.build.gitops import cluster_files
+from components.builders.gitops import cluster_files
 from components.loading.fleet import load_fleet
 from components.tools.consistency import consistency_problems
 from components.yamlio import load_all

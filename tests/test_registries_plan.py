@@ -13,8 +13,8 @@ from crdcheck import validate
 from parliament import analyze_policy_string
 from planutil import of_type, one
 
-from components.build import ecr, iam
-from components.build.flux import IRSA_ANNOTATION
+from components.builders import ecr, iam
+from components.builders.flux import IRSA_ANNOTATION
 from components.loading.fleet import load_fleet
 from components.plan.result import StackPlan, provider_urn
 from components.plan.runner import plan_stack

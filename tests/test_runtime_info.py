@@ -28,9 +28,9 @@ from test_flux_config import (
 )
 
 from components import yamlio
-from components.build.flux import flux_instance
-from components.build.gitops import app_source, cluster_files
-from components.build.runtime_info import RUNTIME_INFO_NAME, sync_substitution_patch
+from components.builders.flux import flux_instance
+from components.builders.gitops import app_source, cluster_files
+from components.builders.runtime_info import RUNTIME_INFO_NAME, sync_substitution_patch
 from components.loading.fleet import load_fleet
 from components.plan.runner import plan_stack
 from components.stack import program

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from components.build.gitops import app_source, cluster_files, cluster_kustomization
+from components.builders.gitops import app_source, cluster_files, cluster_kustomization
 from components.loading.fleet import load_fleet
 from components.plan.runner import plan_stack
 from components.stack import program

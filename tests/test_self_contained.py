@@ -235,7 +235,7 @@ def test_no_source_file_is_ignored_by_git() -> None:
     )
     assert done.stdout.split() == [], "ignored by .gitignore"
     planted = subprocess.run(
-        ["git", "check-ignore", "--no-index", "build/x.py", "components/build/flux.py"],
+        ["git", "check-ignore", "--no-index", "build/x.py", "components/builders/flux.py"],
         cwd=ROOT,
         capture_output=True,
         text=True,

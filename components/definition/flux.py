@@ -111,7 +111,7 @@ SECRET_LOOKING = (
     (re.compile(r"hooks\.slack\.com/services/"), "a Slack webhook URL"),
     (re.compile(r"://[^/@\s]+@"), "a URL with credentials"),
 )
-# The facts the stack writes (build/runtime_info.py), plus flux_<controller>_role_arn: a
+# The facts the stack writes (builders/runtime_info.py), plus flux_<controller>_role_arn: a
 # runtimeInfo entry cannot override one.
 RUNTIME_FACTS = (
     "cluster_name",

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from components.build.ecr import ecr_image_registry
+from components.builders.ecr import ecr_image_registry
 from components.definition.cluster import Cluster
 from components.definition.defaults import ClusterDefaults
 from components.definition.registries import Registries, Registry

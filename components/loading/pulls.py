@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from components.build.ecr import (
+from components.builders.ecr import (
     FleetView,
     ecr_image_registry,
     expand,
@@ -17,8 +17,8 @@ from components.build.ecr import (
     repository_policy,
     repository_policy_problems,
 )
-from components.build.ecr_cluster import irsa_permissions, node_pull_policy
-from components.build.iam import INLINE_POLICY_LIMIT, MANAGED_POLICY_LIMIT, policy_size
+from components.builders.ecr_cluster import irsa_permissions, node_pull_policy
+from components.builders.iam import INLINE_POLICY_LIMIT, MANAGED_POLICY_LIMIT, policy_size
 from components.definition.cluster import Cluster
 from components.definition.registries import Registry, partition_of
 from components.names import CLUSTERS_DIR, REGISTRIES_FILE

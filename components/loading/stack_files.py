@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components.build.alerts import SLACK_CREDENTIAL_KEYS
-from components.build.git_access import GITHUB_APP_KEYS
+from components.builders.alerts import SLACK_CREDENTIAL_KEYS
+from components.builders.git_access import GITHUB_APP_KEYS
 from components.loading.files import folder_problem, read_yaml
 from components.names import (
     CLUSTERS_DIR,

@@ -22,7 +22,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from components.build.iam import compact_text, policy_text, provider_set
+from components.builders.iam import compact_text, policy_text, provider_set
 
 TOKEN = "aws:iam/getPolicyDocument:getPolicyDocument"
 VERSIONS = ("2008-10-17", "2012-10-17")

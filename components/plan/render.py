@@ -15,7 +15,7 @@ from collections import defaultdict
 from typing import Any
 
 from components import yamlio
-from components.build.ecr import NOTHING_TO_GRANT
+from components.builders.ecr import NOTHING_TO_GRANT
 from components.names import PROJECT, component_type, stack_urn
 from components.plan.result import Registration, Secret, StackPlan, Unknown, is_unknown_text
 

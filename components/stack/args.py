@@ -10,9 +10,9 @@ from typing import Any
 
 import pulumi
 
-from components.build.alerts import SlackCredential, slack_alert, slack_provider
-from components.build.ecr import listing_controllers, pulls
-from components.build.ecr_cluster import (
+from components.builders.alerts import SlackCredential, slack_alert, slack_provider
+from components.builders.ecr import listing_controllers, pulls
+from components.builders.ecr_cluster import (
     irsa_permissions,
     irsa_role_name,
     irsa_trust_policy,
@@ -20,8 +20,8 @@ from components.build.ecr_cluster import (
     node_pull_policy,
     pod_identity_trust_policy,
 )
-from components.build.eks import access_policy_arn
-from components.build.flux import (
+from components.builders.eks import access_policy_arn
+from components.builders.flux import (
     OPERATOR_CHART,
     READY_TIMEOUT_SECONDS,
     controller_identities,
@@ -29,15 +29,19 @@ from components.build.flux import (
     operator_values,
     ready_timeout_seconds,
 )
-from components.build.git_access import repository_url
-from components.build.monitoring import DashboardConfigMap, dashboard_configmaps, flux_pod_monitor
-from components.build.recovery import adoption_annotations, upsert_existing_objects
-from components.build.runtime_info import (
+from components.builders.git_access import repository_url
+from components.builders.monitoring import (
+    DashboardConfigMap,
+    dashboard_configmaps,
+    flux_pod_monitor,
+)
+from components.builders.recovery import adoption_annotations, upsert_existing_objects
+from components.builders.runtime_info import (
     has_runtime_info,
     runtime_info_configmap,
     runtime_info_data,
 )
-from components.build.sops import (
+from components.builders.sops import (
     KUSTOMIZE_CONTROLLER,
     decrypt_permissions,
     foreign_key_policy_statements,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from components.build.git_access import github_app_secret_string_data
+from components.builders.git_access import github_app_secret_string_data
 from components.definition.secrets import SecretSource
 from components.stack.args import GithubAppArgs
 

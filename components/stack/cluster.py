@@ -11,7 +11,7 @@ import pulumi
 import pulumi_github as github
 import pulumi_kubernetes as k8s
 
-from components.build.git_access import GITHUB_APP_SECRET_NAME
+from components.builders.git_access import GITHUB_APP_SECRET_NAME
 from components.names import FLUX_NAMESPACE, MANAGED_BY, component_type
 from components.stack.args import DeployKeyArgs, FluxClusterArgs
 from components.stack.aws_secret import github_app_secret_data

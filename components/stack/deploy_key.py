@@ -10,8 +10,8 @@ import pulumi_github as github
 import pulumi_kubernetes as k8s
 import pulumi_tls as tls
 
-from components.build.git_access import KEY_ALGORITHMS, deploy_key_title, git_secret_string_data
-from components.build.recovery import adoption_annotations
+from components.builders.git_access import KEY_ALGORITHMS, deploy_key_title, git_secret_string_data
+from components.builders.recovery import adoption_annotations
 from components.names import MANAGED_BY, component_type
 from components.stack.args import DeployKeyArgs
 from components.stack.outputs import secret

@@ -8,7 +8,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.build.eks import kubeconfig
+from components.builders.eks import kubeconfig
 from components.names import component_type
 from components.stack.access_wait import after_access
 from components.stack.args import EksConnectionArgs
@@ -107,7 +107,7 @@ class EksConnection(pulumi.ComponentResource):
             # delete-first, so a key rotation would leave Flux without its Secret for a moment.
             enable_secret_mutable=True,
             # Taking over a bootstrapped cluster (spec.flux.adopt): creates of objects that
-            # already exist update them instead of failing (build/recovery.py, README).
+            # already exist update them instead of failing (builders/recovery.py, README).
             # deleteUnreachable is never set here: PULUMI_K8S_DELETE_UNREACHABLE, at destroy.
             upsert_existing_objects=args.upsert_existing_objects,
             opts=pulumi.ResourceOptions(parent=self, depends_on=access or None),

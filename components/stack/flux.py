@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.build.flux import READY_TIMEOUT_SECONDS
+from components.builders.flux import READY_TIMEOUT_SECONDS
 from components.names import FLUX_NAMESPACE, component_type
 from components.stack.args import FluxArgs
 

@@ -7,7 +7,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.build.alerts import SLACK_SECRET_NAME, slack_secret_string_data
+from components.builders.alerts import SLACK_SECRET_NAME, slack_secret_string_data
 from components.names import FLUX_NAMESPACE, MANAGED_BY, component_type
 from components.stack.args import ObservabilityArgs
 from components.stack.aws_secret import aws_secret
@@ -42,7 +42,7 @@ class Observability(pulumi.ComponentResource):
       stack over the object, and destroying this stack would delete the monitoring stack's
       namespace). It must exist before `pulumi up`.
     - Prometheus (`monitoring.prometheus`): a PodMonitor for the Flux controllers; the operator's
-      own ServiceMonitor comes from its chart (build/flux.py, operator_values). Both need the
+      own ServiceMonitor comes from its chart (builders/flux.py, operator_values). Both need the
       prometheus-operator CRDs in the cluster.
     """
 

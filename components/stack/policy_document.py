@@ -1,4 +1,4 @@
-"""Policy documents of the builders (build/ecr.py), rendered by `aws.iam.get_policy_document`."""
+"""Policy documents of the builders (builders/ecr.py), rendered by `aws.iam.get_policy_document`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.build.iam import statement_args
+from components.builders.iam import statement_args
 
 
 def _statements(document: Mapping[str, Any]) -> list[aws.iam.GetPolicyDocumentStatementArgs]:

@@ -12,13 +12,13 @@ from typing import Any
 
 import pulumi
 
-from components.build.alerts import (
+from components.builders.alerts import (
     SLACK_CREDENTIAL_KEYS,
     SlackConfigError,
     SlackCredential,
     slack_credential,
 )
-from components.build.git_access import (
+from components.builders.git_access import (
     GITHUB_APP_KEYS,
     github_app_from_definition,
     github_app_problem,

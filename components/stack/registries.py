@@ -13,7 +13,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.build.ecr import (
+from components.builders.ecr import (
     FleetView,
     repository_grants,
     repository_policy,
@@ -29,7 +29,7 @@ from components.stack.policy_document import policy_json
 class Registries(pulumi.ComponentResource):
     """One AWS provider per registry; one RepositoryPolicy per repository pulled from another
     account, granting the consuming accounts (their roots, one statement per set of actions) or,
-    with `grantTo: organization`, the registry's AWS Organization (build/ecr.py).
+    with `grantTo: organization`, the registry's AWS Organization (builders/ecr.py).
 
     A repository whose last consumer goes away loses its RepositoryPolicy resource, and Pulumi
     deletes the policy. Pulls within one account need no repository policy: they are listed in

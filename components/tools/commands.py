@@ -73,8 +73,8 @@ def _warn(warnings: Sequence[Problem]) -> None:
 def _stack_file_problems(fleet: Fleet, stacks: Sequence[str]) -> list[Problem]:
     """What is wrong with the stack files of `stacks` (warnings printed), and for each valid
     cluster with Slack alerts on: its credential in the stack config."""
-    from components.build.alerts import SlackConfigError, slack_credential
-    from components.build.git_access import github_app_problem
+    from components.builders.alerts import SlackConfigError, slack_credential
+    from components.builders.git_access import github_app_problem
     from components.loading.stack_files import read_stack_file, require_stack_file
 
     problems: list[Problem] = []
@@ -368,7 +368,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_dashboards(args: argparse.Namespace) -> int:
     """The Grafana dashboards as JSON files, to import into any Grafana by hand."""
-    from components.build.monitoring import write_dashboards
+    from components.builders.monitoring import write_dashboards
 
     out: Path = args.out
     try:

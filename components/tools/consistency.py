@@ -26,8 +26,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from components.build.git_access import GIT_PROVIDER, repository_url
-from components.build.gitops import app_file, app_service_account, apps_service_account
+from components.builders.git_access import GIT_PROVIDER, repository_url
+from components.builders.gitops import app_file, app_service_account, apps_service_account
 from components.definition.cluster import Cluster
 from components.forkmap import fork_map
 from components.loading.files import folder_problem, read_yaml_documents

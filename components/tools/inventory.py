@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from components.build.ecr import pulls
-from components.build.flux import OPERATOR_CHART
+from components.builders.ecr import pulls
+from components.builders.flux import OPERATOR_CHART
 from components.definition.cluster import Cluster
 from components.loading.fleet import Fleet
 from components.problems import one_line, show

@@ -12,7 +12,7 @@ from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from components.build.gitops import app_file, app_source, cluster_kustomization
+from components.builders.gitops import app_file, app_source, cluster_kustomization
 from components.definition.apps import AppRepository
 from components.definition.cluster import Cluster
 from components.loading.files import read_text, read_yaml, yaml_document

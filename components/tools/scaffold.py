@@ -3,7 +3,7 @@
 Both build what they will write, validate it with the same functions `fluxfleet validate`
 uses (problems are the same `Problem` lines), and write nothing unless everything is valid and
 no file would be overwritten; then they write all their files or none (`write`). The Flux
-files come from the builders in build/gitops.py, so what is scaffolded is what the tests compare
+files come from the builders in builders/gitops.py, so what is scaffolded is what the tests compare
 the committed tree with. No Pulumi here.
 """
 
@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components.build.alerts import SLACK_BOT_TOKEN_KEY, SLACK_WEBHOOK_URL_KEY
-from components.build.git_access import GITHUB_APP_KEYS
-from components.build.gitops import cluster_files
+from components.builders.alerts import SLACK_BOT_TOKEN_KEY, SLACK_WEBHOOK_URL_KEY
+from components.builders.git_access import GITHUB_APP_KEYS
+from components.builders.gitops import cluster_files
 from components.definition.cluster import Cluster, GitSpec
 from components.loading.files import yaml_document
 from components.loading.fleet import (

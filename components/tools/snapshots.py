@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from components.build.ecr import ecr_image_registry, runs_image_reflector
-from components.build.ecr_cluster import pulled_repository_arns
+from components.builders.ecr import ecr_image_registry, runs_image_reflector
+from components.builders.ecr_cluster import pulled_repository_arns
 from components.definition.ecr import EcrSpec
 from components.definition.rollout import github_environment
 from components.loading.fleet import Fleet, definition_files, load_fleet

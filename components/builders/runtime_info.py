@@ -9,7 +9,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from components.build.ecr_cluster import cluster_pulls
+from components.builders.ecr_cluster import cluster_pulls
 from components.definition.cluster import Cluster
 from components.definition.flux import role_fact
 from components.definition.registries import Registry

@@ -9,8 +9,8 @@ import json
 import re
 from typing import Any
 
-from components.build.ecr_cluster import irsa_role_name
-from components.build.iam import POLICY_VERSION, provider_set
+from components.builders.ecr_cluster import irsa_role_name
+from components.builders.iam import POLICY_VERSION, provider_set
 from components.definition.cluster import Cluster
 from components.definition.sops import key_account
 from components.definition.types import partition_of

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from components.build.git_access import GIT_PROVIDER, repository_url
-from components.build.runtime_info import has_runtime_info, substitute_from
-from components.build.sops import DECRYPTION
+from components.builders.git_access import GIT_PROVIDER, repository_url
+from components.builders.runtime_info import has_runtime_info, substitute_from
+from components.builders.sops import DECRYPTION
 from components.definition.apps import AppRepository
 from components.definition.cluster import Cluster
 from components.names import FLUX_APPS_DIR, FLUX_NAMESPACE, SYNC_SOURCE_NAME

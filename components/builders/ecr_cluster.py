@@ -1,7 +1,7 @@
 """The cluster side of ECR pulls: identity policies in the cluster's account. Node roles get a
 managed policy (`node_pull_policy`); the Flux controllers that reach ECR themselves get an IRSA
 role each (`irsa_permissions`), trusted only by their ServiceAccount (`irsa_trust_policy`). The
-registry side, and why a pull needs both: build/ecr.py. Pure, no Pulumi."""
+registry side, and why a pull needs both: builders/ecr.py. Pure, no Pulumi."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from components.build.ecr import (
+from components.builders.ecr import (
     AUTH_ACTION,
     PULL_ACTIONS,
     controller_actions,
     pulls,
     repository_arn,
 )
-from components.build.iam import POLICY_VERSION, provider_set
+from components.builders.iam import POLICY_VERSION, provider_set
 from components.definition.cluster import Cluster
 from components.definition.registries import Registry
 from components.names import FLUX_NAMESPACE, PROJECT

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from components.build.alerts import metadata
+from components.builders.alerts import metadata
 from components.definition.cluster import Cluster
 from components.names import DATA_DIR, FLUX_NAMESPACE, MANAGED_BY
 

@@ -8,11 +8,11 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from components.build.ecr import listing_controllers
-from components.build.ecr_cluster import irsa_role_name
-from components.build.git_access import GIT_PROVIDER, GITHUB_APP_SECRET_NAME, repository_url
-from components.build.runtime_info import has_runtime_info, sync_substitution_patch
-from components.build.sops import KUSTOMIZE_CONTROLLER, sops_role_name, sync_decryption_patch
+from components.builders.ecr import listing_controllers
+from components.builders.ecr_cluster import irsa_role_name
+from components.builders.git_access import GIT_PROVIDER, GITHUB_APP_SECRET_NAME, repository_url
+from components.builders.runtime_info import has_runtime_info, sync_substitution_patch
+from components.builders.sops import KUSTOMIZE_CONTROLLER, sops_role_name, sync_decryption_patch
 from components.definition.cluster import Cluster
 from components.definition.flux import FluxPatch
 from components.definition.types import duration_seconds, partition_of

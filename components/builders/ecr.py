@@ -5,12 +5,12 @@ and "Amazon ECR identity-based policies"; README, "Both sides of a cross-account
 - the registry side: the repository policy allows the consuming account
   (`repository_grants` → `repository_policy`), owned by the registries stack alone;
 - the cluster side: an identity policy in the cluster's account allows `ecr:GetAuthorizationToken`
-  and the pull actions (build/ecr_cluster.py).
+  and the pull actions (builders/ecr_cluster.py).
 
 Every document is returned in exactly the shape `aws.iam.get_policy_document` renders it
 (Sid, Effect, Action, Resource, Principal, Condition; a single value as a string, several as a
 list in the provider's reverse-sorted order), so `json.loads` of the provider's output equals the
-document built here and the size checks measure the text AWS receives (build/iam.py).
+document built here and the size checks measure the text AWS receives (builders/iam.py).
 
 Prefixes (`platform/*`) are expanded against the registry's declared `repositories` in
 _registries.yaml, never a live `ecr:DescribeRepositories` lookup: the grants are reviewed in Git,
@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from components.build.iam import (
+from components.builders.iam import (
     POLICY_VERSION,
     REPOSITORY_POLICY_LIMIT,
     as_list,
