@@ -8,8 +8,8 @@ from functools import cache
 from typing import Any
 
 from components.definition.cluster import Cluster
-from components.names import DATA_DIR, PROJECT, definition_file
-from components.problems import Problem
+from components.definition.credentials import GITHUB_APP_KEYS
+from components.names import DATA_DIR, PROJECT
 
 GITHUB_HOST = "github.com"
 
@@ -46,50 +46,10 @@ def repository_url(cluster: Cluster, owner: str, repository: str) -> str:
 
 # --- the fleet's GitHub App (spec.git.auth: githubApp) -------------------------------------------
 
-# Stack config keys (flux-fleet:<key>, secrets) -> the Secret keys source-controller reads
-GITHUB_APP_KEYS = {
-    "githubAppId": "githubAppID",
-    "githubAppInstallationId": "githubAppInstallationID",
-    "githubAppPrivateKey": "githubAppPrivateKey",
-}
 # The fleet repository's Secret with the App: another name than the deploy key's flux-system, so
 # switching between the two creates the new Secret before the FluxInstance moves to it.
 GITHUB_APP_SECRET_NAME = "flux-system-github-app"
 GIT_PROVIDER = "github"  # a GitRepository's (and the sync's) spec.provider with the App
-
-
-def github_app_from_definition(cluster: Cluster) -> dict[str, Any]:
-    """What spec.git.githubApp gives, by stack config key: the IDs, and where the key is."""
-    app = cluster.spec.git.github_app
-    if app is None:
-        return {}
-    given = {
-        "githubAppId": app.app_id,
-        "githubAppInstallationId": app.installation_id,
-        "githubAppPrivateKey": app.private_key_from,
-    }
-    return {key: value for key, value in given.items() if value is not None}
-
-
-def github_app_problem(cluster: Cluster, present: set[str]) -> Problem | None:
-    """What is missing from the stack config (and spec.git.githubApp) for the cluster's GitHub
-    App (None: nothing)."""
-    if not cluster.spec.git.uses_github_app:
-        return None
-    defined = github_app_from_definition(cluster)
-    missing = [key for key in GITHUB_APP_KEYS if key not in present and key not in defined]
-    if not missing:
-        return None
-    commands = "; ".join(
-        f"pulumi config set --secret {key} {'< app.pem' if key.endswith('Key') else '<value>'}"
-        f" -s {cluster.name}"
-        for key in missing
-    )
-    message = (
-        f"githubApp but no {', '.join(missing)} in stack config; run: {commands} "
-        "(or set spec.git.githubApp: appId, installationId, privateKeyFrom)"
-    )
-    return Problem(definition_file(cluster.name), "spec.git.auth", message)
 
 
 def github_app_secret_string_data(values: dict[str, str]) -> dict[str, str]:

@@ -185,14 +185,15 @@ class ClusterSpec(Model):
     def _alerts_need_notification_controller(self) -> ClusterSpec:
         """The operator installs only the listed components' CRDs: without notification-controller
         the Provider and Alert fail at `pulumi up` ("no matches for kind")."""
-        if not self.alerts.uses_slack or NOTIFICATION_CONTROLLER in self.flux.components:
+        if not self.alerts.any or NOTIFICATION_CONTROLLER in self.flux.components:
             return self
-        on = (
-            "spec.alerts.slack (a channel is set)"
+        on, off = (
+            ("spec.alerts.slack (a channel is set)", "spec.alerts.slack.enabled: false")
             if self.alerts.slack.is_enabled
-            else "spec.alerts.routes"
+            else ("spec.alerts.routes", "no routes")
+            if self.alerts.routes
+            else ("spec.alerts.providers", "no providers")
         )
-        off = "spec.alerts.slack.enabled: false" if self.alerts.slack.is_enabled else "no routes"
         message = (
             f"{NOTIFICATION_CONTROLLER} is not in the list while {on} is on: its Provider and "
             f"Alert need the CRDs only {NOTIFICATION_CONTROLLER} installs, expected "
@@ -261,7 +262,7 @@ class ClusterSpec(Model):
     def _alerts_stay_in_flux_system_under_the_lockdown(self) -> ClusterSpec:
         """With multitenant, notification-controller runs with --no-cross-namespace-refs and
         refuses an event from another namespace than the Alert's (flux-system)."""
-        if not self.flux.multitenant or not self.alerts.uses_slack:
+        if not self.flux.multitenant or not self.alerts.any:
             return self
         why = (
             "with spec.flux.multitenant notification-controller refuses events from another "

@@ -14,8 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components.builders.alerts import SLACK_CREDENTIAL_KEYS
-from components.builders.git_access import GITHUB_APP_KEYS
+from components.definition.credentials import (
+    ALERT_KEY_PREFIX,
+    SECRET_CONFIG_KEYS,
+    is_secret_config_key,
+)
 from components.loading.files import folder_problem, read_yaml
 from components.names import (
     CLUSTERS_DIR,
@@ -30,8 +33,6 @@ from components.problems import Problem, at_most, show
 
 # The attributes of a stack settings file (Pulumi docs, "Stack settings file reference").
 SETTINGS = ("config", "encryptedkey", "encryptionsalt", "environment", "secretsprovider")
-# Every config key of the project's namespace the program reads; all of them are secrets.
-SECRET_CONFIG_KEYS = (*SLACK_CREDENTIAL_KEYS, *GITHUB_APP_KEYS)
 SECURE_PLACEHOLDER = "[secret placeholder]"  # what the offline plan gets for an encrypted value
 
 
@@ -60,8 +61,9 @@ def _config_entry(
     namespace = namespace or CONFIG_NAMESPACE
     full = f"{namespace}:{name}"
     where = f"config.{key}"
-    if namespace == CONFIG_NAMESPACE and name not in SECRET_CONFIG_KEYS:
-        return [_expected_keys(display, where, name, SECRET_CONFIG_KEYS)]
+    if namespace == CONFIG_NAMESPACE and not is_secret_config_key(name):
+        expected = (*SECRET_CONFIG_KEYS, f"{ALERT_KEY_PREFIX}<provider>")
+        return [_expected_keys(display, where, name, expected)]
     secure = isinstance(value, Mapping) and set(value) == {"secure"}
     if secure:
         if not isinstance(value["secure"], str) or not value["secure"]:

@@ -8,9 +8,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import pulumi
-
-from components.builders.alerts import SlackCredential, slack_alert, slack_provider
 from components.builders.ecr import listing_controllers, pulls
 from components.builders.ecr_cluster import (
     irsa_permissions,
@@ -30,11 +27,7 @@ from components.builders.flux import (
     ready_timeout_seconds,
 )
 from components.builders.git_access import repository_url
-from components.builders.monitoring import (
-    DashboardConfigMap,
-    dashboard_configmaps,
-    flux_pod_monitor,
-)
+from components.builders.monitoring import dashboard_configmaps, flux_pod_monitor
 from components.builders.recovery import adoption_annotations, upsert_existing_objects
 from components.builders.runtime_info import (
     has_runtime_info,
@@ -47,9 +40,12 @@ from components.builders.sops import (
     foreign_key_policy_statements,
     sops_role_name,
 )
+from components.definition.alerts import SLACK
 from components.definition.cluster import Cluster
 from components.definition.registries import Registry, partition_of
 from components.names import FLUX_NAMESPACE, FLUX_SECRET_NAME
+from components.stack.aws_secret import GithubAppArgs
+from components.stack.observability import NotifierArgs, ObservabilityArgs
 
 
 @dataclass(frozen=True)
@@ -106,16 +102,6 @@ class DeployKeyArgs:
 
 
 @dataclass(frozen=True)
-class GithubAppArgs:
-    """spec.git.auth githubApp: the App's credentials, by stack config key. Stack config values
-    (Pulumi secrets) win; else spec.git.githubApp's: the IDs, and where in AWS the private key
-    is (read by the component with the cluster's AWS provider)."""
-
-    config: Mapping[str, pulumi.Output[str]]
-    defined: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
 class AppKeyArgs:
     name: str
     owner: str
@@ -133,29 +119,6 @@ class FluxArgs:
     ready_timeout_seconds: int = READY_TIMEOUT_SECONDS
     # spec.flux.runtimeInfo: the ConfigMap flux-runtime-info, given the EKS OIDC issuer
     runtime_info: Callable[[str], dict[str, Any]] | None = None
-
-
-@dataclass(frozen=True)
-class SlackAlertArgs:
-    route: str | None  # None: spec.alerts.slack; else the route's name (in the resource names)
-    provider: dict[str, Any]
-    alert: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class SlackArgs:
-    credential: SlackCredential
-    # from stack config: only ever a Pulumi secret; None: read from AWS (credential.source)
-    value: pulumi.Output[str] | None
-    channel: str | None  # of spec.alerts.slack, when it is on
-    alerts: Sequence[SlackAlertArgs]
-
-
-@dataclass(frozen=True)
-class ObservabilityArgs:
-    slack: SlackArgs | None
-    pod_monitor: dict[str, Any] | None
-    dashboards: Sequence[DashboardConfigMap]
 
 
 @dataclass(frozen=True)
@@ -226,37 +189,14 @@ def _ecr_args(cluster: Cluster, registries: Mapping[str, Registry]) -> EcrAccess
     )
 
 
-def _slack_args(
-    cluster: Cluster, secret: tuple[SlackCredential, pulumi.Output[str] | None] | None
-) -> SlackArgs | None:
-    if secret is None:
-        return None
-    credential, value = secret
-    slack = cluster.spec.alerts.slack
-    alerts = [
-        SlackAlertArgs(
-            route.name if route else None,
-            slack_provider(cluster, credential, route),
-            slack_alert(cluster, route),
-        )
-        for route in [*([None] if slack.is_enabled else []), *cluster.spec.alerts.routes]
-    ]
-    return SlackArgs(
-        credential=credential,
-        value=value,
-        channel=slack.channel if slack.is_enabled else None,
-        alerts=alerts,
-    )
-
-
 def cluster_args(
     cluster: Cluster,
     registries: Mapping[str, Registry],
-    slack: tuple[SlackCredential, pulumi.Output[str] | None] | None,
+    alerts: Sequence[NotifierArgs],
     github_app: GithubAppArgs | None = None,
 ) -> FluxClusterArgs:
     """Everything the FluxCluster component registers, from the definition, the fleet's
-    registries and the Slack credential read from stack config (None: alerts are off)."""
+    registries and the alerts with their credentials (stack/program.py's alert_notifiers)."""
     spec, name = cluster.spec, cluster.name
     foreign = foreign_key_policy_statements(cluster)
 
@@ -332,7 +272,7 @@ def cluster_args(
             else None,
         ),
         observability=ObservabilityArgs(
-            slack=_slack_args(cluster, slack),
+            notifiers=alerts,
             pod_monitor=flux_pod_monitor(cluster) if spec.monitoring.prometheus else None,
             dashboards=dashboard_configmaps(cluster),
         ),
@@ -343,14 +283,25 @@ def cluster_args(
             "syncPath": cluster.git_path,
             # for the owner of each KMS key of another account: the statement its policy needs
             **({"sopsKeyPolicyStatements": foreign} if foreign else {}),
-            # where the Slack credential is read at apply time (never the value)
-            **(
-                {"slackCredentialFrom": slack[0].where}
-                if slack is not None and slack[0].source is not None
-                else {}
-            ),
+            **_credential_outputs(alerts),
         },
     )
+
+
+def _credential_outputs(alerts: Sequence[NotifierArgs]) -> dict[str, Any]:
+    """Where each alert credential is read (never the value): Slack's only when from AWS (at apply
+    time), each other provider's always (alertCredentials, by provider)."""
+    out: dict[str, Any] = {}
+    others = {}
+    for args in alerts:
+        credential = args.notifier.credential
+        if credential is None:
+            continue
+        if credential.provider != SLACK:
+            others[credential.provider] = credential.where
+        elif credential.source is not None:
+            out["slackCredentialFrom"] = credential.where
+    return {**out, **({"alertCredentials": others} if others else {})}
 
 
 def _instance(cluster: Cluster, roles: Mapping[str, str]) -> dict[str, Any]:

@@ -1,16 +1,36 @@
-"""Observability: Slack alerts, the Flux Grafana dashboards and Prometheus scraping of Flux."""
+"""Observability: alerts (Slack and the other providers), the Flux Grafana dashboards and
+Prometheus scraping of Flux; with its Args."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.builders.alerts import SLACK_SECRET_NAME, slack_secret_string_data
+from components.builders.alerts import Notifier, secret_string_data
+from components.builders.monitoring import DashboardConfigMap
 from components.names import FLUX_NAMESPACE, MANAGED_BY, component_type
-from components.stack.args import ObservabilityArgs
 from components.stack.aws_secret import aws_secret
+
+
+@dataclass(frozen=True)
+class NotifierArgs:
+    """One alert credential's Secret, Providers and Alerts (builders/alerts.py), and the value
+    from stack config: only ever a Pulumi secret; None: read from AWS (credential.source) or
+    none needed (no Secret)."""
+
+    notifier: Notifier
+    value: pulumi.Output[str] | None
+
+
+@dataclass(frozen=True)
+class ObservabilityArgs:
+    notifiers: Sequence[NotifierArgs]
+    pod_monitor: dict[str, Any] | None
+    dashboards: Sequence[DashboardConfigMap]
 
 
 def _custom_resource(
@@ -63,33 +83,8 @@ class Observability(pulumi.ComponentResource):
                 parent=self, provider=k8s_provider, depends_on=[flux_instance, *others]
             )
 
-        self.slack_alert: k8s.apiextensions.CustomResource | None = None
-        slack = args.slack
-        if slack is not None:
-            value = slack.value
-            if value is None:  # spec.alerts.slack.credentialFrom
-                assert slack.credential.source is not None
-                value = aws_secret(slack.credential.source, aws_provider, self)
-            string_data: pulumi.Output[Any] = value.apply(
-                lambda value: slack_secret_string_data(slack.credential, value)
-            )
-            secret = k8s.core.v1.Secret(
-                f"{name}-slack-secret",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=SLACK_SECRET_NAME, namespace=FLUX_NAMESPACE, labels=dict(MANAGED_BY)
-                ),
-                type="Opaque",
-                string_data=pulumi.Output.secret(string_data),
-                opts=after_flux(),
-            )
-            for alert in slack.alerts:
-                prefix = f"{name}-slack" + (f"-{alert.route}" if alert.route else "")
-                provider = _custom_resource(
-                    f"{prefix}-provider", alert.provider, after_flux(secret)
-                )
-                created = _custom_resource(f"{prefix}-alert", alert.alert, after_flux(provider))
-                if alert.route is None:
-                    self.slack_alert = created
+        for notifier in args.notifiers:
+            self._notifier(name, notifier, aws_provider, after_flux)
 
         if args.pod_monitor is not None:
             _custom_resource(f"{name}-podmonitor", args.pod_monitor, after_flux())
@@ -104,9 +99,54 @@ class Observability(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider),
             )
 
+        slack = next((n.notifier for n in args.notifiers if n.notifier.channel), None)
         self.register_outputs(
             {
                 "slackChannel": slack.channel if slack else None,
                 "dashboards": [d.name for d in args.dashboards],
             }
         )
+
+    def _notifier(
+        self,
+        name: str,
+        args: NotifierArgs,
+        aws_provider: pulumi.ProviderResource,
+        after_flux: Any,
+    ) -> None:
+        """The Secret (when the type reads one), then each Provider, then each Alert after its
+        Provider (or the notifier's first one)."""
+        notifier, credential = args.notifier, args.notifier.credential
+        after: list[pulumi.Resource] = []
+        if notifier.secret_name is not None and credential is not None:
+            value = args.value
+            if value is None:  # credentialFrom
+                assert credential.source is not None
+                value = aws_secret(credential.source, aws_provider, self)
+            string_data: pulumi.Output[Any] = value.apply(
+                lambda value: secret_string_data(credential.secret_key, value)
+            )
+            after = [
+                k8s.core.v1.Secret(
+                    f"{name}-{notifier.resource}-secret",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        name=notifier.secret_name, namespace=FLUX_NAMESPACE, labels=dict(MANAGED_BY)
+                    ),
+                    type="Opaque",
+                    string_data=pulumi.Output.secret(string_data),
+                    opts=after_flux(),
+                )
+            ]
+        first: pulumi.Resource | None = None
+        for objects in notifier.objects:
+            prefix = f"{name}-{objects.resource}"
+            provider = None
+            if objects.provider is not None:
+                provider = _custom_resource(
+                    f"{prefix}-provider", objects.provider, after_flux(*after)
+                )
+                first = first or provider
+            target = provider or first
+            if objects.alert is not None:
+                assert target is not None  # a notifier's first objects carry its Provider
+                _custom_resource(f"{prefix}-alert", objects.alert, after_flux(target))

@@ -12,23 +12,21 @@ from typing import Any
 
 import pulumi
 
-from components.builders.alerts import (
-    SLACK_CREDENTIAL_KEYS,
-    SlackConfigError,
-    SlackCredential,
-    slack_credential,
-)
-from components.builders.git_access import (
-    GITHUB_APP_KEYS,
-    github_app_from_definition,
-    github_app_problem,
-)
+from components.builders.alerts import notifiers
 from components.definition.cluster import Cluster
+from components.definition.credentials import (
+    GITHUB_APP_KEYS,
+    Credentials,
+    check_credentials,
+    config_keys,
+    github_app_from_definition,
+)
 from components.definition.registries import Registry
 from components.loading.fleet import Fleet, load_fleet
 from components.names import CONFIG_NAMESPACE
 from components.problems import DefinitionError
 from components.stack.args import FluxClusterArgs, GithubAppArgs, cluster_args
+from components.stack.observability import NotifierArgs
 
 
 class FleetCache:
@@ -93,46 +91,52 @@ def _config_secrets(keys: Iterable[str]) -> dict[str, pulumi.Output[str] | None]
     return {key: config.get_secret(key) for key in keys}
 
 
-def slack_secret(
-    cluster: Cluster,
-) -> tuple[SlackCredential, pulumi.Output[str] | None] | None:
-    """The Slack credential, when alerts are on: from stack config (a Pulumi secret), or None
-    when it is read from AWS (spec.alerts.slack.credentialFrom; the component reads it with the
-    cluster's AWS provider). Neither, or both keys, stops the program with the `pulumi config`
+def stack_credentials(cluster: Cluster) -> tuple[Credentials, dict[str, pulumi.Output[str]]]:
+    """THE credential check (definition/credentials.py) on the keys set in the stack config, and
+    their values (Pulumi secrets). A missing credential stops the program with the `pulumi config`
     command to run, before anything is registered."""
-    values = _config_secrets(SLACK_CREDENTIAL_KEYS)
-    try:
-        credential = slack_credential(cluster, {k for k, v in values.items() if v is not None})
-    except SlackConfigError as exc:
-        raise pulumi.RunError(str(exc)) from None
-    if credential is None:
-        return None
-    return credential, values[credential.key] if credential.key is not None else None
+    values = _config_secrets(config_keys(cluster))
+    config = {key: value for key, value in values.items() if value is not None}
+    credentials = check_credentials(cluster, set(config))
+    if credentials.problems:
+        raise pulumi.RunError("\n".join(str(p) for p in credentials.problems))
+    return credentials, config
 
 
-def github_app_secret(cluster: Cluster) -> GithubAppArgs | None:
+def alert_notifiers(
+    cluster: Cluster, credentials: Credentials, config: Mapping[str, pulumi.Output[str]]
+) -> list[NotifierArgs]:
+    """Every alert provider's objects, each with its credential's value from stack config (None:
+    read from AWS by the component with the cluster's AWS provider, or none needed)."""
+    out = []
+    for notifier in notifiers(cluster, credentials.alerts):
+        key = notifier.credential.key if notifier.credential is not None else None
+        out.append(NotifierArgs(notifier, config[key] if key is not None else None))
+    return out
+
+
+def github_app_secret(
+    cluster: Cluster, config: Mapping[str, pulumi.Output[str]]
+) -> GithubAppArgs | None:
     """The GitHub App's credentials (stack config, else spec.git.githubApp), when the cluster
-    uses the App; a missing one stops the program with the commands to run."""
+    uses the App (the check found them)."""
     if not cluster.spec.git.uses_github_app:
         return None
-    values = _config_secrets(GITHUB_APP_KEYS)
-    problem = github_app_problem(cluster, {k for k, v in values.items() if v is not None})
-    if problem is not None:
-        raise pulumi.RunError(str(problem))
-    config = {k: v for k, v in values.items() if v is not None}
-    defined = {k: v for k, v in github_app_from_definition(cluster).items() if k not in config}
-    return GithubAppArgs(config, defined)
+    mine = {k: v for k, v in config.items() if k in GITHUB_APP_KEYS}
+    defined = {k: v for k, v in github_app_from_definition(cluster).items() if k not in mine}
+    return GithubAppArgs(mine, defined)
 
 
 def flux_cluster(project_dir: Path, stack: str) -> FluxClusterArgs:
     """What the cluster stack `stack` registers: its definition, checked, with the fleet's
     registries and its stack config."""
     cluster = cluster_definition(project_dir, stack)
+    credentials, config = stack_credentials(cluster)
     return cluster_args(
         cluster,
         cluster_registries(project_dir, stack),
-        slack_secret(cluster),
-        github_app_secret(cluster),
+        alert_notifiers(cluster, credentials, config),
+        github_app_secret(cluster, config),
     )
 
 

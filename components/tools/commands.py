@@ -72,9 +72,8 @@ def _warn(warnings: Sequence[Problem]) -> None:
 
 def _stack_file_problems(fleet: Fleet, stacks: Sequence[str]) -> list[Problem]:
     """What is wrong with the stack files of `stacks` (warnings printed), and for each valid
-    cluster with Slack alerts on: its credential in the stack config."""
-    from components.builders.alerts import SlackConfigError, slack_credential
-    from components.builders.git_access import github_app_problem
+    cluster: its credentials in the stack config (the program's check)."""
+    from components.definition.credentials import check_credentials
     from components.loading.stack_files import read_stack_file, require_stack_file
 
     problems: list[Problem] = []
@@ -95,13 +94,7 @@ def _stack_file_problems(fleet: Fleet, stacks: Sequence[str]) -> list[Problem]:
             for key in config.values
             if key.split(":", 1)[0] == CONFIG_NAMESPACE
         }
-        try:
-            slack_credential(cluster, present)
-        except SlackConfigError as exc:
-            problems.append(exc.problem)
-        app = github_app_problem(cluster, present)
-        if app is not None:
-            problems.append(app)
+        problems += check_credentials(cluster, present).problems
     return problems
 
 

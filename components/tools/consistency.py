@@ -309,10 +309,9 @@ def alert_namespace_problems(cluster: Cluster, display: str, found: list[Found])
     objects that name their namespace are seen (not those given one by a kustomization's
     `namespace:`); none under the lockdown, whose alerts cover flux-system only."""
     alerts = cluster.spec.alerts
-    if not alerts.uses_slack or cluster.spec.flux.multitenant:
+    if not alerts.any or cluster.spec.flux.multitenant:
         return []
-    rules = [*([alerts.slack] if alerts.slack.is_enabled else []), *alerts.routes]
-    named = {s.namespace for rule in rules for s in rule.event_sources if s.namespace}
+    named = {s.namespace for rule in alerts.rules for s in rule.event_sources if s.namespace}
     covered = {FLUX_NAMESPACE, *alerts.namespaces, *named}
     apps = {app.name for app in cluster.spec.apps}  # their GitRepositories: app_problems' to check
     problems = []

@@ -18,10 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from components.builders.alerts import SLACK_BOT_TOKEN_KEY, SLACK_WEBHOOK_URL_KEY
-from components.builders.git_access import GITHUB_APP_KEYS
 from components.builders.gitops import cluster_files
 from components.definition.cluster import Cluster, GitSpec
+from components.definition.credentials import (
+    GITHUB_APP_KEYS,
+    SLACK_BOT_TOKEN_KEY,
+    SLACK_WEBHOOK_URL_KEY,
+)
 from components.loading.files import yaml_document
 from components.loading.fleet import (
     duplicate_eks_problems,
