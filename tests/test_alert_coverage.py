@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alerttools import slack_alert
 from crdcheck import validate as crd_validate
 from planutil import BARE, edit, one, run_cli
 
-from components.builders.alerts import slack_alert
 from components.loading.fleet import validate_cluster_doc
 from components.plan.runner import plan_stack
 

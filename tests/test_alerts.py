@@ -14,32 +14,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alerttools import BOT, WEBHOOK, slack_alert, slack_provider
 from crdcheck import CRD_DIR, validate
 from dashboardtools import DOCUMENTED_METRICS, iter_panels, metric_names, panel_queries
 from planutil import BARE
 from ruamel.yaml import YAML
 
 from components.builders import alerts
-from components.builders.alerts import (
-    SLACK_API_ADDRESS,
-    SlackConfigError,
-    SlackCredential,
-    slack_alert,
-    slack_credential,
-    slack_provider,
-    slack_secret_string_data,
-)
+from components.builders.alerts import secret_string_data
 from components.builders.flux import operator_values
 from components.builders.monitoring import dashboard_configmaps, flux_pod_monitor
+from components.definition.alert_types import SLACK_API_ADDRESS
 from components.definition.alerts import FluxEventKind
 from components.definition.cluster import Cluster
+from components.definition.credentials import check_credentials
 from components.loading.fleet import load_fleet, validate_cluster_doc
 from components.tools import cli
 
 PROD = "production-cluster-name"
 STAGING = "staging-cluster-name"
-BOT = SlackCredential("slackBotToken")
-WEBHOOK = SlackCredential("slackWebhookUrl")
 TITLES = {"Flux Cluster Stats", "Flux Control Plane"}
 
 
@@ -300,37 +293,37 @@ def test_event_kinds_are_the_alert_crds_plus_flux_instance() -> None:
 
 
 def test_no_credential_needed_when_slack_is_off() -> None:
-    assert slack_credential(bare(), set()) is None
+    assert check_credentials(bare(), set()) == check_credentials(bare(), {"slackBotToken"})
+    assert check_credentials(bare(), set()).alerts == {}
     off = bare({"alerts": {"slack": {"channel": "#ops", "enabled": False}}})
-    assert slack_credential(off, set()) is None
+    assert check_credentials(off, set()).alerts == {}
 
 
 def test_missing_credential_names_the_key_and_the_command() -> None:
     cluster = bare({"alerts": {"slack": {"channel": "#ops"}}})
-    with pytest.raises(SlackConfigError) as caught:
-        slack_credential(cluster, {"someOtherKey"})
-    assert str(caught.value) == (
+    problems = check_credentials(cluster, {"someOtherKey"}).problems
+    assert [str(p) for p in problems] == [
         "k8s-clusters/bare.yaml: spec.alerts.slack: enabled but no Slack credential in stack "
         "config; run: pulumi config set --secret slackBotToken <xoxb-...> -s bare "
         "(or slackWebhookUrl), or read it from AWS: spec.alerts.slack.credentialFrom"
-    )
+    ]
 
 
 def test_both_credentials_is_an_error_too() -> None:
     cluster = bare({"alerts": {"slack": {"channel": "#ops"}}})
-    with pytest.raises(SlackConfigError, match="both slackBotToken and slackWebhookUrl"):
-        slack_credential(cluster, {"slackBotToken", "slackWebhookUrl"})
+    (problem,) = check_credentials(cluster, {"slackBotToken", "slackWebhookUrl"}).problems
+    assert "both slackBotToken and slackWebhookUrl" in problem.message
 
 
 def test_the_set_credential_is_chosen() -> None:
     cluster = bare({"alerts": {"slack": {"channel": "#ops"}}})
-    assert slack_credential(cluster, {"slackBotToken"}) == BOT
-    assert slack_credential(cluster, {"slackWebhookUrl"}) == WEBHOOK
+    assert check_credentials(cluster, {"slackBotToken"}).alerts == {"slack": BOT}
+    assert check_credentials(cluster, {"slackWebhookUrl"}).alerts == {"slack": WEBHOOK}
 
 
 def test_secret_keys_are_the_ones_notification_controller_reads() -> None:
-    assert slack_secret_string_data(BOT, "xoxb-1") == {"token": "xoxb-1"}
-    assert slack_secret_string_data(WEBHOOK, "https://hooks.slack.com/x") == {
+    assert secret_string_data(BOT.secret_key, "xoxb-1") == {"token": "xoxb-1"}
+    assert secret_string_data(WEBHOOK.secret_key, "https://hooks.slack.com/x") == {
         "address": "https://hooks.slack.com/x"
     }
 

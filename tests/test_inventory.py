@@ -64,6 +64,7 @@ def test_every_column_of_the_example(project: Path) -> None:
         "apps": ["acme/my-apps"],
         "ecrRegistries": ["shared"],
         "slackChannel": "#flux-alerts",
+        "alertProviders": [],
         "valid": True,
         "problem": "",
     }

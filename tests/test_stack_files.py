@@ -68,7 +68,7 @@ def test_an_unknown_key_of_the_project_gets_a_suggestion(project: Path, key: str
             2,
             f"{STACK_FILE}: config.{key}: unknown key, did you mean slackBotToken? "
             "(expected one of slackBotToken, slackWebhookUrl, githubAppId, "
-            "githubAppInstallationId, githubAppPrivateKey)\n",
+            "githubAppInstallationId, githubAppPrivateKey, alert-<provider>)\n",
         )
 
 

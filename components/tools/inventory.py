@@ -45,6 +45,7 @@ class Row:
     apps: tuple[str, ...] = ()  # owner/repository of each application repository
     ecr_registries: tuple[str, ...] = ()  # the _registries.yaml entries it pulls from
     slack_channel: str = ""
+    alert_providers: tuple[str, ...] = ()  # spec.alerts.providers, each as name (type)
     valid: bool = True
     problem: str = ""
 
@@ -69,6 +70,7 @@ HEADERS = {
     "apps": "apps",
     "ecr_registries": "ECR registries",
     "slack_channel": "Slack",
+    "alert_providers": "alert providers",
     "valid": "valid",
     "problem": "problem",
 }
@@ -102,6 +104,7 @@ def cluster_row(fleet: Fleet, cluster: Cluster) -> Row:
         apps=tuple(f"{a.owner_or(spec.git.owner)}/{a.repository}" for a in spec.apps),
         ecr_registries=tuple(sorted({p.registry for p in pulls(cluster, fleet.registries)})),
         slack_channel=(slack.channel or "") if slack.is_enabled else "",
+        alert_providers=tuple(f"{p.name} ({p.type})" for p in spec.alerts.providers),
     )
 
 
