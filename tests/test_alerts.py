@@ -24,6 +24,7 @@ from components.builders import alerts
 from components.builders.alerts import secret_string_data
 from components.builders.flux import operator_values
 from components.builders.monitoring import dashboard_configmaps, flux_pod_monitor
+from components.builders.options import operator_options
 from components.definition.alert_types import SLACK_API_ADDRESS
 from components.definition.alerts import FluxEventKind
 from components.definition.cluster import Cluster
@@ -429,8 +430,10 @@ def test_pod_monitor_scrapes_every_flux_controller_of_the_cluster() -> None:
 
 
 def test_operator_exports_its_metrics_only_with_prometheus() -> None:
-    assert operator_values(bare())["serviceMonitor"] == {"create": True}
-    assert "serviceMonitor" not in operator_values(bare({"monitoring": {"prometheus": False}}))
+    assert operator_values(operator_options(bare()))["serviceMonitor"] == {"create": True}
+    assert "serviceMonitor" not in operator_values(
+        operator_options(bare({"monitoring": {"prometheus": False}}))
+    )
 
 
 # --- dashboards as ConfigMaps ---------------------------------------------------------------------
