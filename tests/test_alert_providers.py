@@ -15,7 +15,7 @@ import pulumi
 import pytest
 from corecheck import core_problems
 from crdcheck import CRD_DIR, validate
-from planutil import BARE, one, run_cli
+from planutil import BARE, new_staging_cluster, one, run_cli
 from ruamel.yaml import YAML
 
 from components.builders.alerts import Notifier, notifiers, secret_string_data
@@ -352,3 +352,29 @@ def test_inventory_lists_the_providers(project: Path) -> None:
     rows = {row["name"]: row for row in json.loads(out)["clusters"]}
     assert rows[STAGING]["alertProviders"] == ["team (msteams)", "pd (pagerduty)"]
     assert rows["production-cluster-name"]["alertProviders"] == []
+
+
+def test_fleet_wide_providers_in_defaults_reach_a_new_cluster_that_plans_at_once(
+    project: Path,
+) -> None:
+    """Providers set once in _defaults.yaml: a scaffolded cluster's stack file holds a placeholder
+    for the one whose credential is stack config, none for the one read from AWS; it plans."""
+    defaults = project / "k8s-clusters" / "_defaults.yaml"
+    doc = _yaml().load(defaults.read_text())
+    doc["spec"]["alerts"]["providers"] = [
+        provider_of("msteams"),
+        {"name": "ops", "type": "opsgenie", "credentialFrom": {"secretsManager": OPSGENIE_ARN}},
+    ]
+    with defaults.open("w") as out:
+        _yaml().dump(doc, out)
+    new_staging_cluster(project, "fresh")
+    settings = (project / "stacks" / "Pulumi.fresh.yaml").read_text()
+    assert "flux-fleet:alert-team:\n    secure: " in settings
+    assert "pulumi config set --secret alert-team <value> -s fresh" in settings
+    assert "alert-ops" not in settings
+    program.fleet.cache_clear()
+    plan = plan_stack(project, "fresh")
+    assert plan.outputs["alertCredentials"] == {
+        "team": "stack config alert-team",
+        "ops": f"Secrets Manager secret {OPSGENIE_ARN}",
+    }

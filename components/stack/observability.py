@@ -3,7 +3,7 @@ Prometheus scraping of Flux; with its Args."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,13 +49,13 @@ def _custom_resource(
 class Observability(pulumi.ComponentResource):
     """Everything that reports on Flux, through the cluster's Kubernetes provider.
 
-    - Slack (when `spec.alerts.slack` is enabled, and for each of `spec.alerts.routes`): a
-      Secret with the credential from stack config
-      (`slackBotToken` or `slackWebhookUrl`, only ever a Pulumi secret; the program reads it, and
-      stops with the `pulumi config set --secret` command when it is missing) or, without
-      either, read from AWS (`credentialFrom`, with the cluster's AWS provider), a Provider and an
-      Alert each in flux-system. They depend on the FluxInstance, which is Ready only once Flux, and
-      so the notification CRDs, are installed.
+    - Alerts, per credential (builders/alerts.py's notifiers: Slack's, and each provider's of
+      `spec.alerts.providers`): a Secret with the credential from stack config (`slackBotToken` or
+      `slackWebhookUrl`, `alert-<provider>`; only ever a Pulumi secret; the program stops with the
+      `pulumi config set --secret` command when it is missing) or, without it, read from AWS
+      (`credentialFrom`, with the cluster's AWS provider), none for a type that reads no Secret
+      (pagerduty); then its Providers and Alerts, in flux-system. They depend on the FluxInstance,
+      which is Ready only once Flux, and so the notification CRDs, are installed.
     - Grafana (`monitoring.grafanaDashboards`): one ConfigMap per dashboard, labelled for the
       Grafana sidecar, in `monitoring.namespace`. That namespace is NOT created here: the
       Grafana/Prometheus stack that runs the sidecar owns it (creating it here would fight that
@@ -112,7 +112,7 @@ class Observability(pulumi.ComponentResource):
         name: str,
         args: NotifierArgs,
         aws_provider: pulumi.ProviderResource,
-        after_flux: Any,
+        after_flux: Callable[..., pulumi.ResourceOptions],
     ) -> None:
         """The Secret (when the type reads one), then each Provider, then each Alert after its
         Provider (or the notifier's first one)."""

@@ -219,7 +219,7 @@ def parser() -> argparse.ArgumentParser:
 
     p = command(
         "inventory",
-        help="one row per cluster: versions, keys, repositories, registries, Slack, validity",
+        help="one row per cluster: versions, keys, repositories, registries, alerts, validity",
     )
     p.add_argument(
         "--format",

@@ -19,11 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from components.builders.gitops import cluster_files
+from components.definition.alert_types import PROVIDER_TYPES
+from components.definition.alerts import AlertProvider
 from components.definition.cluster import Cluster, GitSpec
 from components.definition.credentials import (
     GITHUB_APP_KEYS,
     SLACK_BOT_TOKEN_KEY,
     SLACK_WEBHOOK_URL_KEY,
+    alert_key,
 )
 from components.loading.files import yaml_document
 from components.loading.fleet import (
@@ -267,6 +270,17 @@ def stack_settings(cluster: Cluster) -> str:
             f"  {CONFIG_NAMESPACE}:{SLACK_BOT_TOKEN_KEY}:\n"
             f"    secure: {PLACEHOLDER_CIPHERTEXT}\n"
         )
+    for provider in _providers_without_credential(cluster):
+        kind = PROVIDER_TYPES[provider.type]
+        key = alert_key(provider.name)
+        blocks.append(
+            f"  # {kind.credential} for the {provider.type} provider {provider.name} (Secret key "
+            f"`{kind.secret_key}`). A placeholder,\n"
+            "  # not a real ciphertext: set the real one with\n"
+            f"  #   pulumi config set --secret {key} <value> -s {name}\n"
+            f"  {CONFIG_NAMESPACE}:{key}:\n"
+            f"    secure: {PLACEHOLDER_CIPHERTEXT}\n"
+        )
     if cluster.spec.git.uses_github_app:
         blocks.append(
             "  # The fleet's GitHub App (spec.git.auth: githubApp). Placeholders, not real "
@@ -281,6 +295,16 @@ def stack_settings(cluster: Cluster) -> str:
     if not blocks:
         return text + "config: {}\n"
     return text + "config:\n" + "".join(blocks)
+
+
+def _providers_without_credential(cluster: Cluster) -> list[AlertProvider]:
+    """The providers of spec.alerts.providers whose credential must be stack config (their type
+    reads one, and no credentialFrom names it in AWS)."""
+    return [
+        p
+        for p in cluster.spec.alerts.providers
+        if PROVIDER_TYPES[p.type].secret_key is not None and p.credential_from is None
+    ]
 
 
 def _new_cluster_paths(cluster: Cluster) -> list[str]:
@@ -357,5 +381,10 @@ def _cluster_next_steps(cluster: Cluster, display: str) -> list[str]:
             f"-s {cluster.name}` (or {SLACK_WEBHOOK_URL_KEY}) replaces the placeholder in "
             f"{stack_file(cluster.name)}."
         )
+    steps += [
+        f"Alert provider {p.name} ({p.type}): `pulumi config set --secret {alert_key(p.name)} "
+        f"<value> -s {cluster.name}` replaces the placeholder in {stack_file(cluster.name)}."
+        for p in _providers_without_credential(cluster)
+    ]
     steps.append(f"`pulumi up --stack {cluster.name}`.")
     return steps
