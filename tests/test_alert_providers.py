@@ -378,3 +378,37 @@ def test_fleet_wide_providers_in_defaults_reach_a_new_cluster_that_plans_at_once
         "team": "stack config alert-team",
         "ops": f"Secrets Manager secret {OPSGENIE_ARN}",
     }
+
+
+# --- the how-to (docs/how-to/alerts.md) ----------------------------------------------------------
+
+HOW_TO = Path(__file__).resolve().parent.parent / "docs" / "how-to" / "alerts.md"
+
+
+def _yaml_blocks(text: str) -> list[str]:
+    return [block.split("```", 1)[0] for block in text.split("```yaml\n")[1:]]
+
+
+def test_every_recipe_of_the_how_to_validates() -> None:
+    recipes = 0
+    for block in _yaml_blocks(HOW_TO.read_text()):
+        if block.startswith("    providers:"):  # a fragment of spec.alerts
+            block = "spec:\n  alerts:\n" + block
+        if not block.startswith("spec:"):
+            continue
+        alerts = YAML(typ="safe").load(block)["spec"]["alerts"]
+        cluster, problems = cluster_with(alerts)
+        assert cluster is not None, (problems, block)
+        recipes += 1
+    assert recipes >= 6  # Slack, Teams, PagerDuty, Opsgenie, webhooks, the chat types
+
+
+def test_the_how_to_table_has_every_type_with_its_secret_key() -> None:
+    rows = {
+        line.split("|")[1].strip().strip("`"): line
+        for line in HOW_TO.read_text().splitlines()
+        if line.startswith("| `") and not line.startswith("| `type`")
+    }
+    assert set(rows) == set(PROVIDER_TYPES)
+    for type_, kind in PROVIDER_TYPES.items():
+        assert (f"`{kind.secret_key}`" if kind.secret_key else "(no Secret)") in rows[type_]
