@@ -16,6 +16,7 @@ from components.definition import cluster as cluster_model
 from components.definition import ecr as ecr_model
 from components.definition import flux as flux_model
 from components.definition import types as types_model
+from components.definition.alert_types import PROVIDER_TYPES
 
 ROOT = Path(__file__).resolve().parents[1]
 # The fleet repository and the registry of the example _defaults.yaml and _registries.yaml.
@@ -52,6 +53,21 @@ def model_schema() -> dict[str, Any]:
 def editor_schema() -> dict[str, Any]:
     """k8s-clusters/cluster.schema.json, what editors check a definition file against."""
     return json.loads((ROOT / "k8s-clusters" / "cluster.schema.json").read_text())
+
+
+def _providers() -> list[dict[str, Any]]:
+    """A working spec.alerts.providers entry of each type of the table."""
+    out = []
+    for name, kind in PROVIDER_TYPES.items():
+        entry: dict[str, Any] = {"name": f"p-{name}", "type": name}
+        if kind.channel == "required":
+            entry["channel"] = "-100200300" if name == "telegram" else "C0123ABCD"
+        if kind.address_given == "required":
+            entry["address"] = "https://hooks.example.com/flux"
+        if kind.secret_key is not None:
+            entry["credentialFrom"] = {"ssmParameter": f"/flux-fleet/{name}"}
+        out.append(entry)
+    return out
 
 
 def _event_source(schema: dict[str, Any]) -> Strategy:
@@ -170,6 +186,10 @@ def valid_clusters() -> Strategy:
             max_size=2,
             unique_by=lambda route: route["name"],
         ),
+        # one valid entry per type (credentials from AWS: the plan has no alert-<name> config)
+        "spec.alerts.providers": st.lists(
+            st.sampled_from(_providers()), max_size=2, unique_by=lambda p: p["name"]
+        ),
         "spec.monitoring.dashboardLabel": _label_maps(),
         "spec.apps": _apps(schema),
         "spec.flux.patches": st.lists(st.sampled_from(VALID_PATCHES), max_size=2),
@@ -210,8 +230,12 @@ def valid_clusters() -> Strategy:
             "components", [flux_model.NOTIFICATION_CONTROLLER]
         ):  # no alerts without notification-controller's CRDs (the defaults set a channel)
             spec.setdefault("alerts", {}).pop("routes", None)
+            spec["alerts"].pop("providers", None)
             slack = spec["alerts"].setdefault("slack", {})
             slack["enabled"] = False
+        if spec.get("alerts", {}).get("providers"):  # the routes stay Slack's, as generated
+            for route in spec["alerts"].get("routes", []):
+                route["provider"] = "slack"
         if "image-automation-controller" not in flux.get("componentsExtra", []):
             for app in spec.get("apps", []):  # a read-write key only for its pushes
                 app.pop("imageAutomation", None)

@@ -238,6 +238,18 @@ def test_a_wrong_provider_definition_is_one_line_naming_the_field(
     assert err.startswith(f"{DISPLAY}: {expected}"), err
 
 
+def test_a_provider_secret_named_like_an_app_key_secret_is_refused() -> None:
+    doc = copy.deepcopy(BARE)
+    doc["spec"]["alerts"] = {"providers": [provider_of("msteams")]}
+    app = {"name": "web", "repository": "web", "path": "deploy", "secretName": "alert-team"}
+    doc["spec"]["apps"] = [app]
+    _, problems = validate_cluster_doc(doc, "k8s-clusters/bare.yaml", "bare", {})
+    assert [str(p) for p in problems] == [
+        "k8s-clusters/bare.yaml: spec.alerts.providers[0].name: expected another name: its "
+        "Secret alert-team is already the Secret of spec.apps[0]"
+    ]
+
+
 def test_a_missing_credential_names_the_exact_command(project: Path) -> None:
     set_alerts(project, {"providers": [provider_of("msteams")]})
     expected = (

@@ -155,11 +155,6 @@ class Notifier:
     channel: str | None = None  # spec.alerts.slack's, when it is on (a stack output)
 
 
-def secret_name(provider_name: str) -> str:
-    """The Secret of a provider of spec.alerts.providers (alert-<name>, as its config key)."""
-    return f"alert-{provider_name}"
-
-
 def route_name(route: AlertRoute | None) -> str:
     """The Provider's and the Alert's name of a Slack route (or of spec.alerts.slack)."""
     return f"{SLACK}-{route.name}" if route else SLACK
@@ -211,7 +206,7 @@ def _provider(cluster: Cluster, entry: AlertProvider, credential: Credential | N
     and per route an Alert <name>-<route> (with its own Provider when it has its own channel)."""
     alerts = cluster.spec.alerts
     kind = PROVIDER_TYPES[entry.type]
-    secret = secret_name(entry.name) if credential is not None else None
+    secret = entry.secret_name if credential is not None else None
     address = None if kind.secret_key == "address" else entry.address or kind.address
     own = ProviderOptions(entry.name, entry.type, entry.channel, entry.username, address, secret)
     resource = f"{PROVIDERS_RESOURCE}-{entry.name}"

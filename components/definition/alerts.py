@@ -184,7 +184,10 @@ class AlertProvider(Model):
         description="the provider's name, unique: its Provider, its Alert, its Secret "
         "alert-<name> and its stack config key alert-<name>"
     )
-    type: ProviderTypeName = Field(description=f"one of {', '.join(PROVIDER_TYPES)}")
+    type: ProviderTypeName = Field(
+        description=f"one of {', '.join(PROVIDER_TYPES)}",
+        json_schema_extra={"enum": list(PROVIDER_TYPES)},  # editors complete it
+    )
     channel: Channel | None = Field(
         None,
         description="where it posts (slack: the channel; webex: the room ID; telegram: the chat; "
@@ -201,6 +204,11 @@ class AlertProvider(Model):
         description="read the credential from AWS at apply time (set once in _defaults.yaml for "
         "the fleet); the stack config secret alert-<name> wins",
     )
+
+    @property
+    def secret_name(self) -> str:
+        """Its Secret in flux-system: alert-<name>, like its stack config key."""
+        return f"alert-{self.name}"
 
     @model_validator(mode="after")
     def _fits_its_type(self) -> AlertProvider:

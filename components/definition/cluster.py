@@ -259,6 +259,25 @@ class ClusterSpec(Model):
         return self
 
     @model_validator(mode="after")
+    def _alert_secrets_are_their_own(self) -> ClusterSpec:
+        """A provider's Secret (alert-<name>) and an application repository's key Secret are both
+        in flux-system: one name for both would make one overwrite the other."""
+        apps = {app.pull_secret: i for i, app in enumerate(self.apps)}
+        errors = [
+            field_error(
+                ("alerts", "providers", i, "name"),
+                provider.name,
+                f"expected another name: its Secret {provider.secret_name} is already the Secret "
+                f"of spec.apps[{apps[provider.secret_name]}]",
+            )
+            for i, provider in enumerate(self.alerts.providers)
+            if provider.secret_name in apps
+        ]
+        if errors:
+            raise ValidationError.from_exception_data("ClusterSpec", errors)  # type: ignore[arg-type]
+        return self
+
+    @model_validator(mode="after")
     def _alerts_stay_in_flux_system_under_the_lockdown(self) -> ClusterSpec:
         """With multitenant, notification-controller runs with --no-cross-namespace-refs and
         refuses an event from another namespace than the Alert's (flux-system)."""
