@@ -4,7 +4,7 @@ Grafana dashboards, Prometheus scraping."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 
@@ -266,6 +266,9 @@ class AlertProvider(Model):
         return []
 
 
+Named = TypeVar("Named", "AlertProvider", "AlertRoute")
+
+
 class AlertRoute(AlertRule):
     """One more Alert: its own severity, sources and exclusions, to a provider (spec.alerts.slack's
     credential by default: then a Provider and an Alert named slack-<name>, to its channel)."""
@@ -285,14 +288,10 @@ class AlertRoute(AlertRule):
     )
 
 
-def _unique_routes(routes: list[AlertRoute]) -> list[AlertRoute]:
-    unique([route.name for route in routes])
-    return routes
-
-
-def _unique_providers(providers: list[AlertProvider]) -> list[AlertProvider]:
-    unique([provider.name for provider in providers])
-    return providers
+def _unique_names(entries: list[Named]) -> list[Named]:
+    """Routes, providers: each name once (it names their objects)."""
+    unique([entry.name for entry in entries])
+    return entries
 
 
 def _besides_flux_system(namespaces: list[str]) -> list[str]:
@@ -315,13 +314,13 @@ class Alerts(Model):
         "of your apps' Kustomizations and HelmReleases): an event source without a namespace "
         "covers flux-system and each of these",
     )
-    providers: Annotated[list[AlertProvider], AfterValidator(_unique_providers)] = Field(
+    providers: Annotated[list[AlertProvider], AfterValidator(_unique_names)] = Field(
         default_factory=list,
         max_length=20,
         description="more destinations besides spec.alerts.slack: Teams, PagerDuty, Opsgenie, "
         "a webhook...; each alerts on errors unless routes name it",
     )
-    routes: Annotated[list[AlertRoute], AfterValidator(_unique_routes)] = Field(
+    routes: Annotated[list[AlertRoute], AfterValidator(_unique_names)] = Field(
         default_factory=list,
         max_length=20,
         description="more alerts, each to a provider (default: Slack, to its own channel with the "
