@@ -373,7 +373,7 @@ def test_program_never_sets_delete_unreachable(
     prod: StackPlan, monkeypatch: pytest.MonkeyPatch, project: Path
 ) -> None:
     assert "deleteUnreachable" not in k8s_provider(prod).inputs
-    # What how-to/recover-a-cluster warns about: the Python SDK copies the variable into the provider's
+    # What the recovery guide warns about: the Python SDK copies the variable into the provider's
     # configuration when the program runs, so `pulumi up` with it set records it in the state.
     monkeypatch.setenv(DELETE_UNREACHABLE_ENV, "true")
     with_env = plan_stack(project, PROD)

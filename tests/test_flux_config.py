@@ -1,6 +1,6 @@
 """spec.flux beyond the version and components: patches (and the recipes of
-docs/how-to/tune-flux.md, applied by kustomize), multi-tenancy, cluster domain, an image registry mirror (ECR: a pull like any other),
-the operator chart's mirror, storage and common metadata."""
+docs/how-to/tune-flux.md, applied by kustomize), multi-tenancy, cluster domain, an image registry
+mirror (ECR: a pull like any other), the operator chart's mirror, storage and common metadata."""
 
 from __future__ import annotations
 
