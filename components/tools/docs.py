@@ -96,6 +96,13 @@ def _type(prop: Mapping[str, Any], defs: Mapping[str, Any]) -> str:
     return str(kind) if kind else "any"
 
 
+def _plural(text: str) -> str:
+    """ "at least 1 entries" as a person writes it."""
+    return re.sub(
+        r"\b1 (entrie|character)s\b", lambda m: f"1 {m.group(1).replace('ie', 'y')}", text
+    )
+
+
 def _bounds(prop: Mapping[str, Any]) -> list[str]:
     """The constraints of a property (and of its non-null alternative) in words."""
     alternatives = [p for p in prop.get("anyOf", []) if p != {"type": "null"}]
@@ -111,7 +118,7 @@ def _bounds(prop: Mapping[str, Any]) -> list[str]:
             "minItems": "at least {} entries",
             "maxItems": "at most {} entries",
         }
-        found += [text.format(p[key]) for key, text in words.items() if key in p]
+        found += [_plural(text.format(p[key])) for key, text in words.items() if key in p]
         if "description" in p and p is not prop:
             found.append(str(p["description"]))
         if "pattern" in p:
