@@ -13,12 +13,13 @@ from typing import Any
 
 import pulumi
 import pytest
+from alerttools import notifiers
 from corecheck import core_problems
 from crdcheck import CRD_DIR, validate
 from planutil import BARE, new_staging_cluster, one, run_cli
 from ruamel.yaml import YAML
 
-from components.builders.alerts import Notifier, notifiers, secret_string_data
+from components.builders.alerts import Notifier, secret_string_data
 from components.definition.alert_types import PROVIDER_TYPES
 from components.definition.cluster import Cluster
 from components.definition.credentials import alert_key, check_credentials

@@ -1,11 +1,10 @@
 """Alerts: the Providers, the Alerts and the Secret data of every alert provider (spec.alerts.slack,
-its routes, spec.alerts.providers and theirs), from a validated definition.
+its routes, spec.alerts.providers and theirs), from small option objects (builders/options.py's
+alert_options fills them from the definition).
 
-Nothing here imports Pulumi, and nothing here knows a provider type: what a type needs is the
-table of definition/alert_types.py. `provider`, `alert` and `secret_string_data` build one object
-each from a small options object; `notifiers` is the one place those options are made from the
-definition. A credential is never an argument of the object builders: only `secret_string_data`
-sees it, and the component wraps what that returns as a Pulumi secret.
+Nothing here imports Pulumi, reads the definition, or knows a provider type (the table of
+definition/alert_types.py does). A credential is never an argument of the object builders: only
+`secret_string_data` sees it, and the component wraps what that returns as a Pulumi secret.
 """
 
 from __future__ import annotations
@@ -14,9 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from components.definition.alert_types import PROVIDER_TYPES, SecretKey
-from components.definition.alerts import SLACK, AlertProvider, AlertRoute, AlertRule, EventSource
-from components.definition.cluster import Cluster
+from components.definition.alert_types import SecretKey
+from components.definition.alerts import SLACK, AlertRule, EventSource
 from components.definition.credentials import Credential
 from components.names import FLUX_NAMESPACE, MANAGED_BY
 
@@ -101,16 +99,6 @@ def event_sources(rule: AlertRule, namespaces: Sequence[str]) -> list[dict[str, 
     return out
 
 
-def event_metadata(cluster: Cluster) -> dict[str, str]:
-    """Added to every event sent, so a shared channel shows which cluster spoke."""
-    return {
-        "cluster": cluster.name,
-        "environment": cluster.metadata.environment,
-        "region": cluster.spec.aws.region,
-        "account": cluster.spec.aws.account_id,
-    }
-
-
 def alert(options: AlertOptions) -> dict[str, Any]:
     """The Alert sending the events of its rule to its Provider."""
     rule = options.rule
@@ -130,13 +118,34 @@ def alert(options: AlertOptions) -> dict[str, Any]:
     }
 
 
-# --- from the definition --------------------------------------------------------------------------
+# --- a credential and what uses it ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PairOptions:
+    """A Provider and/or an Alert; `resource` names their Pulumi resources
+    (<stack>-<resource>-provider, <stack>-<resource>-alert), a contract."""
+
+    resource: str
+    provider: ProviderOptions | None
+    alert: AlertOptions | None
+
+
+@dataclass(frozen=True)
+class NotifierOptions:
+    """One credential (its Secret, <stack>-<resource>-secret, when the type reads one) and the
+    Providers and Alerts that use it (builders/options.py's alert_options fills them)."""
+
+    resource: str
+    secret_name: str | None
+    credential: Credential | None
+    pairs: tuple[PairOptions, ...]
+    channel: str | None = None  # spec.alerts.slack's, when it is on (a stack output)
 
 
 @dataclass(frozen=True)
 class AlertObjects:
-    """A Provider and/or an Alert; `resource` names their Pulumi resources
-    (<stack>-<resource>-provider, <stack>-<resource>-alert), a contract."""
+    """The objects of a PairOptions."""
 
     resource: str
     provider: dict[str, Any] | None
@@ -145,87 +154,30 @@ class AlertObjects:
 
 @dataclass(frozen=True)
 class Notifier:
-    """One credential (the Secret, <stack>-<resource>-secret, when the type reads one) and the
-    Providers and Alerts that use it. The value stays with the program (a Pulumi secret)."""
+    """The desired objects of a NotifierOptions. The credential's value stays with the program
+    (a Pulumi secret)."""
 
     resource: str
     secret_name: str | None
     credential: Credential | None
     objects: tuple[AlertObjects, ...]
-    channel: str | None = None  # spec.alerts.slack's, when it is on (a stack output)
+    channel: str | None = None
 
 
-def route_name(route: AlertRoute | None) -> str:
-    """The Provider's and the Alert's name of a Slack route (or of spec.alerts.slack)."""
-    return f"{SLACK}-{route.name}" if route else SLACK
-
-
-def notifiers(cluster: Cluster, credentials: Mapping[str, Credential]) -> list[Notifier]:
-    """Every Secret, Provider and Alert of the cluster's alerts, given where each credential is
-    (definition/credentials.py's check; a provider it found nothing for is left out: the check
-    reported it)."""
-    alerts = cluster.spec.alerts
-    out = []
-    slack = credentials.get(SLACK)
-    if slack is not None:
-        out.append(_slack(cluster, slack))
-    for entry in alerts.providers:
-        kind = PROVIDER_TYPES[entry.type]
-        credential = credentials.get(entry.name)
-        if kind.secret_key is not None and credential is None:
-            continue
-        out.append(_provider(cluster, entry, credential))
-    return out
-
-
-def _alert_options(cluster: Cluster, name: str, provider: str, rule: AlertRule) -> AlertOptions:
-    namespaces = cluster.spec.alerts.namespaces
-    return AlertOptions(name, provider, rule, namespaces, event_metadata(cluster))
-
-
-def _slack(cluster: Cluster, credential: Credential) -> Notifier:
-    """spec.alerts.slack and each route to slack: a Provider and an Alert each, one Secret."""
-    alerts = cluster.spec.alerts
-    address = None if credential.secret_key == "address" else PROVIDER_TYPES[SLACK].address
-    objects = []
-    routes = [r for r in alerts.routes if alerts.route_provider(r) == SLACK]
-    for route in [*([None] if alerts.slack.is_enabled else []), *routes]:
-        name = route_name(route)
-        channel = route.channel if route else alerts.slack.channel
-        options = ProviderOptions(name, SLACK, channel, None, address, SLACK_SECRET_NAME)
-        rule: AlertRule = route or alerts.slack
-        objects.append(
-            AlertObjects(name, provider(options), alert(_alert_options(cluster, name, name, rule)))
+def notifier(options: NotifierOptions) -> Notifier:
+    objects = tuple(
+        AlertObjects(
+            pair.resource,
+            provider(pair.provider) if pair.provider is not None else None,
+            alert(pair.alert) if pair.alert is not None else None,
         )
-    channel = alerts.slack.channel if alerts.slack.is_enabled else None
-    return Notifier(SLACK, SLACK_SECRET_NAME, credential, tuple(objects), channel)
-
-
-def _provider(cluster: Cluster, entry: AlertProvider, credential: Credential | None) -> Notifier:
-    """A provider of spec.alerts.providers: its Provider (and its Alert unless routes name it),
-    and per route an Alert <name>-<route> (with its own Provider when it has its own channel)."""
-    alerts = cluster.spec.alerts
-    kind = PROVIDER_TYPES[entry.type]
-    secret = entry.secret_name if credential is not None else None
-    address = None if kind.secret_key == "address" else entry.address or kind.address
-    own = ProviderOptions(entry.name, entry.type, entry.channel, entry.username, address, secret)
-    resource = f"{PROVIDERS_RESOURCE}-{entry.name}"
-    default = (
-        None
-        if alerts.routed(entry.name)
-        else alert(_alert_options(cluster, entry.name, entry.name, AlertRule()))
+        for pair in options.pairs
     )
-    objects = [AlertObjects(resource, provider(own), default)]
-    for route in alerts.routes:
-        if alerts.route_provider(route) != entry.name:
-            continue
-        name = f"{entry.name}-{route.name}"
-        routed = None
-        if route.channel is not None:
-            routed = provider(
-                ProviderOptions(name, entry.type, route.channel, entry.username, address, secret)
-            )
-        target = name if routed is not None else entry.name
-        options = _alert_options(cluster, name, target, route)
-        objects.append(AlertObjects(f"{resource}-{route.name}", routed, alert(options)))
-    return Notifier(resource, secret, credential, tuple(objects))
+    return Notifier(
+        options.resource, options.secret_name, options.credential, objects, options.channel
+    )
+
+
+def route_name(route: str | None) -> str:
+    """The Provider's and the Alert's name of a Slack route (or of spec.alerts.slack)."""
+    return f"{SLACK}-{route}" if route else SLACK

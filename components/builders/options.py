@@ -8,6 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from components.builders.alerts import (
+    PROVIDERS_RESOURCE,
+    SLACK_SECRET_NAME,
+    AlertOptions,
+    NotifierOptions,
+    PairOptions,
+    ProviderOptions,
+    route_name,
+)
 from components.builders.ecr import listing_controllers, pulls
 from components.builders.ecr_cluster import ClusterPulls, Pull, irsa_role_name
 from components.builders.flux import (
@@ -24,7 +33,10 @@ from components.builders.runtime_info import (
     sync_substitution_patch,
 )
 from components.builders.sops import KUSTOMIZE_CONTROLLER, sops_role_name, sync_decryption_patch
+from components.definition.alert_types import PROVIDER_TYPES
+from components.definition.alerts import SLACK, AlertProvider, AlertRule
 from components.definition.cluster import Cluster
+from components.definition.credentials import Credential
 from components.definition.registries import Registry
 from components.definition.types import duration_seconds, partition_of
 
@@ -147,3 +159,84 @@ def operator_options(cluster: Cluster) -> OperatorOptions:
         monitor_labels=dict(monitoring.monitor_labels or {}),
         reporting_interval=monitoring.reporting_interval,
     )
+
+
+# --- alerts ------------------------------------------------------------------------------------
+
+
+def event_metadata(cluster: Cluster) -> dict[str, str]:
+    """Added to every event sent, so a shared channel shows which cluster spoke."""
+    return {
+        "cluster": cluster.name,
+        "environment": cluster.metadata.environment,
+        "region": cluster.spec.aws.region,
+        "account": cluster.spec.aws.account_id,
+    }
+
+
+def alert_options(cluster: Cluster, credentials: Mapping[str, Credential]) -> list[NotifierOptions]:
+    """Every Secret, Provider and Alert of the cluster's alerts, given where each credential is
+    (definition/credentials.py's check; a provider it found nothing for is left out: the check
+    reported it). Which Alert goes to which Provider is decided here (Alerts.route_provider)."""
+    out = []
+    slack = credentials.get(SLACK)
+    if slack is not None:
+        out.append(_slack_options(cluster, slack))
+    for entry in cluster.spec.alerts.providers:
+        credential = credentials.get(entry.name)
+        if PROVIDER_TYPES[entry.type].secret_key is not None and credential is None:
+            continue
+        out.append(_provider_options(cluster, entry, credential))
+    return out
+
+
+def _alert(cluster: Cluster, name: str, provider: str, rule: AlertRule) -> AlertOptions:
+    namespaces = cluster.spec.alerts.namespaces
+    return AlertOptions(name, provider, rule, namespaces, event_metadata(cluster))
+
+
+def _slack_options(cluster: Cluster, credential: Credential) -> NotifierOptions:
+    """spec.alerts.slack and each route to slack: a Provider and an Alert each, one Secret."""
+    alerts = cluster.spec.alerts
+    address = None if credential.secret_key == "address" else PROVIDER_TYPES[SLACK].address
+    pairs = []
+    routes = [r for r in alerts.routes if alerts.route_provider(r) == SLACK]
+    for route in [*([None] if alerts.slack.is_enabled else []), *routes]:
+        name = route_name(route.name if route else None)
+        channel = route.channel if route else alerts.slack.channel
+        provider = ProviderOptions(name, SLACK, channel, None, address, SLACK_SECRET_NAME)
+        rule: AlertRule = route or alerts.slack
+        pairs.append(PairOptions(name, provider, _alert(cluster, name, name, rule)))
+    channel = alerts.slack.channel if alerts.slack.is_enabled else None
+    return NotifierOptions(SLACK, SLACK_SECRET_NAME, credential, tuple(pairs), channel)
+
+
+def _provider_options(
+    cluster: Cluster, entry: AlertProvider, credential: Credential | None
+) -> NotifierOptions:
+    """A provider of spec.alerts.providers: its Provider (and its Alert unless routes name it),
+    and per route an Alert <name>-<route> (with its own Provider when it has its own channel)."""
+    alerts = cluster.spec.alerts
+    kind = PROVIDER_TYPES[entry.type]
+    secret = entry.secret_name if credential is not None else None
+    address = None if kind.secret_key == "address" else entry.address or kind.address
+    own = ProviderOptions(entry.name, entry.type, entry.channel, entry.username, address, secret)
+    resource = f"{PROVIDERS_RESOURCE}-{entry.name}"
+    default = (
+        None if alerts.routed(entry.name) else _alert(cluster, entry.name, entry.name, AlertRule())
+    )
+    pairs = [PairOptions(resource, own, default)]
+    for route in alerts.routes:
+        if alerts.route_provider(route) != entry.name:
+            continue
+        name = f"{entry.name}-{route.name}"
+        routed = None
+        if route.channel is not None:
+            routed = ProviderOptions(
+                name, entry.type, route.channel, entry.username, address, secret
+            )
+        target = name if routed is not None else entry.name
+        pairs.append(
+            PairOptions(f"{resource}-{route.name}", routed, _alert(cluster, name, target, route))
+        )
+    return NotifierOptions(resource, secret, credential, tuple(pairs))

@@ -12,7 +12,8 @@ from typing import Any
 
 import pulumi
 
-from components.builders.alerts import notifiers
+from components.builders.alerts import notifier
+from components.builders.options import alert_options
 from components.definition.cluster import Cluster
 from components.definition.credentials import (
     GITHUB_APP_KEYS,
@@ -109,9 +110,9 @@ def alert_notifiers(
     """Every alert provider's objects, each with its credential's value from stack config (None:
     read from AWS by the component with the cluster's AWS provider, or none needed)."""
     out = []
-    for notifier in notifiers(cluster, credentials.alerts):
-        key = notifier.credential.key if notifier.credential is not None else None
-        out.append(NotifierArgs(notifier, config[key] if key is not None else None))
+    for options in alert_options(cluster, credentials.alerts):
+        key = options.credential.key if options.credential is not None else None
+        out.append(NotifierArgs(notifier(options), config[key] if key is not None else None))
     return out
 
 
