@@ -251,6 +251,17 @@ def test_a_provider_secret_named_like_an_app_key_secret_is_refused() -> None:
     ]
 
 
+def test_a_stack_secret_no_provider_reads_is_refused(project: Path) -> None:
+    set_alerts(project, {"providers": [provider_of("msteams")]}, {"flux-fleet:alert-tema": "x"})
+    code, _, err = run_cli(project, "validate")
+    assert code == 2
+    assert err.splitlines()[-1] == (
+        f"stacks/Pulumi.{STAGING}.yaml: config.flux-fleet:alert-tema: no provider tema in "
+        f"spec.alerts.providers of {DISPLAY}, expected one of alert-team; remove it: "
+        f"pulumi config rm alert-tema -s {STAGING}"
+    )
+
+
 def test_a_missing_credential_names_the_exact_command(project: Path) -> None:
     set_alerts(project, {"providers": [provider_of("msteams")]})
     expected = (

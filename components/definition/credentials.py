@@ -18,7 +18,7 @@ from components.definition.alert_types import PROVIDER_TYPES, SecretKey
 from components.definition.alerts import SLACK, AlertProvider
 from components.definition.cluster import Cluster
 from components.definition.secrets import SecretSource
-from components.names import definition_file
+from components.names import CONFIG_NAMESPACE, definition_file, stack_file
 from components.problems import Problem
 
 SLACK_BOT_TOKEN_KEY = "slackBotToken"  # stack config: a bot token (xoxb-...), the usual way
@@ -90,7 +90,26 @@ def check_credentials(cluster: Cluster, present: Collection[str]) -> Credentials
     app = github_app_problem(cluster, set(present))
     if app is not None:
         out.problems.append(app)
+    out.problems.extend(_stray_alert_keys(cluster, present))
     return out
+
+
+def _stray_alert_keys(cluster: Cluster, present: Collection[str]) -> list[Problem]:
+    """An alert-<name> key no provider reads: a typo, or a provider removed (its secret would
+    linger in the stack config, unused)."""
+    wanted = {alert_key(p.name) for p in cluster.spec.alerts.providers}
+    expected = ", ".join(sorted(wanted)) or "none: spec.alerts.providers is empty"
+    return [
+        Problem(
+            stack_file(cluster.name),
+            f"config.{CONFIG_NAMESPACE}:{key}",
+            f"no provider {key.removeprefix(ALERT_KEY_PREFIX)} in spec.alerts.providers of "
+            f"{definition_file(cluster.name)}, expected one of {expected}; remove it: "
+            f"pulumi config rm {key} -s {cluster.name}",
+        )
+        for key in sorted(present)
+        if ALERT_KEY.match(key) and key not in wanted
+    ]
 
 
 def config_keys(cluster: Cluster) -> list[str]:
