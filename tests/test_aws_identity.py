@@ -341,6 +341,7 @@ def test_clusters_sharing_a_foreign_key_add_one_statement_each() -> None:
     import json
 
     from components.builders.iam import statement_args
+    from components.builders.options import sops_options
     from components.builders.sops import foreign_key_policy_statements
     from components.definition.cluster import Cluster
     from components.plan.iam import get_policy_document
@@ -361,7 +362,7 @@ def test_clusters_sharing_a_foreign_key_add_one_statement_each() -> None:
 
     names = ["prod", "prod-eu", "prod-1", "prod1", "prod--eu", "staging"]
     clusters = [cluster(name, f"{100000000000 + i}") for i, name in enumerate(names)]
-    statements = [foreign_key_policy_statements(c)[FOREIGN_KEY] for c in clusters]
+    statements = [foreign_key_policy_statements(sops_options(c))[FOREIGN_KEY] for c in clusters]
     sids = [s["Sid"] for s in statements]
     assert sids[:2] == ["FluxSopsProd", "FluxSopsProdEu"]
     assert len(set(sids)) == len(names)  # prod-1 and prod1 too
@@ -432,10 +433,11 @@ def test_the_decryption_patch_does_what_it_says_with_kustomize(tmp_path: Path) -
 
 def test_the_apps_kustomization_in_git_decrypts_too(project: Path) -> None:
     from components.builders.gitops import cluster_files
+    from components.builders.options import cluster_folder_options
 
     with_sops(project)
     cluster = load_fleet_cluster(project)
-    apps = yamlio.load(cluster_files(cluster)["apps.yaml"])
+    apps = yamlio.load(cluster_files(cluster_folder_options(cluster))["apps.yaml"])
     assert apps["spec"]["decryption"] == {"provider": "sops"}
     # new-cluster writes it when the fleet's defaults turn SOPS on
     defaults = project / "k8s-clusters/_defaults.yaml"

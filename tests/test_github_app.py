@@ -12,6 +12,7 @@ from planutil import of_type, one, run_cli
 
 from components import yamlio
 from components.builders.gitops import app_source
+from components.builders.options import app_source_options
 from components.loading.fleet import load_fleet
 from components.plan.result import Secret, StackPlan
 from components.plan.runner import plan_stack
@@ -146,7 +147,7 @@ def test_app_repositories_in_git_follow_the_mode(project: Path) -> None:
     use_app(project)
     fleet = load_fleet(project)
     cluster = fleet.clusters[PROD]
-    repository = app_source(cluster, cluster.spec.apps[0])[0]
+    repository = app_source(app_source_options(cluster, cluster.spec.apps[0]))[0]
     assert repository["spec"]["url"] == "https://github.com/acme/my-apps.git"
     assert repository["spec"]["provider"] == "github"
     assert validate(repository) == []

@@ -11,15 +11,9 @@ from typing import Any
 import pulumi
 
 from components.builders.alerts import SlackCredential, slack_alert, slack_provider
+from components.builders.controller_role import controller_role_name, trust_policy
 from components.builders.ecr import listing_controllers, pulls
-from components.builders.ecr_cluster import (
-    irsa_permissions,
-    irsa_role_name,
-    irsa_trust_policy,
-    node_policy_name,
-    node_pull_policy,
-    pod_identity_trust_policy,
-)
+from components.builders.ecr_cluster import irsa_permissions, node_policy_name, node_pull_policy
 from components.builders.eks import access_policy_arn
 from components.builders.flux import (
     OPERATOR_CHART,
@@ -36,8 +30,11 @@ from components.builders.monitoring import (
 from components.builders.options import (
     cluster_pulls,
     flux_options,
+    monitoring_options,
     operator_options,
+    role_trust,
     runtime_info_options,
+    sops_options,
 )
 from components.builders.recovery import adoption_annotations, upsert_existing_objects
 from components.builders.runtime_info import (
@@ -49,7 +46,6 @@ from components.builders.sops import (
     KUSTOMIZE_CONTROLLER,
     decrypt_permissions,
     foreign_key_policy_statements,
-    sops_role_name,
 )
 from components.definition.cluster import Cluster
 from components.definition.registries import Registry, partition_of
@@ -181,27 +177,24 @@ class FluxClusterArgs:
 
 def _trust(cluster: Cluster, controller: str) -> Callable[[str], dict[str, Any]] | dict[str, Any]:
     """The trust policy of a controller's role (IRSA: for the OIDC issuer, known at apply)."""
-    account, partition = cluster.spec.aws.account_id, partition_of(cluster.spec.aws.region)
-    if cluster.spec.aws.workload_identity == "podIdentity":
-        return pod_identity_trust_policy(
-            account, cluster.spec.aws.region, cluster.eks_cluster_name, controller, partition
-        )
-    return functools.partial(
-        irsa_trust_policy, account_id=account, controller=controller, partition=partition
-    )
+    trust = role_trust(cluster)
+    if trust.pod_identity:
+        return trust_policy(trust, controller, None)
+    return functools.partial(trust_policy, trust, controller)
 
 
 def _sops_args(cluster: Cluster) -> SopsAccessArgs | None:
-    if cluster.spec.sops is None:
+    sops = sops_options(cluster)
+    if sops is None:
         return None
     return SopsAccessArgs(
         cluster=cluster.name,
         eks_cluster_name=cluster.eks_cluster_name,
         role=ControllerRoleArgs(
             controller=KUSTOMIZE_CONTROLLER,
-            role_name=sops_role_name(cluster),
+            role_name=controller_role_name(cluster.name, KUSTOMIZE_CONTROLLER),
             trust_policy=_trust(cluster, KUSTOMIZE_CONTROLLER),
-            permissions=decrypt_permissions(cluster),
+            permissions=decrypt_permissions(sops),
             purpose="decrypts SOPS secrets",
             policy_name="sops-decrypt",
             policy_suffix="decrypt",
@@ -222,7 +215,7 @@ def _ecr_args(cluster: Cluster, registries: Mapping[str, Registry]) -> EcrAccess
         roles=[
             ControllerRoleArgs(
                 controller=controller,
-                role_name=irsa_role_name(cluster.name, controller),
+                role_name=controller_role_name(cluster.name, controller),
                 trust_policy=_trust(cluster, controller),
                 permissions=irsa_permissions(pulled, controller),
             )
@@ -265,7 +258,8 @@ def cluster_args(
     spec, name = cluster.spec, cluster.name
     flux = flux_options(cluster)
     runtime_info = runtime_info_options(cluster, registries)
-    foreign = foreign_key_policy_statements(cluster)
+    foreign = foreign_key_policy_statements(sops_options(cluster))
+    monitoring = monitoring_options(cluster)
 
     def key(
         purpose: str, repository: str, secret_name: str, read_only: bool, adopt: bool = False
@@ -289,7 +283,7 @@ def cluster_args(
             region=spec.aws.region,
             role_arn=spec.aws.role_arn,
             eks_cluster_name=cluster.eks_cluster_name,
-            upsert_existing_objects=upsert_existing_objects(cluster),
+            upsert_existing_objects=upsert_existing_objects(spec.flux.adopt),
             access_entry=(
                 (
                     spec.aws.access_entry.principal_arn,
@@ -340,8 +334,8 @@ def cluster_args(
         ),
         observability=ObservabilityArgs(
             slack=_slack_args(cluster, slack),
-            pod_monitor=flux_pod_monitor(cluster) if spec.monitoring.prometheus else None,
-            dashboards=dashboard_configmaps(cluster),
+            pod_monitor=flux_pod_monitor(monitoring) if spec.monitoring.prometheus else None,
+            dashboards=dashboard_configmaps(monitoring),
         ),
         outputs={
             "clusterName": name,
