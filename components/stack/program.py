@@ -28,7 +28,9 @@ from components.definition.registries import Registry
 from components.loading.fleet import Fleet, load_fleet
 from components.names import CONFIG_NAMESPACE
 from components.problems import DefinitionError
-from components.stack.args import FluxClusterArgs, GithubAppArgs, cluster_args
+from components.stack.args import cluster_args
+from components.stack.aws_secret import GithubAppArgs
+from components.stack.cluster import FluxClusterArgs
 
 
 class FleetCache:
