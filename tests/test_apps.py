@@ -19,7 +19,6 @@ from components.definition.cluster import Cluster
 from components.loading.fleet import validate_cluster_doc
 from components.plan.result import Registration, Secret, StackPlan
 from components.plan.runner import plan_stack
-from components.stack import program
 from components.yamlio import dump_yaml
 
 PROD = "production-cluster-name"
@@ -252,7 +251,6 @@ def named(plan: StackPlan, type_: str, name: str) -> Registration:
 
 @pytest.fixture(scope="module")
 def prod(root: Path) -> StackPlan:
-    program.fleet.cache_clear()
     return plan_stack(root, PROD)
 
 

@@ -10,7 +10,6 @@ from planutil import new_staging_cluster, of_type, one, run_cli
 
 from components import yamlio
 from components.plan.runner import plan_stack
-from components.stack import program
 
 PROD = "production-cluster-name"
 DEPLOYER = "arn:aws:iam::123456789012:role/fleet-deployer"
@@ -25,7 +24,6 @@ def set_aws(project: Path, **values: Any) -> None:
     doc = yamlio.load(path.read_text())
     doc["spec"]["aws"].update(values)
     path.write_text(yamlio.dump_yaml([doc]))
-    program.fleet.cache_clear()
 
 
 def test_no_access_entry_by_default(root: Path) -> None:
@@ -96,7 +94,6 @@ def pulling_from_ecr(project: Path, mode: str) -> Any:
     doc["spec"]["ecr"]["ociSources"] = True
     doc["spec"]["flux"]["componentsExtra"] = ["image-reflector-controller"]
     path.write_text(yamlio.dump_yaml([doc]))
-    program.fleet.cache_clear()
     return plan_stack(project, PROD)
 
 
@@ -228,7 +225,6 @@ def test_flux_on_fargate_pulls_with_the_pod_execution_role_and_irsa(project: Pat
     policy = "aws:ecr/repositoryPolicy:RepositoryPolicy"
 
     def registries() -> dict[str, Any]:
-        program.fleet.cache_clear()
         plan = plan_stack(project, "registries")
         return {r.name: json.loads(r.inputs["policy"]) for r in of_type(plan, policy)}
 
@@ -265,7 +261,6 @@ def with_sops(project: Path, mode: str = "irsa", keys: list[str] | None = None) 
     doc["spec"]["sops"] = {"kmsKeyArns": keys or [OWN_KEY, FOREIGN_KEY]}
     doc["spec"]["aws"]["workloadIdentity"] = mode
     path.write_text(yamlio.dump_yaml([doc]))
-    program.fleet.cache_clear()
     return plan_stack(project, PROD)
 
 
@@ -473,7 +468,6 @@ def test_a_bad_sops_key_is_one_line(
     doc = yamlio.load(file.read_text())
     doc["spec"]["sops"] = {"kmsKeyArns": keys}
     file.write_text(yamlio.dump_yaml([doc]))
-    program.fleet.cache_clear()
     code, out, err = run_cli(project, "validate")
     assert (code, out) == (2, "")
     (line,) = err.splitlines()

@@ -16,7 +16,6 @@ from components.builders.options import app_source_options
 from components.loading.fleet import load_fleet
 from components.plan.result import Secret, StackPlan
 from components.plan.runner import plan_stack
-from components.stack import program
 from components.tools import consistency
 
 PROD = "production-cluster-name"
@@ -41,7 +40,6 @@ def use_app(project: Path, config: dict[str, Any] | None = None) -> None:
     settings = yamlio.load(stack.read_text())
     settings["config"].update(APP_CONFIG if config is None else config)
     stack.write_text(yamlio.dump_yaml([settings]))
-    program.fleet.cache_clear()
 
 
 @pytest.fixture
@@ -211,7 +209,6 @@ def fleet_app(project: Path, app: dict[str, Any]) -> None:
     doc = yamlio.load(path.read_text())
     doc["spec"]["git"]["githubApp"] = app
     path.write_text(yamlio.dump_yaml([doc]))
-    program.fleet.cache_clear()
 
 
 def test_the_app_from_the_defaults_with_its_key_read_from_ssm(project: Path) -> None:

@@ -34,7 +34,6 @@ from components.builders.options import app_source_options, cluster_folder_optio
 from components.builders.runtime_info import RUNTIME_INFO_NAME, sync_substitution_patch
 from components.loading.fleet import load_fleet
 from components.plan.runner import plan_stack
-from components.stack import program
 
 README = (ROOT / "README.md").read_text()
 CONFIGMAP = "kubernetes:core/v1:ConfigMap"
@@ -225,7 +224,6 @@ def test_new_cluster_and_new_app_write_it_and_validate_accepts_it(project: Path)
     defaults.write_text(
         defaults.read_text().replace("  flux:\n", "  flux:\n    runtimeInfo: {team: platform}\n", 1)
     )
-    program.fleet.cache_clear()
     written = new_staging_cluster(project, "fresh")
     assert flux_valid(written)["spec"]["postBuild"] == SUBSTITUTE
     code, _, err = run_cli(project, "new-app", "fresh", "web", "--repository", "web")

@@ -15,7 +15,6 @@ from components.builders.gitops import app_source, cluster_files, cluster_kustom
 from components.builders.options import app_source_options, cluster_folder_options
 from components.loading.fleet import load_fleet
 from components.plan.runner import plan_stack
-from components.stack import program
 from components.tools.cli import main
 from components.yamlio import dump_yaml
 
@@ -35,7 +34,6 @@ NEW_ARGS = [
 
 
 def run(project: Path, *argv: str) -> int:
-    program.fleet.cache_clear()
     return main(["--project", str(project), *argv])
 
 
@@ -98,7 +96,6 @@ def test_new_cluster_validates_and_plans_at_once(
     capsys.readouterr()
     assert run(project, "validate", "-v") == 0
     assert f"  {NEW}" in capsys.readouterr().out.splitlines()
-    program.fleet.cache_clear()
     plan = plan_stack(project, NEW)
     instance = next(r for r in plan.resources if r.type.endswith(":FluxInstance"))
     assert instance.inputs["spec"]["sync"]["path"] == f"flux/clusters/{NEW}"
@@ -293,7 +290,6 @@ def test_new_app_keeps_comments_order_and_quotes(
         cluster_folder_options(cluster)
     )["kustomization.yaml"]
     assert run(project, "validate") == 0
-    program.fleet.cache_clear()
     plan = plan_stack(project, STAGING)
     gh = next(
         r
@@ -430,7 +426,6 @@ def test_new_cluster_then_new_app_then_validate_and_plan(project: Path) -> None:
         run(project, "new-app", NEW, "web", "--repository", "web", "--secret-name", "web-key") == 0
     )
     assert run(project, "validate") == 0
-    program.fleet.cache_clear()
     plan = plan_stack(project, NEW)
     secret = next(
         r for r in plan.resources if r.name == f"{NEW}-app-web" and r.type.endswith(":Secret")
