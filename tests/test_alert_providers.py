@@ -27,7 +27,6 @@ from components.loading.fleet import validate_cluster_doc
 from components.plan import render, runner
 from components.plan.result import Secret, StackPlan
 from components.plan.runner import plan_stack
-from components.stack import program
 
 STAGING = "staging-cluster-name"
 DISPLAY = f"k8s-clusters/{STAGING}.yaml"
@@ -295,7 +294,6 @@ def set_alerts(project: Path, alerts: dict[str, Any], config: dict[str, Any] | N
     settings["config"].update(config or {})
     with stack.open("w") as out:
         _yaml().dump(settings, out)
-    program.fleet.cache_clear()
 
 
 @pytest.fixture
@@ -396,7 +394,6 @@ def test_fleet_wide_providers_in_defaults_reach_a_new_cluster_that_plans_at_once
     assert "flux-fleet:alert-team:\n    secure: " in settings
     assert "pulumi config set --secret alert-team <value> -s fresh" in settings
     assert "alert-ops" not in settings
-    program.fleet.cache_clear()
     plan = plan_stack(project, "fresh")
     assert plan.outputs["alertCredentials"] == {
         "team": "stack config alert-team",

@@ -13,10 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from components.builders.common import metadata
 from components.definition.alert_types import SecretKey
 from components.definition.alerts import SLACK, AlertRule, EventSource
 from components.definition.credentials import Credential
-from components.names import FLUX_NAMESPACE, MANAGED_BY
+from components.names import FLUX_NAMESPACE
 
 NOTIFICATION_API = "notification.toolkit.fluxcd.io/v1beta3"
 SLACK_SECRET_NAME = "slack-credentials"
@@ -46,10 +47,6 @@ class AlertOptions:
     rule: AlertRule
     namespaces: Sequence[str] = ()  # spec.alerts.namespaces
     event_metadata: Mapping[str, str] | None = None
-
-
-def metadata(name: str, namespace: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
-    return {"name": name, "namespace": namespace, "labels": {**(labels or {}), **MANAGED_BY}}
 
 
 def provider(options: ProviderOptions) -> dict[str, Any]:

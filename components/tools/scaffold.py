@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from components.builders.gitops import cluster_files
+from components.builders.options import cluster_folder_options
 from components.definition.alert_types import PROVIDER_TYPES
 from components.definition.alerts import AlertProvider
 from components.definition.cluster import Cluster, GitSpec
@@ -353,7 +354,10 @@ def new_cluster(project: Path, options: NewCluster) -> Written:
     files = {
         display: definition,
         stack_file(cluster.name): stack_settings(cluster),
-        **{f"{cluster.git_path}/{name}": text for name, text in cluster_files(cluster).items()},
+        **{
+            f"{cluster.git_path}/{name}": text
+            for name, text in cluster_files(cluster_folder_options(cluster)).items()
+        },
     }
     refuse_existing(project, [*files, *_new_cluster_paths(cluster)], "new-cluster")
     written = write(project, files)
