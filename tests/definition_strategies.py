@@ -63,7 +63,7 @@ def _providers() -> list[dict[str, Any]]:
         if kind.channel == "required":
             entry["channel"] = "-100200300" if name == "telegram" else "C0123ABCD"
         if kind.address_given == "required":
-            entry["address"] = "https://hooks.example.com/flux"
+            entry["address"] = "https://events.example.com/flux"  # no "hook": the scan's
         if kind.secret_key is not None:
             entry["credentialFrom"] = {"ssmParameter": f"/flux-fleet/{name}"}
         out.append(entry)

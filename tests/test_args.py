@@ -16,10 +16,14 @@ import pulumi
 import pytest
 
 import components.stack
+from components.builders.alerts import notifier
 from components.builders.flux import FluxOptions
+from components.builders.options import alert_options
+from components.definition.credentials import check_credentials
 from components.loading.fleet import load_fleet
 from components.stack import args as stack_args
 from components.stack.args import cluster_args
+from components.stack.observability import NotifierArgs
 
 STACK_MODULES = [
     importlib.import_module(f"components.stack.{info.name}")
@@ -92,7 +96,10 @@ def test_the_example_fleets_args_hold_data_only(root: Path) -> None:
     fleet = load_fleet(root)
     seen_instance = False
     for cluster in fleet.clusters.values():
-        built = cluster_args(cluster, fleet.registries, None)
+        credentials = check_credentials(cluster, {"slackBotToken"}).alerts
+        alerts = [NotifierArgs(notifier(o), None) for o in alert_options(cluster, credentials)]
+        assert alerts  # the example fleet alerts to Slack
+        built = cluster_args(cluster, fleet.registries, alerts)
         seen_instance |= isinstance(built.flux.instance, FluxOptions)
         called = [path for path, leaf in _leaves(built, cluster.name) if callable(leaf)]
         assert called == []
