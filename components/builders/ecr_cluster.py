@@ -11,6 +11,7 @@ from typing import Any
 
 from components.builders.ecr import (
     AUTH_ACTION,
+    CACHE_ACTIONS,
     PULL_ACTIONS,
     controller_actions,
     pulls,
@@ -51,7 +52,31 @@ def pulled_repository_arns(
     )
 
 
-def _identity_policy(arns: Sequence[str], actions: Iterable[str]) -> dict[str, Any]:
+def pulled_through_cache_arns(
+    cluster: Cluster, registries: Mapping[str, Registry], *, images: bool = True
+) -> list[str]:
+    """The ARNs of what the cluster pulls through a pull-through cache of its registry."""
+    return sorted(
+        {
+            repository_arn(registry, ref)
+            for registry, ref in cluster_pulls(cluster, registries, images=images)
+            if registry.cache_prefix(ref) is not None
+        }
+    )
+
+
+def _identity_policy(
+    arns: Sequence[str], actions: Iterable[str], cache_arns: Sequence[str] = ()
+) -> dict[str, Any]:
+    # A first pull through a cache imports the upstream image and creates the repository.
+    cache = [
+        {
+            "Sid": "EcrPullThroughCache",
+            "Effect": "Allow",
+            "Action": provider_set(CACHE_ACTIONS),
+            "Resource": provider_set(cache_arns),
+        }
+    ]
     return {
         "Version": POLICY_VERSION,
         "Statement": [
@@ -69,6 +94,7 @@ def _identity_policy(arns: Sequence[str], actions: Iterable[str]) -> dict[str, A
                 "Action": provider_set(actions),
                 "Resource": provider_set(arns),
             },
+            *(cache if cache_arns else []),
         ],
     }
 
@@ -76,7 +102,11 @@ def _identity_policy(arns: Sequence[str], actions: Iterable[str]) -> dict[str, A
 def node_pull_policy(cluster: Cluster, registries: Mapping[str, Registry]) -> dict[str, Any]:
     """The managed policy for `spec.ecr.nodeRoleNames`: the kubelet pulls images (the controller
     images of an ECR mirror included)."""
-    return _identity_policy(pulled_repository_arns(cluster, registries), PULL_ACTIONS)
+    return _identity_policy(
+        pulled_repository_arns(cluster, registries),
+        PULL_ACTIONS,
+        pulled_through_cache_arns(cluster, registries),
+    )
 
 
 def irsa_permissions(
@@ -86,7 +116,8 @@ def irsa_permissions(
     resolving a version, image-reflector-controller scanning) and, for the reflector, describe
     the images. Of spec.ecr.pull only: the controller images are the nodes' to pull."""
     arns = pulled_repository_arns(cluster, registries, images=False)
-    return _identity_policy(arns, controller_actions(controller))
+    cache = pulled_through_cache_arns(cluster, registries, images=False)
+    return _identity_policy(arns, controller_actions(controller), cache)
 
 
 def oidc_provider_arn(oidc_issuer: str, account_id: str, partition: str = "aws") -> str:

@@ -11,6 +11,7 @@ from typing import Any
 from components.builders.ecr import listing_controllers
 from components.builders.ecr_cluster import irsa_role_name
 from components.builders.git_access import GIT_PROVIDER, GITHUB_APP_SECRET_NAME, repository_url
+from components.builders.registry_access import operator_image_values, pull_secret_name
 from components.builders.runtime_info import has_runtime_info, sync_substitution_patch
 from components.builders.sops import KUSTOMIZE_CONTROLLER, sops_role_name, sync_decryption_patch
 from components.definition.cluster import Cluster
@@ -125,15 +126,26 @@ def instance_annotations(cluster: Cluster) -> dict[str, str]:
 
 
 def distribution(cluster: Cluster) -> dict[str, Any]:
-    """Which Flux, and where its images come from. No `artifact`: the operator uses the manifests
-    embedded in its image; nothing is downloaded at run time."""
+    """Which Flux, and where its images come from. No `artifact` unless the definition names
+    one: the operator uses the manifests embedded in its image; nothing is downloaded at run
+    time. A mirror gets its variant written out (the operator knows only its own registries)
+    and, when it needs credentials, the pull Secret flux-fleet makes (registry_access.py)."""
     registry = cluster.spec.flux.registry
     out: dict[str, Any] = {
         "version": cluster.spec.flux.version,
         "registry": registry.url if registry is not None else FLUX_REGISTRY,
     }
-    if registry is not None and registry.pull_secret is not None:
-        out["imagePullSecret"] = registry.pull_secret
+    if registry is None:
+        return out
+    if registry.distribution_variant is not None:
+        out["variant"] = registry.distribution_variant
+    secret = pull_secret_name(cluster)
+    if secret is not None:
+        out["imagePullSecret"] = secret
+    if registry.artifact is not None:
+        out["artifact"] = registry.artifact
+        if secret is not None:
+            out["artifactPullSecret"] = secret
     return out
 
 
@@ -234,4 +246,5 @@ def operator_values(cluster: Cluster) -> dict[str, Any]:
         values["reporting"] = {"interval": monitoring.reporting_interval}
     if cluster.spec.flux.toleration_keys:
         values["tolerations"] = tolerations(cluster.spec.flux.toleration_keys)
+    values.update(operator_image_values(cluster))
     return values

@@ -36,6 +36,12 @@ from components.builders.monitoring import (
     flux_pod_monitor,
 )
 from components.builders.recovery import adoption_annotations, upsert_existing_objects
+from components.builders.registry_access import (
+    ChartCredentials,
+    chart_credentials,
+    pull_secret_metadata,
+    pull_secret_string_data,
+)
 from components.builders.runtime_info import (
     has_runtime_info,
     runtime_info_configmap,
@@ -49,6 +55,7 @@ from components.builders.sops import (
 )
 from components.definition.cluster import Cluster
 from components.definition.registries import Registry, partition_of
+from components.definition.secrets import SecretSource
 from components.names import FLUX_NAMESPACE, FLUX_SECRET_NAME
 
 
@@ -123,6 +130,16 @@ class AppKeyArgs:
 
 
 @dataclass(frozen=True)
+class PullSecretArgs:
+    """spec.flux.registry.credentialFrom: the mirror's pull Secret, made at apply time from
+    the credential read from AWS (never a value in the program or the plan)."""
+
+    metadata: dict[str, Any]
+    source: SecretSource
+    string_data: Callable[[str], dict[str, str]]  # the credential's value -> the Secret's data
+
+
+@dataclass(frozen=True)
 class FluxArgs:
     version: str
     operator_chart: str
@@ -133,6 +150,9 @@ class FluxArgs:
     ready_timeout_seconds: int = READY_TIMEOUT_SECONDS
     # spec.flux.runtimeInfo: the ConfigMap flux-runtime-info, given the EKS OIDC issuer
     runtime_info: Callable[[str], dict[str, Any]] | None = None
+    # spec.flux.operatorChart on ECR or on a mirror with credentials: the deployer's login
+    chart_credentials: ChartCredentials | None = None
+    pull_secret: PullSecretArgs | None = None
 
 
 @dataclass(frozen=True)
@@ -330,6 +350,8 @@ def cluster_args(
             runtime_info=functools.partial(_runtime_info, cluster, registries)
             if has_runtime_info(cluster)
             else None,
+            chart_credentials=chart_credentials(cluster),
+            pull_secret=_pull_secret_args(cluster),
         ),
         observability=ObservabilityArgs(
             slack=_slack_args(cluster, slack),
@@ -350,6 +372,18 @@ def cluster_args(
                 else {}
             ),
         },
+    )
+
+
+def _pull_secret_args(cluster: Cluster) -> PullSecretArgs | None:
+    metadata = pull_secret_metadata(cluster)
+    registry = cluster.spec.flux.registry
+    if metadata is None or registry is None or registry.credential_from is None:
+        return None
+    return PullSecretArgs(
+        metadata=metadata,
+        source=registry.credential_from,
+        string_data=functools.partial(pull_secret_string_data, cluster),
     )
 
 

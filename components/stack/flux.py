@@ -6,11 +6,14 @@ from collections.abc import Mapping
 from typing import Any
 
 import pulumi
+import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.builders.flux import READY_TIMEOUT_SECONDS
+from components.builders.registry_access import DOCKER_CONFIG_TYPE
 from components.names import FLUX_NAMESPACE, component_type
 from components.stack.args import FluxArgs
+from components.stack.aws_secret import aws_secret
 
 
 class Flux(pulumi.ComponentResource):
@@ -30,12 +33,31 @@ class Flux(pulumi.ComponentResource):
         *,
         k8s_provider: k8s.Provider,
         namespace: k8s.core.v1.Namespace,
+        aws_provider: pulumi.ProviderResource,  # the cluster's: reads credentials, ECR tokens
         before: list[pulumi.Resource],  # the Secrets it pulls with, Pod Identity associations
         service_account_roles: Mapping[str, pulumi.Input[str]] | None = None,
         oidc_issuer: pulumi.Input[str] | None = None,  # for spec.flux.runtimeInfo
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(component_type("Flux"), name, None, opts)
+        # spec.flux.registry.credentialFrom: the mirror's pull Secret, before the operator's pod
+        # and the FluxInstance that pull with it
+        self.pull_secret: k8s.core.v1.Secret | None = None
+        if args.pull_secret is not None:
+            pull = args.pull_secret
+            data: pulumi.Output[Any] = aws_secret(pull.source, aws_provider, self).apply(
+                pull.string_data
+            )
+            self.pull_secret = k8s.core.v1.Secret(
+                f"{name}-registry-pull-secret",
+                metadata=k8s.meta.v1.ObjectMetaArgs(**pull.metadata),
+                type=DOCKER_CONFIG_TYPE,
+                string_data=pulumi.Output.secret(data),
+                opts=pulumi.ResourceOptions(
+                    parent=self, provider=k8s_provider, depends_on=[namespace]
+                ),
+            )
+            before = [*before, self.pull_secret]
         self.operator = k8s.helm.v3.Release(
             f"{name}-operator",
             name="flux-operator",
@@ -44,9 +66,14 @@ class Flux(pulumi.ComponentResource):
             namespace=FLUX_NAMESPACE,
             create_namespace=False,
             values=args.operator_values,
+            repository_opts=self._chart_login(args, aws_provider),
             atomic=True,
             timeout=READY_TIMEOUT_SECONDS,
-            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider, depends_on=[namespace]),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=k8s_provider,
+                depends_on=[namespace, *([self.pull_secret] if self.pull_secret else [])],
+            ),
         )
         # spec.flux.runtimeInfo: the facts the sync Kustomization substitutes, there before the
         # instance (a Kustomization substituting from a missing ConfigMap fails)
@@ -85,3 +112,33 @@ class Flux(pulumi.ComponentResource):
             ),
         )
         self.register_outputs({"version": args.version})
+
+    def _chart_login(
+        self, args: FluxArgs, aws_provider: pulumi.ProviderResource
+    ) -> k8s.helm.v3.RepositoryOptsArgs | None:
+        """The chart registry's credentials, Pulumi secrets, for the Release's repositoryOpts:
+        pulumi-kubernetes (>= 4.27, `getChart` in provider/pkg/provider/helm_release.go and
+        `NewRegistryClient` in provider/pkg/helm/tool.go) logs in to an `oci://` chart's host
+        with them through a credential store in a temporary directory it removes once the chart
+        is fetched: no `helm registry login`, nothing left on the deployer's disk.
+
+        ECR: an authorization token of the cluster's account (the deployer's identity there,
+        which the registries stack grants the chart's repository across accounts), for the
+        chart registry's region; a token lasts 12 hours, so each `pulumi up` gets a new one."""
+        login = args.chart_credentials
+        if login is None:
+            return None
+        opts = pulumi.InvokeOutputOptions(provider=aws_provider, parent=self)
+        if login.ecr is not None:
+            account, region = login.ecr
+            token = aws.ecr.get_authorization_token_output(
+                registry_id=account, region=region, opts=opts
+            )
+            username, password = token.user_name, token.password
+        else:
+            assert login.credential is not None
+            username = pulumi.Output.from_input(login.credential.username)
+            password = aws_secret(login.credential, aws_provider, self)
+        return k8s.helm.v3.RepositoryOptsArgs(
+            username=pulumi.Output.secret(username), password=pulumi.Output.secret(password)
+        )
