@@ -93,16 +93,3 @@ def pull_secret_string_data(cluster: Cluster, password: str) -> dict[str, str]:
     assert registry is not None and registry.credential_from is not None
     username = registry.credential_from.username
     return {DOCKER_CONFIG_KEY: docker_config_json(registry.host, username, password)}
-
-
-def operator_image_values(cluster: Cluster) -> dict[str, Any]:
-    """The chart's `image` values: the operator's image from its mirror, pulled with the
-    mirror's Secret when on its host; {} keeps the chart's default (ghcr.io)."""
-    image = cluster.spec.flux.operator_image
-    if image is None:
-        return {}
-    values: dict[str, Any] = {"repository": image}
-    secret = secret_for(cluster, image)
-    if secret is not None:
-        values["pullSecrets"] = [{"name": secret}]
-    return {"image": values}
