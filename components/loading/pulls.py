@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from components.builders.ecr import (
     FleetView,
+    cache_grants,
     expand,
     fleet_registry,
     is_prefix,
@@ -81,6 +82,12 @@ def repository_policy_size_problems(fleet: FleetView) -> list[tuple[str, str]]:
         document = repository_policy(fleet.registries[registry], grants)
         problems += [
             (registry, f'the repository policy of "{repository}" {problem}')
+            for problem in repository_policy_problems(document)
+        ]
+    for (registry, prefix), grants in cache_grants(fleet).items():
+        document = repository_policy(fleet.registries[registry], grants)
+        problems += [
+            (registry, f'the repository creation template of cache "{prefix}" {problem}')
             for problem in repository_policy_problems(document)
         ]
     return problems
