@@ -26,6 +26,7 @@ from components.builders.flux import flux_instance, operator_values
 from components.builders.options import flux_options, operator_options
 from components.builders.registry_access import docker_config_json
 from components.definition.flux import FLUX_VARIANTS, KNOWN_REGISTRY_VARIANTS
+from components.definition.registries import Registry
 from components.loading.fleet import load_fleet, validate_cluster_doc
 from components.plan.result import Secret, StackPlan
 from components.plan.runner import plan_stack
@@ -620,3 +621,24 @@ def test_the_walk_finds_an_upstream_reference(project: Path) -> None:
         m[1] for r in plan.resources for t in strings(r.inputs) for m in HOST_REFERENCE.finditer(t)
     }
     assert "ghcr.io" in hosts
+
+
+# --- the how-to --------------------------------------------------------------------------------
+
+DOC = ROOT / "docs/how-to/private-registries.md"
+
+
+def test_the_how_to_example_validates_and_does_what_its_table_says() -> None:
+    blocks = re.findall(r"```yaml\n(.*?)```", DOC.read_text(), re.S)
+    flux = yamlio.load(blocks[0])["spec"]["flux"]
+    cluster = bare(flux)
+    distribution = flux_instance(flux_options(cluster))["spec"]["distribution"]
+    assert distribution["registry"] == flux["registry"]["url"]
+    assert distribution["variant"] == flux["registry"]["variant"]
+    assert distribution["imagePullSecret"] == flux["registry"]["pullSecret"]
+    assert distribution["artifactPullSecret"] == flux["registry"]["pullSecret"]
+    values = operator_values(operator_options(cluster))
+    assert values["image"]["repository"] == flux["operatorImage"]
+    assert values["image"]["pullSecrets"] == [{"name": flux["registry"]["pullSecret"]}]
+    (registry,) = yamlio.load(blocks[1])["registries"]
+    assert Registry.model_validate(registry).pull_through_cache == ["ghcr"]
