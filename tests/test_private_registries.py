@@ -31,6 +31,7 @@ from components.loading.fleet import load_fleet, validate_cluster_doc
 from components.plan.result import Secret, StackPlan
 from components.plan.runner import plan_stack
 from components.stack import program
+from components.tools.snapshots import Snapshot, registries_view
 
 PROD = "production-cluster-name"
 PROD_ACCOUNT = "123456789012"
@@ -642,3 +643,18 @@ def test_the_how_to_example_validates_and_does_what_its_table_says() -> None:
     assert values["image"]["pullSecrets"] == [{"name": flux["registry"]["pullSecret"]}]
     (registry,) = yamlio.load(blocks[1])["registries"]
     assert Registry.model_validate(registry).pull_through_cache == ["ghcr"]
+
+
+def test_the_registries_stack_is_affected_by_an_ecr_chart_or_operator_image(project: Path) -> None:
+    """`fluxfleet affected` compares what the registries stack reads: the operator's ECR image
+    and chart are part of it, like the controller images' mirror."""
+
+    def view() -> Any:
+        return registries_view(Snapshot(load_fleet(project), [PROD], True))
+
+    ecr_fleet(project)
+    before = view()
+    assert before["clusters"][PROD]["operatorChart"] == ECR_MIRRORS["operatorChart"]
+    assert before["registries"]["shared"]["pullThroughCache"] == ["ghcr"]
+    set_flux(project, {"operatorImage": f"{ECR_HOST}/ghcr/other/flux-operator"})
+    assert view() != before
