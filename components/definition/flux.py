@@ -312,7 +312,12 @@ class RegistryCredentialFrom(SecretSource):
     at apply time, like the Slack and GitHub App credentials)."""
 
     username: Annotated[
-        str, pattern(r"^[^:\s]+$", "a registry username (no ':' or spaces)", max_length=255)
+        str,
+        pattern(
+            r"^[!-9;-~]+$",
+            "a registry username: printable ASCII, without ':' or spaces",
+            max_length=255,
+        ),
     ] = Field(description="the registry username, such as flux (not a secret)")
 
 
