@@ -630,7 +630,8 @@ DOC = ROOT / "docs/how-to/private-registries.md"
 
 
 def test_the_how_to_example_validates_and_does_what_its_table_says() -> None:
-    blocks = re.findall(r"```yaml\n(.*?)```", DOC.read_text(), re.S)
+    section = DOC.read_text().split("## Private and air-gapped registries", 1)[1]
+    blocks = re.findall(r"```yaml\n(.*?)```", section, re.S)
     flux = yamlio.load(blocks[0])["spec"]["flux"]
     cluster = bare(flux)
     distribution = flux_instance(flux_options(cluster))["spec"]["distribution"]
