@@ -31,6 +31,7 @@ from components.loading.fleet import load_fleet, validate_cluster_doc
 from components.plan.result import Secret, StackPlan
 from components.plan.runner import plan_stack
 from components.stack import program
+from components.stack.flux import chart_login_ignored
 from components.tools.snapshots import Snapshot, registries_view
 
 PROD = "production-cluster-name"
@@ -659,3 +660,17 @@ def test_the_registries_stack_is_affected_by_an_ecr_chart_or_operator_image(proj
     assert before["registries"]["shared"]["pullThroughCache"] == ["ghcr"]
     set_flux(project, {"operatorImage": f"{ECR_HOST}/ghcr/other/flux-operator"})
     assert view() != before
+
+
+def test_a_preview_ignores_the_chart_login_an_update_never_does() -> None:
+    """A new ECR token each run would make every preview (the drift check) show the Release
+    changed; an update must send the fresh one, never the expired token from the state."""
+    assert chart_login_ignored(logs_in=True, dry_run=True) == ["repositoryOpts"]
+    assert chart_login_ignored(logs_in=True, dry_run=False) is None
+    assert chart_login_ignored(logs_in=False, dry_run=True) is None
+
+
+def test_the_plan_of_an_update_ignores_nothing_of_the_release(project: Path) -> None:
+    ecr_fleet(project)
+    release = one(plan_stack(project, PROD), RELEASE)
+    assert release.ignore_changes == []

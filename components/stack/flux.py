@@ -16,6 +16,15 @@ from components.stack.args import FluxArgs
 from components.stack.aws_secret import aws_secret
 
 
+def chart_login_ignored(logs_in: bool, dry_run: bool) -> list[str] | None:
+    """What a preview ignores of the Release: the chart registry's credentials. An ECR token is
+    new on every run, so without this every `pulumi preview` (the daily drift check's
+    `--expect-no-changes` included) would show the Release changed; `pulumi up` (not a dry run)
+    ignores nothing, so an install or upgrade always pulls with a fresh token (and records a
+    Helm revision of the same chart when nothing else changed)."""
+    return ["repositoryOpts"] if logs_in and dry_run else None
+
+
 class Flux(pulumi.ComponentResource):
     """Operator first, then the instance; destroy runs the other way round.
 
@@ -73,6 +82,9 @@ class Flux(pulumi.ComponentResource):
                 parent=self,
                 provider=k8s_provider,
                 depends_on=[namespace, *([self.pull_secret] if self.pull_secret else [])],
+                ignore_changes=chart_login_ignored(
+                    args.chart_credentials is not None, pulumi.runtime.is_dry_run()
+                ),
             ),
         )
         # spec.flux.runtimeInfo: the facts the sync Kustomization substitutes, there before the
