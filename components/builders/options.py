@@ -18,7 +18,7 @@ from components.builders.flux import (
     SyncOptions,
 )
 from components.builders.git_access import GitAccessOptions, repository_url
-from components.builders.registry_access import pull_secret_name, secret_for
+from components.builders.registry_access import MirrorOptions, secret_for
 from components.builders.runtime_info import (
     RuntimeInfoOptions,
     registry_host,
@@ -107,6 +107,7 @@ def flux_options(cluster: Cluster) -> FluxOptions:
     (the sync, the controllers' roles, the sync Kustomization's patches)."""
     spec, flux = cluster.spec, cluster.spec.flux
     metadata = flux.common_metadata
+    mirror = mirror_options(cluster)
     sync_patches = [
         *([sync_decryption_patch()] if spec.sops is not None else []),
         *([sync_substitution_patch()] if flux.runtime_info is not None else []),
@@ -114,11 +115,11 @@ def flux_options(cluster: Cluster) -> FluxOptions:
     return FluxOptions(
         version=flux.version,
         registry=flux.registry.url if flux.registry is not None else FLUX_REGISTRY,
-        image_pull_secret=pull_secret_name(cluster),
+        image_pull_secret=mirror.secret_name,
         variant=flux.registry.distribution_variant if flux.registry is not None else None,
         artifact=flux.registry.artifact if flux.registry is not None else None,
         artifact_pull_secret=secret_for(
-            cluster, flux.registry.artifact if flux.registry is not None else None
+            mirror, flux.registry.artifact if flux.registry is not None else None
         ),
         components=tuple(flux.all_components),
         size=flux.size,
@@ -143,6 +144,20 @@ def flux_options(cluster: Cluster) -> FluxOptions:
     )
 
 
+def mirror_options(cluster: Cluster) -> MirrorOptions:
+    """spec.flux's mirrors, as the pull Secret and the chart's login need them."""
+    flux = cluster.spec.flux
+    registry = flux.registry
+    if registry is None:
+        return MirrorOptions(chart=flux.operator_chart)
+    return MirrorOptions(
+        host=registry.host,
+        credential=registry.credential_from,
+        secret_name=registry.secret_name,
+        chart=flux.operator_chart,
+    )
+
+
 def operator_options(cluster: Cluster) -> OperatorOptions:
     """The flux-operator chart's options: the Flux tolerations, and spec.monitoring's
     ServiceMonitor for the operator's own metrics."""
@@ -153,5 +168,5 @@ def operator_options(cluster: Cluster) -> OperatorOptions:
         monitor_labels=dict(monitoring.monitor_labels or {}),
         reporting_interval=monitoring.reporting_interval,
         image_repository=cluster.spec.flux.operator_image,
-        image_pull_secret=secret_for(cluster, cluster.spec.flux.operator_image),
+        image_pull_secret=secret_for(mirror_options(cluster), cluster.spec.flux.operator_image),
     )

@@ -18,7 +18,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from components.definition.cluster import Cluster
 from components.definition.ecr import ecr_location
 from components.definition.flux import RegistryCredentialFrom, registry_host
 from components.names import FLUX_NAMESPACE, MANAGED_BY
@@ -36,47 +35,42 @@ class ChartCredentials:
     credential: RegistryCredentialFrom | None = None
 
 
-def pull_secret_name(cluster: Cluster) -> str | None:
-    """The pull Secret flux-fleet creates for a registry that is not ECR (None: none)."""
-    registry = cluster.spec.flux.registry
-    return registry.secret_name if registry is not None else None
+@dataclass(frozen=True)
+class MirrorOptions:
+    """The mirror of spec.flux.registry and what it needs, filled by builders/options.py."""
+
+    host: str | None = None  # the controller images' registry host; None: ghcr.io, no mirror
+    credential: RegistryCredentialFrom | None = None  # not for ECR
+    secret_name: str | None = None  # the pull Secret made from `credential`
+    chart: str | None = None  # spec.flux.operatorChart; None: the chart on ghcr.io
 
 
-def _on_mirror_host(cluster: Cluster, reference: str | None) -> bool:
-    """Whether `reference` is on the host of spec.flux.registry (so its credential applies)."""
-    registry = cluster.spec.flux.registry
-    return (
-        registry is not None and reference is not None and registry_host(reference) == registry.host
-    )
-
-
-def secret_for(cluster: Cluster, reference: str | None) -> str | None:
+def secret_for(options: MirrorOptions, reference: str | None) -> str | None:
     """The pull Secret to name for `reference`: the mirror's, when it has one and the
     reference is on its host; else none (an anonymous registry, or ECR)."""
-    return pull_secret_name(cluster) if _on_mirror_host(cluster, reference) else None
-
-
-def chart_credentials(cluster: Cluster) -> ChartCredentials | None:
-    """What the deployer pulls spec.flux.operatorChart with: an ECR token for an ECR chart,
-    the mirror's credential for a chart on its host, else nothing (a public registry)."""
-    chart = cluster.spec.flux.operator_chart
-    if chart is None:
+    if reference is None or options.host is None or registry_host(reference) != options.host:
         return None
-    location = ecr_location(chart)
+    return options.secret_name
+
+
+def chart_credentials(options: MirrorOptions) -> ChartCredentials | None:
+    """What the deployer pulls the operator chart with: an ECR token for an ECR chart, the
+    mirror's credential for a chart on its host, else nothing (a public registry)."""
+    if options.chart is None:
+        return None
+    location = ecr_location(options.chart)
     if location is not None:
         return ChartCredentials(ecr=(location[0], location[1]))
-    registry = cluster.spec.flux.registry
-    if registry is not None and registry.credential_from is not None and secret_for(cluster, chart):
-        return ChartCredentials(credential=registry.credential_from)
+    if options.credential is not None and secret_for(options, options.chart) is not None:
+        return ChartCredentials(credential=options.credential)
     return None
 
 
-def pull_secret_metadata(cluster: Cluster) -> dict[str, Any] | None:
+def pull_secret_metadata(options: MirrorOptions) -> dict[str, Any] | None:
     """The metadata of the mirror's pull Secret in flux-system, None when there is none."""
-    name = pull_secret_name(cluster)
-    if name is None:
+    if options.secret_name is None:
         return None
-    return {"name": name, "namespace": FLUX_NAMESPACE, "labels": dict(MANAGED_BY)}
+    return {"name": options.secret_name, "namespace": FLUX_NAMESPACE, "labels": dict(MANAGED_BY)}
 
 
 def docker_config_json(host: str, username: str, password: str) -> str:
@@ -87,9 +81,8 @@ def docker_config_json(host: str, username: str, password: str) -> str:
     return json.dumps({"auths": {host: entry}}, sort_keys=True)
 
 
-def pull_secret_string_data(cluster: Cluster, password: str) -> dict[str, str]:
+def pull_secret_string_data(options: MirrorOptions, password: str) -> dict[str, str]:
     """The pull Secret's data, given the password (or token) read from AWS."""
-    registry = cluster.spec.flux.registry
-    assert registry is not None and registry.credential_from is not None
-    username = registry.credential_from.username
-    return {DOCKER_CONFIG_KEY: docker_config_json(registry.host, username, password)}
+    assert options.host is not None and options.credential is not None
+    username = options.credential.username
+    return {DOCKER_CONFIG_KEY: docker_config_json(options.host, username, password)}

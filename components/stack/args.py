@@ -36,12 +36,14 @@ from components.builders.monitoring import (
 from components.builders.options import (
     cluster_pulls,
     flux_options,
+    mirror_options,
     operator_options,
     runtime_info_options,
 )
 from components.builders.recovery import adoption_annotations, upsert_existing_objects
 from components.builders.registry_access import (
     ChartCredentials,
+    MirrorOptions,
     chart_credentials,
     pull_secret_metadata,
     pull_secret_string_data,
@@ -285,6 +287,7 @@ def cluster_args(
     spec, name = cluster.spec, cluster.name
     flux = flux_options(cluster)
     runtime_info = runtime_info_options(cluster, registries)
+    mirror = mirror_options(cluster)
     foreign = foreign_key_policy_statements(cluster)
 
     def key(
@@ -357,8 +360,8 @@ def cluster_args(
             runtime_info=functools.partial(_runtime_info, runtime_info)
             if runtime_info is not None
             else None,
-            chart_credentials=chart_credentials(cluster),
-            pull_secret=_pull_secret_args(cluster),
+            chart_credentials=chart_credentials(mirror),
+            pull_secret=_pull_secret_args(mirror),
         ),
         observability=ObservabilityArgs(
             slack=_slack_args(cluster, slack),
@@ -382,15 +385,14 @@ def cluster_args(
     )
 
 
-def _pull_secret_args(cluster: Cluster) -> PullSecretArgs | None:
-    metadata = pull_secret_metadata(cluster)
-    registry = cluster.spec.flux.registry
-    if metadata is None or registry is None or registry.credential_from is None:
+def _pull_secret_args(mirror: MirrorOptions) -> PullSecretArgs | None:
+    metadata = pull_secret_metadata(mirror)
+    if metadata is None or mirror.credential is None:
         return None
     return PullSecretArgs(
         metadata=metadata,
-        source=registry.credential_from,
-        string_data=functools.partial(pull_secret_string_data, cluster),
+        source=mirror.credential,
+        string_data=functools.partial(pull_secret_string_data, mirror),
     )
 
 
