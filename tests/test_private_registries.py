@@ -22,6 +22,7 @@ from parliament import analyze_policy_string
 from planutil import BARE, of_type, one, run_cli
 
 from components import yamlio
+from components.builders import ecr
 from components.builders.flux import flux_instance, operator_values
 from components.builders.options import flux_options, operator_options
 from components.builders.registry_access import docker_config_json
@@ -674,3 +675,37 @@ def test_the_plan_of_an_update_ignores_nothing_of_the_release(project: Path) -> 
     ecr_fleet(project)
     release = one(plan_stack(project, PROD), RELEASE)
     assert release.ignore_changes == []
+
+
+def test_the_registry_policy_groups_accounts_and_grants_an_organization_under_its_id() -> None:
+    arn = "arn:aws:ecr:eu-west-1:210987654321:repository"
+    refs = {
+        "111111111111": ["ghcr/fluxcd/*"],
+        "222222222222": ["ghcr/fluxcd/*"],
+        "333333333333": ["ghcr/team/api"],
+    }
+    accounts = Registry.model_validate(
+        {"name": "shared", "accountId": "210987654321", "region": "eu-west-1"}
+    )
+    document = ecr.registry_policy(accounts, refs)
+    assert [(s["Resource"], s["Principal"]["AWS"]) for s in document["Statement"]] == [
+        (
+            f"{arn}/ghcr/fluxcd/*",
+            ["arn:aws:iam::222222222222:root", "arn:aws:iam::111111111111:root"],
+        ),
+        (f"{arn}/ghcr/team/api", "arn:aws:iam::333333333333:root"),
+    ]
+    organization = Registry.model_validate(
+        {
+            "name": "shared",
+            "accountId": "210987654321",
+            "region": "eu-west-1",
+            "organizationId": "o-abc123def4",
+            "grantTo": "organization",
+        }
+    )
+    (statement_,) = ecr.registry_policy(organization, refs)["Statement"]
+    assert statement_["Principal"] == "*"
+    assert statement_["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": "o-abc123def4"}}
+    assert statement_["Resource"] == [f"{arn}/ghcr/team/api", f"{arn}/ghcr/fluxcd/*"]
+    assert findings({"Version": "2012-10-17", "Statement": [statement_]}) == []
