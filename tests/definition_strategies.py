@@ -242,7 +242,7 @@ def valid_clusters() -> Strategy:
                 del source["matchLabels"]
         registry = flux.get("registry")
         if registry is not None:  # the mirror's rules (definition/flux.py, FluxRegistry)
-            if "credentialFrom" not in registry or ecr_model.ecr_location(registry["url"]):
+            if "credentialFrom" not in registry or types_model.ecr_location(registry["url"]):
                 for key in ("credentialFrom", "pullSecret"):
                     registry.pop(key, None)
             if registry["url"].rstrip("/") in flux_model.KNOWN_REGISTRY_VARIANTS:
@@ -250,7 +250,7 @@ def valid_clusters() -> Strategy:
             if "artifact" in registry:  # on the registry's host (never ECR)
                 path = registry["artifact"].removeprefix("oci://").split("/", 1)[1]
                 registry["artifact"] = f"oci://{registry['url'].split('/', 1)[0]}/{path}"
-                if ecr_model.ecr_location(registry["artifact"]):
+                if types_model.ecr_location(registry["artifact"]):
                     del registry["artifact"]
         # A credential in AWS: exactly one of an SSM parameter and a secret (a model rule).
         for source in (

@@ -31,7 +31,6 @@ from components.definition.registries import Registry
 from components.loading.fleet import load_fleet, validate_cluster_doc
 from components.plan.result import Secret, StackPlan
 from components.plan.runner import plan_stack
-from components.stack import program
 from components.stack.flux import chart_login_ignored
 from components.tools.snapshots import Snapshot, registries_view
 
@@ -91,7 +90,6 @@ def set_flux(project: Path, flux: dict[str, Any], *, alerts: bool = True) -> Non
     if not alerts:
         doc["spec"]["alerts"] = {"slack": {"enabled": False}}
     path.write_text(yamlio.dump_yaml([doc]))
-    program.fleet.cache_clear()
 
 
 def set_registry(project: Path, **fields: Any) -> None:
@@ -100,7 +98,6 @@ def set_registry(project: Path, **fields: Any) -> None:
     doc = yamlio.load(path.read_text())
     doc["registries"][0].update(fields)
     path.write_text(yamlio.dump_yaml([doc]))
-    program.fleet.cache_clear()
 
 
 def ecr_fleet(project: Path, *, alerts: bool = True) -> None:

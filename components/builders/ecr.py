@@ -34,8 +34,9 @@ from components.builders.iam import (
     provider_set,
 )
 from components.definition.cluster import Cluster
-from components.definition.ecr import EcrPull, ecr_location
+from components.definition.ecr import EcrPull
 from components.definition.registries import Registry
+from components.definition.types import ecr_location
 
 # Why a cluster pulling from ECR may need nothing in its own account (EcrAccess is then empty).
 NOTHING_TO_GRANT = (

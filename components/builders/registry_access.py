@@ -18,8 +18,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from components.definition.ecr import ecr_location
 from components.definition.flux import RegistryCredentialFrom, registry_host
+from components.definition.types import ecr_location
 from components.names import FLUX_NAMESPACE, MANAGED_BY
 
 DOCKER_CONFIG_TYPE = "kubernetes.io/dockerconfigjson"

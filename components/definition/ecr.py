@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
@@ -13,23 +12,6 @@ ECR_REPOSITORY = r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)
 ECR_REPOSITORY_NAME = rf"^{ECR_REPOSITORY}$"
 ECR_REPOSITORY_REF = rf"^{ECR_REPOSITORY}(?:/\*)?$"
 IAM_ROLE_NAME = r"^[A-Za-z0-9+=,.@_-]{1,64}$"
-# An ECR registry host (and the path after it): what an image, chart or artifact reference on
-# ECR starts with. ECR needs no pull Secret: the nodes' role and ECR tokens pull from it.
-ECR_REGISTRY = re.compile(
-    r"^(?P<account>[0-9]{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?"
-    r"(/(?P<path>.+))?$"
-)
-
-
-def ecr_location(reference: str) -> tuple[str, str, str] | None:
-    """(account, region, path) of an image registry, image repository or `oci://` chart or
-    artifact on ECR; None for any other registry."""
-    found = ECR_REGISTRY.match(reference.removeprefix("oci://"))
-    if found is None:
-        return None
-    return found["account"], found["region"], found["path"] or ""
-
-
 RepositoryName = Annotated[
     str,
     pattern(

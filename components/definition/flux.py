@@ -15,7 +15,6 @@ from typing import Annotated, Any, Literal, cast
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from components import yamlio
-from components.definition.ecr import ecr_location
 from components.definition.secrets import SecretSource
 from components.definition.types import (
     ChartVersion,
@@ -31,6 +30,7 @@ from components.definition.types import (
     Subdomain,
     TolerationKey,
     bounded_duration,
+    ecr_location,
     field_error,
     go_fullmatch,
     go_regex,

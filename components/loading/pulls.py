@@ -21,8 +21,8 @@ from components.builders.ecr_cluster import irsa_permissions, node_pull_policy
 from components.builders.iam import INLINE_POLICY_LIMIT, MANAGED_POLICY_LIMIT, policy_size
 from components.builders.options import cluster_pulls
 from components.definition.cluster import Cluster
-from components.definition.ecr import ecr_location
 from components.definition.registries import Registry, partition_of
+from components.definition.types import ecr_location
 from components.names import CLUSTERS_DIR, REGISTRIES_FILE
 
 REGISTRIES_DISPLAY = f"{CLUSTERS_DIR}/{REGISTRIES_FILE}"

@@ -3,17 +3,44 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.builders.flux import READY_TIMEOUT_SECONDS
-from components.builders.registry_access import DOCKER_CONFIG_TYPE
+from components.builders.flux import READY_TIMEOUT_SECONDS, FluxOptions, flux_instance
+from components.builders.registry_access import (
+    DOCKER_CONFIG_TYPE,
+    MirrorOptions,
+    chart_credentials,
+    pull_secret_metadata,
+    pull_secret_string_data,
+)
+from components.builders.runtime_info import (
+    RuntimeInfoOptions,
+    runtime_info_configmap,
+    runtime_info_data,
+)
 from components.names import FLUX_NAMESPACE, component_type
-from components.stack.args import FluxArgs
 from components.stack.aws_secret import aws_secret
+
+
+@dataclass(frozen=True)
+class FluxArgs:
+    operator_chart: str
+    operator_version: str
+    operator_values: dict[str, Any]
+    # The FluxInstance's options: the component builds it, adding the controllers' IRSA role
+    # ARNs once the roles exist (builders/flux.py, flux_instance).
+    instance: FluxOptions
+    # spec.flux.runtimeInfo: the ConfigMap flux-runtime-info, built once the EKS OIDC issuer is
+    # known (builders/runtime_info.py); None: off
+    runtime_info: RuntimeInfoOptions | None = None
+    # spec.flux's mirrors: the pull Secret made from credentialFrom, the chart registry's login
+    # (builders/registry_access.py); the default: neither
+    mirror: MirrorOptions = field(default_factory=MirrorOptions)
 
 
 def chart_login_ignored(logs_in: bool, dry_run: bool) -> list[str] | None:
@@ -52,14 +79,15 @@ class Flux(pulumi.ComponentResource):
         # spec.flux.registry.credentialFrom: the mirror's pull Secret, before the operator's pod
         # and the FluxInstance that pull with it
         self.pull_secret: k8s.core.v1.Secret | None = None
-        if args.pull_secret is not None:
-            pull = args.pull_secret
-            data: pulumi.Output[Any] = aws_secret(pull.source, aws_provider, self).apply(
-                pull.string_data
+        mirror, credential = args.mirror, args.mirror.credential
+        metadata = pull_secret_metadata(mirror)
+        if metadata is not None and credential is not None:
+            data: pulumi.Output[Any] = aws_secret(credential, aws_provider, self).apply(
+                lambda password: pull_secret_string_data(mirror, password)
             )
             self.pull_secret = k8s.core.v1.Secret(
                 f"{name}-registry-pull-secret",
-                metadata=k8s.meta.v1.ObjectMetaArgs(**pull.metadata),
+                metadata=k8s.meta.v1.ObjectMetaArgs(**metadata),
                 type=DOCKER_CONFIG_TYPE,
                 string_data=pulumi.Output.secret(data),
                 opts=pulumi.ResourceOptions(
@@ -67,6 +95,7 @@ class Flux(pulumi.ComponentResource):
                 ),
             )
             before = [*before, self.pull_secret]
+        login = self._chart_login(args.mirror, aws_provider)
         self.operator = k8s.helm.v3.Release(
             f"{name}-operator",
             name="flux-operator",
@@ -75,16 +104,14 @@ class Flux(pulumi.ComponentResource):
             namespace=FLUX_NAMESPACE,
             create_namespace=False,
             values=args.operator_values,
-            repository_opts=self._chart_login(args, aws_provider),
+            repository_opts=login,
             atomic=True,
             timeout=READY_TIMEOUT_SECONDS,
             opts=pulumi.ResourceOptions(
                 parent=self,
                 provider=k8s_provider,
                 depends_on=[namespace, *([self.pull_secret] if self.pull_secret else [])],
-                ignore_changes=chart_login_ignored(
-                    args.chart_credentials is not None, pulumi.runtime.is_dry_run()
-                ),
+                ignore_changes=chart_login_ignored(login is not None, pulumi.runtime.is_dry_run()),
             ),
         )
         # spec.flux.runtimeInfo: the facts the sync Kustomization substitutes, there before the
@@ -92,23 +119,26 @@ class Flux(pulumi.ComponentResource):
         self.runtime_info: k8s.core.v1.ConfigMap | None = None
         if args.runtime_info is not None:
             assert oidc_issuer is not None
-            render = args.runtime_info
-            configmap = pulumi.Output.from_input(oidc_issuer).apply(render)
+            facts = args.runtime_info
+            data = pulumi.Output.from_input(oidc_issuer).apply(
+                lambda issuer: runtime_info_data(facts, issuer)
+            )
             self.runtime_info = k8s.core.v1.ConfigMap(
                 f"{name}-runtime-info",
-                metadata=render("")["metadata"],  # the data alone waits for the issuer
-                data=configmap.apply(lambda c: c["data"]),
+                # the data alone waits for the issuer
+                metadata=runtime_info_configmap({})["metadata"],
+                data=data,
                 opts=pulumi.ResourceOptions(
                     parent=self, provider=k8s_provider, depends_on=[namespace]
                 ),
             )
             before = [*before, self.runtime_info]
-        timeout = args.ready_timeout_seconds
-        desired = args.instance({})
+        timeout = args.instance.ready_timeout_seconds
+        desired = flux_instance(args.instance)
         spec: pulumi.Input[dict[str, Any]] = desired["spec"]
         if service_account_roles:  # IRSA role ARNs (Outputs): patched onto the ServiceAccounts
             spec = pulumi.Output.all(**service_account_roles).apply(
-                lambda arns: args.instance(arns)["spec"]
+                lambda arns: flux_instance(args.instance, service_account_roles=arns)["spec"]
             )
         self.instance = k8s.apiextensions.CustomResource(
             f"{name}-instance",
@@ -123,10 +153,10 @@ class Flux(pulumi.ComponentResource):
                 custom_timeouts=pulumi.CustomTimeouts(create=f"{timeout}s", update=f"{timeout}s"),
             ),
         )
-        self.register_outputs({"version": args.version})
+        self.register_outputs({"version": args.instance.version})
 
     def _chart_login(
-        self, args: FluxArgs, aws_provider: pulumi.ProviderResource
+        self, mirror: MirrorOptions, aws_provider: pulumi.ProviderResource
     ) -> k8s.helm.v3.RepositoryOptsArgs | None:
         """The chart registry's credentials, Pulumi secrets, for the Release's repositoryOpts:
         pulumi-kubernetes (>= 4.27, `getChart` in provider/pkg/provider/helm_release.go and
@@ -136,8 +166,8 @@ class Flux(pulumi.ComponentResource):
 
         ECR: an authorization token of the cluster's account (the deployer's identity there,
         which the registries stack grants the chart's repository across accounts), for the
-        chart registry's region; a token lasts 12 hours, so each `pulumi up` gets a new one."""
-        login = args.chart_credentials
+        chart registry's region; a token lasts 12 hours, so each run gets a new one."""
+        login = chart_credentials(mirror)
         if login is None:
             return None
         opts = pulumi.InvokeOutputOptions(provider=aws_provider, parent=self)
