@@ -706,3 +706,30 @@ def test_the_registry_policy_groups_accounts_and_grants_an_organization_under_it
     assert statement_["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": "o-abc123def4"}}
     assert statement_["Resource"] == [f"{arn}/ghcr/team/api", f"{arn}/ghcr/fluxcd/*"]
     assert findings({"Version": "2012-10-17", "Statement": [statement_]}) == []
+
+
+@pytest.mark.parametrize(
+    ("secret", "apps", "taken"),
+    [
+        ("flux-system", [], "the fleet repository's"),
+        (
+            "my-apps-deploykey",
+            [{"name": "my-apps", "repository": "my-apps", "path": "deploy"}],
+            "spec.apps my-apps's",
+        ),
+    ],
+)
+def test_the_pull_secret_is_a_secret_of_its_own(
+    secret: str, apps: list[dict[str, Any]], taken: str
+) -> None:
+    doc = copy.deepcopy(BARE)
+    doc["spec"]["flux"] = {
+        "registry": {"url": f"{HOST}/fluxcd", "credentialFrom": CREDENTIAL, "pullSecret": secret}
+    }
+    doc["spec"]["apps"] = apps
+    cluster, problems = validate_cluster_doc(doc, "k8s-clusters/bare.yaml", "bare", {})
+    assert cluster is None
+    assert [str(p) for p in problems] == [
+        f"k8s-clusters/bare.yaml: spec.flux.registry.pullSecret: "
+        f'"{secret}" is {taken} Secret, expected another pullSecret'
+    ]
