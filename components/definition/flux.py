@@ -3,8 +3,10 @@
 Every field beyond version, components, size, network policy and tolerations maps to one field of
 the Flux Operator's FluxInstance (v1, operator 0.58): `patches` to spec.kustomize.patches,
 `multitenant`/`tenantDefaultServiceAccount`/`clusterDomain` to spec.cluster, `registry` to
-spec.distribution, `storage` to spec.storage, `commonMetadata` to spec.commonMetadata. Left out,
-each keeps what the operator does by default (and today's plans unchanged).
+spec.distribution (and the pull Secret made from its credentialFrom), `storage` to spec.storage,
+`commonMetadata` to spec.commonMetadata; `operatorImage` and `operatorChart` are the operator's
+Helm release's. Left out, each keeps what the operator does by default (and today's plans
+unchanged).
 """
 
 from __future__ import annotations
