@@ -17,6 +17,7 @@ from components.builders.monitoring import dashboard_configmaps, flux_pod_monito
 from components.builders.options import (
     cluster_pulls,
     flux_options,
+    mirror_options,
     monitoring_options,
     operator_options,
     role_trust,
@@ -164,6 +165,7 @@ def cluster_args(
             operator_values=operator_values(operator_options(cluster)),
             instance=flux,
             runtime_info=runtime_info_options(cluster, registries),
+            mirror=mirror_options(cluster),
         ),
         observability=ObservabilityArgs(
             notifiers=alerts,
