@@ -221,6 +221,11 @@ BAD: list[tuple[dict[str, Any], str]] = [
         "spec.alerts.routes[0].channel: required field is missing, expected the Slack channel",
     ),
     (
+        {"routes": [{"name": "x", "channel": "#a,#b"}]},
+        "spec.alerts.routes[0].channel: expected a Slack channel such as #flux-alerts, or a "
+        'channel ID, got "#a,#b"',
+    ),
+    (
         {"providers": [provider_of("msteams")], "routes": [{"name": "x", "channel": "#a"}]},
         "spec.alerts.routes[0].channel: expected no channel: team is msteams, which reads none",
     ),

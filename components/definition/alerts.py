@@ -3,6 +3,7 @@ Grafana dashboards, Prometheus scraping."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Annotated, Literal, TypeVar
 
@@ -68,12 +69,13 @@ def _printable(expected: str) -> Callable[[str], str]:
     return check
 
 
-_printable_channel = _printable("a Slack channel such as #flux-alerts, or a channel ID")
+SLACK_CHANNEL_HINT = "a Slack channel such as #flux-alerts, or a channel ID"
+_printable_channel = _printable(SLACK_CHANNEL_HINT)
 
 
 SlackChannel = Annotated[
     str,
-    pattern(SLACK_CHANNEL, "a Slack channel such as #flux-alerts, or a channel ID"),
+    pattern(SLACK_CHANNEL, SLACK_CHANNEL_HINT),
     AfterValidator(_printable_channel),
 ]
 CHANNEL_HINT = "the provider's channel, room, chat or routing key (no space)"
@@ -281,10 +283,10 @@ class AlertRoute(AlertRule):
         description="the provider it sends to: slack (spec.alerts.slack's credential) or one of "
         "spec.alerts.providers; default: the one provider, or slack when there is none",
     )
-    channel: SlackChannel | None = Field(
+    channel: Channel | None = Field(
         None,
-        description="the channel, such as #deploys (required for slack; another provider's own "
-        "channel otherwise)",
+        description="the channel, such as #deploys (required for slack; a Provider of its own "
+        "with this channel, for a provider type that reads one)",
     )
 
 
@@ -395,6 +397,9 @@ class Alerts(Model):
             if route.channel is None:
                 message = "required field is missing, expected the Slack channel, such as #deploys"
                 return [field_error(("routes", i, "channel"), None, message)]
+            if re.fullmatch(SLACK_CHANNEL, route.channel) is None:
+                message = f"expected {SLACK_CHANNEL_HINT}, got {show(route.channel)}"
+                return [field_error(("routes", i, "channel"), route.channel, message)]
             return []
         provider = self.provider(target)
         assert provider is not None
