@@ -11,6 +11,7 @@ from typing import Any
 from components.builders.ecr import listing_controllers
 from components.builders.ecr_cluster import irsa_role_name
 from components.builders.git_access import GIT_PROVIDER, GITHUB_APP_SECRET_NAME, repository_url
+from components.builders.git_ref import sync_ref, sync_ref_patch
 from components.builders.runtime_info import has_runtime_info, sync_substitution_patch
 from components.builders.sops import KUSTOMIZE_CONTROLLER, sops_role_name, sync_decryption_patch
 from components.definition.cluster import Cluster
@@ -164,7 +165,7 @@ def sync(cluster: Cluster) -> dict[str, Any]:
     out: dict[str, Any] = {
         "kind": "GitRepository",
         "url": repository_url(cluster, git.owner, git.repository),
-        "ref": f"refs/heads/{git.branch}",
+        "ref": sync_ref(git.checkout),
         "path": cluster.git_path,
         "pullSecret": GITHUB_APP_SECRET_NAME if git.uses_github_app else FLUX_SECRET_NAME,
         "interval": git.interval,
@@ -200,6 +201,9 @@ def flux_instance(
     patches = toleration_patches(spec.flux.toleration_keys)
     patches += service_account_role_patches(service_account_roles or {})
     patches += identity_rollout_patches(cluster)
+    ref_patch = sync_ref_patch(spec.git.checkout)
+    if ref_patch is not None:
+        patches.append(ref_patch)
     if spec.sops is not None:
         patches.append(sync_decryption_patch())
     if has_runtime_info(cluster):

@@ -1,0 +1,283 @@
+"""spec.git.ref and spec.apps[].ref: a branch, a tag, a semver range or a commit (#23 part 1)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import kubectltool
+import pytest
+from crdcheck import validate
+from planutil import BARE, edit, one, run_cli
+
+from components import yamlio
+from components.builders.flux import flux_instance
+from components.builders.gitops import app_git_repository
+from components.definition.cluster import Cluster
+from components.definition.git_ref import semver_range_problem
+from components.loading.fleet import validate_cluster_doc
+from components.plan.runner import plan_stack
+from components.stack import program
+
+PROD = "production-cluster-name"
+PROD_FILE = f"k8s-clusters/{PROD}.yaml"
+DEFAULTS = "k8s-clusters/_defaults.yaml"
+INSTANCE = "kubernetes:fluxcd.controlplane.io/v1:FluxInstance"
+SHA = "0123456789abcdef0123456789abcdef01234567"
+DISPLAY = "k8s-clusters/bare.yaml"
+
+# ref -> (the FluxInstance's sync.ref, the sync GitRepository's spec.ref once the operator
+# rendered it and applied the instance's patches)
+REFS: dict[str, tuple[dict[str, str], str, dict[str, str]]] = {
+    "branch": ({"branch": "release"}, "refs/heads/release", {"name": "refs/heads/release"}),
+    "tag": ({"tag": "v1.4.2"}, "refs/tags/v1.4.2", {"name": "refs/tags/v1.4.2"}),
+    "semver": ({"semver": ">=1.0.0 <2.0.0"}, ">=1.0.0 <2.0.0", {"semver": ">=1.0.0 <2.0.0"}),
+    "commit": ({"commit": SHA}, SHA, {"commit": SHA}),
+}
+
+
+def cluster_with(git: dict[str, Any], apps: list[dict[str, Any]] | None = None) -> Cluster:
+    doc = copy.deepcopy(BARE)
+    doc["spec"]["git"].update(git)
+    if apps is not None:
+        doc["spec"]["apps"] = apps
+    return Cluster.model_validate(doc)
+
+
+def problems_of(doc_spec: dict[str, Any], defaults: dict[str, Any] | None = None) -> list[str]:
+    doc = copy.deepcopy(BARE)
+    for key, value in doc_spec.items():
+        doc["spec"].setdefault(key, {})
+        if isinstance(value, dict):
+            doc["spec"][key].update(value)
+        else:
+            doc["spec"][key] = value
+    _, problems = validate_cluster_doc(doc, DISPLAY, "bare", defaults or {})
+    return [str(p) for p in problems]
+
+
+def operator_sync_source(sync: dict[str, Any]) -> dict[str, Any]:
+    """The sync GitRepository as flux-operator renders it from spec.sync (internal/builder/
+    templates.go: `ref: {name: <sync.ref>}`), before the instance's kustomize patches."""
+    return {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "GitRepository",
+        "metadata": {"name": "flux-system", "namespace": "flux-system"},
+        "spec": {
+            "interval": sync["interval"],
+            "ref": {"name": sync["ref"]},
+            "secretRef": {"name": sync["pullSecret"]},
+            "url": sync["url"],
+        },
+    }
+
+
+def patched(instance: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """The sync GitRepository after kustomize applied every patch of the instance, as the
+    operator does."""
+    source = operator_sync_source(instance["spec"]["sync"])
+    (folder / "sync.yaml").write_text(yamlio.dump_yaml([source]))
+    patches = instance["spec"].get("kustomize", {}).get("patches", [])
+    kustomization = {"resources": ["sync.yaml"], "patches": patches}
+    (folder / "kustomization.yaml").write_text(yamlio.dump_yaml([kustomization]))
+    done = subprocess.run(
+        [kubectltool.kubectl(), "kustomize", str(folder)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return yamlio.load(done.stdout)
+
+
+# --- the FluxInstance -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", sorted(REFS))
+def test_each_ref_reaches_the_sync_source_the_operator_renders(kind: str, tmp_path: Path) -> None:
+    ref, sync_ref, source_ref = REFS[kind]
+    instance = flux_instance(cluster_with({"ref": ref}))
+    assert instance["spec"]["sync"]["ref"] == sync_ref
+    assert validate(instance) == []  # the FluxInstance CRD and its CEL rules
+    source = patched(instance, tmp_path)
+    assert source["spec"]["ref"] == source_ref
+    assert validate(source) == []  # the GitRepository CRD
+
+
+def test_branch_alone_renders_as_before_with_no_patch() -> None:
+    instance = flux_instance(cluster_with({"branch": "main"}))
+    assert instance["spec"]["sync"]["ref"] == "refs/heads/main"
+    assert "kustomize" not in instance["spec"]
+    assert instance == flux_instance(cluster_with({"ref": {"branch": "main"}}))
+
+
+def test_the_ref_patch_comes_before_the_users_patches() -> None:
+    user = {"patch": "- op: add\n  path: /spec/timeout\n  value: 2m\n"}
+    user["target"] = {"kind": "GitRepository"}  # type: ignore[assignment]
+    doc = copy.deepcopy(BARE)
+    doc["spec"]["git"]["ref"] = {"semver": "~1.4"}
+    doc["spec"]["flux"] = {"patches": [user]}
+    patches = flux_instance(Cluster.model_validate(doc))["spec"]["kustomize"]["patches"]
+    assert [p["target"] for p in patches] == [
+        {"kind": "GitRepository", "name": "flux-system"},
+        {"kind": "GitRepository"},
+    ]
+    assert json.loads(patches[0]["patch"]) == [
+        {"op": "replace", "path": "/spec/ref", "value": {"semver": "~1.4"}}
+    ]
+
+
+def test_the_plan_syncs_a_semver_range(project: Path) -> None:
+    edit(project, DEFAULTS, "    branch: main\n", '    ref:\n      semver: ">=2.0.0-0"\n')
+    program.fleet.cache_clear()
+    instance = one(plan_stack(project, PROD), INSTANCE).inputs
+    assert instance["spec"]["sync"]["ref"] == ">=2.0.0-0"
+    assert validate(instance) == []
+    patch = instance["spec"]["kustomize"]["patches"][-1]
+    assert patch["target"] == {"kind": "GitRepository", "name": "flux-system"}
+
+
+# --- application repositories ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", sorted(REFS))
+def test_an_apps_ref_is_its_git_repositorys_ref(kind: str) -> None:
+    ref = REFS[kind][0]
+    app = {"name": "team", "repository": "team-apps", "path": "deploy", "ref": ref}
+    cluster = cluster_with({}, [app])
+    repository = app_git_repository(cluster, cluster.spec.apps[0])
+    assert repository["spec"]["ref"] == ref
+    assert validate(repository) == []
+
+
+def test_an_apps_branch_stays_its_branch() -> None:
+    app = {"name": "team", "repository": "team-apps", "path": "deploy", "branch": "dev"}
+    cluster = cluster_with({}, [app])
+    assert app_git_repository(cluster, cluster.spec.apps[0])["spec"]["ref"] == {"branch": "dev"}
+
+
+def test_validate_reports_a_committed_app_ref_that_differs(project: Path) -> None:
+    old = "      secretName: apps-deploykey\n"
+    edit(project, PROD_FILE, old, f"{old}      ref: {{tag: v2.0.0}}\n")
+    code, _, err = run_cli(project, "validate")
+    assert code == 2
+    assert err.splitlines() == [
+        f"flux/clusters/{PROD}/my-apps.yaml: GitRepository my-apps: spec.ref: expected "
+        f'{{"tag": "v2.0.0"}} (spec.apps[0].ref in {PROD_FILE}), got {{"branch": "main"}}'
+    ]
+
+
+# --- fleet defaults -------------------------------------------------------------------------------
+
+
+def test_a_clusters_ref_replaces_the_fleets_branch() -> None:
+    defaults = {"git": {"branch": "main"}}
+    assert problems_of({"git": {"ref": {"tag": "v1"}}}, defaults) == []
+    doc = copy.deepcopy(BARE)
+    doc["spec"]["git"]["ref"] = {"tag": "v1"}
+    cluster, _ = validate_cluster_doc(doc, DISPLAY, "bare", defaults)
+    assert cluster is not None and cluster.spec.git.checkout.kind == "tag"
+
+
+def test_a_clusters_branch_replaces_the_fleets_ref_and_a_ref_is_taken_whole() -> None:
+    defaults = {"git": {"ref": {"semver": "1.x"}}}
+    doc = copy.deepcopy(BARE)
+    doc["spec"]["git"]["branch"] = "hotfix"
+    cluster, problems = validate_cluster_doc(doc, DISPLAY, "bare", defaults)
+    assert problems == [] and cluster is not None
+    assert flux_instance(cluster)["spec"]["sync"]["ref"] == "refs/heads/hotfix"
+    doc = copy.deepcopy(BARE)
+    doc["spec"]["git"]["ref"] = {"commit": SHA}  # not merged with the fleet's semver
+    cluster, problems = validate_cluster_doc(doc, DISPLAY, "bare", defaults)
+    assert problems == [] and cluster is not None
+    assert cluster.spec.git.checkout.kind == "commit"
+
+
+# --- bad input ------------------------------------------------------------------------------------
+
+BAD: dict[str, tuple[dict[str, Any], str]] = {
+    "two kinds in ref": (
+        {"git": {"ref": {"tag": "v1", "semver": "1.x"}}},
+        "spec.git.ref: expected exactly one of branch, tag, semver, commit, got tag and semver",
+    ),
+    "an empty ref": (
+        {"git": {"ref": {}}},
+        "spec.git.ref: expected exactly one of branch, tag, semver, commit, got none",
+    ),
+    "branch and ref in one file": (
+        {"git": {"branch": "main", "ref": {"tag": "v1"}}},
+        'spec.git.ref: two refs at once: branch "main" and ref.tag, expected one '
+        "(ref.branch replaces branch)",
+    ),
+    "a semver that is not a range": (
+        {"git": {"ref": {"semver": "latest"}}},
+        "spec.git.ref.semver: expected a semver range as Flux parses it (Masterminds/semver: "
+        'such as ">=1.0.0 <2.0.0", "~1.4", "1.x", "^2.1 || ^3"): "latest" is not a constraint',
+    ),
+    "a short commit": (
+        {"git": {"ref": {"commit": "0123abc"}}},
+        "spec.git.ref.commit: expected a full commit SHA: 40 lowercase hexadecimal digits, "
+        'got "0123abc"',
+    ),
+    "a full ref as a tag": (
+        {"git": {"ref": {"tag": "refs/tags/v1"}}},
+        "spec.git.ref.tag: expected a tag name without refs/ (refs/tags/ is added), "
+        'got "refs/tags/v1"',
+    ),
+    "an app's two refs": (
+        {"apps": [{"name": "a", "repository": "r", "path": "p", "branch": "x",
+                   "ref": {"commit": SHA}}]},
+        'spec.apps[0].ref: two refs at once: branch "x" and ref.commit, expected one '
+        "(ref.branch replaces branch)",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_refs_are_one_line_each(case: str) -> None:
+    spec, line = BAD[case]
+    assert problems_of(spec) == [f"{DISPLAY}: {line}"]
+
+
+def test_a_bad_ref_in_the_defaults_stops_validate_and_plan_naming_the_defaults(
+    project: Path,
+) -> None:
+    edit(project, DEFAULTS, "    branch: main\n", "    ref: {semver: '>= 1.0 || '}\n")
+    expected = (
+        "spec.git.ref.semver: expected a semver range as Flux parses it (Masterminds/semver: "
+        'such as ">=1.0.0 <2.0.0", "~1.4", "1.x", "^2.1 || ^3"): " " is not a constraint'
+    )
+    for command in (["validate"], ["plan", PROD]):
+        code, out, err = run_cli(project, *command)
+        assert (code, out, err.splitlines()) == (2, "", [f"{DEFAULTS}: {expected}"])
+
+
+# --- the semver grammar (Masterminds/semver v3, as source-controller parses it) -------------------
+
+VALID_RANGES = [
+    ">=1.0.0", ">=1.0.0 <2.0.0", ">=1.0.0, <2.0.0", "~1.4", "~>1.4", "^2.1 || ^3", "1.x", "1.2.X",
+    "*", "1.2 - 1.4.5", ">=1.0.0-0", "v1.2.3", "=>1.0", "=<2", "!=1.2.3", "1.2.3-beta.1+build.5",
+    "01.2.3",  # leading zeros: NewVersion coerces them (its default)
+]  # fmt: skip
+INVALID_RANGES = {
+    "": '"" is not a constraint',
+    ">=": '">=" is not a constraint',
+    "latest": '"latest" is not a constraint',
+    "1.2.3.4": '"1.2.3.4" is not a constraint',
+    ">1 ||": '"" is not a constraint',
+    "1|2": '"1|2" is not a version',  # | is literal inside upstream's character class
+    "1x": '"1x" is not a version',
+    "1.2.3-01": '"1.2.3-01" has a numeric pre-release part with a leading zero',
+    "99999999999999999999": '"99999999999999999999" has a number over 2^64-1',
+    ">=1.0 <=": '">=1.0 <=" is not a constraint',
+}
+
+
+@pytest.mark.parametrize("text", VALID_RANGES)
+def test_ranges_flux_accepts_pass(text: str) -> None:
+    assert semver_range_problem(text) is None
+
+
+@pytest.mark.parametrize("text", sorted(INVALID_RANGES))
+def test_ranges_flux_refuses_fail_with_the_reason(text: str) -> None:
+    assert semver_range_problem(text) == INVALID_RANGES[text]
