@@ -21,6 +21,7 @@ from components.definition.defaults import ClusterDefaults
 from components.definition.registries import Registries, Registry
 from components.definition.rollout import Rollout, wave_of
 from components.forkmap import fork_map
+from components.loading.certificates import ca_file_problems
 from components.loading.files import folder_problem, read_text, read_yaml
 from components.loading.messages import problems_from
 from components.loading.pulls import pull_problems, repository_policy_size_problems
@@ -293,6 +294,9 @@ def load_fleet(project_dir: Path, only: Collection[str] | None = None) -> Fleet:
         cluster = None
         if not problems:
             cluster, problems = validate_cluster_doc(doc, display, path.stem, fleet.defaults_spec)
+        if cluster is not None and not problems:
+            problems = ca_file_problems(cluster, display, project_dir)
+            cluster = None if problems else cluster
         if cluster is not None and cluster.name in fleet.clusters:
             problems = [
                 Problem(

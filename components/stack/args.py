@@ -29,7 +29,7 @@ from components.builders.flux import (
     operator_values,
     ready_timeout_seconds,
 )
-from components.builders.git_access import repository_url
+from components.builders.git_access import github_api_url, known_hosts, repository_url
 from components.builders.monitoring import (
     DashboardConfigMap,
     dashboard_configmaps,
@@ -49,6 +49,7 @@ from components.builders.sops import (
 )
 from components.definition.cluster import Cluster
 from components.definition.registries import Registry, partition_of
+from components.definition.secrets import SecretSource
 from components.names import FLUX_NAMESPACE, FLUX_SECRET_NAME
 
 
@@ -102,6 +103,7 @@ class DeployKeyArgs:
     read_only: bool
     secret_name: str
     namespace: str
+    known_hosts: str  # the Git host's keys, in the Secret
     adopt: bool = False  # the Secret exists (flux bootstrap's): its create takes it over
 
 
@@ -113,6 +115,10 @@ class GithubAppArgs:
 
     config: Mapping[str, pulumi.Output[str]]
     defined: Mapping[str, Any]
+    # Secret key -> value, as they are: the installation's owner, a GitHub Enterprise Server's
+    # API URL and CA certificate from a file
+    plain: Mapping[str, str] = field(default_factory=dict)
+    ca_from: SecretSource | None = None  # the CA certificate, read from AWS at apply time
 
 
 @dataclass(frozen=True)
@@ -167,6 +173,7 @@ class FluxClusterArgs:
     namespace_labels: dict[str, str]
     namespace_annotations: dict[str, str]
     fleet_owner: str
+    github_api_url: str | None  # the GitHub provider's baseUrl (GitHub Enterprise Server)
     fleet_key: DeployKeyArgs | None  # None: the GitHub App's Secret instead
     github_app: GithubAppArgs | None  # every Secret holds the App's credentials instead of a key
     app_keys: Sequence[AppKeyArgs]
@@ -272,6 +279,7 @@ def cluster_args(
             read_only=read_only,
             secret_name=secret_name,
             namespace=FLUX_NAMESPACE,
+            known_hosts=known_hosts(cluster),
             adopt=adopt,
         )
 
@@ -297,6 +305,7 @@ def cluster_args(
         namespace_labels={"app.kubernetes.io/part-of": "flux", "flux-fleet/cluster": name},
         namespace_annotations=adoption_annotations(spec.flux.adopt),
         fleet_owner=spec.git.owner,
+        github_api_url=github_api_url(cluster),
         github_app=github_app,
         # The bootstrap's flux-system Secret is taken over (adopt); read-write only when
         # image-automation-controller commits image updates to it (fleet_key_read_write).

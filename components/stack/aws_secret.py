@@ -6,7 +6,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from components.builders.git_access import github_app_secret_string_data
+from components.builders.git_access import CA_KEY, github_app_secret_string_data
 from components.definition.secrets import SecretSource
 from components.stack.args import GithubAppArgs
 
@@ -39,4 +39,12 @@ def github_app_secret_data(
             aws_secret(given, provider, parent) if isinstance(given, SecretSource) else str(given)
         )
     data = pulumi.Output.all(**values)
-    return pulumi.Output.secret(data.apply(github_app_secret_string_data))
+    if app.ca_from is None:
+        return pulumi.Output.secret(
+            data.apply(lambda v: github_app_secret_string_data(v, dict(app.plain)))
+        )
+    ca = aws_secret(app.ca_from, provider, parent)
+    both = pulumi.Output.all(data, ca)
+    return pulumi.Output.secret(
+        both.apply(lambda v: github_app_secret_string_data(v[0], {**app.plain, CA_KEY: v[1]}))
+    )

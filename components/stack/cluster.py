@@ -94,6 +94,7 @@ class FluxCluster(pulumi.ComponentResource):
                 opts=child,
             )
         self._github: dict[str, github.Provider] = {}
+        self._github_api_url = args.github_api_url
 
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-flux-system",
@@ -194,6 +195,7 @@ class FluxCluster(pulumi.ComponentResource):
                 self._github[owner] = github.Provider(
                     f"{self.cluster}-github-{owner.lower()}",
                     owner=owner,
+                    base_url=self._github_api_url,
                     app_auth=github_app_auth(),
                     opts=pulumi.ResourceOptions(parent=self),
                 )

@@ -19,8 +19,10 @@ from components.builders.alerts import (
     slack_credential,
 )
 from components.builders.git_access import (
+    CA_KEY,
     GITHUB_APP_KEYS,
     github_app_from_definition,
+    github_app_plain_data,
     github_app_problem,
 )
 from components.definition.cluster import Cluster
@@ -110,9 +112,11 @@ def slack_secret(
     return credential, values[credential.key] if credential.key is not None else None
 
 
-def github_app_secret(cluster: Cluster) -> GithubAppArgs | None:
+def github_app_secret(cluster: Cluster, project_dir: Path) -> GithubAppArgs | None:
     """The GitHub App's credentials (stack config, else spec.git.githubApp), when the cluster
-    uses the App; a missing one stops the program with the commands to run."""
+    uses the App; a missing one stops the program with the commands to run. With a GitHub
+    Enterprise Server, its API URL and CA certificate (a file's is read here; the loader
+    checked it)."""
     if not cluster.spec.git.uses_github_app:
         return None
     values = _config_secrets(GITHUB_APP_KEYS)
@@ -121,7 +125,13 @@ def github_app_secret(cluster: Cluster) -> GithubAppArgs | None:
         raise pulumi.RunError(str(problem))
     config = {k: v for k, v in values.items() if v is not None}
     defined = {k: v for k, v in github_app_from_definition(cluster).items() if k not in config}
-    return GithubAppArgs(config, defined)
+    plain = github_app_plain_data(cluster)
+    host = cluster.spec.git.enterprise_host
+    ca = host.ca_from if host is not None else None
+    if ca is not None and ca.file is not None:
+        plain[CA_KEY] = (project_dir / ca.file).read_text()
+        ca = None
+    return GithubAppArgs(config, defined, plain, ca)
 
 
 def flux_cluster(project_dir: Path, stack: str) -> FluxClusterArgs:
@@ -132,7 +142,7 @@ def flux_cluster(project_dir: Path, stack: str) -> FluxClusterArgs:
         cluster,
         cluster_registries(project_dir, stack),
         slack_secret(cluster),
-        github_app_secret(cluster),
+        github_app_secret(cluster, project_dir),
     )
 
 
