@@ -62,9 +62,12 @@ def ssh_key_problem(text: str) -> str | None:
         return f"key type {show(kind)}, expected one of {', '.join(sorted(KEY_FIELDS))}"
     try:
         blob = base64.b64decode(encoded, validate=True)
+    except binascii.Error:
+        return "the key is not valid base64"
+    try:
         fields = _strings(blob)
-    except (binascii.Error, ValueError) as exc:
-        return f"the key is not base64 of an SSH key blob ({exc})"
+    except ValueError as exc:
+        return f"the key is not an SSH key blob ({exc})"
     if not fields or fields[0] != kind.encode():
         inner = fields[0].decode(errors="replace") if fields else "nothing"
         return f"the key decodes to a {show(inner)} key, expected {kind}"
