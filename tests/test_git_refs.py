@@ -16,6 +16,7 @@ from planutil import BARE, edit, one, run_cli
 from components import yamlio
 from components.builders.flux import flux_instance
 from components.builders.gitops import app_git_repository
+from components.builders.options import flux_options
 from components.definition.cluster import Cluster
 from components.definition.git_ref import semver_range_problem
 from components.loading.fleet import validate_cluster_doc
@@ -96,7 +97,7 @@ def patched(instance: dict[str, Any], folder: Path) -> dict[str, Any]:
 @pytest.mark.parametrize("kind", sorted(REFS))
 def test_each_ref_reaches_the_sync_source_the_operator_renders(kind: str, tmp_path: Path) -> None:
     ref, sync_ref, source_ref = REFS[kind]
-    instance = flux_instance(cluster_with({"ref": ref}))
+    instance = flux_instance(flux_options(cluster_with({"ref": ref})))
     assert instance["spec"]["sync"]["ref"] == sync_ref
     assert validate(instance) == []  # the FluxInstance CRD and its CEL rules
     source = patched(instance, tmp_path)
@@ -105,10 +106,10 @@ def test_each_ref_reaches_the_sync_source_the_operator_renders(kind: str, tmp_pa
 
 
 def test_branch_alone_renders_as_before_with_no_patch() -> None:
-    instance = flux_instance(cluster_with({"branch": "main"}))
+    instance = flux_instance(flux_options(cluster_with({"branch": "main"})))
     assert instance["spec"]["sync"]["ref"] == "refs/heads/main"
     assert "kustomize" not in instance["spec"]
-    assert instance == flux_instance(cluster_with({"ref": {"branch": "main"}}))
+    assert instance == flux_instance(flux_options(cluster_with({"ref": {"branch": "main"}})))
 
 
 def test_the_ref_patch_comes_before_the_users_patches() -> None:
@@ -117,7 +118,9 @@ def test_the_ref_patch_comes_before_the_users_patches() -> None:
     doc = copy.deepcopy(BARE)
     doc["spec"]["git"]["ref"] = {"semver": "~1.4"}
     doc["spec"]["flux"] = {"patches": [user]}
-    patches = flux_instance(Cluster.model_validate(doc))["spec"]["kustomize"]["patches"]
+    patches = flux_instance(flux_options(Cluster.model_validate(doc)))["spec"]["kustomize"][
+        "patches"
+    ]
     assert [p["target"] for p in patches] == [
         {"kind": "GitRepository", "name": "flux-system"},
         {"kind": "GitRepository"},
@@ -185,7 +188,7 @@ def test_a_clusters_branch_replaces_the_fleets_ref_and_a_ref_is_taken_whole() ->
     doc["spec"]["git"]["branch"] = "hotfix"
     cluster, problems = validate_cluster_doc(doc, DISPLAY, "bare", defaults)
     assert problems == [] and cluster is not None
-    assert flux_instance(cluster)["spec"]["sync"]["ref"] == "refs/heads/hotfix"
+    assert flux_instance(flux_options(cluster))["spec"]["sync"]["ref"] == "refs/heads/hotfix"
     doc = copy.deepcopy(BARE)
     doc["spec"]["git"]["ref"] = {"commit": SHA}  # not merged with the fleet's semver
     cluster, problems = validate_cluster_doc(doc, DISPLAY, "bare", defaults)

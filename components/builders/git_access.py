@@ -4,12 +4,13 @@ repository URL and the Secret source-controller pulls with, for either. Pure, no
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from components.definition.cluster import Cluster
 from components.definition.git_host import GITHUB_HOST
-from components.names import DATA_DIR, PROJECT, definition_file
+from components.names import DATA_DIR, FLUX_SECRET_NAME, PROJECT, definition_file
 from components.problems import Problem
 
 # tls.PrivateKey arguments per deployKey.algorithm. ECDSA must name its curve: the provider's
@@ -28,22 +29,6 @@ def github_known_hosts() -> str:
     return (DATA_DIR / "github_known_hosts").read_text()
 
 
-def known_hosts(cluster: Cluster) -> str:
-    """The known_hosts of the cluster's Git host: github.com's pinned keys, or the GitHub
-    Enterprise Server's from the definition (validated SSH public keys), one line each."""
-    host = cluster.spec.git.enterprise_host
-    if host is None:
-        return github_known_hosts()
-    return "".join(f"{host.hostname} {key}\n" for key in host.known_hosts or [])
-
-
-def github_api_url(cluster: Cluster) -> str | None:
-    """The GitHub Enterprise Server's REST API (the GitHub provider's baseUrl, the App's
-    githubAppBaseURL); None on github.com, where both keep their default."""
-    host = cluster.spec.git.enterprise_host
-    return host.api if host is not None else None
-
-
 def ssh_url(owner: str, repository: str, host: str = GITHUB_HOST) -> str:
     return f"ssh://git@{host}/{owner}/{repository}.git"
 
@@ -52,13 +37,43 @@ def https_url(owner: str, repository: str, host: str = GITHUB_HOST) -> str:
     return f"https://{host}/{owner}/{repository}.git"
 
 
-def repository_url(cluster: Cluster, owner: str, repository: str) -> str:
-    """The URL Flux pulls a repository of `cluster` from, on its Git host: SSH, or HTTPS with
-    the GitHub App."""
-    host = cluster.spec.git.hostname
-    if cluster.spec.git.uses_github_app:
-        return https_url(owner, repository, host)
-    return ssh_url(owner, repository, host)
+@dataclass(frozen=True)
+class GitAccessOptions:
+    """How a cluster's Flux reaches its Git repositories (spec.git.auth), filled from the
+    definition by builders/options.py: the URL scheme and the Secret follow from it."""
+
+    github_app: bool  # HTTPS with the fleet's GitHub App; else SSH with one deploy key each
+    host: str = GITHUB_HOST  # or a GitHub Enterprise Server's (spec.git.host)
+    # A GitHub Enterprise Server's SSH host keys (<type> <base64>, validated); none on
+    # github.com, whose keys are pinned as package data
+    host_keys: tuple[str, ...] = ()
+    api_url: str | None = (
+        None  # its REST API (provider baseUrl, githubAppBaseURL); github.com: None
+    )
+
+    @property
+    def known_hosts(self) -> str:
+        """The known_hosts of the Secrets: github.com's pinned keys, or the host's own."""
+        if not self.host_keys:
+            return github_known_hosts()
+        return "".join(f"{self.host} {key}\n" for key in self.host_keys)
+
+    @property
+    def fleet_secret(self) -> str:
+        """The Secret the fleet repository is pulled with."""
+        return GITHUB_APP_SECRET_NAME if self.github_app else FLUX_SECRET_NAME
+
+    @property
+    def provider(self) -> str | None:
+        """A GitRepository's spec.provider (None: none, the Secret's SSH key)."""
+        return GIT_PROVIDER if self.github_app else None
+
+
+def repository_url(access: GitAccessOptions, owner: str, repository: str) -> str:
+    """The URL Flux pulls a repository from, on its Git host: SSH, or HTTPS with the GitHub App."""
+    if access.github_app:
+        return https_url(owner, repository, access.host)
+    return ssh_url(owner, repository, access.host)
 
 
 # --- the fleet's GitHub App (spec.git.auth: githubApp) -------------------------------------------
@@ -93,15 +108,15 @@ def github_app_from_definition(cluster: Cluster) -> dict[str, Any]:
     return {key: value for key, value in given.items() if value is not None}
 
 
-def github_app_plain_data(cluster: Cluster) -> dict[str, str]:
+def github_app_plain_data(cluster: Cluster, access: GitAccessOptions) -> dict[str, str]:
     """The App Secret's keys the definition gives as they are (not credentials): the
     installation's owner, and a GitHub Enterprise Server's API URL."""
-    app, api = cluster.spec.git.github_app, github_api_url(cluster)
+    app = cluster.spec.git.github_app
     out = {}
     if app is not None and app.installation_owner is not None:
         out[INSTALLATION_OWNER_KEY] = app.installation_owner
-    if api is not None:
-        out[BASE_URL_KEY] = api
+    if access.api_url is not None:
+        out[BASE_URL_KEY] = access.api_url
     return out
 
 
@@ -111,7 +126,8 @@ def github_app_problem(cluster: Cluster, present: set[str]) -> Problem | None:
     if not cluster.spec.git.uses_github_app:
         return None
     defined = github_app_from_definition(cluster)
-    by_owner = INSTALLATION_OWNER_KEY in github_app_plain_data(cluster)
+    app = cluster.spec.git.github_app
+    by_owner = app is not None and app.installation_owner is not None
     if by_owner and "githubAppInstallationId" in present:
         message = (
             "githubApp with spec.git.githubApp.installationOwner while stack config has "
@@ -152,5 +168,5 @@ def deploy_key_title(cluster: str, purpose: str, rotation: int, read_only: bool 
 
 def git_secret_string_data(identity: str, identity_pub: str, hosts: str) -> dict[str, str]:
     """The keys source-controller reads from a Git SSH Secret, and nothing else; `hosts`: the
-    known_hosts (known_hosts(cluster))."""
+    known_hosts (GitAccessOptions.known_hosts)."""
     return {"identity": identity, "identity.pub": identity_pub, "known_hosts": hosts}

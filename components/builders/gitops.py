@@ -11,6 +11,7 @@ from typing import Any
 
 from components.builders.git_access import GIT_PROVIDER, repository_url
 from components.builders.git_ref import git_repository_ref
+from components.builders.options import git_access_options
 from components.builders.runtime_info import has_runtime_info, substitute_from
 from components.builders.sops import DECRYPTION
 from components.definition.apps import AppRepository
@@ -115,7 +116,9 @@ def app_git_repository(cluster: Cluster, app: AppRepository) -> dict[str, Any]:
         "metadata": {"name": app.name, "namespace": FLUX_NAMESPACE},
         "spec": {
             "interval": app.interval,
-            "url": repository_url(cluster, app.owner_or(cluster.spec.git.owner), app.repository),
+            "url": repository_url(
+                git_access_options(cluster), app.owner_or(cluster.spec.git.owner), app.repository
+            ),
             "ref": git_repository_ref(app.checkout),
             "secretRef": {"name": app.pull_secret},
             **({"provider": GIT_PROVIDER} if cluster.spec.git.uses_github_app else {}),

@@ -24,20 +24,25 @@ from components.builders.eks import access_policy_arn
 from components.builders.flux import (
     OPERATOR_CHART,
     READY_TIMEOUT_SECONDS,
-    controller_identities,
+    FluxOptions,
     flux_instance,
     operator_values,
-    ready_timeout_seconds,
 )
-from components.builders.git_access import github_api_url, known_hosts, repository_url
 from components.builders.monitoring import (
     DashboardConfigMap,
     dashboard_configmaps,
     flux_pod_monitor,
 )
+from components.builders.options import (
+    cluster_pulls,
+    flux_options,
+    git_access_options,
+    operator_options,
+    runtime_info_options,
+)
 from components.builders.recovery import adoption_annotations, upsert_existing_objects
 from components.builders.runtime_info import (
-    has_runtime_info,
+    RuntimeInfoOptions,
     runtime_info_configmap,
     runtime_info_data,
 )
@@ -215,18 +220,19 @@ def _sops_args(cluster: Cluster) -> SopsAccessArgs | None:
 def _ecr_args(cluster: Cluster, registries: Mapping[str, Registry]) -> EcrAccessArgs | None:
     if not pulls(cluster, registries):
         return None
+    pulled = cluster_pulls(cluster, registries)
     return EcrAccessArgs(
         cluster=cluster.name,
         eks_cluster_name=cluster.eks_cluster_name,
-        node_policy_name=node_policy_name(cluster),
-        node_policy=node_pull_policy(cluster, registries),
+        node_policy_name=node_policy_name(cluster.name),
+        node_policy=node_pull_policy(pulled),
         node_role_names=list(cluster.spec.ecr.node_role_names),
         roles=[
             ControllerRoleArgs(
                 controller=controller,
-                role_name=irsa_role_name(cluster, controller),
+                role_name=irsa_role_name(cluster.name, controller),
                 trust_policy=_trust(cluster, controller),
-                permissions=irsa_permissions(cluster, registries, controller),
+                permissions=irsa_permissions(pulled, controller),
             )
             for controller in listing_controllers(cluster)
         ],
@@ -265,6 +271,9 @@ def cluster_args(
     """Everything the FluxCluster component registers, from the definition, the fleet's
     registries and the Slack credential read from stack config (None: alerts are off)."""
     spec, name = cluster.spec, cluster.name
+    flux = flux_options(cluster)
+    access = git_access_options(cluster)
+    runtime_info = runtime_info_options(cluster, registries)
     foreign = foreign_key_policy_statements(cluster)
 
     def key(
@@ -279,7 +288,7 @@ def cluster_args(
             read_only=read_only,
             secret_name=secret_name,
             namespace=FLUX_NAMESPACE,
-            known_hosts=known_hosts(cluster),
+            known_hosts=access.known_hosts,
             adopt=adopt,
         )
 
@@ -305,7 +314,7 @@ def cluster_args(
         namespace_labels={"app.kubernetes.io/part-of": "flux", "flux-fleet/cluster": name},
         namespace_annotations=adoption_annotations(spec.flux.adopt),
         fleet_owner=spec.git.owner,
-        github_api_url=github_api_url(cluster),
+        github_api_url=access.api_url,
         github_app=github_app,
         # The bootstrap's flux-system Secret is taken over (adopt); read-write only when
         # image-automation-controller commits image updates to it (fleet_key_read_write).
@@ -333,11 +342,11 @@ def cluster_args(
             version=spec.flux.version,
             operator_chart=spec.flux.operator_chart or OPERATOR_CHART,
             operator_version=spec.flux.operator_version,
-            operator_values=operator_values(cluster),
-            instance=functools.partial(_instance, cluster),
-            ready_timeout_seconds=ready_timeout_seconds(cluster),
-            runtime_info=functools.partial(_runtime_info, cluster, registries)
-            if has_runtime_info(cluster)
+            operator_values=operator_values(operator_options(cluster)),
+            instance=functools.partial(_instance, flux),
+            ready_timeout_seconds=flux.ready_timeout_seconds,
+            runtime_info=functools.partial(_runtime_info, runtime_info)
+            if runtime_info is not None
             else None,
         ),
         observability=ObservabilityArgs(
@@ -348,7 +357,7 @@ def cluster_args(
         outputs={
             "clusterName": name,
             "fluxVersion": spec.flux.version,
-            "syncUrl": repository_url(cluster, spec.git.owner, spec.git.repository),
+            "syncUrl": flux.sync.url,
             "syncPath": cluster.git_path,
             # for the owner of each KMS key of another account: the statement its policy needs
             **({"sopsKeyPolicyStatements": foreign} if foreign else {}),
@@ -362,12 +371,9 @@ def cluster_args(
     )
 
 
-def _instance(cluster: Cluster, roles: Mapping[str, str]) -> dict[str, Any]:
-    return flux_instance(cluster, service_account_roles=roles)
+def _instance(options: FluxOptions, roles: Mapping[str, str]) -> dict[str, Any]:
+    return flux_instance(options, service_account_roles=roles)
 
 
-def _runtime_info(
-    cluster: Cluster, registries: Mapping[str, Registry], oidc_issuer: str
-) -> dict[str, Any]:
-    data = runtime_info_data(cluster, registries, controller_identities(cluster), oidc_issuer)
-    return runtime_info_configmap(data)
+def _runtime_info(options: RuntimeInfoOptions, oidc_issuer: str) -> dict[str, Any]:
+    return runtime_info_configmap(runtime_info_data(options, oidc_issuer))

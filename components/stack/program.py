@@ -25,6 +25,7 @@ from components.builders.git_access import (
     github_app_plain_data,
     github_app_problem,
 )
+from components.builders.options import git_access_options
 from components.definition.cluster import Cluster
 from components.definition.registries import Registry
 from components.loading.fleet import Fleet, load_fleet
@@ -125,7 +126,7 @@ def github_app_secret(cluster: Cluster, project_dir: Path) -> GithubAppArgs | No
         raise pulumi.RunError(str(problem))
     config = {k: v for k, v in values.items() if v is not None}
     defined = {k: v for k, v in github_app_from_definition(cluster).items() if k not in config}
-    plain = github_app_plain_data(cluster)
+    plain = github_app_plain_data(cluster, git_access_options(cluster))
     host = cluster.spec.git.enterprise_host
     ca = host.ca_from if host is not None else None
     if ca is not None and ca.file is not None:
