@@ -284,3 +284,31 @@ def test_ranges_flux_accepts_pass(text: str) -> None:
 @pytest.mark.parametrize("text", sorted(INVALID_RANGES))
 def test_ranges_flux_refuses_fail_with_the_reason(text: str) -> None:
     assert semver_range_problem(text) == INVALID_RANGES[text]
+
+
+def test_new_app_writes_the_ref_into_the_definition_and_the_git_repository(project: Path) -> None:
+    code, out, err = run_cli(
+        project, "new-app", PROD, "team", "--repository", "team-apps", "--semver", ">=1.0.0"
+    )
+    assert (code, err) == (0, ""), err
+    assert "(semver >=1.0.0)" in out
+    entry = yamlio.load((project / PROD_FILE).read_text())["spec"]["apps"][-1]
+    assert entry["ref"] == {"semver": ">=1.0.0"} and "branch" not in entry
+    written = yamlio.load_all((project / f"flux/clusters/{PROD}/team.yaml").read_text())
+    assert written[0]["spec"]["ref"] == {"semver": ">=1.0.0"}
+    assert validate(written[0]) == []
+    program.fleet.cache_clear()
+    assert run_cli(project, "validate")[0] == 0
+
+
+def test_new_app_names_the_option_of_a_bad_ref(project: Path) -> None:
+    before = (project / PROD_FILE).read_text()
+    code, out, err = run_cli(
+        project, "new-app", PROD, "team", "--repository", "team-apps", "--commit", "abc123"
+    )
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [
+        f"{PROD_FILE}: spec.apps[1].ref.commit: expected a full commit SHA: 40 lowercase "
+        'hexadecimal digits, got "abc123" (option --commit)'
+    ]
+    assert (project / PROD_FILE).read_text() == before  # nothing half-done
