@@ -312,3 +312,25 @@ def test_new_app_names_the_option_of_a_bad_ref(project: Path) -> None:
         'hexadecimal digits, got "abc123" (option --commit)'
     ]
     assert (project / PROD_FILE).read_text() == before  # nothing half-done
+
+
+def test_branch_and_ref_both_in_the_defaults_are_one_line_naming_the_defaults(
+    project: Path,
+) -> None:
+    edit(project, DEFAULTS, "    branch: main\n", "    branch: main\n    ref: {tag: v1}\n")
+    code, _, err = run_cli(project, "validate")
+    assert code == 2
+    assert err.splitlines() == [
+        f'{DEFAULTS}: spec.git.ref: two refs at once: branch "main" and ref.tag, expected one '
+        "(ref.branch replaces branch)"
+    ]
+
+
+def test_the_inventory_shows_what_a_cluster_follows(project: Path) -> None:
+    old = "    roleArn: arn:aws:iam::123456789012:role/fleet-deployer\n"
+    edit(project, PROD_FILE, old, f"{old}  git:\n    ref: {{semver: '>=1.0.0'}}\n")
+    code, out, err = run_cli(project, "inventory", "--format", "json")
+    assert (code, err) == (0, ""), err
+    rows = {row["name"]: row for row in json.loads(out)["clusters"]}
+    assert rows[PROD]["branch"] == "semver >=1.0.0"
+    assert rows["staging-cluster-name"]["branch"] == "main"  # a branch, as before

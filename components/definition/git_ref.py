@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import re2
-from pydantic import AfterValidator, Field, ValidationError, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, ValidationError, model_validator
 
 from components.definition.types import Branch, Model, check_ref_format, field_error, pattern
 from components.problems import show
@@ -134,6 +134,11 @@ REF_KINDS = ("branch", "tag", "semver", "commit")
 
 class GitRef(Model):
     """Which revision Flux checks out: exactly one of the four."""
+
+    # Editors say "exactly one" too (the schema is generated from the model)
+    model_config = ConfigDict(
+        **Model.model_config, json_schema_extra={"minProperties": 1, "maxProperties": 1}
+    )
 
     branch: Branch | None = Field(None, description="follow a branch (its head)")
     tag: Tag | None = Field(None, description="a fixed tag")
