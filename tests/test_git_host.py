@@ -310,3 +310,19 @@ def test_installation_owner_and_id_together_are_one_line() -> None:
         "k8s-clusters/bare.yaml: spec.git.githubApp.installationOwner: set with installationId: "
         "expected one of them (Flux refuses both)"
     ]
+
+
+def test_the_docs_show_the_lines_the_checks_print() -> None:
+    from test_git_refs import documented_lines
+
+    printed = [line for _, lines in BAD_HOSTS.values() for line in lines] + [
+        "spec.git.host.caFrom.file: k8s-clusters/ghe-ca.pem: expected a PEM certificate "
+        "(-----BEGIN CERTIFICATE-----), found none",  # test_a_bad_ca_file_is_one_line
+        "spec.git.githubApp.installationOwner: set with installationId: expected one of them "
+        "(Flux refuses both)",  # test_installation_owner_and_id_together_are_one_line
+    ]
+    documented = documented_lines("GitHub Enterprise Server")
+    assert len(documented) == 7
+    for line in documented:
+        parts = [p for p in line.replace("(...)", "...").split("...") if p.strip()]
+        assert any(all(part in out for part in parts) for out in printed), line

@@ -334,3 +334,20 @@ def test_the_inventory_shows_what_a_cluster_follows(project: Path) -> None:
     rows = {row["name"]: row for row in json.loads(out)["clusters"]}
     assert rows[PROD]["branch"] == "semver >=1.0.0"
     assert rows["staging-cluster-name"]["branch"] == "main"  # a branch, as before
+
+
+def documented_lines(section: str) -> list[str]:
+    """The problem lines in the tables of a section of docs/how-to/sync-sources.md."""
+    text = (Path(__file__).resolve().parents[1] / "docs/how-to/sync-sources.md").read_text()
+    body = text.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in body.splitlines() if line.startswith("| ") and "`spec." in line]
+    return [row.rsplit("| `", 1)[1].rsplit("` |", 1)[0] for row in rows]
+
+
+def test_the_docs_show_the_lines_the_checks_print() -> None:
+    printed = [line for _, line in BAD.values()]
+    documented = documented_lines("Git refs")
+    assert len(documented) == 5
+    for line in documented:  # "..." and "(...)" leave out a part; the rest is printed as is
+        parts = [p for p in line.replace("(...)", "...").split("...") if p.strip()]
+        assert any(all(part in out for part in parts) for out in printed), line
