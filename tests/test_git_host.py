@@ -326,3 +326,18 @@ def test_the_docs_show_the_lines_the_checks_print() -> None:
     for line in documented:
         parts = [p for p in line.replace("(...)", "...").split("...") if p.strip()]
         assert any(all(part in out for part in parts) for out in printed), line
+
+
+def test_a_clusters_host_replaces_the_fleets_whole() -> None:
+    """A cluster back on github.com under a fleet default on a server: the server's keys and
+    CA are not merged into its host (github.com refuses them)."""
+    defaults = {"git": {"host": {**GHE, "caFrom": {"ssmParameter": "/ghe/ca"}}}}
+    doc = copy.deepcopy(BARE)
+    doc["spec"]["git"]["host"] = {"hostname": "github.com"}
+    cluster, problems = validate_cluster_doc(doc, "k8s-clusters/bare.yaml", "bare", defaults)
+    assert problems == [] and cluster is not None
+    assert cluster.spec.git.enterprise_host is None
+    doc["spec"]["git"].pop("host")  # and without its own, the fleet's server
+    cluster, problems = validate_cluster_doc(doc, "k8s-clusters/bare.yaml", "bare", defaults)
+    assert problems == [] and cluster is not None
+    assert cluster.spec.git.hostname == HOST
