@@ -35,8 +35,14 @@ DISPLAY = "k8s-clusters/bare.yaml"
 REFS: dict[str, tuple[dict[str, str], str, dict[str, str]]] = {
     "branch": ({"branch": "release"}, "refs/heads/release", {"name": "refs/heads/release"}),
     "tag": ({"tag": "v1.4.2"}, "refs/tags/v1.4.2", {"name": "refs/tags/v1.4.2"}),
-    "semver": ({"semver": ">=1.0.0 <2.0.0"}, ">=1.0.0 <2.0.0", {"semver": ">=1.0.0 <2.0.0"}),
-    "commit": ({"commit": SHA}, SHA, {"commit": SHA}),
+    "semver": (
+        {"semver": ">=1.0.0 <2.0.0"},
+        "refs/flux-fleet/semver-set-by-patch",
+        {"semver": ">=1.0.0 <2.0.0"},
+    ),
+    "commit": ({"commit": SHA}, "refs/flux-fleet/commit-set-by-patch", {"commit": SHA}),
+    # a SHA of digits only: YAML would read it as a number were it written unquoted
+    "digits": ({"commit": "1" * 40}, "refs/flux-fleet/commit-set-by-patch", {"commit": "1" * 40}),
 }
 
 
@@ -60,27 +66,31 @@ def problems_of(doc_spec: dict[str, Any], defaults: dict[str, Any] | None = None
     return [str(p) for p in problems]
 
 
-def operator_sync_source(sync: dict[str, Any]) -> dict[str, Any]:
-    """The sync GitRepository as flux-operator renders it from spec.sync (internal/builder/
-    templates.go: `ref: {name: <sync.ref>}`), before the instance's kustomize patches."""
-    return {
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": "GitRepository",
-        "metadata": {"name": "flux-system", "namespace": "flux-system"},
-        "spec": {
-            "interval": sync["interval"],
-            "ref": {"name": sync["ref"]},
-            "secretRef": {"name": sync["pullSecret"]},
-            "url": sync["url"],
-        },
-    }
+def operator_sync_source(sync: dict[str, Any]) -> str:
+    """The sync GitRepository as flux-operator renders it from spec.sync: its text template
+    (internal/builder/templates.go, syncTmpl), the values written in unquoted, before the
+    instance's kustomize patches."""
+    return (
+        "---\n"
+        "apiVersion: source.toolkit.fluxcd.io/v1\n"
+        "kind: GitRepository\n"
+        "metadata:\n"
+        "  name: flux-system\n"
+        "  namespace: flux-system\n"
+        "spec:\n"
+        f"  interval: {sync['interval']}\n"
+        "  ref:\n"
+        f"    name: {sync['ref']}\n"
+        "  secretRef:\n"
+        f"    name: {sync['pullSecret']}\n"
+        f"  url: {sync['url']}\n"
+    )
 
 
 def patched(instance: dict[str, Any], folder: Path) -> dict[str, Any]:
     """The sync GitRepository after kustomize applied every patch of the instance, as the
     operator does."""
-    source = operator_sync_source(instance["spec"]["sync"])
-    (folder / "sync.yaml").write_text(yamlio.dump_yaml([source]))
+    (folder / "sync.yaml").write_text(operator_sync_source(instance["spec"]["sync"]))
     patches = instance["spec"].get("kustomize", {}).get("patches", [])
     kustomization = {"resources": ["sync.yaml"], "patches": patches}
     (folder / "kustomization.yaml").write_text(yamlio.dump_yaml([kustomization]))
@@ -134,7 +144,7 @@ def test_the_plan_syncs_a_semver_range(project: Path) -> None:
     edit(project, DEFAULTS, "    branch: main\n", '    ref:\n      semver: ">=2.0.0-0"\n')
     program.fleet.cache_clear()
     instance = one(plan_stack(project, PROD), INSTANCE).inputs
-    assert instance["spec"]["sync"]["ref"] == ">=2.0.0-0"
+    assert instance["spec"]["sync"]["ref"] == "refs/flux-fleet/semver-set-by-patch"
     assert validate(instance) == []
     patch = instance["spec"]["kustomize"]["patches"][-1]
     assert patch["target"] == {"kind": "GitRepository", "name": "flux-system"}

@@ -27,12 +27,18 @@ def git_repository_ref(ref: GitRef) -> dict[str, str]:
     return {ref.kind: ref.value}
 
 
+# sync.ref for a kind it cannot say: a full ref no repository has, never the range or the SHA.
+# The operator writes sync.ref into YAML unquoted (`name: {{$sync.Ref}}`), where a range such as
+# ">=1.0.0", "*" or "!=1.2.3" is a block scalar, an alias or a tag, and a SHA of digits a number.
+PATCHED_REF = "refs/flux-fleet/{kind}-set-by-patch"
+
+
 def sync_ref(ref: GitRef) -> str:
     """The FluxInstance's spec.sync.ref (required by its CRD). For a semver range or a commit,
-    the patch replaces what it renders; the range or SHA itself is written here, not a branch, so
+    the patch replaces what it renders; what is written here is a ref that does not exist, so
     that without the patch the sync fails (no such ref) instead of following a branch."""
     prefix = FULL_REF_PREFIX.get(ref.kind)
-    return f"{prefix}{ref.value}" if prefix is not None else ref.value
+    return f"{prefix}{ref.value}" if prefix is not None else PATCHED_REF.format(kind=ref.kind)
 
 
 def sync_ref_patch(ref: GitRef) -> dict[str, Any] | None:
