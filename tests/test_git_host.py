@@ -15,13 +15,13 @@ from planutil import BARE, of_type, one, run_cli
 from components import yamlio
 from components.builders.git_access import github_known_hosts
 from components.builders.gitops import app_git_repository
+from components.builders.options import app_source_options
 from components.definition.cluster import Cluster
 from components.definition.git_host import ssh_key_problem
 from components.loading.certificates import pem_certificates_problem
 from components.loading.fleet import validate_cluster_doc
 from components.plan.result import Secret, StackPlan
 from components.plan.runner import plan_stack
-from components.stack import program
 
 PROD = "production-cluster-name"
 PROD_FILE = f"k8s-clusters/{PROD}.yaml"
@@ -58,7 +58,6 @@ def use_host(project: Path, host: dict[str, Any], git: dict[str, Any] | None = N
     doc["spec"]["git"]["host"] = host
     doc["spec"]["git"].update(git or {})
     path.write_text(yamlio.dump_yaml([doc]))
-    program.fleet.cache_clear()
 
 
 def problems_of(git: dict[str, Any]) -> list[str]:
@@ -129,7 +128,7 @@ def test_the_generated_app_repository_is_on_the_host() -> None:
     doc["spec"]["git"].update({"host": GHE, "auth": "githubApp"})
     doc["spec"]["apps"] = [{"name": "team", "repository": "team-apps", "path": "deploy"}]
     cluster = Cluster.model_validate(doc)
-    repository = app_git_repository(cluster, cluster.spec.apps[0])
+    repository = app_git_repository(app_source_options(cluster, cluster.spec.apps[0]))
     assert repository["spec"]["url"] == f"https://{HOST}/acme/team-apps.git"
     assert repository["spec"]["provider"] == "github"
     assert validate(repository) == []
@@ -146,7 +145,6 @@ def app_plan(project: Path, monkeypatch: Any, host: dict[str, Any]) -> StackPlan
     doc = yamlio.load(path.read_text())
     doc["spec"]["git"] = {"auth": "githubApp"}
     path.write_text(yamlio.dump_yaml([doc]))
-    program.fleet.cache_clear()
     monkeypatch.setattr(runner, "stack_config", lambda *_: (dict(APP_CONFIG), list(APP_CONFIG)))
     return plan_stack(project, PROD)
 
@@ -191,7 +189,6 @@ def test_owner_in_the_definition_and_id_in_stack_config_is_one_line(
                                                               "githubAppInstallationId")}
     )  # fmt: skip
     stack.write_text(yamlio.dump_yaml([settings]))
-    program.fleet.cache_clear()
     code, out, err = run_cli(project, "plan", PROD)
     assert (code, out) == (2, "")
     assert err.splitlines() == [

@@ -16,12 +16,11 @@ from planutil import BARE, edit, one, run_cli
 from components import yamlio
 from components.builders.flux import flux_instance
 from components.builders.gitops import app_git_repository
-from components.builders.options import flux_options
+from components.builders.options import app_source_options, flux_options
 from components.definition.cluster import Cluster
 from components.definition.git_ref import semver_range_problem
 from components.loading.fleet import validate_cluster_doc
 from components.plan.runner import plan_stack
-from components.stack import program
 
 PROD = "production-cluster-name"
 PROD_FILE = f"k8s-clusters/{PROD}.yaml"
@@ -142,7 +141,6 @@ def test_the_ref_patch_comes_before_the_users_patches() -> None:
 
 def test_the_plan_syncs_a_semver_range(project: Path) -> None:
     edit(project, DEFAULTS, "    branch: main\n", '    ref:\n      semver: ">=2.0.0-0"\n')
-    program.fleet.cache_clear()
     instance = one(plan_stack(project, PROD), INSTANCE).inputs
     assert instance["spec"]["sync"]["ref"] == "refs/flux-fleet/semver-set-by-patch"
     assert validate(instance) == []
@@ -158,7 +156,7 @@ def test_an_apps_ref_is_its_git_repositorys_ref(kind: str) -> None:
     ref = REFS[kind][0]
     app = {"name": "team", "repository": "team-apps", "path": "deploy", "ref": ref}
     cluster = cluster_with({}, [app])
-    repository = app_git_repository(cluster, cluster.spec.apps[0])
+    repository = app_git_repository(app_source_options(cluster, cluster.spec.apps[0]))
     assert repository["spec"]["ref"] == ref
     assert validate(repository) == []
 
@@ -166,7 +164,9 @@ def test_an_apps_ref_is_its_git_repositorys_ref(kind: str) -> None:
 def test_an_apps_branch_stays_its_branch() -> None:
     app = {"name": "team", "repository": "team-apps", "path": "deploy", "branch": "dev"}
     cluster = cluster_with({}, [app])
-    assert app_git_repository(cluster, cluster.spec.apps[0])["spec"]["ref"] == {"branch": "dev"}
+    assert app_git_repository(app_source_options(cluster, cluster.spec.apps[0]))["spec"]["ref"] == {
+        "branch": "dev"
+    }
 
 
 def test_validate_reports_a_committed_app_ref_that_differs(project: Path) -> None:
@@ -307,7 +307,6 @@ def test_new_app_writes_the_ref_into_the_definition_and_the_git_repository(proje
     written = yamlio.load_all((project / f"flux/clusters/{PROD}/team.yaml").read_text())
     assert written[0]["spec"]["ref"] == {"semver": ">=1.0.0"}
     assert validate(written[0]) == []
-    program.fleet.cache_clear()
     assert run_cli(project, "validate")[0] == 0
 
 

@@ -3,12 +3,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
 import pulumi
 import pulumi_aws as aws
 
 from components.builders.git_access import CA_KEY, github_app_secret_string_data
 from components.definition.secrets import SecretSource
-from components.stack.args import GithubAppArgs
+
+
+@dataclass(frozen=True)
+class GithubAppArgs:
+    """spec.git.auth githubApp: the App's credentials, by stack config key. Stack config values
+    (Pulumi secrets) win; else spec.git.githubApp's: the IDs, and where in AWS the private key
+    is (read by the component with the cluster's AWS provider)."""
+
+    config: Mapping[str, pulumi.Output[str]]
+    defined: Mapping[str, Any]
+    # Secret key -> value, as they are: the installation's owner, a GitHub Enterprise Server's
+    # API URL and CA certificate from a file
+    plain: Mapping[str, str] = field(default_factory=dict)
+    ca_from: SecretSource | None = None  # the CA certificate, read from AWS at apply time
 
 
 def aws_secret(
