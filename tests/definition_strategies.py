@@ -280,10 +280,23 @@ def valid_clusters() -> Strategy:
         for source in slack.get("eventSources", []):
             if source.get("matchLabels") == {}:
                 del source["matchLabels"]
+        registry = flux.get("registry")
+        if registry is not None:  # the mirror's rules (definition/flux.py, FluxRegistry)
+            if "credentialFrom" not in registry or types_model.ecr_location(registry["url"]):
+                for key in ("credentialFrom", "pullSecret"):
+                    registry.pop(key, None)
+            if registry["url"].rstrip("/") in flux_model.KNOWN_REGISTRY_VARIANTS:
+                registry.pop("variant", None)
+            if "artifact" in registry:  # on the registry's host (never ECR)
+                path = registry["artifact"].removeprefix("oci://").split("/", 1)[1]
+                registry["artifact"] = f"oci://{registry['url'].split('/', 1)[0]}/{path}"
+                if types_model.ecr_location(registry["artifact"]):
+                    del registry["artifact"]
         # A credential in AWS: exactly one of an SSM parameter and a secret (a model rule).
         for source in (
             slack.get("credentialFrom"),
             spec["git"].get("githubApp", {}).get("privateKeyFrom"),
+            (registry or {}).get("credentialFrom"),
         ):
             if source is not None and "ssmParameter" in source:
                 source.pop("secretsManager", None)

@@ -188,7 +188,19 @@ def test_a_stale_reference_fails_the_strict_build(tmp_path: Path) -> None:
 def _variant(project: Path) -> None:
     """The example fleet plus a cluster in the registry's account that pulls from it (a same
     account pull), decrypts with a KMS key of another account and reads its Slack credential
-    from SSM: every output the program can export, among the plans of the project."""
+    from SSM, and the production cluster pulling through the registry's pull-through cache:
+    every output the program can export, among the plans of the project."""
+    registries = project / "k8s-clusters" / "_registries.yaml"
+    text = registries.read_text()
+    registries.write_text(text + "    pullThroughCache: [ghcr]\n")
+    production = project / "k8s-clusters" / "production-cluster-name.yaml"
+    text = production.read_text()
+    assert "repositories: [api, worker]" in text
+    production.write_text(
+        text.replace(
+            "repositories: [api, worker]", 'repositories: [api, worker, "ghcr/fluxcd/*"]', 1
+        )
+    )
     name = "tools-cluster"
     (project / "k8s-clusters" / f"{name}.yaml").write_text(
         "apiVersion: flux-fleet/v1\nkind: Cluster\n"

@@ -5,12 +5,13 @@ and why a pull needs both: builders/ecr.py. Pure, no Pulumi."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from components.builders.ecr import (
     AUTH_ACTION,
+    CACHE_ACTIONS,
     PULL_ACTIONS,
     controller_actions,
     repository_arn,
@@ -40,7 +41,23 @@ def pulled_repository_arns(pulled: Iterable[Pull]) -> list[str]:
     return sorted({repository_arn(registry, ref) for registry, ref in pulled})
 
 
-def _identity_policy(arns: Sequence[str], actions: Iterable[str]) -> dict[str, Any]:
+def pulled_through_cache_arns(pulled: Iterable[Pull]) -> list[str]:
+    """The ARNs of what an identity pulls through a pull-through cache of its registry."""
+    return sorted(
+        {repository_arn(registry, ref) for registry, ref in pulled if registry.cache_prefix(ref)}
+    )
+
+
+def _identity_policy(pulled: Iterable[Pull], actions: Iterable[str]) -> dict[str, Any]:
+    pulled = list(pulled)
+    # A first pull through a cache imports the upstream image and creates the repository.
+    cache_arns = pulled_through_cache_arns(pulled)
+    cache = {
+        "Sid": "EcrPullThroughCache",
+        "Effect": "Allow",
+        "Action": provider_set(CACHE_ACTIONS),
+        "Resource": provider_set(cache_arns),
+    }
     return {
         "Version": POLICY_VERSION,
         "Statement": [
@@ -56,8 +73,9 @@ def _identity_policy(arns: Sequence[str], actions: Iterable[str]) -> dict[str, A
                 "Sid": "EcrPull",
                 "Effect": "Allow",
                 "Action": provider_set(actions),
-                "Resource": provider_set(arns),
+                "Resource": provider_set(pulled_repository_arns(pulled)),
             },
+            *([cache] if cache_arns else []),
         ],
     }
 
@@ -65,16 +83,14 @@ def _identity_policy(arns: Sequence[str], actions: Iterable[str]) -> dict[str, A
 def node_pull_policy(pulls: ClusterPulls) -> dict[str, Any]:
     """The managed policy for `spec.ecr.nodeRoleNames`: the kubelet pulls images (the controller
     images of an ECR mirror included)."""
-    return _identity_policy(pulled_repository_arns(pulls.nodes), PULL_ACTIONS)
+    return _identity_policy(pulls.nodes, PULL_ACTIONS)
 
 
 def irsa_permissions(pulls: ClusterPulls, controller: str) -> dict[str, Any]:
     """The inline policy of a controller's role: pull, plus list the tags (source-controller
     resolving a version, image-reflector-controller scanning) and, for the reflector, describe
     the images. Of spec.ecr.pull only: the controller images are the nodes' to pull."""
-    return _identity_policy(
-        pulled_repository_arns(pulls.controllers), controller_actions(controller)
-    )
+    return _identity_policy(pulls.controllers, controller_actions(controller))
 
 
 def node_policy_name(cluster: str) -> str:

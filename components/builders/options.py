@@ -26,6 +26,7 @@ from components.builders.gitops import (
     ClusterFolderOptions,
 )
 from components.builders.monitoring import MonitoringOptions
+from components.builders.registry_access import MirrorOptions, secret_for
 from components.builders.runtime_info import (
     RuntimeInfoOptions,
     registry_host,
@@ -161,6 +162,7 @@ def flux_options(cluster: Cluster) -> FluxOptions:
     spec, flux = cluster.spec, cluster.spec.flux
     metadata = flux.common_metadata
     ref_patch = sync_ref_patch(spec.git.checkout)
+    mirror = mirror_options(cluster)
     sync_patches = [
         *([ref_patch] if ref_patch is not None else []),
         *([sync_decryption_patch()] if spec.sops is not None else []),
@@ -169,7 +171,12 @@ def flux_options(cluster: Cluster) -> FluxOptions:
     return FluxOptions(
         version=flux.version,
         registry=flux.registry.url if flux.registry is not None else FLUX_REGISTRY,
-        image_pull_secret=flux.registry.pull_secret if flux.registry is not None else None,
+        image_pull_secret=mirror.secret_name,
+        variant=flux.registry.distribution_variant if flux.registry is not None else None,
+        artifact=flux.registry.artifact if flux.registry is not None else None,
+        artifact_pull_secret=secret_for(
+            mirror, flux.registry.artifact if flux.registry is not None else None
+        ),
         components=tuple(flux.all_components),
         size=flux.size,
         network_policy=flux.network_policy,
@@ -193,6 +200,20 @@ def flux_options(cluster: Cluster) -> FluxOptions:
     )
 
 
+def mirror_options(cluster: Cluster) -> MirrorOptions:
+    """spec.flux's mirrors, as the pull Secret and the chart's login need them."""
+    flux = cluster.spec.flux
+    registry = flux.registry
+    if registry is None:
+        return MirrorOptions(chart=flux.operator_chart)
+    return MirrorOptions(
+        host=registry.host,
+        credential=registry.credential_from,
+        secret_name=registry.secret_name,
+        chart=flux.operator_chart,
+    )
+
+
 def operator_options(cluster: Cluster) -> OperatorOptions:
     """The flux-operator chart's options: the Flux tolerations, and spec.monitoring's
     ServiceMonitor for the operator's own metrics."""
@@ -202,6 +223,8 @@ def operator_options(cluster: Cluster) -> OperatorOptions:
         service_monitor=monitoring.prometheus,
         monitor_labels=dict(monitoring.monitor_labels or {}),
         reporting_interval=monitoring.reporting_interval,
+        image_repository=cluster.spec.flux.operator_image,
+        image_pull_secret=secret_for(mirror_options(cluster), cluster.spec.flux.operator_image),
     )
 
 

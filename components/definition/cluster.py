@@ -38,7 +38,7 @@ from components.definition.types import (
     pattern,
     role_in_account,
 )
-from components.names import FLUX_CLUSTERS_DIR, FLUX_NAMESPACE, REGISTRIES_STACK
+from components.names import FLUX_CLUSTERS_DIR, FLUX_NAMESPACE, FLUX_SECRET_NAME, REGISTRIES_STACK
 
 # Stack names the program uses for something other than a cluster.
 RESERVED_NAMES = frozenset({REGISTRIES_STACK})
@@ -323,6 +323,21 @@ class ClusterSpec(Model):
             ]
         if errors:
             raise ValidationError.from_exception_data("ClusterSpec", errors)  # type: ignore[arg-type]
+        return self
+
+    @model_validator(mode="after")
+    def _one_secret_per_name(self) -> ClusterSpec:
+        """The mirror's pull Secret is a Secret of its own in flux-system: not the fleet
+        repository's, nor an application repository's (two resources would own one object)."""
+        registry = self.flux.registry
+        name = registry.secret_name if registry is not None else None
+        taken = {FLUX_SECRET_NAME: "the fleet repository's"} | {
+            app.pull_secret: f"spec.apps {app.name}'s" for app in self.apps
+        }
+        if name is not None and name in taken:
+            message = f'"{name}" is {taken[name]} Secret, expected another pullSecret'
+            error = field_error(("flux", "registry", "pullSecret"), name, message)
+            raise ValidationError.from_exception_data("ClusterSpec", [error])  # type: ignore[list-item]
         return self
 
     @model_validator(mode="after")

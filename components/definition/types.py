@@ -321,3 +321,20 @@ def partition_of(region: str) -> str:
     if region.startswith("us-gov-"):
         return "aws-us-gov"
     return "aws"
+
+
+# An ECR registry host (and the path after it): what an image, chart or artifact reference on
+# ECR starts with. ECR needs no pull Secret: the nodes' role and ECR tokens pull from it.
+ECR_REGISTRY = re.compile(
+    r"^(?P<account>[0-9]{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?"
+    r"(/(?P<path>.+))?$"
+)
+
+
+def ecr_location(reference: str) -> tuple[str, str, str] | None:
+    """(account, region, path) of an image registry, image repository or `oci://` chart or
+    artifact on ECR; None for any other registry."""
+    found = ECR_REGISTRY.match(reference.removeprefix("oci://"))
+    if found is None:
+        return None
+    return found["account"], found["region"], found["path"] or ""

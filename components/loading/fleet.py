@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from components.builders.ecr import ecr_image_registry
+from components.builders.ecr import flux_ecr_references
 from components.definition.cluster import Cluster
 from components.definition.defaults import ClusterDefaults
 from components.definition.registries import Registries, Registry
@@ -442,7 +442,7 @@ def check_registries(fleet: Fleet) -> None:
     clean: dict[str, Cluster] = {}
     for name, cluster in fleet.clusters.items():
         display = fleet.files[name]
-        if not cluster.spec.ecr.pull and ecr_image_registry(cluster) is None:
+        if not cluster.spec.ecr.pull and not flux_ecr_references(cluster):
             clean[name] = cluster
             continue
         if problems:

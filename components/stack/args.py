@@ -20,6 +20,7 @@ from components.builders.options import (
     cluster_pulls,
     flux_options,
     git_access_options,
+    mirror_options,
     monitoring_options,
     operator_options,
     role_trust,
@@ -192,6 +193,7 @@ def cluster_args(
             operator_values=operator_values(operator_options(cluster)),
             instance=flux,
             runtime_info=runtime_info_options(cluster, registries),
+            mirror=mirror_options(cluster),
         ),
         observability=ObservabilityArgs(
             slack=_slack_args(cluster, slack),

@@ -178,6 +178,7 @@ class FluxCluster(pulumi.ComponentResource):
             args.flux,
             k8s_provider=k8s_provider,
             namespace=self.namespace,
+            aws_provider=aws_provider,
             before=[
                 *([self.fleet_key.secret] if self.fleet_key else []),
                 *([self.github_app] if self.github_app else []),
