@@ -28,6 +28,7 @@ from components.builders.flux import (
     SyncOptions,
 )
 from components.builders.git_access import GitAccessOptions, repository_url
+from components.builders.git_ref import git_repository_ref, sync_ref, sync_ref_patch
 from components.builders.gitops import (
     LOCKDOWN_SERVICE_ACCOUNT,
     AppSourceOptions,
@@ -57,7 +58,16 @@ from components.definition.types import duration_seconds, partition_of
 
 
 def git_access_options(cluster: Cluster) -> GitAccessOptions:
-    return GitAccessOptions(github_app=cluster.spec.git.uses_github_app)
+    """spec.git.auth, and spec.git.host (a GitHub Enterprise Server: its keys and API)."""
+    git, host = cluster.spec.git, cluster.spec.git.enterprise_host
+    if host is None:
+        return GitAccessOptions(github_app=git.uses_github_app)
+    return GitAccessOptions(
+        github_app=git.uses_github_app,
+        host=host.hostname,
+        host_keys=tuple(host.known_hosts or ()),
+        api_url=host.api,
+    )
 
 
 def _pulled(cluster: Cluster, registries: Mapping[str, Registry], images: bool) -> tuple[Pull, ...]:
@@ -150,7 +160,7 @@ def sync_options(cluster: Cluster) -> SyncOptions:
     git, access = cluster.spec.git, git_access_options(cluster)
     return SyncOptions(
         url=repository_url(access, git.owner, git.repository),
-        ref=f"refs/heads/{git.branch}",
+        ref=sync_ref(git.checkout),
         path=cluster.git_path,
         pull_secret=access.fleet_secret,
         interval=git.interval,
@@ -163,8 +173,10 @@ def flux_options(cluster: Cluster) -> FluxOptions:
     (the sync, the controllers' roles, the sync Kustomization's patches)."""
     spec, flux = cluster.spec, cluster.spec.flux
     metadata = flux.common_metadata
+    ref_patch = sync_ref_patch(spec.git.checkout)
     mirror = mirror_options(cluster)
     sync_patches = [
+        *([ref_patch] if ref_patch is not None else []),
         *([sync_decryption_patch()] if spec.sops is not None else []),
         *([sync_substitution_patch()] if flux.runtime_info is not None else []),
     ]
@@ -246,7 +258,7 @@ def app_source_options(cluster: Cluster, app: AppRepository) -> AppSourceOptions
     return AppSourceOptions(
         name=app.name,
         url=repository_url(access, app.owner_or(cluster.spec.git.owner), app.repository),
-        branch=app.branch,
+        ref=git_repository_ref(app.checkout),
         path=app.path,
         interval=app.interval,
         pull_secret=app.pull_secret,

@@ -195,7 +195,17 @@ def github_app_problem(cluster: Cluster, present: set[str]) -> Problem | None:
     if not cluster.spec.git.uses_github_app:
         return None
     defined = github_app_from_definition(cluster)
-    missing = [key for key in GITHUB_APP_KEYS if key not in present and key not in defined]
+    app = cluster.spec.git.github_app
+    by_owner = app is not None and app.installation_owner is not None
+    if by_owner and "githubAppInstallationId" in present:
+        message = (
+            "githubApp with spec.git.githubApp.installationOwner while stack config has "
+            "githubAppInstallationId: expected one of them (Flux refuses a Secret with both); "
+            f"run: pulumi config rm githubAppInstallationId -s {cluster.name}"
+        )
+        return Problem(definition_file(cluster.name), "spec.git.auth", message)
+    needed = [k for k in GITHUB_APP_KEYS if not (by_owner and k == "githubAppInstallationId")]
+    missing = [key for key in needed if key not in present and key not in defined]
     if not missing:
         return None
     commands = "; ".join(
@@ -205,6 +215,6 @@ def github_app_problem(cluster: Cluster, present: set[str]) -> Problem | None:
     )
     message = (
         f"githubApp but no {', '.join(missing)} in stack config; run: {commands} "
-        "(or set spec.git.githubApp: appId, installationId, privateKeyFrom)"
+        "(or set spec.git.githubApp: appId, installationId or installationOwner, privateKeyFrom)"
     )
     return Problem(definition_file(cluster.name), "spec.git.auth", message)

@@ -131,14 +131,9 @@ TOLERATION_KEY = (
 )
 
 
-def _git_ref(value: str) -> str:
-    """git check-ref-format --branch rules that a character class cannot express; and a full
-    ref (refs/tags/v1, refs/heads/main) refused: the branch is rendered as refs/heads/<it>."""
-    if value.startswith("refs/"):
-        raise ValueError(
-            f"expected a branch name without refs/ (refs/heads/ is added), got {show(value)}"
-            + ("; a tag is not a branch" if value.startswith("refs/tags/") else "")
-        )
+def check_ref_format(value: str, what: str) -> str:
+    """git check-ref-format rules that a character class cannot express, for a branch or tag
+    name (`what`) written without its refs/ prefix."""
     if (
         value.startswith(("/", "-"))
         or value.endswith(("/", "."))
@@ -147,8 +142,19 @@ def _git_ref(value: str) -> str:
         or ".." in value
         or any(part.startswith(".") or part.endswith(".lock") for part in value.split("/"))
     ):
-        raise ValueError(f"expected a Git branch name, got {show(value)}")
+        raise ValueError(f"expected a Git {what} name, got {show(value)}")
     return value
+
+
+def _git_ref(value: str) -> str:
+    """A branch name; a full ref (refs/tags/v1, refs/heads/main) refused: the branch is rendered
+    as refs/heads/<it>."""
+    if value.startswith("refs/"):
+        raise ValueError(
+            f"expected a branch name without refs/ (refs/heads/ is added), got {show(value)}"
+            + ("; a tag is not a branch" if value.startswith("refs/tags/") else "")
+        )
+    return check_ref_format(value, "branch")
 
 
 def _relative_path(value: str) -> str:

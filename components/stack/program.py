@@ -14,7 +14,8 @@ from typing import Any
 import pulumi
 
 from components.builders.alerts import notifier
-from components.builders.options import alert_options
+from components.builders.git_access import CA_KEY, github_app_plain_data
+from components.builders.options import alert_options, git_access_options
 from components.definition.cluster import Cluster
 from components.definition.credentials import (
     GITHUB_APP_KEYS,
@@ -98,15 +99,22 @@ def alert_notifiers(
 
 
 def github_app_secret(
-    cluster: Cluster, config: Mapping[str, pulumi.Output[str]]
+    cluster: Cluster, config: Mapping[str, pulumi.Output[str]], project_dir: Path
 ) -> GithubAppArgs | None:
     """The GitHub App's credentials (stack config, else spec.git.githubApp), when the cluster
-    uses the App (the check found them)."""
+    uses the App (the credential check found them). With a GitHub Enterprise Server, its API URL
+    and CA certificate (a file's is read here; the loader checked it)."""
     if not cluster.spec.git.uses_github_app:
         return None
     mine = {k: v for k, v in config.items() if k in GITHUB_APP_KEYS}
     defined = {k: v for k, v in github_app_from_definition(cluster).items() if k not in mine}
-    return GithubAppArgs(mine, defined)
+    plain = github_app_plain_data(cluster, git_access_options(cluster))
+    host = cluster.spec.git.enterprise_host
+    ca = host.ca_from if host is not None else None
+    if ca is not None and ca.file is not None:
+        plain[CA_KEY] = (project_dir / ca.file).read_text()
+        ca = None
+    return GithubAppArgs(mine, defined, plain, ca)
 
 
 def flux_cluster(fleet: Fleet, stack: str) -> FluxClusterArgs:
@@ -119,7 +127,7 @@ def flux_cluster(fleet: Fleet, stack: str) -> FluxClusterArgs:
         cluster,
         fleet.registries,
         alert_notifiers(cluster, credentials, config),
-        github_app_secret(cluster, config),
+        github_app_secret(cluster, config, fleet.project_dir),
     )
 
 
