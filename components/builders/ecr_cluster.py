@@ -12,9 +12,12 @@ from typing import Any
 from components.builders.ecr import (
     AUTH_ACTION,
     PULL_ACTIONS,
+    SOURCE_CONTROLLER,
     controller_actions,
+    listing_controllers,
     pulls,
     repository_arn,
+    sync_pull,
 )
 from components.builders.iam import POLICY_VERSION, provider_set
 from components.definition.cluster import Cluster
@@ -26,32 +29,55 @@ MAX_ROLE_NAME = 64
 
 
 def cluster_pulls(
-    cluster: Cluster, registries: Mapping[str, Registry], *, images: bool = True
+    cluster: Cluster,
+    registries: Mapping[str, Registry],
+    *,
+    images: bool = True,
+    sync: bool = True,
 ) -> list[tuple[Registry, str]]:
     """(registry, name or prefix) for everything the cluster pulls (with `images`, the controller
-    images of an ECR mirror too), in a stable order."""
+    images of an ECR mirror too; with `sync`, the OCI sync source), in a stable order."""
     found = {
         (pull.registry, ref)
-        for pull in pulls(cluster, registries, images=images)
+        for pull in pulls(cluster, registries, images=images, sync=sync)
         for ref in pull.repositories
     }
     return [(registries[name], ref) for name, ref in sorted(found)]
 
 
 def pulled_repository_arns(
-    cluster: Cluster, registries: Mapping[str, Registry], *, images: bool = True
+    cluster: Cluster,
+    registries: Mapping[str, Registry],
+    *,
+    images: bool = True,
+    sync: bool = False,
 ) -> list[str]:
     """ARNs the cluster's identities may pull: prefixes as IAM wildcards (`repository/platform/*`),
-    so a repository added under a prefix needs only the registries stack to run again."""
+    so a repository added under a prefix needs only the registries stack to run again. Without
+    `sync`, not the OCI sync source: only source-controller pulls that (sync_pull_statement)."""
     return sorted(
         {
             repository_arn(registry, ref)
-            for registry, ref in cluster_pulls(cluster, registries, images=images)
+            for registry, ref in cluster_pulls(cluster, registries, images=images, sync=sync)
         }
     )
 
 
-def _identity_policy(arns: Sequence[str], actions: Iterable[str]) -> dict[str, Any]:
+def _identity_policy(
+    arns: Sequence[str], actions: Iterable[str], more: Sequence[dict[str, Any]] = ()
+) -> dict[str, Any]:
+    pull = (
+        [
+            {
+                "Sid": "EcrPull",
+                "Effect": "Allow",
+                "Action": provider_set(actions),
+                "Resource": provider_set(arns),
+            }
+        ]
+        if arns
+        else []
+    )
     return {
         "Version": POLICY_VERSION,
         "Statement": [
@@ -63,14 +89,29 @@ def _identity_policy(arns: Sequence[str], actions: Iterable[str]) -> dict[str, A
                 "Action": AUTH_ACTION,
                 "Resource": "*",
             },
-            {
-                "Sid": "EcrPull",
-                "Effect": "Allow",
-                "Action": provider_set(actions),
-                "Resource": provider_set(arns),
-            },
+            *pull,
+            *more,
         ],
     }
+
+
+def sync_pull_statement(
+    cluster: Cluster, registries: Mapping[str, Registry]
+) -> list[dict[str, Any]]:
+    """source-controller's statement for the OCI sync source: the pulls on exactly that
+    repository (a tag needs no tag listing), none when the cluster syncs Git."""
+    source = sync_pull(cluster)
+    if source is None:
+        return []
+    registry = registries[source.registry]
+    return [
+        {
+            "Sid": "FluxSyncPull",
+            "Effect": "Allow",
+            "Action": provider_set(PULL_ACTIONS),
+            "Resource": repository_arn(registry, source.repositories[0]),
+        }
+    ]
 
 
 def node_pull_policy(cluster: Cluster, registries: Mapping[str, Registry]) -> dict[str, Any]:
@@ -85,8 +126,13 @@ def irsa_permissions(
     """The inline policy of a controller's role: pull, plus list the tags (source-controller
     resolving a version, image-reflector-controller scanning) and, for the reflector, describe
     the images. Of spec.ecr.pull only: the controller images are the nodes' to pull."""
-    arns = pulled_repository_arns(cluster, registries, images=False)
-    return _identity_policy(arns, controller_actions(controller))
+    arns = (
+        pulled_repository_arns(cluster, registries, images=False)
+        if controller in listing_controllers(cluster)
+        else []
+    )
+    more = sync_pull_statement(cluster, registries) if controller == SOURCE_CONTROLLER else []
+    return _identity_policy(arns, controller_actions(controller), more)
 
 
 def oidc_provider_arn(oidc_issuer: str, account_id: str, partition: str = "aws") -> str:

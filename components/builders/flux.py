@@ -5,10 +5,10 @@ these return, and the tests check them directly (like Flux's own `manifestgen`).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from components.builders.ecr import listing_controllers
+from components.builders.ecr import ecr_controllers
 from components.builders.ecr_cluster import irsa_role_name
 from components.builders.git_access import GIT_PROVIDER, GITHUB_APP_SECRET_NAME, repository_url
 from components.builders.runtime_info import has_runtime_info, sync_substitution_patch
@@ -62,12 +62,11 @@ def service_account_role_patches(roles: Mapping[str, str]) -> list[dict[str, Any
 def controller_identities(cluster: Cluster) -> dict[str, str]:
     """controller -> the ARN of the AWS role it runs with (IAM names a role by account and name,
     so the ARN is known before the role exists): kustomize-controller with spec.sops, and the
-    controllers that pull from ECR themselves (source-controller with ociSources,
-    image-reflector-controller)."""
+    controllers that pull from ECR themselves (source-controller with ociSources or an OCI sync
+    source, image-reflector-controller)."""
     partition = partition_of(cluster.spec.aws.region)
     names = {
-        controller: irsa_role_name(cluster, controller)
-        for controller in listing_controllers(cluster)
+        controller: irsa_role_name(cluster, controller) for controller in ecr_controllers(cluster)
     }
     if cluster.spec.sops is not None:
         names[KUSTOMIZE_CONTROLLER] = sops_role_name(cluster)
@@ -175,15 +174,21 @@ def sync(cluster: Cluster) -> dict[str, Any]:
 
 
 def flux_instance(
-    cluster: Cluster, *, service_account_roles: Mapping[str, str] | None = None
+    cluster: Cluster,
+    *,
+    service_account_roles: Mapping[str, str] | None = None,
+    sync_spec: Mapping[str, Any] | None = None,
+    sync_patches: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
-    """The FluxInstance `flux` (fluxcd.controlplane.io/v1) that installs and syncs Flux."""
+    """The FluxInstance `flux` (fluxcd.controlplane.io/v1) that installs and syncs Flux: from
+    the fleet repository, or the `sync_spec` (and its `sync_patches`) of another source kind
+    (builders/sync_source.py)."""
     spec = cluster.spec
     instance_spec: dict[str, Any] = {
         "distribution": distribution(cluster),
         "components": spec.flux.all_components,
         "cluster": cluster_settings(cluster),
-        "sync": sync(cluster),
+        "sync": dict(sync_spec) if sync_spec is not None else sync(cluster),
     }
     if spec.flux.storage is not None:
         instance_spec["storage"] = {
@@ -204,6 +209,7 @@ def flux_instance(
         patches.append(sync_decryption_patch())
     if has_runtime_info(cluster):
         patches.append(sync_substitution_patch())
+    patches += sync_patches
     patches += [user_patch(patch) for patch in spec.flux.patches]  # last: they have the last word
     if patches:
         instance_spec["kustomize"] = {"patches": patches}

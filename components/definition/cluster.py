@@ -19,6 +19,7 @@ from components.definition.flux import NOTIFICATION_CONTROLLER, FluxSpec
 from components.definition.rollout import Wave
 from components.definition.secrets import SecretSource
 from components.definition.sops import SopsSpec, key_partition
+from components.definition.sources import OCI, SyncSource
 from components.definition.types import (
     AccountId,
     Branch,
@@ -155,6 +156,9 @@ class ClusterSpec(Model):
     alerts: Alerts = Field(default_factory=Alerts)
     monitoring: Monitoring = Field(default_factory=Monitoring)
     git: GitSpec
+    sync: SyncSource | None = Field(
+        None, description="what the cluster syncs from; default: the fleet repository (spec.git)"
+    )
     ecr: EcrSpec = Field(default_factory=EcrSpec)
     flux: FluxSpec = Field(default_factory=FluxSpec)
     apps: Apps = Field(
@@ -341,6 +345,23 @@ class Cluster(Model):
     @property
     def git_path(self) -> str:
         return self.spec.git.path or f"{FLUX_CLUSTERS_DIR}/{self.metadata.name}"
+
+    @property
+    def oci_source(self) -> SyncSource | None:
+        """spec.sync when the cluster syncs an OCI artifact (no Git credential), else None."""
+        sync = self.spec.sync
+        return sync if sync is not None and sync.kind == OCI else None
+
+    @property
+    def syncs_git(self) -> bool:
+        """Whether the fleet repository is the sync source (its credential on the cluster)."""
+        return self.oci_source is None
+
+    @property
+    def sync_tag(self) -> str | None:
+        """The OCI tag the cluster follows: spec.sync.tag, else its environment."""
+        oci = self.oci_source
+        return None if oci is None else oci.tag or self.metadata.environment
 
     @property
     def identity(self) -> tuple[str, str, str]:

@@ -422,7 +422,11 @@ def check_registries(fleet: Fleet) -> None:
     clean: dict[str, Cluster] = {}
     for name, cluster in fleet.clusters.items():
         display = fleet.files[name]
-        if not cluster.spec.ecr.pull and ecr_image_registry(cluster) is None:
+        if (
+            not cluster.spec.ecr.pull
+            and ecr_image_registry(cluster) is None
+            and cluster.oci_source is None
+        ):
             clean[name] = cluster
             continue
         if problems:

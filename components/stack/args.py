@@ -11,7 +11,7 @@ from typing import Any
 import pulumi
 
 from components.builders.alerts import SlackCredential, slack_alert, slack_provider
-from components.builders.ecr import listing_controllers, pulls
+from components.builders.ecr import ecr_controllers, pulls
 from components.builders.ecr_cluster import (
     irsa_permissions,
     irsa_role_name,
@@ -29,7 +29,6 @@ from components.builders.flux import (
     operator_values,
     ready_timeout_seconds,
 )
-from components.builders.git_access import repository_url
 from components.builders.monitoring import (
     DashboardConfigMap,
     dashboard_configmaps,
@@ -47,6 +46,7 @@ from components.builders.sops import (
     foreign_key_policy_statements,
     sops_role_name,
 )
+from components.builders.sync_source import sync_source
 from components.definition.cluster import Cluster
 from components.definition.registries import Registry, partition_of
 from components.names import FLUX_NAMESPACE, FLUX_SECRET_NAME
@@ -167,12 +167,14 @@ class FluxClusterArgs:
     namespace_labels: dict[str, str]
     namespace_annotations: dict[str, str]
     fleet_owner: str
-    fleet_key: DeployKeyArgs | None  # None: the GitHub App's Secret instead
+    fleet_key: DeployKeyArgs | None  # None: the GitHub App's Secret, or no Git sync
     github_app: GithubAppArgs | None  # every Secret holds the App's credentials instead of a key
     app_keys: Sequence[AppKeyArgs]
     flux: FluxArgs
     observability: ObservabilityArgs
     outputs: dict[str, Any] = field(default_factory=dict)  # the plain ones
+    # False: the cluster syncs an OCI artifact (spec.sync), no credential for the fleet repository
+    syncs_git: bool = True
 
 
 def _trust(cluster: Cluster, controller: str) -> Callable[[str], dict[str, Any]] | dict[str, Any]:
@@ -221,7 +223,7 @@ def _ecr_args(cluster: Cluster, registries: Mapping[str, Registry]) -> EcrAccess
                 trust_policy=_trust(cluster, controller),
                 permissions=irsa_permissions(cluster, registries, controller),
             )
-            for controller in listing_controllers(cluster)
+            for controller in ecr_controllers(cluster)
         ],
     )
 
@@ -259,6 +261,7 @@ def cluster_args(
     registries and the Slack credential read from stack config (None: alerts are off)."""
     spec, name = cluster.spec, cluster.name
     foreign = foreign_key_policy_statements(cluster)
+    source = sync_source(cluster, registries)
 
     def key(
         purpose: str, repository: str, secret_name: str, read_only: bool, adopt: bool = False
@@ -301,7 +304,7 @@ def cluster_args(
         # The bootstrap's flux-system Secret is taken over (adopt); read-write only when
         # image-automation-controller commits image updates to it (fleet_key_read_write).
         fleet_key=None
-        if github_app is not None
+        if github_app is not None or not cluster.syncs_git
         else key(
             "fleet",
             spec.git.repository,
@@ -325,7 +328,7 @@ def cluster_args(
             operator_chart=spec.flux.operator_chart or OPERATOR_CHART,
             operator_version=spec.flux.operator_version,
             operator_values=operator_values(cluster),
-            instance=functools.partial(_instance, cluster),
+            instance=functools.partial(_instance, cluster, source.sync, source.patches),
             ready_timeout_seconds=ready_timeout_seconds(cluster),
             runtime_info=functools.partial(_runtime_info, cluster, registries)
             if has_runtime_info(cluster)
@@ -339,8 +342,8 @@ def cluster_args(
         outputs={
             "clusterName": name,
             "fluxVersion": spec.flux.version,
-            "syncUrl": repository_url(cluster, spec.git.owner, spec.git.repository),
-            "syncPath": cluster.git_path,
+            "syncUrl": source.sync["url"],
+            "syncPath": source.sync["path"],
             # for the owner of each KMS key of another account: the statement its policy needs
             **({"sopsKeyPolicyStatements": foreign} if foreign else {}),
             # where the Slack credential is read at apply time (never the value)
@@ -350,11 +353,17 @@ def cluster_args(
                 else {}
             ),
         },
+        syncs_git=cluster.syncs_git,
     )
 
 
-def _instance(cluster: Cluster, roles: Mapping[str, str]) -> dict[str, Any]:
-    return flux_instance(cluster, service_account_roles=roles)
+def _instance(
+    cluster: Cluster,
+    sync: Mapping[str, Any],
+    patches: Sequence[dict[str, Any]],
+    roles: Mapping[str, str],
+) -> dict[str, Any]:
+    return flux_instance(cluster, service_account_roles=roles, sync_spec=sync, sync_patches=patches)
 
 
 def _runtime_info(

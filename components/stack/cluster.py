@@ -129,8 +129,8 @@ class FluxCluster(pulumi.ComponentResource):
         self.github_app: k8s.core.v1.Secret | None = None
         if args.fleet_key is not None:
             self.fleet_key = deploy_key(f"{name}-fleet-key", args.fleet_key, args.fleet_owner)
-        else:  # the fleet's GitHub App: its own Secret, so a switch creates it before moving
-            assert app_data is not None
+        elif args.syncs_git:  # the fleet's GitHub App: its own Secret, so a switch creates
+            assert app_data is not None  # it before moving
             self.github_app = k8s.core.v1.Secret(
                 f"{name}-github-app",
                 metadata=k8s.meta.v1.ObjectMetaArgs(
