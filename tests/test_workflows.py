@@ -77,6 +77,7 @@ def test_the_workflows_exist() -> None:
         "preview.yml",
         "deploy.yml",
         "drift.yml",
+        "flux-artifact.yml",
     }
     assert {p.parent.name for p in ACTIONS} == {"setup-fleet", "cloud-settings"}
 
@@ -249,6 +250,8 @@ def test_every_action_is_pinned_to_a_full_sha_with_its_version() -> None:
         "aws-actions/configure-aws-credentials",
         "pulumi/actions",
         "marocchino/sticky-pull-request-comment",
+        "fluxcd/flux2/action",
+        "sigstore/cosign-installer",
     }
 
 

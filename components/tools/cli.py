@@ -215,6 +215,12 @@ def parser() -> argparse.ArgumentParser:
         default="text",
         help="text: one line per stack (default); json: the waves as matrices (Deploy reads it)",
     )
+    p.add_argument(
+        "--artifacts",
+        action="store_true",
+        help="the OCI tags to move instead, wave by wave: the clusters that sync the flux/ "
+        "artifact (spec.sync kind oci) and the change touches (the producer workflow reads it)",
+    )
     p.set_defaults(func=commands.cmd_rollout)
 
     p = command(

@@ -390,7 +390,7 @@ def cmd_affected(args: argparse.Namespace) -> int:
     if args.same_aws_as is not None:
         reference = _fleet_or_fail(args.same_aws_as)
     try:
-        stacks, _, left_out = changes(
+        stacks, _, left_out, artifacts = changes(
             project,
             None if args.all else args.base,
             args.head,
@@ -410,6 +410,12 @@ def cmd_affected(args: argparse.Namespace) -> int:
         wave = f" (wave {stack.wave})" if stack.wave is not None and not stack.removed else ""
         line = f"{stack.stack}{wave}{state}: {'; '.join(stack.reasons)}"
         print(one_line(line), file=sys.stderr)  # names from git: no line break, no escape
+    for tag in [] if args.all else artifacts:
+        line = (
+            f"{', '.join(tag.clusters)} (wave {tag.wave}): through the artifact, not a stack: "
+            f"{tag.repository}:{tag.tag} moves ({'; '.join(tag.reasons)})"
+        )
+        print(one_line(line), file=sys.stderr)
     if args.format == "list":
         sys.stdout.writelines(f"{one_line(s.stack)}\n" for s in stacks if not s.removed)
     else:
@@ -420,13 +426,15 @@ def cmd_affected(args: argparse.Namespace) -> int:
 def cmd_rollout(args: argparse.Namespace) -> int:
     """The plan of waves a change deploys in (every stack without --base); JSON for Deploy."""
     from components.tools.affected import changes
-    from components.tools.rollout import rollout_plan
+    from components.tools.artifacts import ArtifactPlan
+    from components.tools.rollout import RolloutPlan, rollout_plan
     from components.tools.snapshots import AffectedError
 
     project = _project_or_fail(args.project)
+    plan: RolloutPlan | ArtifactPlan
     try:
-        stacks, rollout, _ = changes(project, args.base, args.head)
-        plan = rollout_plan(stacks, rollout)
+        stacks, rollout, _, artifacts = changes(project, args.base, args.head)
+        plan = ArtifactPlan(tuple(artifacts)) if args.artifacts else rollout_plan(stacks, rollout)
     except AffectedError as exc:
         raise BadInput(exc.lines) from None
     if args.format == "json":

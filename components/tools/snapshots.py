@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from components.builders.ecr import ecr_image_registry, runs_image_reflector
+from components.builders.ecr import ecr_image_registry, runs_image_reflector, sync_pull
 from components.builders.ecr_cluster import pulled_repository_arns
 from components.definition.ecr import EcrSpec
 from components.definition.rollout import github_environment
@@ -197,22 +197,23 @@ def cluster_view(snap: Snapshot, name: str) -> Any:
         return {"problems": [str(p) for p in exc.problems]}
     return {
         "definition": cluster.model_dump(mode="json", by_alias=True),
-        "pulls": pulled_repository_arns(cluster, snap.fleet.registries),
+        "pulls": pulled_repository_arns(cluster, snap.fleet.registries, sync=True),
     }
 
 
 def registries_view(snap: Snapshot) -> Any:
     """What the registries stack is built from: _registries.yaml and, of every cluster that sets
-    spec.ecr (or mirrors the controller images on ECR), that section with the account, region, tag
-    scanning and the mirror; or the problems that stop
-    it (it refuses to run while any definition has one)."""
+    spec.ecr (or mirrors the controller images on ECR, or syncs an OCI artifact from it), that
+    section with the account, region, tag scanning, the mirror and the sync source; or the
+    problems that stop it (it refuses to run while any definition has one)."""
     if snap.fleet.all_problems:
         return {"problems": [str(p) for p in snap.fleet.all_problems]}
     clusters = {}
     for name, cluster in snap.fleet.clusters.items():
         ecr = cluster.spec.ecr.model_dump(mode="json", by_alias=True)
         mirror = ecr_image_registry(cluster)  # the controller images, pulled from ECR
-        if ecr == _EMPTY_ECR and mirror is None:
+        source = sync_pull(cluster)  # the OCI sync source, pulled from ECR
+        if ecr == _EMPTY_ECR and mirror is None and source is None:
             continue
         clusters[name] = {
             "ecr": ecr,
@@ -222,6 +223,8 @@ def registries_view(snap: Snapshot) -> Any:
         }
         if mirror is not None:
             clusters[name]["imageMirror"] = list(mirror)
+        if source is not None:
+            clusters[name]["syncSource"] = source.model_dump(mode="json", by_alias=True)
     return {
         "registries": {
             name: registry.model_dump(mode="json", by_alias=True)
