@@ -6,7 +6,8 @@ registry side, and why a pull needs both: builders/ecr.py. Pure, no Pulumi."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from components.builders.ecr import (
@@ -14,13 +15,9 @@ from components.builders.ecr import (
     PULL_ACTIONS,
     SOURCE_CONTROLLER,
     controller_actions,
-    listing_controllers,
-    pulls,
     repository_arn,
-    sync_pull,
 )
 from components.builders.iam import POLICY_VERSION, provider_set
-from components.definition.cluster import Cluster
 from components.definition.registries import Registry
 from components.names import FLUX_NAMESPACE, PROJECT
 
@@ -28,56 +25,43 @@ STS_AUDIENCE = "sts.amazonaws.com"
 MAX_ROLE_NAME = 64
 
 
-def cluster_pulls(
-    cluster: Cluster,
-    registries: Mapping[str, Registry],
-    *,
-    images: bool = True,
-    sync: bool = True,
-) -> list[tuple[Registry, str]]:
-    """(registry, name or prefix) for everything the cluster pulls (with `images`, the controller
-    images of an ECR mirror too; with `sync`, the OCI sync source), in a stable order."""
-    found = {
-        (pull.registry, ref)
-        for pull in pulls(cluster, registries, images=images, sync=sync)
-        for ref in pull.repositories
-    }
-    return [(registries[name], ref) for name, ref in sorted(found)]
+# (registry, repository name or prefix `platform/*`)
+Pull = tuple[Registry, str]
 
 
-def pulled_repository_arns(
-    cluster: Cluster,
-    registries: Mapping[str, Registry],
-    *,
-    images: bool = True,
-    sync: bool = False,
-) -> list[str]:
-    """ARNs the cluster's identities may pull: prefixes as IAM wildcards (`repository/platform/*`),
-    so a repository added under a prefix needs only the registries stack to run again. Without
-    `sync`, not the OCI sync source: only source-controller pulls that (sync_pull_statement)."""
-    return sorted(
-        {
-            repository_arn(registry, ref)
-            for registry, ref in cluster_pulls(cluster, registries, images=images, sync=sync)
-        }
-    )
+@dataclass(frozen=True)
+class ClusterPulls:
+    """What one cluster pulls from the fleet's registries, in a stable order, filled from the
+    definition and _registries.yaml by builders/options.py. Two views, as two identities pull:
+    the nodes pull images (spec.ecr.pull and an ECR mirror's controller images), the
+    controllers with their own role reach spec.ecr.pull only."""
+
+    nodes: tuple[Pull, ...]
+    controllers: tuple[Pull, ...]
+    # The OCI sync source's repository (spec.sync kind oci): source-controller's alone, the pulls
+    # without tag listing (a tag); and the controllers that reach only it, not `controllers`
+    # (source-controller without spec.ecr.ociSources).
+    sync: tuple[Pull, ...] = ()
+    sync_only: frozenset[str] = frozenset()
+
+
+def pulled_repository_arns(pulled: Iterable[Pull]) -> list[str]:
+    """ARNs an identity may pull: prefixes as IAM wildcards (`repository/platform/*`), so a
+    repository added under a prefix needs only the registries stack to run again."""
+    return sorted({repository_arn(registry, ref) for registry, ref in pulled})
 
 
 def _identity_policy(
     arns: Sequence[str], actions: Iterable[str], more: Sequence[dict[str, Any]] = ()
 ) -> dict[str, Any]:
-    pull = (
-        [
-            {
-                "Sid": "EcrPull",
-                "Effect": "Allow",
-                "Action": provider_set(actions),
-                "Resource": provider_set(arns),
-            }
-        ]
-        if arns
-        else []
-    )
+    pull = [
+        {
+            "Sid": "EcrPull",
+            "Effect": "Allow",
+            "Action": provider_set(actions),
+            "Resource": provider_set(arns),
+        }
+    ]
     return {
         "Version": POLICY_VERSION,
         "Statement": [
@@ -89,50 +73,41 @@ def _identity_policy(
                 "Action": AUTH_ACTION,
                 "Resource": "*",
             },
-            *pull,
+            *(pull if arns else []),
             *more,
         ],
     }
 
 
-def sync_pull_statement(
-    cluster: Cluster, registries: Mapping[str, Registry]
-) -> list[dict[str, Any]]:
+def sync_pull_statements(pulls: ClusterPulls) -> list[dict[str, Any]]:
     """source-controller's statement for the OCI sync source: the pulls on exactly that
-    repository (a tag needs no tag listing), none when the cluster syncs Git."""
-    source = sync_pull(cluster)
-    if source is None:
+    repository (a tag needs no tag listing); none when the cluster syncs Git."""
+    if not pulls.sync:
         return []
-    registry = registries[source.registry]
     return [
         {
             "Sid": "FluxSyncPull",
             "Effect": "Allow",
             "Action": provider_set(PULL_ACTIONS),
-            "Resource": repository_arn(registry, source.repositories[0]),
+            "Resource": provider_set(pulled_repository_arns(pulls.sync)),
         }
     ]
 
 
-def node_pull_policy(cluster: Cluster, registries: Mapping[str, Registry]) -> dict[str, Any]:
+def node_pull_policy(pulls: ClusterPulls) -> dict[str, Any]:
     """The managed policy for `spec.ecr.nodeRoleNames`: the kubelet pulls images (the controller
     images of an ECR mirror included)."""
-    return _identity_policy(pulled_repository_arns(cluster, registries), PULL_ACTIONS)
+    return _identity_policy(pulled_repository_arns(pulls.nodes), PULL_ACTIONS)
 
 
-def irsa_permissions(
-    cluster: Cluster, registries: Mapping[str, Registry], controller: str
-) -> dict[str, Any]:
+def irsa_permissions(pulls: ClusterPulls, controller: str) -> dict[str, Any]:
     """The inline policy of a controller's role: pull, plus list the tags (source-controller
     resolving a version, image-reflector-controller scanning) and, for the reflector, describe
-    the images. Of spec.ecr.pull only: the controller images are the nodes' to pull."""
-    arns = (
-        pulled_repository_arns(cluster, registries, images=False)
-        if controller in listing_controllers(cluster)
-        else []
-    )
-    more = sync_pull_statement(cluster, registries) if controller == SOURCE_CONTROLLER else []
-    return _identity_policy(arns, controller_actions(controller), more)
+    the images. Of spec.ecr.pull only (the controller images are the nodes' to pull), and, for
+    source-controller, the OCI sync source."""
+    reached = () if controller in pulls.sync_only else pulls.controllers
+    more = sync_pull_statements(pulls) if controller == SOURCE_CONTROLLER else []
+    return _identity_policy(pulled_repository_arns(reached), controller_actions(controller), more)
 
 
 def oidc_provider_arn(oidc_issuer: str, account_id: str, partition: str = "aws") -> str:
@@ -206,9 +181,10 @@ def _bounded(name: str, limit: int) -> str:
     return f"{name[: limit - 9].rstrip('-')}-{digest}"
 
 
-def irsa_role_name(cluster: Cluster, controller: str) -> str:
-    return _bounded(f"{cluster.name}-{controller}", MAX_ROLE_NAME)
+def irsa_role_name(cluster: str, controller: str) -> str:
+    """The name of a controller's AWS role on the cluster named `cluster`."""
+    return _bounded(f"{cluster}-{controller}", MAX_ROLE_NAME)
 
 
-def node_policy_name(cluster: Cluster) -> str:
-    return f"{cluster.name}-{PROJECT}-ecr-pull"
+def node_policy_name(cluster: str) -> str:
+    return f"{cluster}-{PROJECT}-ecr-pull"

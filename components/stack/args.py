@@ -24,19 +24,24 @@ from components.builders.eks import access_policy_arn
 from components.builders.flux import (
     OPERATOR_CHART,
     READY_TIMEOUT_SECONDS,
-    controller_identities,
+    FluxOptions,
     flux_instance,
     operator_values,
-    ready_timeout_seconds,
 )
 from components.builders.monitoring import (
     DashboardConfigMap,
     dashboard_configmaps,
     flux_pod_monitor,
 )
+from components.builders.options import (
+    cluster_pulls,
+    flux_options,
+    operator_options,
+    runtime_info_options,
+)
 from components.builders.recovery import adoption_annotations, upsert_existing_objects
 from components.builders.runtime_info import (
-    has_runtime_info,
+    RuntimeInfoOptions,
     runtime_info_configmap,
     runtime_info_data,
 )
@@ -46,7 +51,6 @@ from components.builders.sops import (
     foreign_key_policy_statements,
     sops_role_name,
 )
-from components.builders.sync_source import sync_source
 from components.definition.cluster import Cluster
 from components.definition.registries import Registry, partition_of
 from components.names import FLUX_NAMESPACE, FLUX_SECRET_NAME
@@ -210,18 +214,20 @@ def _sops_args(cluster: Cluster) -> SopsAccessArgs | None:
 def _ecr_args(cluster: Cluster, registries: Mapping[str, Registry]) -> EcrAccessArgs | None:
     if not pulls(cluster, registries):
         return None
+    pulled = cluster_pulls(cluster, registries)
     return EcrAccessArgs(
         cluster=cluster.name,
         eks_cluster_name=cluster.eks_cluster_name,
-        node_policy_name=node_policy_name(cluster),
-        node_policy=node_pull_policy(cluster, registries),
-        node_role_names=list(cluster.spec.ecr.node_role_names),
+        node_policy_name=node_policy_name(cluster.name),
+        node_policy=node_pull_policy(pulled),
+        # the nodes pull nothing when the OCI sync source is the cluster's only pull
+        node_role_names=list(cluster.spec.ecr.node_role_names) if pulled.nodes else [],
         roles=[
             ControllerRoleArgs(
                 controller=controller,
-                role_name=irsa_role_name(cluster, controller),
+                role_name=irsa_role_name(cluster.name, controller),
                 trust_policy=_trust(cluster, controller),
-                permissions=irsa_permissions(cluster, registries, controller),
+                permissions=irsa_permissions(pulled, controller),
             )
             for controller in ecr_controllers(cluster)
         ],
@@ -260,8 +266,9 @@ def cluster_args(
     """Everything the FluxCluster component registers, from the definition, the fleet's
     registries and the Slack credential read from stack config (None: alerts are off)."""
     spec, name = cluster.spec, cluster.name
+    flux = flux_options(cluster, registries)
+    runtime_info = runtime_info_options(cluster, registries)
     foreign = foreign_key_policy_statements(cluster)
-    source = sync_source(cluster, registries)
 
     def key(
         purpose: str, repository: str, secret_name: str, read_only: bool, adopt: bool = False
@@ -327,11 +334,11 @@ def cluster_args(
             version=spec.flux.version,
             operator_chart=spec.flux.operator_chart or OPERATOR_CHART,
             operator_version=spec.flux.operator_version,
-            operator_values=operator_values(cluster),
-            instance=functools.partial(_instance, cluster, source.sync, source.patches),
-            ready_timeout_seconds=ready_timeout_seconds(cluster),
-            runtime_info=functools.partial(_runtime_info, cluster, registries)
-            if has_runtime_info(cluster)
+            operator_values=operator_values(operator_options(cluster)),
+            instance=functools.partial(_instance, flux),
+            ready_timeout_seconds=flux.ready_timeout_seconds,
+            runtime_info=functools.partial(_runtime_info, runtime_info)
+            if runtime_info is not None
             else None,
         ),
         observability=ObservabilityArgs(
@@ -342,8 +349,8 @@ def cluster_args(
         outputs={
             "clusterName": name,
             "fluxVersion": spec.flux.version,
-            "syncUrl": source.sync["url"],
-            "syncPath": source.sync["path"],
+            "syncUrl": flux.sync.url,
+            "syncPath": flux.sync.path,
             # for the owner of each KMS key of another account: the statement its policy needs
             **({"sopsKeyPolicyStatements": foreign} if foreign else {}),
             # where the Slack credential is read at apply time (never the value)
@@ -357,17 +364,9 @@ def cluster_args(
     )
 
 
-def _instance(
-    cluster: Cluster,
-    sync: Mapping[str, Any],
-    patches: Sequence[dict[str, Any]],
-    roles: Mapping[str, str],
-) -> dict[str, Any]:
-    return flux_instance(cluster, service_account_roles=roles, sync_spec=sync, sync_patches=patches)
+def _instance(options: FluxOptions, roles: Mapping[str, str]) -> dict[str, Any]:
+    return flux_instance(options, service_account_roles=roles)
 
 
-def _runtime_info(
-    cluster: Cluster, registries: Mapping[str, Registry], oidc_issuer: str
-) -> dict[str, Any]:
-    data = runtime_info_data(cluster, registries, controller_identities(cluster), oidc_issuer)
-    return runtime_info_configmap(data)
+def _runtime_info(options: RuntimeInfoOptions, oidc_issuer: str) -> dict[str, Any]:
+    return runtime_info_configmap(runtime_info_data(options, oidc_issuer))

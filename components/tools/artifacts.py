@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from components.builders.sync_source import oci_url
+from components.builders.options import sync_options
 from components.definition.cluster import Cluster
 from components.definition.rollout import github_environment
 from components.loading.fleet import Fleet
@@ -69,7 +69,8 @@ def artifact_tags(fleet: Fleet, paths: Sequence[str] | None) -> list[ArtifactTag
         )
         if not changed:
             continue
-        key = (oci_url(fleet.registries[oci.registry], oci.repository), cluster.sync_tag or "")
+        sync = sync_options(cluster, fleet.registries)  # what its FluxInstance syncs
+        key = (sync.url, sync.ref)
         followers[key].append(cluster)
         reasons[key] += changed
     tags = [_tag(fleet, key, clusters, reasons[key]) for key, clusters in followers.items()]
