@@ -14,7 +14,7 @@ from crdcheck import validate
 from planutil import of_type, one, run_cli
 
 from components import yamlio
-from components.builders.sync_source import signer_identity
+from components.builders.sync_source import Signer, signer_identity
 from components.loading.fleet import load_fleet
 from components.plan.result import StackPlan
 from components.plan.runner import plan_stack
@@ -181,11 +181,10 @@ def test_verify_patches_the_sync_oci_repository(project: Path) -> None:
     }
 
 
-def test_the_identity_matches_the_workflow_only(root: Path) -> None:
+def test_the_identity_matches_the_workflow_only() -> None:
     import re2
 
-    cluster = load_fleet(root).clusters[STAGING]
-    identity = signer_identity(cluster)
+    identity = signer_identity(Signer("acme", "gitops"))
     subject = "https://github.com/acme/gitops/.github/workflows/flux-artifact.yml@refs/heads/main"
     assert re2.search(identity["subject"], subject)
     assert re2.search(identity["issuer"], "https://token.actions.githubusercontent.com")
@@ -287,6 +286,12 @@ def test_switching_back_creates_the_key_before_the_instance_moves(
             "(letters, digits, '.', '_', '-'; at most 128), got \"-bad\"",
         ),
         (
+            {**OCI, "verify": "yes"},
+            None,
+            "k8s-clusters/staging-cluster-name.yaml: spec.sync.verify: expected true or false, "
+            'got "yes"',
+        ),
+        (
             {**OCI, "kind": "bucket"},
             None,
             "k8s-clusters/staging-cluster-name.yaml: spec.sync.kind: expected one of git or oci, "
@@ -308,3 +313,60 @@ def test_bad_sync_is_one_line(
     assert code == 2
     lines = [line for line in (out + err).splitlines() if "spec.sync" in line]
     assert lines == [expected]
+
+
+def test_a_folder_outside_the_artifact_and_a_takeover_are_refused(project: Path) -> None:
+    set_sync(project, STAGING, OCI, git={"path": "clusters/staging"})
+    _, out, err = run_cli(project, "validate")
+    assert (
+        "k8s-clusters/staging-cluster-name.yaml: spec.git.path: outside flux/ while spec.sync is "
+        "of kind oci: the artifact holds the repository's flux/ tree alone, expected a path "
+        "under it"
+    ) in (out + err).splitlines()
+    set_sync(project, STAGING, OCI, flux={"adopt": True, "size": "small"})
+    code, out, err = run_cli(project, "validate")
+    assert code == 2
+    assert (
+        "k8s-clusters/staging-cluster-name.yaml: spec.sync.kind: oci while spec.flux.adopt is "
+        "true (the bootstrap's Git sync and its deploy key are taken over), expected git: switch "
+        "after the takeover"
+    ) in (out + err).splitlines()
+
+
+def test_the_cluster_folder_builds_from_the_oci_source(project: Path) -> None:
+    set_sync(project, STAGING, OCI)
+    code, out, err = run_cli(project, "validate")
+    assert code == 2  # apps.yaml still names the GitRepository the operator no longer creates
+    assert [line for line in (out + err).splitlines() if "sourceRef" in line] == [
+        "flux/clusters/staging-cluster-name/apps.yaml: Kustomization apps: spec.sourceRef.kind: "
+        'expected "OCIRepository" (the kind of the cluster\'s sync source, spec.sync in '
+        'k8s-clusters/staging-cluster-name.yaml), got "GitRepository"'
+    ]
+    apps = project / "flux/clusters/staging-cluster-name/apps.yaml"
+    apps.write_text(apps.read_text().replace("kind: GitRepository", "kind: OCIRepository"))
+    code, out, err = run_cli(project, "validate")
+    assert code == 0, out + err
+
+
+def test_new_cluster_writes_the_oci_source_into_apps_yaml(project: Path) -> None:
+    from components.builders.gitops import cluster_apps_kustomization
+
+    set_sync(project, STAGING, OCI)
+    cluster = load_fleet(project).clusters[STAGING]
+    kustomization = cluster_apps_kustomization(cluster)
+    assert kustomization["spec"]["sourceRef"] == {"kind": "OCIRepository", "name": "flux-system"}
+    assert validate(kustomization) == []
+
+
+def test_an_oci_cluster_without_apps_needs_no_github_app(project: Path) -> None:
+    set_sync(project, STAGING, OCI, git={"auth": "githubApp"})
+    plan = plan_stack(project, STAGING)  # no App credential in the stack config: none needed
+    assert of_type(plan, GITHUB) == [] and of_type(plan, DEPLOY_KEY) == []
+    assert [s.name for s in of_type(plan, SECRET)] == [f"{STAGING}-observability-slack-secret"]
+
+
+def test_the_workflow_pushes_the_artifact_root_alone(root: Path) -> None:
+    from components.definition.sources import ARTIFACT_ROOT
+
+    doc = yamlio.load((root / ".github/workflows/flux-artifact.yml").read_text())
+    assert doc["env"]["IGNORE_PATHS"] == f"/*,!/{ARTIFACT_ROOT}"

@@ -12,6 +12,7 @@ from typing import Any
 from components.builders.git_access import GIT_PROVIDER, GitAccessOptions, repository_url
 from components.builders.runtime_info import has_runtime_info, substitute_from
 from components.builders.sops import DECRYPTION
+from components.builders.sync_source import OCI_SOURCE_KIND
 from components.definition.apps import AppRepository
 from components.definition.cluster import Cluster
 from components.names import FLUX_APPS_DIR, FLUX_NAMESPACE, SYNC_SOURCE_NAME
@@ -62,13 +63,17 @@ def apps_kustomization(
 
 
 def cluster_apps_kustomization(cluster: Cluster) -> dict[str, Any]:
-    """The `apps` Kustomization of this cluster's folder (apps.yaml)."""
-    return apps_kustomization(
+    """The `apps` Kustomization of this cluster's folder (apps.yaml), built from the cluster's
+    sync source (an OCIRepository when it syncs the OCI artifact, spec.sync kind oci)."""
+    out = apps_kustomization(
         cluster.metadata.environment,
         decrypt=cluster.spec.sops is not None,
         service_account=apps_service_account(cluster),
         substitute=has_runtime_info(cluster),
     )
+    if cluster.oci_source is not None:
+        out["spec"]["sourceRef"]["kind"] = OCI_SOURCE_KIND
+    return out
 
 
 def _flux_kustomization(

@@ -19,7 +19,7 @@ from components.definition.flux import NOTIFICATION_CONTROLLER, FluxSpec
 from components.definition.rollout import Wave
 from components.definition.secrets import SecretSource
 from components.definition.sops import SopsSpec, key_partition
-from components.definition.sources import OCI, SyncSource
+from components.definition.sources import ARTIFACT_ROOT, OCI, SyncSource
 from components.definition.types import (
     AccountId,
     Branch,
@@ -290,6 +290,36 @@ class ClusterSpec(Model):
                 for j, source in enumerate(rule.event_sources)
                 if source.namespace not in (None, FLUX_NAMESPACE)
             ]
+        if errors:
+            raise ValidationError.from_exception_data("ClusterSpec", errors)  # type: ignore[arg-type]
+        return self
+
+    @model_validator(mode="after")
+    def _oci_sync_from_the_artifact(self) -> ClusterSpec:
+        """The producer workflow pushes flux/ alone (with the repository's layout): an OCI
+        cluster's folder must be in it; and a takeover moves the bootstrap's Git sync, keyed by
+        its deploy key, so it cannot start from an artifact."""
+        if self.sync is None or self.sync.kind != OCI:
+            return self
+        errors = []
+        if self.git.path is not None and not self.git.path.startswith(ARTIFACT_ROOT):
+            errors.append(
+                field_error(
+                    ("git", "path"),
+                    self.git.path,
+                    f"outside {ARTIFACT_ROOT} while spec.sync is of kind oci: the artifact holds "
+                    f"the repository's {ARTIFACT_ROOT} tree alone, expected a path under it",
+                )
+            )
+        if self.flux.adopt:
+            errors.append(
+                field_error(
+                    ("sync", "kind"),
+                    OCI,
+                    "oci while spec.flux.adopt is true (the bootstrap's Git sync and its deploy "
+                    "key are taken over), expected git: switch after the takeover",
+                )
+            )
         if errors:
             raise ValidationError.from_exception_data("ClusterSpec", errors)  # type: ignore[arg-type]
         return self

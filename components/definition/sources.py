@@ -22,6 +22,8 @@ SourceKind = Literal["git", "oci"]
 GIT: SourceKind = "git"
 OCI: SourceKind = "oci"
 
+ARTIFACT_ROOT = "flux/"  # what the producer workflow pushes (everything else is ignored)
+
 # An OCI tag (the distribution spec's rule): what `flux tag artifact` writes and `ref.tag` reads.
 OCI_TAG = r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$"
 OciTag = Annotated[

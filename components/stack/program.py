@@ -22,6 +22,7 @@ from components.builders.git_access import (
     GITHUB_APP_KEYS,
     github_app_from_definition,
     github_app_problem,
+    needs_github_app,
 )
 from components.definition.cluster import Cluster
 from components.definition.registries import Registry
@@ -113,8 +114,8 @@ def slack_secret(
 def github_app_secret(cluster: Cluster) -> GithubAppArgs | None:
     """The GitHub App's credentials (stack config, else spec.git.githubApp), when the cluster
     uses the App; a missing one stops the program with the commands to run."""
-    if not cluster.spec.git.uses_github_app or (not cluster.syncs_git and not cluster.spec.apps):
-        return None  # an OCI sync with no application repository: no Git credential at all
+    if not needs_github_app(cluster):
+        return None
     values = _config_secrets(GITHUB_APP_KEYS)
     problem = github_app_problem(cluster, {k for k, v in values.items() if v is not None})
     if problem is not None:

@@ -20,12 +20,11 @@ from typing import Any
 from components.builders.options import sync_options
 from components.definition.cluster import Cluster
 from components.definition.rollout import github_environment
+from components.definition.sources import ARTIFACT_ROOT
 from components.loading.fleet import Fleet
 from components.names import FLUX_CLUSTERS_DIR
 from components.problems import one_line
 from components.tools.snapshots import AffectedError
-
-ARTIFACT_ROOT = "flux/"  # what the workflow pushes (the rest of the repository is ignored)
 
 
 @dataclass(frozen=True)
