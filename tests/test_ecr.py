@@ -415,7 +415,7 @@ def test_the_readme_size_figures_are_the_measured_ones(root: Path) -> None:
     whole = registry(organizationId="o-abc123def4", grantTo="organization")
     organization_size = iam.policy_size(ecr.repository_policy(whole, grants))
     assert organization_size == iam.policy_size(ecr.repository_policy(whole, grants[:1])) == 309
-    readme = " ".join((root / "README.md").read_text().split())
+    readme = " ".join((root / "docs" / "how-to" / "private-registries.md").read_text().split())
     assert (
         "so 304 consuming accounts fit one repository pulling only, 300 with an organization "
         "condition and tag scanning, 286 when the accounts split over all three action sets"
@@ -837,7 +837,7 @@ def test_cross_partition_pull_is_refused(project: Path) -> None:
 
 def test_a_repository_policy_over_the_size_limit_is_a_validation_error(project: Path) -> None:
     """304 accounts pulling only fit one repository policy as the provider sends it (the
-    README's figure): with the example's two accounts, 303 more are one too many; the message
+    documented figure): with the example's two accounts, 303 more are one too many; the message
     points to the organization grant, which fits any number."""
     for i in range(303):
         write(

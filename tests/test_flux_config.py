@@ -1,6 +1,6 @@
-"""spec.flux beyond the version and components: patches (and the README's recipes, applied by
-kustomize), multi-tenancy, cluster domain, an image registry mirror (ECR: a pull like any other),
-the operator chart's mirror, storage and common metadata."""
+"""spec.flux beyond the version and components: patches (and the recipes of
+docs/how-to/tune-flux.md, applied by kustomize), multi-tenancy, cluster domain, an image registry
+mirror (ECR: a pull like any other), the operator chart's mirror, storage and common metadata."""
 
 from __future__ import annotations
 
@@ -202,11 +202,11 @@ def test_the_cli_reports_a_bad_patch_in_one_line_exit_2(project: Path) -> None:
     ]
 
 
-# --- the recipes of the README, applied by kustomize ----------------------------------------------
+# --- the recipes of docs/how-to/tune-flux.md, applied by kustomize ---------------------------
 
 
 def readme_recipes() -> dict[str, list[dict[str, Any]]]:
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "docs" / "how-to" / "tune-flux.md").read_text()
     found = re.findall(r"<!-- recipe: ([a-z-]+) -->\n```yaml\n(.*?)```", text, re.S)
     return {name: yamlio.load(body)["patches"] for name, body in found}
 

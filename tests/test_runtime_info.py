@@ -36,7 +36,7 @@ from components.loading.fleet import load_fleet
 from components.plan.runner import plan_stack
 from components.stack import program
 
-README = (ROOT / "README.md").read_text()
+GUIDE = (ROOT / "docs" / "how-to" / "runtime-info.md").read_text()
 CONFIGMAP = "kubernetes:core/v1:ConfigMap"
 SUBSTITUTE = {"substituteFrom": [{"kind": "ConfigMap", "name": RUNTIME_INFO_NAME}]}
 EVERY = "fluxcd.controlplane.io/reconcileEvery"
@@ -189,8 +189,8 @@ def test_the_plan_writes_the_facts_before_the_instance(project: Path) -> None:
     ]
     assert configmap.urn in instance.dependencies
     assert one(plan, RELEASE).inputs["timeout"] == 600  # the operator's release keeps its wait
-    # the README's app manifest uses only variables the ConfigMap defines
-    (recipe,) = re.findall(r"<!-- runtime-info-recipe -->\n```yaml\n(.*?)```", README, re.S)
+    # the documented app manifest uses only variables the ConfigMap defines
+    (recipe,) = re.findall(r"<!-- runtime-info-recipe -->\n```yaml\n(.*?)```", GUIDE, re.S)
     used = set(re.findall(r"\$\{([^}]+)\}", recipe))
     assert len(used) >= 6 and used <= set(data), used - set(data)
     for obj in yamlio.load_all(string.Template(recipe).substitute(data)):
