@@ -271,3 +271,19 @@ def test_one_tag_in_two_waves_is_one_line(fleet: Repo) -> None:
     )
     with pytest.raises(Exception, match="followed by clusters of waves"):
         artifact_tags(load_fleet(fleet.project), None)
+
+
+def test_the_documented_artifact_role_policy_is_least_privilege() -> None:
+    """docs/how-to/sync-sources.md: the artifact role pushes and tags exactly one repository."""
+    import re
+
+    from parliament import analyze_policy_string
+
+    text = (ROOT / "docs/how-to/sync-sources.md").read_text()
+    (policy,) = re.findall(r'```json\n(\{"Version".*?)```', text, re.S)
+    document = json.loads(policy)
+    token, push = document["Statement"]
+    assert (token["Action"], token["Resource"]) == ("ecr:GetAuthorizationToken", "*")
+    assert push["Resource"].endswith(":repository/fleet/flux")  # one repository, no wildcard
+    assert "ecr:PutImage" in push["Action"] and not any("*" in a for a in push["Action"])
+    assert [f.issue for f in analyze_policy_string(policy).findings] == []
