@@ -24,6 +24,7 @@ from test_workflows import checkout, workflow
 
 from components.loading.fleet import load_fleet
 from components.tools.artifacts import artifact_tags, in_artifact_tree
+from components.tools.snapshots import AffectedError
 
 ECR = "210987654321.dkr.ecr.eu-west-1.amazonaws.com"
 ARTIFACT = f"oci://{ECR}/fleet/flux"
@@ -258,19 +259,25 @@ def test_rollout_and_affected_say_through_the_artifact(fleet: Repo) -> None:
 def test_one_tag_in_two_waves_is_one_line(fleet: Repo) -> None:
     fleet.edit("k8s-clusters/gamma.yaml", "  ecr:", OCI_SYNC + "    tag: production\n  ecr:")
     fleet.commit("gamma (staging, wave 1) follows production's tag")
+    message = (
+        f"{ARTIFACT}:production: followed by clusters of waves 1, 2 (alpha (wave 2), gamma "
+        "(wave 1)); moving a tag moves every cluster that follows it, expected one wave per "
+        "tag (give the others a spec.sync.tag of their own)"
+    )
     code, _, err = run_cli(fleet.project, "rollout", "--artifacts")
     assert code == 2
-    assert (
-        err.strip()
-        .splitlines()[-1]
-        .endswith(
-            f"{ARTIFACT}:production: followed by clusters of waves 1, 2 (alpha (wave 2), gamma "
-            "(wave 1)); moving a tag moves every cluster that follows it, expected one wave per "
-            "tag (give the others a spec.sync.tag of their own)"
-        )
-    )
-    with pytest.raises(Exception, match="followed by clusters of waves"):
+    assert err.strip().splitlines()[-1].endswith(message)
+    with pytest.raises(AffectedError, match="followed by clusters of waves"):
         artifact_tags(load_fleet(fleet.project), None)
+    code, _, err = run_cli(fleet.project, "validate")  # caught before any workflow runs
+    assert code == 2
+    assert [line for line in err.splitlines() if "followed by" in line] == [
+        f"k8s-clusters/{name}.yaml: spec.sync.tag: {message}" for name in ("alpha", "gamma")
+    ]
+    fleet.write("flux/apps/production/kustomization.yaml", "resources: [a.yaml]\n")
+    fleet.commit("a change")
+    code, _, err = run_cli(fleet.project, "affected", "--base", "HEAD~1")
+    assert code == 0  # Deploy is not held back by it: it deploys stacks, not tags
 
 
 def test_the_documented_artifact_role_policy_is_least_privilege() -> None:
@@ -287,3 +294,9 @@ def test_the_documented_artifact_role_policy_is_least_privilege() -> None:
     assert push["Resource"].endswith(":repository/fleet/flux")  # one repository, no wildcard
     assert "ecr:PutImage" in push["Action"] and not any("*" in a for a in push["Action"])
     assert [f.issue for f in analyze_policy_string(policy).findings] == []
+
+
+def test_switching_to_oci_touches_the_registries_stack_and_the_cluster(fleet: Repo) -> None:
+    fleet.edit("k8s-clusters/gamma.yaml", "  ecr:", OCI_SYNC + "    tag: staging-gamma\n  ecr:")
+    fleet.commit("gamma syncs the artifact")
+    assert fleet.names(base="HEAD~1") == ["registries", "gamma"]  # the artifact's grant, its stack

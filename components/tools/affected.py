@@ -212,13 +212,15 @@ def changes(
     *,
     program_changes: bool = True,
     same_aws_as: Fleet | None = None,
+    strict_artifacts: bool = False,
 ) -> tuple[list[AffectedStack], Rollout, list[AffectedStack], list[ArtifactTag]]:
     """The stacks the change from merge-base(base, head) to head touches (every stack at `head`
     when `base` is None), the rollout settings at `head`, the stacks left out: with
     `same_aws_as`, those whose AWS accounts, regions, roles or EKS cluster are not that fleet's;
-    and the OCI tags it moves (the clusters it touches through the artifact, not their stacks)."""
+    and the OCI tags it moves (the clusters it touches through the artifact, not their stacks;
+    `strict_artifacts`: a tag followed by clusters of several waves is an AffectedError)."""
     after, before, paths = _compared(project, base, head)
-    artifacts = artifact_tags(after.fleet, paths)
+    artifacts = artifact_tags(after.fleet, paths, strict=strict_artifacts)
     if before is None or paths is None:
         stacks = every_stack(after)
     else:

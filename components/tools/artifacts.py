@@ -23,7 +23,7 @@ from components.definition.rollout import github_environment
 from components.definition.sources import ARTIFACT_ROOT
 from components.loading.fleet import Fleet
 from components.names import FLUX_CLUSTERS_DIR
-from components.problems import one_line
+from components.problems import Problem, one_line
 from components.tools.snapshots import AffectedError
 
 
@@ -53,9 +53,13 @@ def in_artifact_tree(cluster: Cluster, path: str) -> bool:
     return path.startswith(cluster.git_path.rstrip("/") + "/")
 
 
-def artifact_tags(fleet: Fleet, paths: Sequence[str] | None) -> list[ArtifactTag]:
+def artifact_tags(
+    fleet: Fleet, paths: Sequence[str] | None, *, strict: bool = True
+) -> list[ArtifactTag]:
     """The tags a change of `paths` moves (None: every tag of the fleet), ordered by wave, then
-    repository and tag. One tag followed by clusters of several waves is an AffectedError."""
+    repository and tag. One tag followed by clusters of several waves is an AffectedError when
+    `strict` (what the producer workflow runs), else moved in the first of them (what
+    `affected` reports; `fluxfleet validate` refuses such a fleet)."""
     followers: dict[tuple[str, str], list[Cluster]] = defaultdict(list)
     reasons: dict[tuple[str, str], list[str]] = defaultdict(list)
     for name in sorted(fleet.clusters):
@@ -72,24 +76,42 @@ def artifact_tags(fleet: Fleet, paths: Sequence[str] | None) -> list[ArtifactTag
         key = (sync.url, sync.ref)
         followers[key].append(cluster)
         reasons[key] += changed
-    tags = [_tag(fleet, key, clusters, reasons[key]) for key, clusters in followers.items()]
+    tags = [_tag(fleet, key, clusters, reasons[key], strict) for key, clusters in followers.items()]
     return sorted(tags, key=lambda t: (t.wave, t.repository, t.tag))
 
 
+def _waves_message(fleet: Fleet, key: tuple[str, str], clusters: Sequence[Cluster]) -> str:
+    waves = sorted({fleet.wave(c) for c in clusters})
+    names = ", ".join(f"{c.name} (wave {fleet.wave(c)})" for c in clusters)
+    return (
+        f"{key[0]}:{key[1]}: followed by clusters of waves {', '.join(map(str, waves))} "
+        f"({names}); moving a tag moves every cluster that follows it, expected one wave per "
+        "tag (give the others a spec.sync.tag of their own)"
+    )
+
+
+def tag_wave_problems(fleet: Fleet) -> list[Problem]:
+    """For `fluxfleet validate`: each tag followed by clusters of several waves, on the
+    definition of each of them (which one should move is the team's choice)."""
+    problems = []
+    for tag in artifact_tags(fleet, None, strict=False):
+        clusters = [fleet.clusters[name] for name in tag.clusters]
+        if len({fleet.wave(c) for c in clusters}) > 1:
+            message = _waves_message(fleet, (tag.repository, tag.tag), clusters)
+            problems += [Problem(fleet.files[c.name], "spec.sync.tag", message) for c in clusters]
+    return problems
+
+
 def _tag(
-    fleet: Fleet, key: tuple[str, str], clusters: Sequence[Cluster], reasons: Iterable[str]
+    fleet: Fleet,
+    key: tuple[str, str],
+    clusters: Sequence[Cluster],
+    reasons: Iterable[str],
+    strict: bool,
 ) -> ArtifactTag:
     waves = sorted({fleet.wave(c) for c in clusters})
-    if len(waves) > 1:
-        names = ", ".join(f"{c.name} (wave {fleet.wave(c)})" for c in clusters)
-        raise AffectedError(
-            [
-                f"{key[0]}:{key[1]}: followed by clusters of waves "
-                f"{', '.join(map(str, waves))} ({names}); moving a tag moves every cluster that "
-                "follows it, expected one wave per tag (give the others a spec.sync.tag of "
-                "their own)"
-            ]
-        )
+    if len(waves) > 1 and strict:
+        raise AffectedError([_waves_message(fleet, key, clusters)])
     rollout = fleet.rollout
     return ArtifactTag(
         repository=key[0],

@@ -125,9 +125,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     problems += orphan_stack_files(fleet.project_dir, set(stacks), fleet.strays)
     if problems:
         raise BadInput([str(p) for p in sorted(set(problems))])
+    from components.tools.artifacts import tag_wave_problems
     from components.tools.consistency import consistency_problems
 
-    mismatches = consistency_problems(fleet)
+    mismatches = consistency_problems(fleet) + tag_wave_problems(fleet)
     if mismatches:
         raise BadInput([str(p) for p in mismatches])
     waves = wave_problem(fleet.wave(c) for c in fleet.clusters.values())
@@ -433,7 +434,10 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     project = _project_or_fail(args.project)
     plan: RolloutPlan | ArtifactPlan
     try:
-        stacks, rollout, _, artifacts = changes(project, args.base, args.head)
+        # --artifacts: strict, a tag followed by clusters of two waves stops the producer
+        stacks, rollout, _, artifacts = changes(
+            project, args.base, args.head, strict_artifacts=args.artifacts
+        )
         plan = ArtifactPlan(tuple(artifacts)) if args.artifacts else rollout_plan(stacks, rollout)
     except AffectedError as exc:
         raise BadInput(exc.lines) from None
