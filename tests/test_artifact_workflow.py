@@ -300,3 +300,9 @@ def test_switching_to_oci_touches_the_registries_stack_and_the_cluster(fleet: Re
     fleet.edit("k8s-clusters/gamma.yaml", "  ecr:", OCI_SYNC + "    tag: staging-gamma\n  ecr:")
     fleet.commit("gamma syncs the artifact")
     assert fleet.names(base="HEAD~1") == ["registries", "gamma"]  # the artifact's grant, its stack
+    # this deploy deletes gamma's deploy key on gitops: its GitHub token still reaches it
+    assert fleet.stacks(base="HEAD~1")[1]["githubRepositories"] == "gitops"
+    fleet.edit("k8s-clusters/gamma.yaml", "staging-gamma", "staging-gamma-2")
+    fleet.commit("gamma follows another tag")
+    (entry,) = fleet.stacks(base="HEAD~1")
+    assert "githubOwner" not in entry  # no key anywhere: the job gets no GitHub token at all

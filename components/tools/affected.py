@@ -165,8 +165,24 @@ def compare(
         affected_stack = (before if removed else after).stack(
             name, tuple(dict.fromkeys(why)), removed
         )
-        stacks[name] = _reviewed_if_it_was(affected_stack, before)
+        stacks[name] = _keys_it_deletes(_reviewed_if_it_was(affected_stack, before), before)
     return _ordered(stacks)
+
+
+def _keys_it_deletes(stack: AffectedStack, before: Snapshot) -> AffectedStack:
+    """A cluster switched from Git to the OCI artifact deletes its fleet deploy key in this
+    deploy: its GitHub token must still reach the repository the key is on."""
+    if stack.removed or stack.environment is None:  # invalid: no facts, as before
+        return stack
+    was = before.stack(stack.stack, stack.reasons)
+    if was.github_owner is None or stack.github_owner not in (None, was.github_owner):
+        return stack
+    repositories = set(stack.github_repositories) | set(was.github_repositories)
+    if repositories == set(stack.github_repositories):
+        return stack
+    return dataclasses.replace(
+        stack, github_owner=was.github_owner, github_repositories=tuple(sorted(repositories))
+    )
 
 
 def _reviewed_if_it_was(stack: AffectedStack, before: Snapshot) -> AffectedStack:

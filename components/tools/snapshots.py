@@ -143,7 +143,9 @@ class Snapshot:
         if cluster is None:
             return AffectedStack(name, reasons, removed)
         owner = cluster.spec.git.owner
-        repositories = {cluster.spec.git.repository} | {
+        # the fleet repository's deploy key, unless the cluster syncs the OCI artifact
+        fleet = {cluster.spec.git.repository} if cluster.syncs_git else set()
+        repositories = fleet | {
             app.repository for app in cluster.spec.apps if app.owner_or(owner) == owner
         }
         return AffectedStack(
@@ -151,7 +153,7 @@ class Snapshot:
             reasons,
             removed,
             environment=cluster.metadata.environment,
-            github_owner=owner,
+            github_owner=owner if repositories else None,  # None: no GitHub token at all
             github_repositories=tuple(sorted(repositories)),
             wave=self.fleet.wave(cluster),
             github_environment=github_environment(self.fleet.rollout, cluster.metadata.environment),
