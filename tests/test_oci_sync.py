@@ -370,3 +370,17 @@ def test_the_workflow_pushes_the_artifact_root_alone(root: Path) -> None:
 
     doc = yamlio.load((root / ".github/workflows/flux-artifact.yml").read_text())
     assert doc["env"]["IGNORE_PATHS"] == f"/*,!/{ARTIFACT_ROOT}"
+
+
+def test_with_pod_identity_the_instance_waits_for_the_association(project: Path) -> None:
+    set_sync(project, STAGING, OCI, aws={"accountId": "234567890123", "region": "eu-west-1",
+                                        "eksClusterName": "staging-eks",
+                                        "workloadIdentity": "podIdentity"})  # fmt: skip
+    plan = plan_stack(project, STAGING)
+    association = one(plan, "aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    assert association.inputs["serviceAccount"] == "source-controller"
+    assert association.inputs["namespace"] == "flux-system"
+    instance = one(plan, INSTANCE)
+    assert association.urn in instance.dependencies  # source-controller starts with its role
+    patches = [json.loads(p["patch"]) for p in instance.inputs["spec"]["kustomize"]["patches"]]
+    assert not any(isinstance(p, dict) and p.get("kind") == "ServiceAccount" for p in patches)
