@@ -18,7 +18,6 @@ from components.builders.sync_source import Signer, signer_identity
 from components.loading.fleet import load_fleet
 from components.plan.result import StackPlan
 from components.plan.runner import plan_stack
-from components.stack import program
 
 PROD, STAGING = "production-cluster-name", "staging-cluster-name"
 INSTANCE = "kubernetes:fluxcd.controlplane.io/v1:FluxInstance"
@@ -48,7 +47,6 @@ def set_sync(project: Path, name: str, sync: dict[str, Any] | None, **spec: Any)
     text = registries.read_text()
     if "fleet/flux" not in text:
         registries.write_text(text.replace("[api, worker]", "[api, worker, fleet/flux]"))
-    program.fleet.cache_clear()
 
 
 OCI = {"kind": "oci", "registry": "shared", "repository": "fleet/flux"}
@@ -350,10 +348,11 @@ def test_the_cluster_folder_builds_from_the_oci_source(project: Path) -> None:
 
 def test_new_cluster_writes_the_oci_source_into_apps_yaml(project: Path) -> None:
     from components.builders.gitops import cluster_apps_kustomization
+    from components.builders.options import cluster_folder_options
 
     set_sync(project, STAGING, OCI)
     cluster = load_fleet(project).clusters[STAGING]
-    kustomization = cluster_apps_kustomization(cluster)
+    kustomization = cluster_apps_kustomization(cluster_folder_options(cluster))
     assert kustomization["spec"]["sourceRef"] == {"kind": "OCIRepository", "name": "flux-system"}
     assert validate(kustomization) == []
 

@@ -27,13 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from components.builders.git_access import GIT_PROVIDER, repository_url
-from components.builders.gitops import (
-    app_file,
+from components.builders.gitops import app_file
+from components.builders.options import (
     app_service_account,
     apps_service_account,
-    cluster_apps_kustomization,
+    cluster_folder_options,
+    git_access_options,
 )
-from components.builders.options import git_access_options
 from components.definition.cluster import Cluster
 from components.forkmap import fork_map
 from components.loading.files import folder_problem, read_yaml_documents
@@ -268,7 +268,7 @@ def sync_source_problems(cluster: Cluster, display: str, found: list[Found]) -> 
     """The Kustomizations of the cluster folder that build from the sync source (flux-system)
     against its kind: the operator names it flux-system whatever the kind, and a sourceRef of
     another kind finds nothing (a cluster switched to OCI keeps saying GitRepository)."""
-    expected = cluster_apps_kustomization(cluster)["spec"]["sourceRef"]["kind"]
+    expected = cluster_folder_options(cluster).source_kind
     return [
         Problem(
             file,
