@@ -48,6 +48,15 @@ case "$1 $2" in
   *) echo "unexpected: flux $*" >&2; exit 2 ;;
 esac
 """
+# gh api .../flux-artifact.yml/runs?...status=success... --jq ...: the commit of the newest
+# successful run ($SIM_BASE, empty: none)
+RUNS = "repos/acme/gitops/actions/workflows/flux-artifact.yml/runs?branch=main&status=success"
+FAKE_GH = f"""#!/bin/bash
+case "$*" in
+  "api {RUNS}&per_page=1 --jq "*) echo "$SIM_BASE" ;;
+  *) echo "unexpected: gh $*" >&2; exit 2 ;;
+esac
+"""
 # cosign login --password-stdin reads its stdin (else `aws ... | cosign login` may fail on SIGPIPE)
 FAKE_LOGGER = (
     '#!/bin/bash\necho "NAME $*" >> "$SIM_LOG"\n'
@@ -79,13 +88,16 @@ def run(
     fail: tuple[str, ...] = (),
     event: str = "push",
     approve: bool = True,
+    variables: dict[str, str] | None = None,
 ) -> Runner:
+    """flux-artifact.yml on `repo`'s HEAD; `before`: the commit of the newest successful run."""
     bin_dir = tmp_path / "fake-bin"
     bin_dir.mkdir(exist_ok=True)
     for name, script in (
         ("flux", FAKE_FLUX),
         ("cosign", FAKE_LOGGER.replace("NAME", "cosign")),
         ("aws", FAKE_LOGGER.replace("NAME", "aws")),
+        ("gh", FAKE_GH),
     ):
         (bin_dir / name).write_text(script)
         (bin_dir / name).chmod(0o755)
@@ -116,10 +128,9 @@ def run(
             "server_url": "https://github.com",
             "sha": sha,
             "event_name": event,
-            "event": {"before": before} if before is not None else {},
-            "job": "",
+            "token": "ghs_run",
         },
-        variables=VARS,
+        variables=VARS if variables is None else variables,
         path=f"{bin_dir}:{os.environ['PATH']}",
         actions={
             ".github/actions/setup-fleet": lambda w, e, cwd: (True, {}),
@@ -127,7 +138,7 @@ def run(
             "fluxcd/flux2/action": installer("flux"),
             "sigstore/cosign-installer": installer("cosign"),
         },
-        extra_env={"SIM_LOG": str(log), "SIM_FAIL": str(failing)},
+        extra_env={"SIM_LOG": str(log), "SIM_FAIL": str(failing), "SIM_BASE": before or ""},
         reviewers=frozenset({"production"}),
         approve=lambda job, matrices: approve,
     )
@@ -210,6 +221,24 @@ def test_no_artifact_cluster_touched_pushes_nothing(fleet: Repo, tmp_path: Path)
     runner = run(fleet, tmp_path, before=fleet.base)
     assert logged(tmp_path) == []
     assert runner.jobs["push"].result == "skipped" and runner.conclusion == "success"
+
+
+def test_a_push_after_a_failed_run_moves_what_that_run_did_not(fleet: Repo, tmp_path: Path) -> None:
+    fleet.write("flux/apps/production/kustomization.yaml", "resources: [a.yaml]\n")
+    fleet.commit("a change whose run failed (or waited behind another and was replaced)")
+    fleet.write("flux/clusters/beta/kustomization.yaml", "resources: [x.yaml]\n")
+    fleet.commit("beta's folder")
+    run(fleet, tmp_path, before=fleet.base)  # the newest successful run: before both
+    assert [line.split()[-3] for line in logged(tmp_path, "flux tag")] == ["staging", "production"]
+
+
+def test_tags_to_move_without_the_role_fail_the_run(fleet: Repo, tmp_path: Path) -> None:
+    fleet.write("flux/apps/production/kustomization.yaml", "resources: [a.yaml]\n")
+    fleet.commit("a change")
+    runner = run(fleet, tmp_path, before=fleet.base, variables={"AWS_REGION": "eu-west-1"})
+    assert runner.jobs["plan"].result == "failure" and runner.jobs["push"].result == "skipped"
+    assert runner.conclusion == "failure"  # so the next run moves these tags again
+    assert logged(tmp_path) == []
 
 
 def test_a_manual_run_moves_every_tag(fleet: Repo, tmp_path: Path) -> None:
