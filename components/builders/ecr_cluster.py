@@ -11,6 +11,7 @@ from typing import Any
 
 from components.builders.ecr import (
     AUTH_ACTION,
+    CACHE_ACTIONS,
     PULL_ACTIONS,
     SOURCE_CONTROLLER,
     controller_actions,
@@ -46,17 +47,25 @@ def pulled_repository_arns(pulled: Iterable[Pull]) -> list[str]:
     return sorted({repository_arn(registry, ref) for registry, ref in pulled})
 
 
+def pulled_through_cache_arns(pulled: Iterable[Pull]) -> list[str]:
+    """The ARNs of what an identity pulls through a pull-through cache of its registry."""
+    return sorted(
+        {repository_arn(registry, ref) for registry, ref in pulled if registry.cache_prefix(ref)}
+    )
+
+
 def _identity_policy(
-    arns: Sequence[str], actions: Iterable[str], more: Sequence[dict[str, Any]] = ()
+    pulled: Iterable[Pull], actions: Iterable[str], more: Sequence[dict[str, Any]] = ()
 ) -> dict[str, Any]:
-    pull = [
-        {
-            "Sid": "EcrPull",
-            "Effect": "Allow",
-            "Action": provider_set(actions),
-            "Resource": provider_set(arns),
-        }
-    ]
+    pulled = list(pulled)
+    # A first pull through a cache imports the upstream image and creates the repository.
+    cache_arns = pulled_through_cache_arns(pulled)
+    cache = {
+        "Sid": "EcrPullThroughCache",
+        "Effect": "Allow",
+        "Action": provider_set(CACHE_ACTIONS),
+        "Resource": provider_set(cache_arns),
+    }
     return {
         "Version": POLICY_VERSION,
         "Statement": [
@@ -68,7 +77,19 @@ def _identity_policy(
                 "Action": AUTH_ACTION,
                 "Resource": "*",
             },
-            *(pull if arns else []),
+            *(
+                [
+                    {
+                        "Sid": "EcrPull",
+                        "Effect": "Allow",
+                        "Action": provider_set(actions),
+                        "Resource": provider_set(pulled_repository_arns(pulled)),
+                    }
+                ]
+                if pulled
+                else []
+            ),
+            *([cache] if cache_arns else []),
             *more,
         ],
     }
@@ -92,7 +113,7 @@ def sync_pull_statements(pulls: ClusterPulls) -> list[dict[str, Any]]:
 def node_pull_policy(pulls: ClusterPulls) -> dict[str, Any]:
     """The managed policy for `spec.ecr.nodeRoleNames`: the kubelet pulls images (the controller
     images of an ECR mirror included)."""
-    return _identity_policy(pulled_repository_arns(pulls.nodes), PULL_ACTIONS)
+    return _identity_policy(pulls.nodes, PULL_ACTIONS)
 
 
 def irsa_permissions(pulls: ClusterPulls, controller: str) -> dict[str, Any]:
@@ -102,7 +123,7 @@ def irsa_permissions(pulls: ClusterPulls, controller: str) -> dict[str, Any]:
     source-controller, the OCI sync source."""
     reached = () if controller in pulls.sync_only else pulls.controllers
     more = sync_pull_statements(pulls) if controller == SOURCE_CONTROLLER else []
-    return _identity_policy(pulled_repository_arns(reached), controller_actions(controller), more)
+    return _identity_policy(reached, controller_actions(controller), more)
 
 
 def node_policy_name(cluster: str) -> str:

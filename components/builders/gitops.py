@@ -34,7 +34,7 @@ class AppSourceOptions:
 
     name: str
     url: str
-    branch: str
+    ref: Mapping[str, str]  # the GitRepository's spec.ref: {branch|tag|semver|commit: ...}
     path: str  # inside the repository
     interval: str
     pull_secret: str
@@ -136,7 +136,7 @@ def app_git_repository(app: AppSourceOptions) -> dict[str, Any]:
         "spec": {
             "interval": app.interval,
             "url": app.url,
-            "ref": {"branch": app.branch},
+            "ref": dict(app.ref),
             "secretRef": {"name": app.pull_secret},
             **({"provider": app.provider} if app.provider is not None else {}),
         },

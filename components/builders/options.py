@@ -21,12 +21,14 @@ from components.builders.flux import (
     SyncOptions,
 )
 from components.builders.git_access import GitAccessOptions, repository_url
+from components.builders.git_ref import git_repository_ref, sync_ref, sync_ref_patch
 from components.builders.gitops import (
     LOCKDOWN_SERVICE_ACCOUNT,
     AppSourceOptions,
     ClusterFolderOptions,
 )
 from components.builders.monitoring import MonitoringOptions
+from components.builders.registry_access import MirrorOptions, secret_for
 from components.builders.runtime_info import (
     RuntimeInfoOptions,
     registry_host,
@@ -54,7 +56,16 @@ from components.definition.types import duration_seconds, partition_of
 
 
 def git_access_options(cluster: Cluster) -> GitAccessOptions:
-    return GitAccessOptions(github_app=cluster.spec.git.uses_github_app)
+    """spec.git.auth, and spec.git.host (a GitHub Enterprise Server: its keys and API)."""
+    git, host = cluster.spec.git, cluster.spec.git.enterprise_host
+    if host is None:
+        return GitAccessOptions(github_app=git.uses_github_app)
+    return GitAccessOptions(
+        github_app=git.uses_github_app,
+        host=host.hostname,
+        host_keys=tuple(host.known_hosts or ()),
+        api_url=host.api,
+    )
 
 
 def _pulled(cluster: Cluster, registries: Mapping[str, Registry], images: bool) -> tuple[Pull, ...]:
@@ -154,7 +165,7 @@ def _git_sync(cluster: Cluster, registries: Mapping[str, Registry]) -> SyncOptio
     git, access = cluster.spec.git, git_access_options(cluster)
     return SyncOptions(
         url=repository_url(access, git.owner, git.repository),
-        ref=f"refs/heads/{git.branch}",
+        ref=sync_ref(git.checkout),
         path=cluster.git_path,
         pull_secret=access.fleet_secret,
         interval=git.interval,
@@ -206,7 +217,11 @@ def flux_options(cluster: Cluster, registries: Mapping[str, Registry] | None = N
     (the sync, the controllers' roles, the sync objects' patches)."""
     spec, flux = cluster.spec, cluster.spec.flux
     metadata = flux.common_metadata
+    # the Git ref the sync GitRepository needs a patch for (none when the cluster syncs OCI)
+    ref_patch = sync_ref_patch(spec.git.checkout) if cluster.syncs_git else None
+    mirror = mirror_options(cluster)
     sync_patches = [
+        *([ref_patch] if ref_patch is not None else []),
         *([sync_decryption_patch()] if spec.sops is not None else []),
         *([sync_substitution_patch()] if flux.runtime_info is not None else []),
         *_verify_patches(cluster),
@@ -214,7 +229,12 @@ def flux_options(cluster: Cluster, registries: Mapping[str, Registry] | None = N
     return FluxOptions(
         version=flux.version,
         registry=flux.registry.url if flux.registry is not None else FLUX_REGISTRY,
-        image_pull_secret=flux.registry.pull_secret if flux.registry is not None else None,
+        image_pull_secret=mirror.secret_name,
+        variant=flux.registry.distribution_variant if flux.registry is not None else None,
+        artifact=flux.registry.artifact if flux.registry is not None else None,
+        artifact_pull_secret=secret_for(
+            mirror, flux.registry.artifact if flux.registry is not None else None
+        ),
         components=tuple(flux.all_components),
         size=flux.size,
         network_policy=flux.network_policy,
@@ -238,6 +258,20 @@ def flux_options(cluster: Cluster, registries: Mapping[str, Registry] | None = N
     )
 
 
+def mirror_options(cluster: Cluster) -> MirrorOptions:
+    """spec.flux's mirrors, as the pull Secret and the chart's login need them."""
+    flux = cluster.spec.flux
+    registry = flux.registry
+    if registry is None:
+        return MirrorOptions(chart=flux.operator_chart)
+    return MirrorOptions(
+        host=registry.host,
+        credential=registry.credential_from,
+        secret_name=registry.secret_name,
+        chart=flux.operator_chart,
+    )
+
+
 def operator_options(cluster: Cluster) -> OperatorOptions:
     """The flux-operator chart's options: the Flux tolerations, and spec.monitoring's
     ServiceMonitor for the operator's own metrics."""
@@ -247,6 +281,8 @@ def operator_options(cluster: Cluster) -> OperatorOptions:
         service_monitor=monitoring.prometheus,
         monitor_labels=dict(monitoring.monitor_labels or {}),
         reporting_interval=monitoring.reporting_interval,
+        image_repository=cluster.spec.flux.operator_image,
+        image_pull_secret=secret_for(mirror_options(cluster), cluster.spec.flux.operator_image),
     )
 
 
@@ -268,7 +304,7 @@ def app_source_options(cluster: Cluster, app: AppRepository) -> AppSourceOptions
     return AppSourceOptions(
         name=app.name,
         url=repository_url(access, app.owner_or(cluster.spec.git.owner), app.repository),
-        branch=app.branch,
+        ref=git_repository_ref(app.checkout),
         path=app.path,
         interval=app.interval,
         pull_secret=app.pull_secret,

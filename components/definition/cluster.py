@@ -16,6 +16,8 @@ from components.definition.alerts import AlertRule, Alerts, Monitoring
 from components.definition.apps import Apps
 from components.definition.ecr import EcrSpec
 from components.definition.flux import NOTIFICATION_CONTROLLER, FluxSpec
+from components.definition.git_host import GITHUB_HOST, GitHost
+from components.definition.git_ref import GitRef, OneRef
 from components.definition.rollout import Wave
 from components.definition.secrets import SecretSource
 from components.definition.sops import SopsSpec, key_partition
@@ -37,7 +39,7 @@ from components.definition.types import (
     pattern,
     role_in_account,
 )
-from components.names import FLUX_CLUSTERS_DIR, FLUX_NAMESPACE, REGISTRIES_STACK
+from components.names import FLUX_CLUSTERS_DIR, FLUX_NAMESPACE, FLUX_SECRET_NAME, REGISTRIES_STACK
 
 # Stack names the program uses for something other than a cluster.
 RESERVED_NAMES = frozenset({REGISTRIES_STACK})
@@ -125,15 +127,34 @@ class GithubApp(Model):
     installation_id: Annotated[int, Field(ge=1)] | None = Field(
         None, description="its installation on the repositories' owner"
     )
+    installation_owner: GithubOwner | None = Field(
+        None,
+        description="instead of installationId: the owner the App is installed on (Flux looks "
+        "the installation up)",
+    )
     private_key_from: SecretSource | None = Field(
         None, description="its private key (PEM), read from AWS at apply time"
     )
 
+    @model_validator(mode="after")
+    def _one_installation(self) -> GithubApp:
+        # Flux refuses a Secret with both (fluxcd/pkg runtime/secrets GitHubAppDataFromSecret).
+        if self.installation_id is not None and self.installation_owner is not None:
+            message = "set with installationId: expected one of them (Flux refuses both)"
+            error = field_error(("installationOwner",), self.installation_owner, message)
+            raise ValidationError.from_exception_data("GithubApp", [error])  # type: ignore[list-item]
+        return self
 
-class GitSpec(Model):
+
+class GitSpec(OneRef):
     owner: GithubOwner
     repository: GithubRepository
     branch: Branch = "main"
+    ref: GitRef | None = Field(
+        None,
+        description="what Flux checks out: exactly one of branch, tag, semver, commit; "
+        "instead of branch",
+    )
     path: RelPath | None = Field(None, description="default: flux/clusters/<metadata.name>")
     interval: Duration = "1m"
     auth: Literal["deployKey", "githubApp"] = Field(
@@ -145,10 +166,24 @@ class GitSpec(Model):
     github_app: GithubApp | None = Field(
         None, description="the App's IDs and where its key is (with auth githubApp)"
     )
+    host: GitHost | None = Field(
+        None,
+        description="the GitHub the repositories are on; default github.com. A GitHub "
+        "Enterprise Server needs its SSH host keys",
+    )
 
     @property
     def uses_github_app(self) -> bool:
         return self.auth == "githubApp"
+
+    @property
+    def hostname(self) -> str:
+        return self.host.hostname if self.host is not None else GITHUB_HOST
+
+    @property
+    def enterprise_host(self) -> GitHost | None:
+        """The GitHub Enterprise Server, or None for github.com."""
+        return self.host if self.host is not None and not self.host.is_github_com else None
 
 
 class ClusterSpec(Model):
@@ -322,6 +357,21 @@ class ClusterSpec(Model):
             )
         if errors:
             raise ValidationError.from_exception_data("ClusterSpec", errors)  # type: ignore[arg-type]
+        return self
+
+    @model_validator(mode="after")
+    def _one_secret_per_name(self) -> ClusterSpec:
+        """The mirror's pull Secret is a Secret of its own in flux-system: not the fleet
+        repository's, nor an application repository's (two resources would own one object)."""
+        registry = self.flux.registry
+        name = registry.secret_name if registry is not None else None
+        taken = {FLUX_SECRET_NAME: "the fleet repository's"} | {
+            app.pull_secret: f"spec.apps {app.name}'s" for app in self.apps
+        }
+        if name is not None and name in taken:
+            message = f'"{name}" is {taken[name]} Secret, expected another pullSecret'
+            error = field_error(("flux", "registry", "pullSecret"), name, message)
+            raise ValidationError.from_exception_data("ClusterSpec", [error])  # type: ignore[list-item]
         return self
 
     @model_validator(mode="after")

@@ -7,10 +7,10 @@ from collections.abc import Mapping
 
 from components.builders.ecr import (
     FleetView,
+    cache_grants,
     ecr_controllers,
-    ecr_image_registry,
     expand,
-    image_registry,
+    fleet_registry,
     is_prefix,
     pulls,
     repository_grants,
@@ -22,6 +22,7 @@ from components.builders.iam import INLINE_POLICY_LIMIT, MANAGED_POLICY_LIMIT, p
 from components.builders.options import cluster_pulls
 from components.definition.cluster import Cluster
 from components.definition.registries import Registry, partition_of
+from components.definition.types import ecr_location
 from components.names import CLUSTERS_DIR, REGISTRIES_FILE
 
 REGISTRIES_DISPLAY = f"{CLUSTERS_DIR}/{REGISTRIES_FILE}"
@@ -84,12 +85,20 @@ def repository_policy_size_problems(fleet: FleetView) -> list[tuple[str, str]]:
             (registry, f'the repository policy of "{repository}" {problem}')
             for problem in repository_policy_problems(document)
         ]
+    for (registry, prefix), grants in cache_grants(fleet).items():
+        document = repository_policy(fleet.registries[registry], grants)
+        problems += [
+            (registry, f'the repository creation template of cache "{prefix}" {problem}')
+            for problem in repository_policy_problems(document)
+        ]
     return problems
 
 
 def _ref_problems(where: str, ref: str, registry: Registry) -> list[tuple[str, str]]:
     """What is wrong with pulling `ref` (a name or a prefix) from `registry`."""
     declared = registry.repositories
+    if registry.cache_prefix(ref) is not None:
+        return []  # a pull-through cache creates its repositories on the first pull
     if is_prefix(ref) and not declared:
         return [
             (
@@ -121,14 +130,36 @@ def _ref_problems(where: str, ref: str, registry: Registry) -> list[tuple[str, s
 def _image_registry_problems(
     cluster: Cluster, registries: Mapping[str, Registry]
 ) -> list[tuple[str, str]]:
-    """An ECR mirror of the controller images is a pull like any other: from a registry of
-    _registries.yaml, of repositories it lists under the mirror's path."""
-    location = ecr_image_registry(cluster)
+    """An ECR mirror of the controller images, of the operator's image or of its chart is a pull
+    like any other: from a registry of _registries.yaml, of repositories it lists (the images:
+    under the mirror's path)."""
+    flux = cluster.spec.flux
+    references = (
+        ("spec.flux.registry.url", flux.registry.url if flux.registry else None, True),
+        ("spec.flux.operatorImage", flux.operator_image, False),
+        ("spec.flux.operatorChart", flux.operator_chart, False),
+    )
+    return [
+        problem
+        for at, reference, prefix in references
+        if reference is not None
+        for problem in _mirror_problems(cluster, registries, at, reference, prefix=prefix)
+    ]
+
+
+def _mirror_problems(
+    cluster: Cluster,
+    registries: Mapping[str, Registry],
+    at: str,
+    reference: str,
+    *,
+    prefix: bool,
+) -> list[tuple[str, str]]:
+    location = ecr_location(reference)
     if location is None:
         return []
-    at = "spec.flux.registry.url"
     account, region, path = location
-    registry = image_registry(cluster, registries)
+    registry = fleet_registry(reference, registries)
     if registry is None:
         known = ", ".join(f"{r.name} ({r.account_id}/{r.region})" for r in registries.values())
         return [
@@ -142,7 +173,7 @@ def _image_registry_problems(
         return [(at, "expected the mirror's path after the ECR host, such as .../ghcr/fluxcd")]
     if registry.partition != partition_of(cluster.spec.aws.region):
         return [(at, f'registry "{registry.name}" is in another partition than the cluster')]
-    return _ref_problems(at, f"{path}/*", registry)
+    return _ref_problems(at, f"{path}/*" if prefix else path, registry)
 
 
 def _sync_source_problems(

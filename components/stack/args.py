@@ -19,6 +19,8 @@ from components.builders.monitoring import dashboard_configmaps, flux_pod_monito
 from components.builders.options import (
     cluster_pulls,
     flux_options,
+    git_access_options,
+    mirror_options,
     monitoring_options,
     operator_options,
     role_trust,
@@ -120,6 +122,7 @@ def cluster_args(
     registries and the Slack credential read from stack config (None: alerts are off)."""
     spec, name = cluster.spec, cluster.name
     flux = flux_options(cluster, registries)
+    access = git_access_options(cluster)
     foreign = foreign_key_policy_statements(sops_options(cluster))
     monitoring = monitoring_options(cluster)
 
@@ -135,6 +138,7 @@ def cluster_args(
             read_only=read_only,
             secret_name=secret_name,
             namespace=FLUX_NAMESPACE,
+            known_hosts=access.known_hosts,
             adopt=adopt,
         )
 
@@ -160,6 +164,7 @@ def cluster_args(
         namespace_labels={"app.kubernetes.io/part-of": "flux", "flux-fleet/cluster": name},
         namespace_annotations=adoption_annotations(spec.flux.adopt),
         fleet_owner=spec.git.owner,
+        github_api_url=access.api_url,
         github_app=github_app,
         # The bootstrap's flux-system Secret is taken over (adopt); read-write only when
         # image-automation-controller commits image updates to it (fleet_key_read_write).
@@ -189,6 +194,7 @@ def cluster_args(
             operator_values=operator_values(operator_options(cluster)),
             instance=flux,
             runtime_info=runtime_info_options(cluster, registries),
+            mirror=mirror_options(cluster),
         ),
         observability=ObservabilityArgs(
             slack=_slack_args(cluster, slack),

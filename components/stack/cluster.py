@@ -45,6 +45,7 @@ class FluxClusterArgs:
     namespace_labels: dict[str, str]
     namespace_annotations: dict[str, str]
     fleet_owner: str
+    github_api_url: str | None  # the GitHub provider's baseUrl (GitHub Enterprise Server)
     fleet_key: DeployKeyArgs | None  # None: the GitHub App's Secret, or no Git sync
     github_app: GithubAppArgs | None  # every Secret holds the App's credentials instead of a key
     app_keys: Sequence[AppKeyArgs]
@@ -120,6 +121,7 @@ class FluxCluster(pulumi.ComponentResource):
                 opts=child,
             )
         self._github: dict[str, github.Provider] = {}
+        self._github_api_url = args.github_api_url
 
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-flux-system",
@@ -178,6 +180,7 @@ class FluxCluster(pulumi.ComponentResource):
             args.flux,
             k8s_provider=k8s_provider,
             namespace=self.namespace,
+            aws_provider=aws_provider,
             before=[
                 *([self.fleet_key.secret] if self.fleet_key else []),
                 *([self.github_app] if self.github_app else []),
@@ -220,6 +223,7 @@ class FluxCluster(pulumi.ComponentResource):
                 self._github[owner] = github.Provider(
                     f"{self.cluster}-github-{owner.lower()}",
                     owner=owner,
+                    base_url=self._github_api_url,
                     app_auth=github_app_auth(),
                     opts=pulumi.ResourceOptions(parent=self),
                 )

@@ -113,7 +113,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("name", metavar="NAME", help="the GitRepository/Kustomization name")
     p.add_argument("--repository", required=True, help="the application repository")
     p.add_argument("--owner", help="its owner (default: the cluster's spec.git.owner)")
-    p.add_argument("--branch", help="the branch to pull (default: main)")
+    ref = p.add_mutually_exclusive_group()
+    ref.add_argument("--branch", help="the branch to pull (default: main)")
+    ref.add_argument("--tag", help="a tag to pull instead of a branch")
+    ref.add_argument("--semver", help="the highest tag in a semver range, such as '>=1.0.0'")
+    ref.add_argument("--commit", help="a commit (its full SHA) to pull")
     p.add_argument(
         "--path", help="the path in that repository Flux applies (default: flux/app/ENVIRONMENT)"
     )

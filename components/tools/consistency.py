@@ -21,12 +21,14 @@ Pure file reading, no Pulumi: validate stays fast.
 
 from __future__ import annotations
 
+import json
 import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from components.builders.git_access import GIT_PROVIDER, repository_url
+from components.builders.git_ref import git_repository_ref
 from components.builders.gitops import app_file
 from components.builders.options import (
     app_service_account,
@@ -261,6 +263,12 @@ def app_problems(cluster: Cluster, display: str, found: list[Found]) -> list[Pro
                 problems.append(
                     Problem(file, f"{where}: {path}", f'expected "{expected}" ({why}), got {shown}')
                 )
+        ref = git_repository_ref(app.checkout)
+        if spec.get("ref") != ref:
+            why = f"{entry}.{'ref' if app.ref else 'branch'} in {display}"
+            got = json.dumps(spec["ref"]) if "ref" in spec else "nothing"
+            message = f"expected {json.dumps(ref)} ({why}), got {got}"
+            problems.append(Problem(file, f"{where}: spec.ref", message))
     return problems
 
 

@@ -12,7 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from components.builders.ecr import ecr_image_registry, runs_image_reflector, sync_pull
+from components.builders.ecr import (
+    ecr_image_registry,
+    flux_ecr_references,
+    runs_image_reflector,
+    sync_pull,
+)
 from components.builders.ecr_cluster import pulled_repository_arns
 from components.builders.options import cluster_pulls
 from components.definition.ecr import EcrSpec
@@ -217,8 +222,11 @@ def registries_view(snap: Snapshot) -> Any:
     for name, cluster in snap.fleet.clusters.items():
         ecr = cluster.spec.ecr.model_dump(mode="json", by_alias=True)
         mirror = ecr_image_registry(cluster)  # the controller images, pulled from ECR
+        operator = {  # the operator's image and chart, pulled from ECR
+            k: v for k, v in flux_ecr_references(cluster).items() if k != "registry"
+        }
         source = sync_pull(cluster)  # the OCI sync source, pulled from ECR
-        if ecr == _EMPTY_ECR and mirror is None and source is None:
+        if ecr == _EMPTY_ECR and mirror is None and not operator and source is None:
             continue
         clusters[name] = {
             "ecr": ecr,
@@ -228,6 +236,7 @@ def registries_view(snap: Snapshot) -> Any:
         }
         if mirror is not None:
             clusters[name]["imageMirror"] = list(mirror)
+        clusters[name].update(operator)
         if source is not None:
             clusters[name]["syncSource"] = source.model_dump(mode="json", by_alias=True)
     return {
