@@ -383,3 +383,13 @@ def test_with_pod_identity_the_instance_waits_for_the_association(project: Path)
     assert association.urn in instance.dependencies  # source-controller starts with its role
     patches = [json.loads(p["patch"]) for p in instance.inputs["spec"]["kustomize"]["patches"]]
     assert not any(isinstance(p, dict) and p.get("kind") == "ServiceAccount" for p in patches)
+
+
+def test_the_git_ref_patches_nothing_of_an_oci_cluster(project: Path) -> None:
+    """spec.git.ref is the fleet repository's; an OCI cluster follows its tag (no patch aims at
+    a GitRepository that no longer exists)."""
+    set_sync(project, STAGING, OCI, git={"ref": {"semver": ">=1.0.0"}})
+    spec = one(plan_stack(project, STAGING), INSTANCE).inputs["spec"]
+    targets = [p["target"].get("kind") for p in spec.get("kustomize", {}).get("patches", [])]
+    assert "GitRepository" not in targets
+    assert spec["sync"]["ref"] == "staging"
