@@ -393,3 +393,19 @@ def test_the_git_ref_patches_nothing_of_an_oci_cluster(project: Path) -> None:
     targets = [p["target"].get("kind") for p in spec.get("kustomize", {}).get("patches", [])]
     assert "GitRepository" not in targets
     assert spec["sync"]["ref"] == "staging"
+
+
+def test_keyless_verification_needs_github_com(project: Path) -> None:
+    from test_git_host import GHE
+
+    set_sync(project, STAGING, {**OCI, "verify": True}, git={"host": GHE})
+    code, out, err = run_cli(project, "validate")
+    assert code == 2
+    assert [line for line in (out + err).splitlines() if "spec.sync" in line] == [
+        "k8s-clusters/staging-cluster-name.yaml: spec.sync.verify: true while the fleet "
+        "repository is on ghe.acme.example: keyless cosign signatures (Sigstore's public Fulcio) "
+        "trust the OIDC tokens of github.com's Actions, not a GitHub Enterprise Server's, "
+        "expected false"
+    ]
+    set_sync(project, STAGING, OCI, git={"host": GHE})  # unsigned: fine
+    assert one(plan_stack(project, STAGING), INSTANCE).inputs["spec"]["sync"]["url"] == ARTIFACT

@@ -346,6 +346,16 @@ class ClusterSpec(Model):
                     f"the repository's {ARTIFACT_ROOT} tree alone, expected a path under it",
                 )
             )
+        if self.sync.verify and self.git.enterprise_host is not None:
+            errors.append(
+                field_error(
+                    ("sync", "verify"),
+                    True,
+                    f"true while the fleet repository is on {self.git.hostname}: keyless cosign "
+                    "signatures (Sigstore's public Fulcio) trust the OIDC tokens of github.com's "
+                    "Actions, not a GitHub Enterprise Server's, expected false",
+                )
+            )
         if self.flux.adopt:
             errors.append(
                 field_error(
