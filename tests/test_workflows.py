@@ -76,9 +76,10 @@ def test_the_workflows_exist() -> None:
         "plan-comment.yml",
         "preview.yml",
         "deploy.yml",
+        "deploy-part.yml",
         "drift.yml",
     }
-    assert {p.parent.name for p in ACTIONS} == {"setup-fleet", "cloud-settings"}
+    assert {p.parent.name for p in ACTIONS} == {"setup-fleet", "cloud-settings", "newest-commit"}
 
 
 # --- linters --------------------------------------------------------------------------------
@@ -134,10 +135,18 @@ def test_every_secret_is_read_in_a_job_with_an_environment() -> None:
     for path in WORKFLOWS:
         for name, job in load(path)["jobs"].items():
             text = json.dumps(job)
-            if "secrets." in text:
-                found += 1
-                assert job.get("environment"), f"{path.name}: {name} reads a secret outside one"
-    assert found == 1 + 8 + 1 + 1  # registries, the 8 wave jobs, preview, drift
+            if "secrets." not in text:
+                continue
+            found += 1
+            if "uses" in job:  # a call passes the secrets by name to jobs of an environment
+                called = load(ROOT / job["uses"][2:])
+                assert set(job["secrets"]) == set(called["on"]["workflow_call"]["secrets"])
+                readers = [j for j in called["jobs"].values() if "secrets." in json.dumps(j)]
+                assert readers and all(j.get("environment") for j in readers), name
+                continue
+            assert job.get("environment"), f"{path.name}: {name} reads a secret outside one"
+    # registries, the 8 wave jobs (calls), deploy-part's deploy, preview, drift
+    assert found == 1 + 8 + 1 + 1 + 1
     assert "secrets." not in (GITHUB / "workflows" / "pull-request.yml").read_text()
 
 
@@ -232,7 +241,8 @@ def test_every_action_is_pinned_to_a_full_sha_with_its_version() -> None:
         ref, _, comment = text.partition("#")
         ref = ref.strip()
         if ref.startswith("$/"):  # this repository, at the commit that runs
-            assert (GITHUB.parent / ref[2:] / "action.yml").exists(), ref
+            local = GITHUB.parent / ref[2:]
+            assert (local / "action.yml").exists() or (local.suffix == ".yml" and local.exists())
             continue
         match = SHA_PIN.match(ref)
         assert match, f"{file}: {ref} is not pinned to a full commit SHA"
@@ -289,7 +299,10 @@ def test_permissions_are_least_privilege_per_job(path: Path) -> None:
     for name, job in doc["jobs"].items():
         granted = job.get("permissions")
         assert isinstance(granted, dict), f"{name}: no permissions: block"
-        uses = " ".join(str(s.get("uses", "")) for s in job.get("steps", []))
+        steps = job.get("steps", [])
+        if "uses" in job:  # a call: what its jobs ask for, no more (they get at most this)
+            steps = [s for j in load(ROOT / job["uses"][2:])["jobs"].values() for s in j["steps"]]
+        uses = " ".join(str(s.get("uses", "")) for s in steps)
         assert granted.get("contents") in (None, "read"), name
         assert ("id-token" in granted) == ("configure-aws-credentials" in uses), name
         comments = "pulumi/actions" in uses and path.name == "preview.yml"
@@ -425,16 +438,19 @@ def test_deploy_runs_registries_first_and_gates_production() -> None:
     assert (
         "needs.registries.result == 'success' || needs.registries.result == 'skipped'" in wave["if"]
     )
-    assert wave["concurrency"] == {
+    part = workflow("deploy-part.yml")
+    deploy = part["jobs"]["deploy"]
+    assert deploy["concurrency"] == {
         "group": "fluxfleet-stack-${{ matrix.stack }}",
         "cancel-in-progress": False,
     }
-    assert step(doc, "wave-1", "pulumi up")["env"]["STACK"] == "${{ matrix.stack }}"
-    app = next(s for s in wave["steps"] if "create-github-app-token" in s.get("uses", ""))
+    assert step(part, "deploy", "pulumi up")["env"]["STACK"] == "${{ matrix.stack }}"
+    app = next(s for s in deploy["steps"] if "create-github-app-token" in s.get("uses", ""))
     assert app["with"]["permission-administration"] == "write"
-    for job in ("registries", "wave-1"):
-        aws = [s for s in jobs[job]["steps"] if "configure-aws-credentials" in s.get("uses", "")]
+    for job in (jobs["registries"], deploy):
+        aws = [s for s in job["steps"] if "configure-aws-credentials" in s.get("uses", "")]
         assert aws[0]["with"]["role-to-assume"] == "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
+    assert part["env"] == doc["env"]  # the same Pulumi CLI
     # Nothing destroys.
     text = (GITHUB / "workflows" / "deploy.yml").read_text()
     assert "command: destroy" not in text and "pulumi destroy -s" in text
@@ -543,24 +559,32 @@ def test_deploy_rollout_step(workspace: Repo) -> None:
     slots = {k: json.loads(v) for k, v in out.items() if k.startswith("wave-")}
     reviews = {k: v for k, v in out.items() if k.startswith("review-")}
     assert reviews == {"review-1": "true", "review-2": "false", "review-3": "false"}
+    empty = {"wave": None, "parts": {"include": []}, "partsAtOnce": 1, "stacksAtOnce": 1}
     assert slots == {
-        "wave-1": {"include": [entry("alpha")]},
-        "wave-2": {"include": []},
-        "wave-3": {"include": []},
+        "wave-1": {
+            "wave": 2,
+            "parts": {"include": [{"wave": 2, "part": 1, "parts": 1}]},
+            "partsAtOnce": 1,
+            "stacksAtOnce": 4,
+        },
+        "wave-2": empty,
+        "wave-3": empty,
     }
-    assert {k: v for k, v in out.items() if k not in slots | reviews and k != "plan"} == {
+    plan = json.loads((workspace.project / "rollout-plan" / "rollout.json").read_text())
+    assert plan["waves"] == [{"wave": 2, "part": 1, "include": [entry("alpha")]}]
+    assert {k: v for k, v in out.items() if k not in slots | reviews} == {
         "registries": "true",
         "removed": '["gamma"]',
         "waves": "1",
-        "max-parallel": "4",
     }
 
     # A push with no earlier commit (a new branch, or an unknown one): every stack.
     code, out, _, log = run_step(the_step, workspace.project, env | {"BASE": ""})
     assert code == 0, log
     assert "no successful deploy to compare with: every stack" in log
-    assert [e["stack"] for e in json.loads(out["wave-1"])["include"]] == ["beta"]
-    assert [e["stack"] for e in json.loads(out["wave-2"])["include"]] == ["alpha"]
+    plan = json.loads((workspace.project / "rollout-plan" / "rollout.json").read_text())
+    assert [[e["stack"] for e in w["include"]] for w in plan["waves"]] == [["beta"], ["alpha"]]
+    assert [json.loads(out[f"wave-{k}"])["wave"] for k in (1, 2, 3)] == [1, 2, None]
     assert (out["registries"], out["removed"], out["waves"]) == ("true", "[]", "2")
 
     # Nothing touched: no cluster, no registries.
