@@ -20,7 +20,9 @@ from conftest import ROOT
 from fleetrepo import Repo
 from test_workflows import checkout, run_step, step, workflow
 
-from components.definition.rollout import MAX_WAVES
+from components.definition.rollout import MAX_WAVES, Rollout
+from components.tools.rollout import rollout_plan
+from components.tools.snapshots import AffectedStack
 
 VARS = {
     "PULUMI_BACKEND_URL": "s3://fleet-state",
@@ -519,3 +521,105 @@ def test_re_running_the_newest_run_deploys_what_failed(fleet: Repo, tmp_path: Pa
     assert [e.result for e in stack_entries(jobs["wave-1"])] == ["success", "success"]
     assert jobs["report"].result == "success" and first.conclusion == "success"
     assert first.record(1)["jobs"][-1] == {"name": "Rollout report", "conclusion": "success"}
+
+
+def test_a_rollout_of_10000_clusters_in_3_waves_stops_after_a_failure_in_wave_2(
+    tmp_path: Path,
+) -> None:
+    """Issue 26: 10,000 clusters (100 canaries in wave 0, then staging and production), every
+    stack in the plan. No matrix holds more than 256 jobs, no job output more than 1 MB (the
+    simulator fails either, as GitHub does); a failure in the second wave lets its other stacks
+    finish and starts no later wave; at most rollout.maxParallel stacks at once; the report's
+    summary stays under the 1 MiB GitHub keeps.
+
+    The plan is `fluxfleet rollout`'s own (rollout_plan), served by a stand-in fluxfleet (the real
+    one at 10,000 is timed in benchmarks/bench.py); the per-stack steps that would each start a
+    process are Python stand-ins (step_fakes), the job graph, matrices, calls, gates, artifacts and
+    the report's bash are the workflow's own."""
+    stacks = [
+        AffectedStack(
+            f"c{i:05d}",
+            ("k8s-clusters/_defaults.yaml changed",),
+            environment="production" if i % 2 else "staging",
+            wave=0 if i % 100 == 1 else (2 if i % 2 else 1),
+            github_environment="production" if i % 2 else "fleet",
+            github_owner="acme",
+            github_repositories=("gitops",),
+        )
+        for i in range(1, 10_001)
+    ]
+    plan = rollout_plan(stacks, Rollout.model_validate({"maxParallel": 32}))
+    assert [len(w.stacks) for w in plan.waves if w.number == 0] == [100]
+    checkout = tmp_path / "checkout"
+    (checkout / ".venv" / "bin").mkdir(parents=True)
+    (tmp_path / "plan.json").write_text(json.dumps(plan.document()))
+    fake = checkout / ".venv" / "bin" / "fluxfleet"
+    fake.write_text(
+        f'#!/bin/sh\ncase "$*" in *json*) cat "{tmp_path}/plan.json" ;; *) echo plan ;; esac\n'
+    )
+    fake.chmod(0o755)
+    bin_dir = tmp_path / "fake-bin"
+    bin_dir.mkdir()
+    (bin_dir / "gh").write_text(FAKE_GH.replace("PYTHON", sys.executable))
+    (bin_dir / "gh").chmod(0o755)
+    (tmp_path / "runs.json").write_text("[]")
+    failing = "c00602"  # staging: wave 1, the second wave
+    deployed: list[str] = []
+
+    def newest(env: dict[str, str], cwd: Path) -> tuple[bool, dict[str, str]]:
+        return True, {}
+
+    def up(env: dict[str, str], cwd: Path) -> tuple[bool, dict[str, str]]:
+        deployed.append(env["STACK"])
+        return env["STACK"] != failing, {}
+
+    def record(env: dict[str, str], cwd: Path) -> tuple[bool, dict[str, str]]:
+        (cwd / "rollout-result").mkdir()
+        result = {"stack": env["STACK"], "status": env["STATUS"]}
+        (cwd / "rollout-result" / f"{env['STACK']}.json").write_text(json.dumps(result))
+        return True, {}
+
+    runner = Runner(
+        ROOT,
+        "deploy.yml",
+        checkout,
+        tmp_path / "sim",
+        github={"repository": "acme/gitops", "token": "ghs_run", "sha": "a" * 40},
+        variables=VARS,
+        secrets=SECRETS,
+        path=f"{bin_dir}:{os.environ['PATH']}",
+        actions={".github/actions/setup-fleet": lambda w, e, cwd: (True, {})},
+        extra_env={"SIM_RUNS": str(tmp_path / "runs.json"), "SIM_MAIN": "a" * 40},
+        reviewers=frozenset({"production"}),
+        step_fakes={
+            "Only main's newest commit deploys": newest,
+            "pulumi up": up,
+            "Record the result": record,
+        },
+    )
+    jobs = runner.run()
+    assert jobs["affected"].result == "success", jobs["affected"].error
+    assert max(len(v) for v in jobs["affected"].outputs.values()) < 10_000  # no plan in outputs
+    # wave 0: 100 canaries in one part; wave 1: 5,000 stacks in 20 parts of at most 256.
+    assert [len(p.jobs["deploy"].entries) for p in jobs["wave-1"].entries] == [100]
+    parts = jobs["wave-2"].entries
+    assert [p.matrix["part"] for p in parts] == list(range(1, 21))
+    assert all(len(p.jobs["deploy"].entries) <= 256 for p in parts)
+    assert {e.matrix["wave"] for e in stack_entries(jobs["wave-2"])} == {1}
+    assert len(stack_entries(jobs["wave-2"])) == 5000  # a failure lets the wave finish
+    assert jobs["wave-1"].result == "success" and jobs["wave-2"].result == "failure"
+    # at most maxParallel at once: parts side by side times stacks of each
+    assert jobs["wave-2"].max_parallel * parts[0].jobs["deploy"].max_parallel <= 32
+    # no later wave: neither its review nor any of its stacks
+    assert jobs["gate-3"].result == "skipped" and jobs["wave-3"].result == "skipped"
+    assert len(deployed) == 100 + 5000 and not any(int(s[1:]) % 2 for s in deployed[100:])
+    # the canaries (production) were reviewed once; staging needs none; wave 2 never asked
+    assert [job for job, _ in runner.approvals] == ["gate-1"]
+    assert jobs["report"].result == "failure"
+    summary = report(runner)
+    assert len(summary.encode()) < 1024 * 1024
+    assert "10000 stacks: the table lists the first 1000 not done." in summary
+    assert "| 1 | c00602 | failed (failure) |" in summary
+    assert "Done (5099): c00001 " in summary and " and 4899 more." in summary
+    assert "Failed (1): c00602." in summary
+    assert "Not started (4900): c00003 c00005 " in summary
