@@ -11,13 +11,14 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from itertools import repeat
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pulumi
 
 from components.forkmap import can_fork, chunks, cores
 from components.loading.fleet import Fleet
 from components.names import REGISTRIES_STACK
+from components.plan.classes import Identity, class_key
 from components.plan.result import StackPlan
 from components.plan.runner import plan_stack
 from components.stack import program
@@ -71,6 +72,34 @@ def _plan_chunk(project_dir: Path, stacks: list[str]) -> list[StackPlan | pulumi
     return out
 
 
+def _class_chunk(project_dir: Path, stacks: list[str]) -> list[str | pulumi.RunError]:
+    """The class key (plan/classes.py) of each of `stacks`, in order: only the key leaves the
+    worker, never the plan (10,000 plans held at once would take gigabytes)."""
+    fleet = program.fleet(project_dir, stacks)
+    out: list[str | pulumi.RunError] = []
+    for stack in stacks:
+        try:
+            plan = plan_stack(project_dir, stack)
+        except pulumi.RunError as exc:
+            out.append(exc)
+            continue
+        out.append(class_key(plan, Identity.of(stack, fleet.clusters.get(stack))))
+    return out
+
+
+def class_keys(
+    project_dir: Path,
+    stacks: Sequence[str],
+    jobs: int | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    fleet: Fleet | None = None,
+) -> list[str]:
+    """The class key of each of `stacks`, in that order, planned as plan_stacks plans them.
+    Raises pulumi.RunError of the first stack (in order) that the program refuses."""
+    return cast("list[str]", _map(project_dir, stacks, _class_chunk, jobs, progress, fleet))
+
+
 def plan_stacks(
     project_dir: Path,
     stacks: Sequence[str],
@@ -87,6 +116,20 @@ def plan_stacks(
     `progress(done, total)` is called as stacks are planned. `fleet`: the definitions, read
     already (load_fleet, for these stacks at least), which the program then does not read again.
     """
+    return cast("list[StackPlan]", _map(project_dir, stacks, _plan_chunk, jobs, progress, fleet))
+
+
+def _map(
+    project_dir: Path,
+    stacks: Sequence[str],
+    work: Callable[[Path, list[str]], list[Any]],
+    jobs: int | None,
+    progress: Callable[[int, int], None] | None,
+    fleet: Fleet | None,
+) -> list[Any]:
+    """`work` (a module-level function: workers are handed it by name) over `stacks` in chunks,
+    by `jobs` workers; its results in the order of `stacks`. A pulumi.RunError among them is
+    raised, the first in order."""
     report = progress or (lambda done, total: None)
     project_dir = project_dir.resolve()
     if fleet is not None:
@@ -97,16 +140,19 @@ def plan_stacks(
     jobs = min(jobs, len(stacks))
     if jobs <= 1:
         program.fleet(project_dir, stacks)  # read once for them all, unless handed over
-        serial: list[StackPlan] = []
+        serial: list[Any] = []
         for stack in stacks:
-            serial.append(plan_stack(project_dir, stack))
+            (result,) = work(project_dir, [stack])
+            if isinstance(result, pulumi.RunError):
+                raise result
+            serial.append(result)
             report(len(serial), len(stacks))
         return serial
     # The registries stack grows with the fleet (a second or more for hundreds of clusters):
     # it goes first, so that no worker is left with it at the end while the others wait.
     queue = sorted(range(len(stacks)), key=lambda i: stacks[i] != REGISTRIES_STACK)
     parts = [[queue[i] for i in part] for part in chunks(len(queue), jobs, MAX_CHUNK)]
-    results: list[StackPlan | pulumi.RunError | None] = [None] * len(stacks)
+    results: list[Any] = [None] * len(stacks)
     with ProcessPoolExecutor(
         jobs,
         mp_context=_worker_context(),
@@ -114,7 +160,7 @@ def plan_stacks(
         initargs=(project_dir, list(stacks)),
     ) as pool:
         names = [[stacks[i] for i in part] for part in parts]
-        done = pool.map(_plan_chunk, repeat(project_dir), names)
+        done = pool.map(work, repeat(project_dir), names)
         planned = 0
         for part, plans in zip(parts, done, strict=True):
             for i, plan in zip(part, plans, strict=True):
@@ -124,4 +170,4 @@ def plan_stacks(
     for stack_result in results:
         if isinstance(stack_result, pulumi.RunError):
             raise stack_result
-    return cast("list[StackPlan]", results)
+    return results

@@ -417,6 +417,71 @@ def cmd_affected(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_previews(args: argparse.Namespace) -> int:
+    """The real previews of a pull request (tools/previews.py), as JSON for the Preview
+    workflow: the affected stacks (definitions only: Preview runs main's code) grouped into
+    classes by their offline plans."""
+    from components.plan.parallel import class_keys
+    from components.plan.runner import RunError
+    from components.tools.affected import changes
+    from components.tools.previews import DEFAULT_MAX_PREVIEWS, select
+    from components.tools.snapshots import AffectedError
+
+    project = _project_or_fail(args.project)
+    reference = None if args.same_aws_as is None else _fleet_or_fail(args.same_aws_as)
+    try:
+        stacks, _, _ = changes(
+            project, args.base, args.head, program_changes=False, same_aws_as=reference
+        )
+    except AffectedError as exc:
+        raise BadInput(exc.lines) from None
+    stacks = [s for s in stacks if not s.removed]
+    fleet = load_fleet(project, only=[s.stack for s in stacks] or None)
+    not_planned: dict[str, list[Problem]] = {}
+    for stack in stacks:  # what stops its plan, as for `plan`: its definition, its stack file
+        try:
+            _check_definition(fleet, stack.stack)
+        except DefinitionError as exc:
+            not_planned[stack.stack] = list(exc.problems)
+            continue
+        found = _stack_file_problems(fleet, [stack.stack])
+        if found:
+            not_planned[stack.stack] = found
+    wanted = [s.stack for s in stacks if s.stack not in not_planned]
+    try:
+        keys = class_keys(project, wanted, args.jobs, fleet=fleet) if wanted else []
+    except RunError as exc:
+        raise BadInput(str(exc).splitlines()) from None
+    why = {stack: str(found[0]) for stack, found in not_planned.items() if found}
+    selection = select(
+        stacks,
+        dict(zip(wanted, keys, strict=True)),
+        args.max_previews or DEFAULT_MAX_PREVIEWS,
+        why,
+    )
+    print(json.dumps(selection.document()))
+    return EXIT_OK
+
+
+def cmd_preview_comment(args: argparse.Namespace) -> int:
+    """The pull request's one preview comment (markdown, bounded), from `previews`' JSON and
+    each real preview's output and outcome."""
+    from components.tools.previews import comment
+
+    try:
+        document = json.loads(args.selection.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BadInput([f"{args.selection}: cannot read the selection: {exc}"]) from None
+    previews: dict[str, tuple[str, str]] = {}
+    for item in document.get("previewed", []):
+        stack = item["stack"]
+        output, outcome = args.results / f"{stack}.txt", args.results / f"{stack}.result"
+        result = outcome.read_text().strip() if outcome.is_file() else "not run"
+        previews[stack] = (result, output.read_text(errors="replace") if output.is_file() else "")
+    sys.stdout.write(comment(document, previews))
+    return EXIT_OK
+
+
 def cmd_rollout(args: argparse.Namespace) -> int:
     """The plan of waves a change deploys in (every stack without --base); JSON for Deploy."""
     from components.tools.affected import changes
