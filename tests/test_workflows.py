@@ -305,8 +305,7 @@ def test_permissions_are_least_privilege_per_job(path: Path) -> None:
         uses = " ".join(str(s.get("uses", "")) for s in steps)
         assert granted.get("contents") in (None, "read"), name
         assert ("id-token" in granted) == ("configure-aws-credentials" in uses), name
-        comments = "pulumi/actions" in uses and path.name == "preview.yml"
-        comments = comments or "sticky-pull-request-comment" in uses
+        comments = "sticky-pull-request-comment" in uses
         assert (granted.get("pull-requests") == "write") == comments, name
         assert set(granted.values()) <= {"read", "write"}
         for checkout in [
@@ -401,22 +400,25 @@ def test_the_preview_runs_mains_code_in_the_preview_environment() -> None:
         assert names.index("Merged with main") == names.index("The pull request, as data") + 1
         assert checkouts[1]["with"]["path"] == "pull-request"
     affected = step(
-        doc, "affected", "fluxfleet affected (main's code, the pull request's definitions)"
+        doc, "affected", "fluxfleet previews (main's code, the pull request's definitions)"
     )
-    assert "--definitions-only --same-aws-as ." in affected["run"]
-    names = [s.get("name", s.get("uses")) for s in preview["steps"]]
-    # the PR's files are gone before any of main's code is installed or run
-    assert names.index("The pull request's definitions over main's code") < names.index(
-        "$/.github/actions/setup-fleet"
-    )
-    assert pulumi_step(doc, "preview")["with"] | {} == {
-        "command": "preview",
-        "stack-name": "${{ matrix.stack }}",
-        "cloud-url": "${{ vars.PULUMI_BACKEND_URL }}",
-        "pulumi-version": "${{ env.PULUMI_VERSION }}",
-        "comment-on-pr": True,
-        "diff": True,
-    }
+    assert "--repository pull-request" in affected["run"]
+    assert "--same-aws-as main-fleet" in affected["run"]
+    assert affected["env"]["MAX_PREVIEWS"] == "${{ vars.FLUXFLEET_MAX_PREVIEWS || '24' }}"
+    for job in ("affected", "preview"):
+        names = [s.get("name", s.get("uses")) for s in doc["jobs"][job]["steps"]]
+        # the PR's files are over main's (as data) before any of main's code is installed or run
+        assert names.index("The pull request's definitions over main's code") < names.index(
+            "$/.github/actions/setup-fleet"
+        )
+    # the CLI only: its output goes to the one comment, no comment per stack
+    assert pulumi_step(doc, "preview")["with"] == {"pulumi-version": "${{ env.PULUMI_VERSION }}"}
+    run = step(doc, "preview", "pulumi preview")
+    assert 'pulumi preview --diff --non-interactive --stack "$STACK"' in run["run"]
+    assert "pull-requests" not in preview["permissions"]
+    comment = doc["jobs"]["comment"]
+    assert comment["permissions"] == {"contents": "read", "pull-requests": "write"}
+    assert "environment" not in comment and "secrets." not in json.dumps(comment)
     aws = [s for s in preview["steps"] if "configure-aws-credentials" in s.get("uses", "")]
     assert aws[0]["with"]["role-to-assume"] == "${{ vars.AWS_PREVIEW_ROLE_ARN }}"
     app = next(s for s in preview["steps"] if "create-github-app-token" in s.get("uses", ""))

@@ -216,6 +216,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--base", metavar="REF", required=True, help="the pull request's base")
     p.add_argument("--head", metavar="REF", default="HEAD", help="up to this commit (default HEAD)")
     p.add_argument(
+        "--repository",
+        type=Path,
+        metavar="DIR",
+        help="the git repository of the change (default: the project); the offline plans run "
+        "in the project, whose definitions should be those of --head",
+    )
+    p.add_argument(
         "--same-aws-as",
         type=Path,
         metavar="DIR",

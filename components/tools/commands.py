@@ -7,6 +7,7 @@ imported only by `plan`, which runs the program.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import difflib
 import json
@@ -31,6 +32,7 @@ from components.problems import DefinitionError, Problem, one_line, show
 
 if TYPE_CHECKING:
     from components.plan.result import StackPlan
+    from components.tools.snapshots import AffectedStack
 
 T = TypeVar("T")
 EXIT_OK, EXIT_BAD_INPUT = 0, 2  # anything else that fails: 1 (Python's own)
@@ -399,17 +401,7 @@ def cmd_affected(args: argparse.Namespace) -> int:
         )
     except AffectedError as exc:
         raise BadInput(exc.lines) from None
-    for stack in left_out:
-        print(
-            f"{one_line(stack.stack)}: left out: it is new, or its AWS account, region, role or "
-            f"EKS cluster differ from those of {args.same_aws_as}",
-            file=sys.stderr,
-        )
-    for stack in [] if args.all else stacks:
-        state = " (definition removed: destroy it by hand)" if stack.removed else ""
-        wave = f" (wave {stack.wave})" if stack.wave is not None and not stack.removed else ""
-        line = f"{stack.stack}{wave}{state}: {'; '.join(stack.reasons)}"
-        print(one_line(line), file=sys.stderr)  # names from git: no line break, no escape
+    _explain([] if args.all else stacks, left_out, args.same_aws_as)
     if args.format == "list":
         sys.stdout.writelines(f"{one_line(s.stack)}\n" for s in stacks if not s.removed)
     else:
@@ -430,11 +422,16 @@ def cmd_previews(args: argparse.Namespace) -> int:
     project = _project_or_fail(args.project)
     reference = None if args.same_aws_as is None else _fleet_or_fail(args.same_aws_as)
     try:
-        stacks, _, _ = changes(
-            project, args.base, args.head, program_changes=False, same_aws_as=reference
+        stacks, _, left_out = changes(
+            _project_or_fail(args.repository) if args.repository else project,
+            args.base,
+            args.head,
+            program_changes=False,
+            same_aws_as=reference,
         )
     except AffectedError as exc:
         raise BadInput(exc.lines) from None
+    _explain(stacks, left_out, args.same_aws_as)
     stacks = [s for s in stacks if not s.removed]
     fleet = load_fleet(project, only=[s.stack for s in stacks] or None)
     not_planned: dict[str, list[Problem]] = {}
@@ -448,8 +445,9 @@ def cmd_previews(args: argparse.Namespace) -> int:
         if found:
             not_planned[stack.stack] = found
     wanted = [s.stack for s in stacks if s.stack not in not_planned]
-    try:
-        keys = class_keys(project, wanted, args.jobs, fleet=fleet) if wanted else []
+    try:  # what the program prints is no part of the JSON on stdout
+        with contextlib.redirect_stdout(sys.stderr):
+            keys = class_keys(project, wanted, args.jobs, fleet=fleet) if wanted else []
     except RunError as exc:
         raise BadInput(str(exc).splitlines()) from None
     why = {stack: str(found[0]) for stack, found in not_planned.items() if found}
@@ -480,6 +478,23 @@ def cmd_preview_comment(args: argparse.Namespace) -> int:
         previews[stack] = (result, output.read_text(errors="replace") if output.is_file() else "")
     sys.stdout.write(comment(document, previews))
     return EXIT_OK
+
+
+def _explain(
+    stacks: Sequence[AffectedStack], left_out: Sequence[AffectedStack], same_aws_as: Path | None
+) -> None:
+    """Why each stack is affected, and which were left out, on stderr (one line each)."""
+    for stack in left_out:
+        print(
+            f"{one_line(stack.stack)}: left out: it is new, or its AWS account, region, role or "
+            f"EKS cluster differ from those of {same_aws_as}",
+            file=sys.stderr,
+        )
+    for stack in stacks:
+        state = " (definition removed: destroy it by hand)" if stack.removed else ""
+        wave = f" (wave {stack.wave})" if stack.wave is not None and not stack.removed else ""
+        line = f"{stack.stack}{wave}{state}: {'; '.join(stack.reasons)}"
+        print(one_line(line), file=sys.stderr)  # names from git: no line break, no escape
 
 
 def cmd_rollout(args: argparse.Namespace) -> int:
