@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import multiprocessing
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from itertools import repeat
 from pathlib import Path
@@ -119,6 +119,21 @@ def plan_stacks(
     return cast("list[StackPlan]", _map(project_dir, stacks, _plan_chunk, jobs, progress, fleet))
 
 
+def iter_plans(
+    project_dir: Path,
+    stacks: Sequence[str],
+    jobs: int | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    fleet: Fleet | None = None,
+) -> Iterator[StackPlan]:
+    """The plans of plan_stacks, one by one as they are done (in order): a caller that writes
+    each as it comes holds one chunk's plans, not the fleet's (10,000 stacks, gigabytes).
+    Raises pulumi.RunError when it reaches a stack the program refuses."""
+    for plan in _iter_map(project_dir, stacks, _plan_chunk, jobs, progress, fleet):
+        yield cast("StackPlan", plan)
+
+
 def _map(
     project_dir: Path,
     stacks: Sequence[str],
@@ -127,9 +142,28 @@ def _map(
     progress: Callable[[int, int], None] | None,
     fleet: Fleet | None,
 ) -> list[Any]:
+    """`work` over `stacks`, every result at once; a pulumi.RunError among them is raised (the
+    first in order) only when all are done, as planning them one after the other would."""
+    results = list(_iter_map(project_dir, stacks, work, jobs, progress, fleet, errors=False))
+    for result in results:
+        if isinstance(result, pulumi.RunError):
+            raise result
+    return results
+
+
+def _iter_map(
+    project_dir: Path,
+    stacks: Sequence[str],
+    work: Callable[[Path, list[str]], list[Any]],
+    jobs: int | None,
+    progress: Callable[[int, int], None] | None,
+    fleet: Fleet | None,
+    *,
+    errors: bool = True,
+) -> Iterator[Any]:
     """`work` (a module-level function: workers are handed it by name) over `stacks` in chunks,
-    by `jobs` workers; its results in the order of `stacks`. A pulumi.RunError among them is
-    raised, the first in order."""
+    by `jobs` workers; its results in the order of `stacks`, each as soon as it and those before
+    it are done. `errors`: a pulumi.RunError is raised when reached (else yielded)."""
     report = progress or (lambda done, total: None)
     project_dir = project_dir.resolve()
     if fleet is not None:
@@ -140,19 +174,19 @@ def _map(
     jobs = min(jobs, len(stacks))
     if jobs <= 1:
         program.fleet(project_dir, stacks)  # read once for them all, unless handed over
-        serial: list[Any] = []
-        for stack in stacks:
+        for count, stack in enumerate(stacks, start=1):
             (result,) = work(project_dir, [stack])
-            if isinstance(result, pulumi.RunError):
+            if errors and isinstance(result, pulumi.RunError):
                 raise result
-            serial.append(result)
-            report(len(serial), len(stacks))
-        return serial
+            report(count, len(stacks))
+            yield result
+        return
     # The registries stack grows with the fleet (a second or more for hundreds of clusters):
     # it goes first, so that no worker is left with it at the end while the others wait.
     queue = sorted(range(len(stacks)), key=lambda i: stacks[i] != REGISTRIES_STACK)
     parts = [[queue[i] for i in part] for part in chunks(len(queue), jobs, MAX_CHUNK)]
-    results: list[Any] = [None] * len(stacks)
+    waiting: dict[int, Any] = {}  # done, by position, until those before them are
+    following = 0
     with ProcessPoolExecutor(
         jobs,
         mp_context=_worker_context(),
@@ -162,12 +196,13 @@ def _map(
         names = [[stacks[i] for i in part] for part in parts]
         done = pool.map(work, repeat(project_dir), names)
         planned = 0
-        for part, plans in zip(parts, done, strict=True):
-            for i, plan in zip(part, plans, strict=True):
-                results[i] = plan
+        for part, results in zip(parts, done, strict=True):
+            waiting.update(zip(part, results, strict=True))
             planned += len(part)
             report(planned, len(stacks))
-    for stack_result in results:
-        if isinstance(stack_result, pulumi.RunError):
-            raise stack_result
-    return results
+            while following in waiting:
+                result = waiting.pop(following)
+                following += 1
+                if errors and isinstance(result, pulumi.RunError):
+                    raise result
+                yield result

@@ -13,7 +13,7 @@ import difflib
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -253,7 +253,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         stacks, not_planned = _plannable(fleet)
 
     from components.plan import markdown, render
-    from components.plan.parallel import plan_stacks
+    from components.plan.parallel import iter_plans, plan_stacks
     from components.plan.runner import RunError, config_from_environment
 
     ignored = config_from_environment(os.environ)
@@ -264,26 +264,52 @@ def cmd_plan(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     progress = _progress_line if sys.stderr.isatty() and len(stacks) > 1 else None
+    skipped = {stack: [str(p) for p in found] for stack, found in not_planned.items()}
     try:  # worker processes plan the stacks; the output does not depend on --jobs
-        plans = plan_stacks(project, stacks, args.jobs, progress=progress, fleet=fleet)
+        if args.save is None and args.format in (None, "text", "json"):
+            # each stack written as it is done: a fleet's plans are never held at once
+            one_by_one = iter_plans(project, stacks, args.jobs, progress=progress, fleet=fleet)
+            _write_plans(args.format or "text", one_by_one, len(stacks), skipped)
+            plans = []
+        else:
+            plans = plan_stacks(project, stacks, args.jobs, progress=progress, fleet=fleet)
     except RunError as exc:
         raise BadInput(str(exc).splitlines()) from None
     finally:
         if progress is not None:
             print("\r\033[K", end="", file=sys.stderr, flush=True)  # the line goes away
-    skipped = {stack: [str(p) for p in found] for stack, found in not_planned.items()}
     documents = {
         "json": lambda: render.dumps(_preview_document(plans, skipped)),
         "markdown": lambda: markdown.markdown(plans, not_planned=skipped),
         "text": lambda: markdown.not_planned_text(skipped) + render.texts(plans),
     }
-    sys.stdout.write(documents[args.format or "text"]())
+    if plans or args.save is not None or args.format == "markdown":
+        sys.stdout.write(documents[args.format or "text"]())
     if args.save is not None:
         _save(args.save, plans, skipped)
     if not_planned:
         lines = sorted({str(p) for found in not_planned.values() for p in found})
         raise BadInput([*lines, f"{len(not_planned)} stack(s) not planned (listed first above)"])
     return EXIT_OK
+
+
+def _write_plans(
+    format_: str, plans: Iterator[StackPlan], count: int, skipped: Mapping[str, list[str]]
+) -> None:
+    """The text or JSON plan on stdout, each stack as it comes: the same bytes as
+    render.texts / _preview_document, never every plan held."""
+    from components.plan import markdown, render
+
+    write = sys.stdout.write
+    if format_ == "text":
+        write(markdown.not_planned_text(skipped))
+        render.write_texts(write, plans)
+    elif count == 1 and not skipped:
+        write(render.dumps(render.preview_json(next(plans))))
+    else:
+        fields = {"notPlanned": [{"stack": s, "problems": p} for s, p in skipped.items()]}
+        items = ({"stack": p.stack, **render.preview_json(p)} for p in plans)
+        render.dumps_streamed(write, fields if skipped else {}, "stacks", items)
 
 
 def _plannable(fleet: Fleet) -> tuple[list[str], dict[str, list[Problem]]]:
