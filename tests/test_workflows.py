@@ -78,6 +78,7 @@ def test_the_workflows_exist() -> None:
         "deploy.yml",
         "deploy-part.yml",
         "drift.yml",
+        "drift-part.yml",
     }
     assert {p.parent.name for p in ACTIONS} == {"setup-fleet", "cloud-settings", "newest-commit"}
 
@@ -145,8 +146,9 @@ def test_every_secret_is_read_in_a_job_with_an_environment() -> None:
                 assert readers and all(j.get("environment") for j in readers), name
                 continue
             assert job.get("environment"), f"{path.name}: {name} reads a secret outside one"
-    # registries, the 8 wave jobs (calls), deploy-part's deploy, preview, drift
-    assert found == 1 + 8 + 1 + 1 + 1
+    # registries, the 8 wave jobs (calls), deploy-part's deploy, preview, drift (a call), and
+    # drift-part's drift
+    assert found == 1 + 8 + 1 + 1 + 1 + 1
     assert "secrets." not in (GITHUB / "workflows" / "pull-request.yml").read_text()
 
 
@@ -462,12 +464,16 @@ def test_deploy_runs_registries_first_and_gates_production() -> None:
 def test_drift_previews_every_stack_expecting_no_changes() -> None:
     doc = workflow("drift.yml")
     assert "schedule" in doc["on"]
-    drift = doc["jobs"]["drift"]
-    assert drift["strategy"]["matrix"] == "${{ fromJSON(needs.stacks.outputs.matrix) }}"
-    assert drift["strategy"]["fail-fast"] is False
+    call = doc["jobs"]["drift"]
+    assert call["strategy"]["matrix"] == "${{ fromJSON(needs.stacks.outputs.parts) }}"
+    assert call["uses"] == "$/.github/workflows/drift-part.yml"
+    part = workflow("drift-part.yml")
+    drift = part["jobs"]["drift"]
+    assert drift["strategy"]["matrix"] == "${{ fromJSON(needs.shards.outputs.matrix) }}"
+    assert drift["strategy"]["fail-fast"] is False and drift["environment"] == "preview"
     assert not drift["concurrency"]["group"].startswith("fluxfleet-stack-")
     preview = step(
-        doc, "drift", "pulumi preview --refresh --expect-no-changes, each stack of the shard"
+        part, "drift", "pulumi preview --refresh --expect-no-changes, each stack of the shard"
     )
     assert preview["env"]["STACKS"] == "${{ matrix.stacks }}"
     assert (
@@ -599,33 +605,51 @@ def test_deploy_rollout_step(workspace: Repo) -> None:
 
 def test_drift_lists_every_stack(workspace: Repo) -> None:
     the_step = step(workflow("drift.yml"), "stacks", "fluxfleet affected --all")
-    code, out, _, log = run_step(the_step, workspace.project, {"LIMIT": "256"})
+
+    def shards() -> list[dict[str, Any]]:
+        text = (workspace.project / "drift-shards" / "shards.json").read_text()
+        return list(json.loads(text)["include"])
+
+    code, out, _, log = run_step(the_step, workspace.project, {"LIMIT": "256", "MOST": "8"})
     assert code == 0, log
     # One shard per stack while they fit, grouped by GitHub owner (registries has none).
-    assert json.loads(out["matrix"])["include"] == [
+    assert shards() == [
         {
             "stacks": "registries",
             "githubOwner": "",
             "githubRepositories": "",
             "shard": 1,
             "shards": 4,
+            "part": 1,
         },
         *(
-            {"stacks": s, "githubOwner": "acme", "githubRepositories": r, "shard": n, "shards": 4}
+            {
+                "stacks": s,
+                "githubOwner": "acme",
+                "githubRepositories": r,
+                "shard": n,
+                "shards": 4,
+                "part": 1,
+            }
             for n, (s, r) in enumerate(
                 [("alpha", "gitops"), ("beta", "gitops"), ("gamma", "gitops")], 2
             )
         ),
     ]
+    assert json.loads(out["parts"]) == {"include": [{"part": 1, "parts": 1}]}
     assert out["count"] == "4"
-    # At most LIMIT shards: several stacks each, one owner (one App token) per shard.
-    code, out, _, log = run_step(the_step, workspace.project, {"LIMIT": "3"})
+    # More stacks than a part holds: several stacks each (at most MOST), one owner (one App
+    # token) per shard, parts of at most LIMIT shards.
+    code, out, _, log = run_step(the_step, workspace.project, {"LIMIT": "2", "MOST": "2"})
     assert code == 0, log
-    assert [
-        (e["stacks"], e["githubRepositories"]) for e in json.loads(out["matrix"])["include"]
-    ] == [
-        ("registries", ""),
-        ("alpha beta gamma", "gitops"),
+    assert [(e["stacks"], e["githubRepositories"], e["part"]) for e in shards()] == [
+        ("registries", "", 1),
+        ("alpha beta", "gitops", 1),
+        ("gamma", "gitops", 2),
+    ]
+    assert json.loads(out["parts"])["include"] == [
+        {"part": 1, "parts": 2},
+        {"part": 2, "parts": 2},
     ]
 
 
