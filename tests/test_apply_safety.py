@@ -32,7 +32,7 @@ from components.plan import render
 from components.plan.mocks import PlanMocks, RecordingMonitor
 from components.plan.result import StackPlan
 from components.plan.runner import plan_stack
-from components.stack import access_wait, cluster, program
+from components.stack import access_wait, cluster
 
 PROD = "production-cluster-name"
 K8S_PROVIDER = "pulumi:providers:kubernetes"
@@ -41,7 +41,6 @@ K8S_PROVIDER = "pulumi:providers:kubernetes"
 def planned(project: Path, change: Callable[[dict[str, Any]], None] | None = None) -> StackPlan:
     if change is not None:
         edit_spec(project, PROD, change)
-    program.fleet.cache_clear()  # the definitions are read again
     return plan_stack(project, PROD)
 
 
@@ -325,7 +324,7 @@ def test_a_rebuilt_cluster_replaces_its_access_entry_and_associations(
     # Access entry and policy association: delete-first (the new one has the old one's ID).
     assert all(r.delete_before_replace for r in entries)
 
-    # Deleted and created again under the same name: the README's recipe forgets the old
+    # Deleted and created again under the same name: the documented recipe forgets the old
     # cluster's objects (state delete --target-dependents of its provider), then `pulumi up`.
     rebuild(
         created_at="2031-01-01T00:00:00Z",

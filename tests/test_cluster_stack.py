@@ -14,6 +14,7 @@ from planutil import of_type, one
 
 from components.builders.flux import flux_instance
 from components.builders.git_access import KEY_ALGORITHMS, github_known_hosts
+from components.builders.options import flux_options
 from components.plan import render
 from components.plan.result import Secret, StackPlan
 from components.plan.runner import plan_stack
@@ -172,9 +173,7 @@ def test_image_automation_makes_the_fleet_key_read_write(project: Path) -> None:
 def test_rotation_replaces_only_the_key_pair_and_deploy_key(project: Path) -> None:
     before = plan_stack(project, STAGING)
     edit(project, STAGING, "algorithm: ED25519", "algorithm: ED25519\n      rotation: 2")
-    from components.stack import program
 
-    program.fleet.cache_clear()
     after = plan_stack(project, STAGING)
     old = {r.urn for r in before.resources}
     new = {r.urn for r in after.resources}
@@ -275,7 +274,7 @@ def test_emitted_flux_objects_validate_against_the_crds(prod: StackPlan, staging
 def test_crd_check_catches_a_wrong_field(root: Path) -> None:
     from components.loading.fleet import load_fleet
 
-    instance = flux_instance(load_fleet(root).clusters[PROD])
+    instance = flux_instance(flux_options(load_fleet(root).clusters[PROD]))
     instance["spec"]["cluster"]["sise"] = "large"
     assert validate(instance)
 

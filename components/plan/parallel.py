@@ -16,13 +16,15 @@ from typing import Any, cast
 import pulumi
 
 from components.forkmap import can_fork, chunks, cores
-from components.loading.fleet import Fleet
+from components.loading.fleet import Fleet, load_fleet
 from components.names import REGISTRIES_STACK
+from components.plan import workers
 from components.plan.classes import Identity, class_key
 from components.plan.result import StackPlan
 from components.plan.runner import plan_stack
-from components.stack import program
 
+# The fork server's preload: importing it loads the modules (by name: importing it here would).
+PRELOAD = "components.plan.preload"
 # Stacks a worker is sent at a time: small chunks keep both workers busy to the end, each chunk
 # costs a round trip.
 MAX_CHUNK = 8
@@ -33,58 +35,76 @@ STACKS_PER_SERVER_WORKER = 8
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:
-    """How workers start, each with WORKER_MODULES loaded once and for all:
+    """How workers start, each with the modules of plan/workers.py loaded once and for all:
 
     - forked from this process, once it has loaded them, when it runs a single thread (the CLI:
       the offline plan never opens a gRPC channel, and each stack joins its threads), which
       saves starting another interpreter;
     - otherwise (a test runner's threads, say) forked from a fresh server process that loaded
-      them (plan/workers.py): `fork` of a process with threads running is not safe, with gRPC's
-      least of all.
+      them (its preload, plan/preload.py): `fork` of a process with threads running is not
+      safe, with gRPC's least of all.
     """
-    from components.plan import workers  # importing it loads the modules
-
     if can_fork():
+        workers.load()
         sys.stdout.flush()  # or each worker would write what is buffered again
         sys.stderr.flush()
         return multiprocessing.get_context("fork")
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([workers.__name__])
+    context.set_forkserver_preload([PRELOAD])
     return context
 
 
-def _start_worker(project_dir: Path, stacks: list[str]) -> None:
-    from components.plan import workers  # loaded already, by the process it was forked from
-
-    workers.load()
-    program.fleet(project_dir, stacks)  # the definitions, read once (or inherited) per worker
+# A worker process's fleet: set once by its initializer, handed to each stack it plans.
+_worker_fleet: Fleet | None = None
 
 
-def _plan_chunk(project_dir: Path, stacks: list[str]) -> list[StackPlan | pulumi.RunError]:
-    """Plans of `stacks`, in order; a stack the program refuses gives its RunError (raised by
-    the parent in stack order, as planning them one after the other would)."""
+def _start_worker(project_dir: Path, stacks: list[str], fleet: Fleet | None) -> None:
+    """`fleet`: the parent's, when the worker is forked from it (inherited, not copied); else
+    the worker reads the definitions once for all the stacks it plans."""
+    global _worker_fleet
+    workers.load()  # loaded already, by the process it was forked from
+    _worker_fleet = fleet if fleet is not None else load_fleet(project_dir, stacks)
+
+
+# What a worker does with a chunk of stacks: (project, stacks, fleet) -> a result per stack, a
+# stack the program refuses giving its RunError (raised by the parent in stack order, as planning
+# them one after the other would). Module-level functions: workers are handed them by name.
+Work = Callable[[Path, list[str], Fleet | None], list[Any]]
+
+
+def _plan_chunk(
+    project_dir: Path, stacks: list[str], fleet: Fleet | None
+) -> list[StackPlan | pulumi.RunError]:
+    """Plans of `stacks`, in order."""
     out: list[StackPlan | pulumi.RunError] = []
     for stack in stacks:
         try:
-            out.append(plan_stack(project_dir, stack))
+            out.append(plan_stack(project_dir, stack, fleet))
         except pulumi.RunError as exc:
             out.append(exc)
     return out
 
 
-def _class_chunk(project_dir: Path, stacks: list[str]) -> list[str | pulumi.RunError]:
+def _class_chunk(
+    project_dir: Path, stacks: list[str], fleet: Fleet | None
+) -> list[str | pulumi.RunError]:
     """The class key (plan/classes.py) of each of `stacks`, in order: only the key leaves the
     worker, never the plan (10,000 plans held at once would take gigabytes)."""
-    fleet = program.fleet(project_dir, stacks)
+    fleet = fleet or load_fleet(project_dir, stacks)
     out: list[str | pulumi.RunError] = []
     for stack in stacks:
         try:
-            plan = plan_stack(project_dir, stack)
+            plan = plan_stack(project_dir, stack, fleet)
         except pulumi.RunError as exc:
             out.append(exc)
             continue
         out.append(class_key(plan, Identity.of(stack, fleet.clusters.get(stack))))
     return out
+
+
+def _in_worker(work: Work, project_dir: Path, stacks: list[str]) -> list[Any]:
+    """`work` in a worker process, with the fleet its initializer set."""
+    return work(project_dir, stacks, _worker_fleet)
 
 
 def class_keys(
@@ -137,7 +157,7 @@ def iter_plans(
 def _map(
     project_dir: Path,
     stacks: Sequence[str],
-    work: Callable[[Path, list[str]], list[Any]],
+    work: Work,
     jobs: int | None,
     progress: Callable[[int, int], None] | None,
     fleet: Fleet | None,
@@ -154,7 +174,7 @@ def _map(
 def _iter_map(
     project_dir: Path,
     stacks: Sequence[str],
-    work: Callable[[Path, list[str]], list[Any]],
+    work: Work,
     jobs: int | None,
     progress: Callable[[int, int], None] | None,
     fleet: Fleet | None,
@@ -166,16 +186,14 @@ def _iter_map(
     it are done. `errors`: a pulumi.RunError is raised when reached (else yielded)."""
     report = progress or (lambda done, total: None)
     project_dir = project_dir.resolve()
-    if fleet is not None:
-        program.fleet.remember(fleet)  # forked workers inherit it too
     if jobs is None:
         jobs = cores() if can_fork() else len(stacks) // STACKS_PER_SERVER_WORKER
         jobs = min(jobs, cores())
     jobs = min(jobs, len(stacks))
     if jobs <= 1:
-        program.fleet(project_dir, stacks)  # read once for them all, unless handed over
+        fleet = fleet or load_fleet(project_dir, stacks)  # read once for them all
         for count, stack in enumerate(stacks, start=1):
-            (result,) = work(project_dir, [stack])
+            (result,) = work(project_dir, [stack], fleet)
             if errors and isinstance(result, pulumi.RunError):
                 raise result
             report(count, len(stacks))
@@ -187,14 +205,17 @@ def _iter_map(
     parts = [[queue[i] for i in part] for part in chunks(len(queue), jobs, MAX_CHUNK)]
     waiting: dict[int, Any] = {}  # done, by position, until those before them are
     following = 0
+    context = _worker_context()
+    # Forked workers inherit the parent's fleet; a fork server's would each receive a copy.
+    handed = fleet if context.get_start_method() == "fork" else None
     with ProcessPoolExecutor(
         jobs,
-        mp_context=_worker_context(),
+        mp_context=context,
         initializer=_start_worker,
-        initargs=(project_dir, list(stacks)),
+        initargs=(project_dir, list(stacks), handed),
     ) as pool:
         names = [[stacks[i] for i in part] for part in parts]
-        done = pool.map(work, repeat(project_dir), names)
+        done = pool.map(_in_worker, repeat(work), repeat(project_dir), names)
         planned = 0
         for part, results in zip(parts, done, strict=True):
             waiting.update(zip(part, results, strict=True))
