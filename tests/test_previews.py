@@ -176,7 +176,10 @@ def test_previews_command_on_a_pull_request(project: Path) -> None:
     )
     git(project, "commit", "-qam", "a default and twin-us")
     code, out, err = run_cli(project, "previews", "--base", "HEAD~1", "--jobs", "1")
-    assert (code, err) == (0, ""), err
+    assert code == 0, err
+    # why each stack is affected, on stderr as `affected` says it
+    assert "twin-us (wave 1): k8s-clusters/twin-us.yaml changed\n" in err
+    assert "twin-eu (wave 1): its definition as the program reads it changed" in err
     document = json.loads(out)
     previewed = [(p["stack"], p["why"]) for p in document["previewed"]]
     classes = {c["representative"]: c["count"] for c in document["classes"]}
