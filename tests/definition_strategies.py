@@ -16,6 +16,7 @@ from components.definition import cluster as cluster_model
 from components.definition import ecr as ecr_model
 from components.definition import flux as flux_model
 from components.definition import git_ref as git_ref_model
+from components.definition import sources as sources_model
 from components.definition import types as types_model
 from components.definition.alert_types import PROVIDER_TYPES
 
@@ -200,6 +201,22 @@ def valid_clusters() -> Strategy:
             max_size=1,
         ),
         "spec.ecr.nodeRoleNames": _unique_lists(_regex(ecr_model.IAM_ROLE_NAME)),
+        # git (its fields only), or an artifact in a repository the example registry lists
+        "spec.sync": st.one_of(
+            st.fixed_dictionaries({}, optional={"kind": st.just("git"), "interval": st.just("5m")}),
+            st.fixed_dictionaries(
+                {
+                    "kind": st.just("oci"),
+                    "registry": st.just(REGISTRY),
+                    "repository": st.sampled_from(REGISTRY_REPOSITORIES),
+                },
+                optional={
+                    "tag": _regex(sources_model.OCI_TAG),
+                    "verify": st.booleans(),
+                    "interval": st.just("2m"),
+                },
+            ),
+        ),
         # each namespace once, and not flux-system (which every alert covers)
         "spec.alerts.namespaces": _unique_lists(
             _regex(types_model.DNS_LABEL).filter(lambda ns: ns != "flux-system")
@@ -292,6 +309,13 @@ def valid_clusters() -> Strategy:
             spec["git"].pop("auth", None)
         if flux.get("adopt") and "path" not in spec["git"]:
             spec["git"]["path"] = "clusters/adopted"
+        sync = spec.get("sync", {})
+        if sync.get("kind") == "oci" and (
+            flux.get("adopt") or spec["aws"]["region"].startswith(("cn-", "us-gov-"))
+        ):  # a takeover starts from Git; the example registry is in partition aws
+            spec.pop("sync")
+        elif sync.get("kind") == "oci" and not spec["git"].get("path", "flux/").startswith("flux/"):
+            spec["git"]["path"] = f"flux/{spec['git']['path']}"  # in the artifact
         aws = spec["aws"]
         if aws.get("fluxOnFargate"):  # no EKS Pod Identity on Fargate (a model rule)
             aws["workloadIdentity"] = "irsa"

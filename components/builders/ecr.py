@@ -137,13 +137,30 @@ def _pull_of(
     return [EcrPull.model_validate({"registry": registry.name, "repositories": [repository]})]
 
 
+def sync_pull(cluster: Cluster) -> EcrPull | None:
+    """The ECR repository of an OCI sync source (spec.sync kind oci), as a pull: the registries
+    stack grants it like any other (the pulls alone: a tag needs no tag listing)."""
+    oci = cluster.oci_source
+    if oci is None:
+        return None
+    return EcrPull.model_validate({"registry": oci.registry, "repositories": [oci.repository]})
+
+
 def pulls(
-    cluster: Cluster, registries: Mapping[str, Registry], *, images: bool = True
+    cluster: Cluster,
+    registries: Mapping[str, Registry],
+    *,
+    images: bool = True,
+    sync: bool = True,
 ) -> list[EcrPull]:
-    """What the cluster pulls from the fleet's registries: spec.ecr.pull and, with `images`,
-    the controller images from an ECR mirror (every repository under the mirror's path) and the
-    operator's image from an ECR mirror, which the nodes pull like any other image."""
+    """What the cluster pulls from the fleet's registries: spec.ecr.pull; with `images`, the
+    controller images from an ECR mirror (every repository under the mirror's path) and the
+    operator's image from an ECR mirror, which the nodes pull like any other image; with `sync`,
+    the OCI sync source's repository (source-controller's alone)."""
     out = list(cluster.spec.ecr.pull)
+    source = sync_pull(cluster) if sync else None
+    if source is not None:
+        out.append(source)
     if images:
         flux = cluster.spec.flux
         out += _pull_of(flux.registry.url if flux.registry else None, registries, prefix=True)
@@ -210,6 +227,15 @@ def listing_controllers(cluster: Cluster) -> list[str]:
         controllers.append(SOURCE_CONTROLLER)  # OCIRepository / HelmRepository type oci
     if runs_image_reflector(cluster):
         controllers.append(IMAGE_REFLECTOR)  # ImageRepository scans tags
+    return controllers
+
+
+def ecr_controllers(cluster: Cluster) -> list[str]:
+    """The Flux controllers with an AWS role for ECR: the listing ones, and source-controller
+    when it pulls the cluster's OCI sync source (spec.sync kind oci)."""
+    controllers = listing_controllers(cluster)
+    if cluster.oci_source is not None and SOURCE_CONTROLLER not in controllers:
+        controllers.insert(0, SOURCE_CONTROLLER)
     return controllers
 
 

@@ -5,7 +5,7 @@ and why a pull needs both: builders/ecr.py. Pure, no Pulumi."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +13,7 @@ from components.builders.ecr import (
     AUTH_ACTION,
     CACHE_ACTIONS,
     PULL_ACTIONS,
+    SOURCE_CONTROLLER,
     controller_actions,
     repository_arn,
 )
@@ -33,6 +34,11 @@ class ClusterPulls:
 
     nodes: tuple[Pull, ...]
     controllers: tuple[Pull, ...]
+    # The OCI sync source's repository (spec.sync kind oci): source-controller's alone, the pulls
+    # without tag listing (a tag); and the controllers that reach only it, not `controllers`
+    # (source-controller without spec.ecr.ociSources).
+    sync: tuple[Pull, ...] = ()
+    sync_only: frozenset[str] = frozenset()
 
 
 def pulled_repository_arns(pulled: Iterable[Pull]) -> list[str]:
@@ -48,7 +54,9 @@ def pulled_through_cache_arns(pulled: Iterable[Pull]) -> list[str]:
     )
 
 
-def _identity_policy(pulled: Iterable[Pull], actions: Iterable[str]) -> dict[str, Any]:
+def _identity_policy(
+    pulled: Iterable[Pull], actions: Iterable[str], more: Sequence[dict[str, Any]] = ()
+) -> dict[str, Any]:
     pulled = list(pulled)
     # A first pull through a cache imports the upstream image and creates the repository.
     cache_arns = pulled_through_cache_arns(pulled)
@@ -69,15 +77,37 @@ def _identity_policy(pulled: Iterable[Pull], actions: Iterable[str]) -> dict[str
                 "Action": AUTH_ACTION,
                 "Resource": "*",
             },
-            {
-                "Sid": "EcrPull",
-                "Effect": "Allow",
-                "Action": provider_set(actions),
-                "Resource": provider_set(pulled_repository_arns(pulled)),
-            },
+            *(
+                [
+                    {
+                        "Sid": "EcrPull",
+                        "Effect": "Allow",
+                        "Action": provider_set(actions),
+                        "Resource": provider_set(pulled_repository_arns(pulled)),
+                    }
+                ]
+                if pulled
+                else []
+            ),
             *([cache] if cache_arns else []),
+            *more,
         ],
     }
+
+
+def sync_pull_statements(pulls: ClusterPulls) -> list[dict[str, Any]]:
+    """source-controller's statement for the OCI sync source: the pulls on exactly that
+    repository (a tag needs no tag listing); none when the cluster syncs Git."""
+    if not pulls.sync:
+        return []
+    return [
+        {
+            "Sid": "FluxSyncPull",
+            "Effect": "Allow",
+            "Action": provider_set(PULL_ACTIONS),
+            "Resource": provider_set(pulled_repository_arns(pulls.sync)),
+        }
+    ]
 
 
 def node_pull_policy(pulls: ClusterPulls) -> dict[str, Any]:
@@ -89,8 +119,11 @@ def node_pull_policy(pulls: ClusterPulls) -> dict[str, Any]:
 def irsa_permissions(pulls: ClusterPulls, controller: str) -> dict[str, Any]:
     """The inline policy of a controller's role: pull, plus list the tags (source-controller
     resolving a version, image-reflector-controller scanning) and, for the reflector, describe
-    the images. Of spec.ecr.pull only: the controller images are the nodes' to pull."""
-    return _identity_policy(pulls.controllers, controller_actions(controller))
+    the images. Of spec.ecr.pull only (the controller images are the nodes' to pull), and, for
+    source-controller, the OCI sync source."""
+    reached = () if controller in pulls.sync_only else pulls.controllers
+    more = sync_pull_statements(pulls) if controller == SOURCE_CONTROLLER else []
+    return _identity_policy(reached, controller_actions(controller), more)
 
 
 def node_policy_name(cluster: str) -> str:

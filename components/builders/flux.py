@@ -14,6 +14,7 @@ from components.definition.flux import FluxPatch
 from components.names import FLUX_INSTANCE_NAME, FLUX_NAMESPACE
 
 FLUX_REGISTRY = "ghcr.io/fluxcd"
+GIT_SOURCE_KIND = "GitRepository"  # the sync's kind by default (spec.sync kind git)
 OPERATOR_CHART = "oci://ghcr.io/controlplaneio-fluxcd/charts/flux-operator"
 READY_TIMEOUT_SECONDS = 600  # default of spec.flux.readyTimeout
 RECONCILE_EVERY_ANNOTATION = "fluxcd.controlplane.io/reconcileEvery"
@@ -30,10 +31,10 @@ class SyncOptions:
     url: str
     ref: str  # such as refs/heads/main
     path: str
-    pull_secret: str
+    pull_secret: str | None  # None: the source-controller's own identity (provider)
     interval: str
-    provider: str | None = None  # a GitRepository's spec.provider (github with the GitHub App)
-    kind: str = "GitRepository"
+    provider: str | None = None  # github with the GitHub App; aws for an OCI artifact in ECR
+    kind: str = GIT_SOURCE_KIND
 
 
 @dataclass(frozen=True)
@@ -204,6 +205,8 @@ def sync(options: SyncOptions) -> dict[str, Any]:
         "pullSecret": options.pull_secret,
         "interval": options.interval,
     }
+    if options.pull_secret is None:
+        del out["pullSecret"]
     if options.provider is not None:
         out["provider"] = options.provider
     return out

@@ -21,6 +21,7 @@ from components.definition.git_ref import GitRef, OneRef
 from components.definition.rollout import Wave
 from components.definition.secrets import SecretSource
 from components.definition.sops import SopsSpec, key_partition
+from components.definition.sources import ARTIFACT_ROOT, OCI, SyncSource
 from components.definition.types import (
     AccountId,
     Branch,
@@ -190,6 +191,9 @@ class ClusterSpec(Model):
     alerts: Alerts = Field(default_factory=Alerts)
     monitoring: Monitoring = Field(default_factory=Monitoring)
     git: GitSpec
+    sync: SyncSource | None = Field(
+        None, description="what the cluster syncs from; default: the fleet repository (spec.git)"
+    )
     ecr: EcrSpec = Field(default_factory=EcrSpec)
     flux: FluxSpec = Field(default_factory=FluxSpec)
     apps: Apps = Field(
@@ -346,6 +350,46 @@ class ClusterSpec(Model):
         return self
 
     @model_validator(mode="after")
+    def _oci_sync_from_the_artifact(self) -> ClusterSpec:
+        """The producer workflow pushes flux/ alone (with the repository's layout): an OCI
+        cluster's folder must be in it; and a takeover moves the bootstrap's Git sync, keyed by
+        its deploy key, so it cannot start from an artifact."""
+        if self.sync is None or self.sync.kind != OCI:
+            return self
+        errors = []
+        if self.git.path is not None and not self.git.path.startswith(ARTIFACT_ROOT):
+            errors.append(
+                field_error(
+                    ("git", "path"),
+                    self.git.path,
+                    f"outside {ARTIFACT_ROOT} while spec.sync is of kind oci: the artifact holds "
+                    f"the repository's {ARTIFACT_ROOT} tree alone, expected a path under it",
+                )
+            )
+        if self.sync.verify and self.git.enterprise_host is not None:
+            errors.append(
+                field_error(
+                    ("sync", "verify"),
+                    True,
+                    f"true while the fleet repository is on {self.git.hostname}: keyless cosign "
+                    "signatures (Sigstore's public Fulcio) trust the OIDC tokens of github.com's "
+                    "Actions, not a GitHub Enterprise Server's, expected false",
+                )
+            )
+        if self.flux.adopt:
+            errors.append(
+                field_error(
+                    ("sync", "kind"),
+                    OCI,
+                    "oci while spec.flux.adopt is true (the bootstrap's Git sync and its deploy "
+                    "key are taken over), expected git: switch after the takeover",
+                )
+            )
+        if errors:
+            raise ValidationError.from_exception_data("ClusterSpec", errors)  # type: ignore[arg-type]
+        return self
+
+    @model_validator(mode="after")
     def _one_secret_per_name(self) -> ClusterSpec:
         """The mirror's pull Secret is a Secret of its own in flux-system: not the fleet
         repository's, nor an application repository's (two resources would own one object)."""
@@ -411,6 +455,23 @@ class Cluster(Model):
     @property
     def git_path(self) -> str:
         return self.spec.git.path or f"{FLUX_CLUSTERS_DIR}/{self.metadata.name}"
+
+    @property
+    def oci_source(self) -> SyncSource | None:
+        """spec.sync when the cluster syncs an OCI artifact (no Git credential), else None."""
+        sync = self.spec.sync
+        return sync if sync is not None and sync.kind == OCI else None
+
+    @property
+    def syncs_git(self) -> bool:
+        """Whether the fleet repository is the sync source (its credential on the cluster)."""
+        return self.oci_source is None
+
+    @property
+    def sync_tag(self) -> str | None:
+        """The OCI tag the cluster follows: spec.sync.tag, else its environment."""
+        oci = self.oci_source
+        return None if oci is None else oci.tag or self.metadata.environment
 
     @property
     def identity(self) -> tuple[str, str, str]:

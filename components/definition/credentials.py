@@ -189,10 +189,16 @@ def github_app_from_definition(cluster: Cluster) -> dict[str, object]:
     return {key: value for key, value in given.items() if value is not None}
 
 
+def needs_github_app(cluster: Cluster) -> bool:
+    """Whether the cluster holds the GitHub App's credentials: with auth githubApp, for the fleet
+    repository, unless it syncs the OCI artifact, and for its application repositories."""
+    return cluster.spec.git.uses_github_app and (cluster.syncs_git or bool(cluster.spec.apps))
+
+
 def github_app_problem(cluster: Cluster, present: set[str]) -> Problem | None:
     """What is missing from the stack config (and spec.git.githubApp) for the cluster's GitHub
     App (None: nothing)."""
-    if not cluster.spec.git.uses_github_app:
+    if not needs_github_app(cluster):
         return None
     defined = github_app_from_definition(cluster)
     app = cluster.spec.git.github_app

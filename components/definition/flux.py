@@ -55,7 +55,7 @@ REQUIRED_COMPONENTS = ("source-controller", "kustomize-controller")
 NOTIFICATION_CONTROLLER = "notification-controller"  # Alerts and Providers need its CRDs
 # What the operator installs (Flux's install manifests, and the sync objects it generates, which
 # its patches reach too): the kinds a patch can target.
-SYNC_KINDS = ("GitRepository", "Kustomization")  # both named flux-system
+SYNC_KINDS = ("GitRepository", "OCIRepository", "Kustomization")  # all named flux-system
 INSTALLED_KINDS = (
     "CustomResourceDefinition",
     "ClusterRole",

@@ -442,7 +442,11 @@ def check_registries(fleet: Fleet) -> None:
     clean: dict[str, Cluster] = {}
     for name, cluster in fleet.clusters.items():
         display = fleet.files[name]
-        if not cluster.spec.ecr.pull and not flux_ecr_references(cluster):
+        if (
+            not cluster.spec.ecr.pull
+            and not flux_ecr_references(cluster)
+            and cluster.oci_source is None
+        ):
             clean[name] = cluster
             continue
         if problems:

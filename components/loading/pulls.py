@@ -8,10 +8,10 @@ from collections.abc import Mapping
 from components.builders.ecr import (
     FleetView,
     cache_grants,
+    ecr_controllers,
     expand,
     fleet_registry,
     is_prefix,
-    listing_controllers,
     pulls,
     repository_grants,
     repository_policy,
@@ -50,6 +50,7 @@ def pull_problems(cluster: Cluster, registries: Mapping[str, Registry]) -> list[
         for j, ref in enumerate(pull.repositories):
             problems += _ref_problems(f"{at}.repositories[{j}]", ref, registry)
     problems += _image_registry_problems(cluster, registries)
+    problems += _sync_source_problems(cluster, registries)
     if problems or not pulls(cluster, registries):
         return problems
     pulled = cluster_pulls(cluster, registries)
@@ -62,7 +63,7 @@ def pull_problems(cluster: Cluster, registries: Mapping[str, Registry]) -> list[
                 f"{MANAGED_POLICY_LIMIT} (IAM's limit): pull prefixes (team/*) instead of names",
             )
         )
-    for controller in listing_controllers(cluster):
+    for controller in ecr_controllers(cluster):
         size = policy_size(irsa_permissions(pulled, controller))
         if size > INLINE_POLICY_LIMIT:
             problems.append(
@@ -173,3 +174,35 @@ def _mirror_problems(
     if registry.partition != partition_of(cluster.spec.aws.region):
         return [(at, f'registry "{registry.name}" is in another partition than the cluster')]
     return _ref_problems(at, f"{path}/*" if prefix else path, registry)
+
+
+def _sync_source_problems(
+    cluster: Cluster, registries: Mapping[str, Registry]
+) -> list[tuple[str, str]]:
+    """An OCI sync source is pulled like spec.ecr.pull: from a registry of _registries.yaml (the
+    registries stack writes its repository policy), in the cluster's partition, of a repository
+    the registry lists when it lists any."""
+    oci = cluster.oci_source
+    if oci is None or oci.registry is None or oci.repository is None:
+        return []
+    registry = registries.get(oci.registry)
+    if registry is None:
+        known = ", ".join(registries) or f"none: {REGISTRIES_DISPLAY} defines no registry"
+        return [
+            (
+                "spec.sync.registry",
+                f"expected one of {known} (the registries stack grants the pull), "
+                f'got "{oci.registry}"',
+            )
+        ]
+    partition = partition_of(cluster.spec.aws.region)
+    if registry.partition != partition:
+        return [
+            (
+                "spec.sync.registry",
+                f'registry "{registry.name}" ({registry.region}) is in partition '
+                f"{registry.partition}, the cluster in {partition}: an ECR URL of another "
+                "partition cannot be pulled, expected a registry of the cluster's partition",
+            )
+        ]
+    return _ref_problems("spec.sync.repository", oci.repository, registry)

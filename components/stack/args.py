@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from components.builders.controller_role import controller_role_name
-from components.builders.ecr import listing_controllers, pulls
+from components.builders.ecr import ecr_controllers, pulls
 from components.builders.ecr_cluster import irsa_permissions, node_policy_name, node_pull_policy
 from components.builders.eks import access_policy_arn
 from components.builders.flux import OPERATOR_CHART, operator_values
@@ -74,7 +74,8 @@ def _ecr_args(cluster: Cluster, registries: Mapping[str, Registry]) -> EcrAccess
         eks_cluster_name=cluster.eks_cluster_name,
         node_policy_name=node_policy_name(cluster.name),
         node_policy=node_pull_policy(pulled),
-        node_role_names=list(cluster.spec.ecr.node_role_names),
+        # the nodes pull nothing when the OCI sync source is the cluster's only pull
+        node_role_names=list(cluster.spec.ecr.node_role_names) if pulled.nodes else [],
         roles=[
             ControllerRoleArgs(
                 controller=controller,
@@ -82,7 +83,7 @@ def _ecr_args(cluster: Cluster, registries: Mapping[str, Registry]) -> EcrAccess
                 trust=role_trust(cluster),
                 permissions=irsa_permissions(pulled, controller),
             )
-            for controller in listing_controllers(cluster)
+            for controller in ecr_controllers(cluster)
         ],
     )
 
@@ -96,7 +97,7 @@ def cluster_args(
     """Everything the FluxCluster component registers, from the definition, the fleet's
     registries and the alerts with their credentials (stack/program.py's alert_notifiers)."""
     spec, name = cluster.spec, cluster.name
-    flux = flux_options(cluster)
+    flux = flux_options(cluster, registries)
     access = git_access_options(cluster)
     foreign = foreign_key_policy_statements(sops_options(cluster))
     monitoring = monitoring_options(cluster)
@@ -144,7 +145,7 @@ def cluster_args(
         # The bootstrap's flux-system Secret is taken over (adopt); read-write only when
         # image-automation-controller commits image updates to it (fleet_key_read_write).
         fleet_key=None
-        if github_app is not None
+        if github_app is not None or not cluster.syncs_git
         else key(
             "fleet",
             spec.git.repository,
@@ -180,11 +181,12 @@ def cluster_args(
             "clusterName": name,
             "fluxVersion": spec.flux.version,
             "syncUrl": flux.sync.url,
-            "syncPath": cluster.git_path,
+            "syncPath": flux.sync.path,
             # for the owner of each KMS key of another account: the statement its policy needs
             **({"sopsKeyPolicyStatements": foreign} if foreign else {}),
             **_credential_outputs(alerts),
         },
+        syncs_git=cluster.syncs_git,
     )
 
 

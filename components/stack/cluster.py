@@ -46,12 +46,14 @@ class FluxClusterArgs:
     namespace_annotations: dict[str, str]
     fleet_owner: str
     github_api_url: str | None  # the GitHub provider's baseUrl (GitHub Enterprise Server)
-    fleet_key: DeployKeyArgs | None  # None: the GitHub App's Secret instead
+    fleet_key: DeployKeyArgs | None  # None: the GitHub App's Secret, or no Git sync
     github_app: GithubAppArgs | None  # every Secret holds the App's credentials instead of a key
     app_keys: Sequence[AppKeyArgs]
     flux: FluxArgs
     observability: ObservabilityArgs
     outputs: dict[str, Any] = field(default_factory=dict)  # the plain ones
+    # False: the cluster syncs an OCI artifact (spec.sync), no credential for the fleet repository
+    syncs_git: bool = True
 
 
 @contextmanager
@@ -155,8 +157,8 @@ class FluxCluster(pulumi.ComponentResource):
         self.github_app: k8s.core.v1.Secret | None = None
         if args.fleet_key is not None:
             self.fleet_key = deploy_key(f"{name}-fleet-key", args.fleet_key, args.fleet_owner)
-        else:  # the fleet's GitHub App: its own Secret, so a switch creates it before moving
-            assert app_data is not None
+        elif args.syncs_git:  # the fleet's GitHub App: its own Secret, so a switch creates
+            assert app_data is not None  # it before moving
             self.github_app = k8s.core.v1.Secret(
                 f"{name}-github-app",
                 metadata=k8s.meta.v1.ObjectMetaArgs(

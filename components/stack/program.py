@@ -23,6 +23,7 @@ from components.definition.credentials import (
     check_credentials,
     config_keys,
     github_app_from_definition,
+    needs_github_app,
 )
 from components.loading.fleet import Fleet, load_fleet
 from components.names import CONFIG_NAMESPACE, REGISTRIES_STACK
@@ -104,7 +105,7 @@ def github_app_secret(
     """The GitHub App's credentials (stack config, else spec.git.githubApp), when the cluster
     uses the App (the credential check found them). With a GitHub Enterprise Server, its API URL
     and CA certificate (a file's is read here; the loader checked it)."""
-    if not cluster.spec.git.uses_github_app:
+    if not needs_github_app(cluster):
         return None
     mine = {k: v for k, v in config.items() if k in GITHUB_APP_KEYS}
     defined = {k: v for k, v in github_app_from_definition(cluster).items() if k not in mine}
