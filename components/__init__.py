@@ -1,6 +1,6 @@
 """flux-fleet: Flux on a fleet of Amazon EKS clusters, one definition file per cluster.
 
-Layers, each importing only those below it (checked by `lint-imports`, README "The code"):
+Layers, each importing only those below it (checked by `lint-imports`, docs/design/layering.md):
 
 - names, problems, yamlio, forkmap: shared names, the one-line Problem, YAML, forked workers
 - definition/: the model of the definition files (pydantic), no I/O

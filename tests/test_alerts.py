@@ -31,6 +31,7 @@ from components.builders.alerts import (
 )
 from components.builders.flux import operator_values
 from components.builders.monitoring import dashboard_configmaps, flux_pod_monitor
+from components.builders.options import operator_options
 from components.definition.alerts import FluxEventKind
 from components.definition.cluster import Cluster
 from components.loading.fleet import load_fleet, validate_cluster_doc
@@ -436,8 +437,10 @@ def test_pod_monitor_scrapes_every_flux_controller_of_the_cluster() -> None:
 
 
 def test_operator_exports_its_metrics_only_with_prometheus() -> None:
-    assert operator_values(bare())["serviceMonitor"] == {"create": True}
-    assert "serviceMonitor" not in operator_values(bare({"monitoring": {"prometheus": False}}))
+    assert operator_values(operator_options(bare()))["serviceMonitor"] == {"create": True}
+    assert "serviceMonitor" not in operator_values(
+        operator_options(bare({"monitoring": {"prometheus": False}}))
+    )
 
 
 # --- dashboards as ConfigMaps ---------------------------------------------------------------------

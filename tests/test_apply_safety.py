@@ -325,7 +325,7 @@ def test_a_rebuilt_cluster_replaces_its_access_entry_and_associations(
     # Access entry and policy association: delete-first (the new one has the old one's ID).
     assert all(r.delete_before_replace for r in entries)
 
-    # Deleted and created again under the same name: the README's recipe forgets the old
+    # Deleted and created again under the same name: the documented recipe forgets the old
     # cluster's objects (state delete --target-dependents of its provider), then `pulumi up`.
     rebuild(
         created_at="2031-01-01T00:00:00Z",

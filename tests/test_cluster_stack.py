@@ -14,6 +14,7 @@ from planutil import of_type, one
 
 from components.builders.flux import flux_instance
 from components.builders.git_access import KEY_ALGORITHMS, github_known_hosts
+from components.builders.options import flux_options
 from components.plan import render
 from components.plan.result import Secret, StackPlan
 from components.plan.runner import plan_stack
@@ -275,7 +276,7 @@ def test_emitted_flux_objects_validate_against_the_crds(prod: StackPlan, staging
 def test_crd_check_catches_a_wrong_field(root: Path) -> None:
     from components.loading.fleet import load_fleet
 
-    instance = flux_instance(load_fleet(root).clusters[PROD])
+    instance = flux_instance(flux_options(load_fleet(root).clusters[PROD]))
     instance["spec"]["cluster"]["sise"] = "large"
     assert validate(instance)
 

@@ -156,7 +156,7 @@ def cluster_answers(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
 
 # --- 1. taking over a cluster bootstrapped by `flux bootstrap` or the Terraform provider ------
 
-# --- the README's recovery commands (section "Rebuilt and deleted clusters") -------------------
+# --- the recovery commands of docs/how-to/recover-a-cluster.md ------------------------------
 
 # The provider setting the recovery of a deleted cluster relies on (at destroy: no program runs).
 DELETE_UNREACHABLE_ENV = "PULUMI_K8S_DELETE_UNREACHABLE"
@@ -373,7 +373,7 @@ def test_program_never_sets_delete_unreachable(
     prod: StackPlan, monkeypatch: pytest.MonkeyPatch, project: Path
 ) -> None:
     assert "deleteUnreachable" not in k8s_provider(prod).inputs
-    # What the README warns about: the Python SDK copies the variable into the provider's
+    # What the recovery guide warns about: the Python SDK copies the variable into the provider's
     # configuration when the program runs, so `pulumi up` with it set records it in the state.
     monkeypatch.setenv(DELETE_UNREACHABLE_ENV, "true")
     with_env = plan_stack(project, PROD)

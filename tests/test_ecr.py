@@ -18,6 +18,7 @@ from parliament import analyze_policy_string
 
 from components.builders import ecr, ecr_cluster, iam
 from components.builders.flux import IRSA_ANNOTATION, flux_instance
+from components.builders.options import cluster_pulls, flux_options
 from components.definition.cluster import Cluster
 from components.definition.registries import Registry
 from components.loading.fleet import load_fleet
@@ -185,11 +186,18 @@ def test_oci_sources_add_tag_listing_on_both_sides_and_nowhere_else() -> None:
     mirror = ecr.repository_policy(reg, grants[("shared", "mirror/flux/source-controller")])
     assert statements(mirror) == {"Pull": (PULL, {"111111111111"})}
     # the cluster side: source-controller's role lists, the nodes only pull
-    source = ecr_cluster.irsa_permissions(oci, fleet.registries, ecr.SOURCE_CONTROLLER)
+    source = ecr_cluster.irsa_permissions(
+        cluster_pulls(oci, fleet.registries), ecr.SOURCE_CONTROLLER
+    )
     assert actions(source["Statement"][1]) == PULL | {"ecr:ListImages"}
     assert source["Statement"][1]["Resource"] == ecr.repository_arn(reg, "api")
     for c in (oci, plain):
-        assert actions(ecr_cluster.node_pull_policy(c, fleet.registries)["Statement"][1]) == PULL
+        assert (
+            actions(
+                ecr_cluster.node_pull_policy(cluster_pulls(c, fleet.registries))["Statement"][1]
+            )
+            == PULL
+        )
     # without ociSources, no controller role and no listing anywhere
     assert ecr.listing_controllers(plain) == []
     off = cluster("a", "111111111111", {"shared": ["api"]}, flux={"registry": {"url": mirror_url}})
@@ -220,7 +228,7 @@ def test_same_account_pull_writes_no_statement_and_is_reported() -> None:
     ]
     # the cluster side still applies to a same-account pull
     home = fleet.clusters["home"]
-    assert ecr_cluster.pulled_repository_arns(home, fleet.registries) == [
+    assert ecr_cluster.pulled_repository_arns(cluster_pulls(home, fleet.registries).nodes) == [
         "arn:aws:ecr:eu-west-1:210987654321:repository/api",
         "arn:aws:ecr:eu-west-1:210987654321:repository/tools",
     ]
@@ -236,7 +244,7 @@ def test_prefix_is_granted_on_the_declared_repositories_it_matches() -> None:
         ("shared", "platform/ingress"),
     ]
     # the cluster side grants the prefix as an IAM wildcard
-    assert ecr_cluster.pulled_repository_arns(pulling, fleet.registries) == [
+    assert ecr_cluster.pulled_repository_arns(cluster_pulls(pulling, fleet.registries).nodes) == [
         "arn:aws:ecr:eu-west-1:210987654321:repository/api",
         "arn:aws:ecr:eu-west-1:210987654321:repository/platform/*",
     ]
@@ -407,7 +415,7 @@ def test_the_readme_size_figures_are_the_measured_ones(root: Path) -> None:
     whole = registry(organizationId="o-abc123def4", grantTo="organization")
     organization_size = iam.policy_size(ecr.repository_policy(whole, grants))
     assert organization_size == iam.policy_size(ecr.repository_policy(whole, grants[:1])) == 309
-    readme = " ".join((root / "README.md").read_text().split())
+    readme = " ".join((root / "docs" / "how-to" / "private-registries.md").read_text().split())
     assert (
         "so 304 consuming accounts fit one repository pulling only, 300 with an organization "
         "condition and tag scanning, 286 when the accounts split over all three action sets"
@@ -441,7 +449,7 @@ def test_repository_policy_problems_catch_what_must_never_be_written() -> None:
 
 def test_node_pull_policy_allows_the_token_and_pulls_only_the_pulled_repositories(example) -> None:
     prod = example.clusters[PROD]
-    document = ecr_cluster.node_pull_policy(prod, example.registries)
+    document = ecr_cluster.node_pull_policy(cluster_pulls(prod, example.registries))
     token, pull = document["Statement"]
     assert token == {
         "Sid": "EcrAuthorizationToken",
@@ -479,8 +487,12 @@ def test_irsa_permissions_per_controller() -> None:
         "a", "111111111111", {"shared": ["api"]}, extra=[ecr.IMAGE_REFLECTOR], oci_sources=True
     )
     assert ecr.listing_controllers(c) == [ecr.SOURCE_CONTROLLER, ecr.IMAGE_REFLECTOR]
-    reflector = ecr_cluster.irsa_permissions(c, {"shared": reg}, ecr.IMAGE_REFLECTOR)["Statement"]
-    source = ecr_cluster.irsa_permissions(c, {"shared": reg}, ecr.SOURCE_CONTROLLER)["Statement"]
+    reflector = ecr_cluster.irsa_permissions(
+        cluster_pulls(c, {"shared": reg}), ecr.IMAGE_REFLECTOR
+    )["Statement"]
+    source = ecr_cluster.irsa_permissions(cluster_pulls(c, {"shared": reg}), ecr.SOURCE_CONTROLLER)[
+        "Statement"
+    ]
     assert actions(reflector[0]) == actions(source[0]) == {ecr.AUTH_ACTION}
     assert actions(reflector[1]) == PULL | LIST
     assert actions(source[1]) == PULL | {"ecr:ListImages"}  # resolves a semver range: tags/list
@@ -491,11 +503,14 @@ def test_irsa_permissions_per_controller() -> None:
 
 def test_irsa_role_names_fit_iam() -> None:
     short = cluster("a", "111111111111", {"shared": ["api"]})
-    assert ecr_cluster.irsa_role_name(short, ecr.IMAGE_REFLECTOR) == "a-image-reflector-controller"
+    assert (
+        ecr_cluster.irsa_role_name(short.name, ecr.IMAGE_REFLECTOR)
+        == "a-image-reflector-controller"
+    )
     long = cluster("x" * 60, "111111111111", {"shared": ["api"]})
-    name = ecr_cluster.irsa_role_name(long, ecr.IMAGE_REFLECTOR)
+    name = ecr_cluster.irsa_role_name(long.name, ecr.IMAGE_REFLECTOR)
     assert len(name) == 64 and name.startswith("x" * 50)
-    assert name != ecr_cluster.irsa_role_name(long, ecr.SOURCE_CONTROLLER)
+    assert name != ecr_cluster.irsa_role_name(long.name, ecr.SOURCE_CONTROLLER)
 
 
 def test_flux_instance_patches_the_service_accounts_with_their_roles(example) -> None:
@@ -503,7 +518,7 @@ def test_flux_instance_patches_the_service_accounts_with_their_roles(example) ->
         ecr.IMAGE_REFLECTOR: "arn:aws:iam::123456789012:role/r1",
         ecr.SOURCE_CONTROLLER: "arn:aws:iam::123456789012:role/r2",
     }
-    instance = flux_instance(example.clusters[PROD], service_account_roles=roles)
+    instance = flux_instance(flux_options(example.clusters[PROD]), service_account_roles=roles)
     assert validate(instance) == []
     patches = instance["spec"]["kustomize"]["patches"]
     sa = [p for p in patches if p["target"]["kind"] == "ServiceAccount"]
@@ -515,9 +530,8 @@ def test_flux_instance_patches_the_service_accounts_with_their_roles(example) ->
         assert body["metadata"]["annotations"] == {IRSA_ANNOTATION: roles[p["target"]["name"]]}
     # the toleration patch is still there, and nothing changes without roles
     assert any(p["target"]["kind"] == "Deployment" for p in patches)
-    assert flux_instance(example.clusters[PROD]) == flux_instance(
-        example.clusters[PROD], service_account_roles={}
-    )
+    options = flux_options(example.clusters[PROD])
+    assert flux_instance(options) == flux_instance(options, service_account_roles={})
 
 
 # --- parliament -----------------------------------------------------------------------------------
@@ -568,12 +582,17 @@ def test_parliament_finds_nothing_in_any_generated_policy(which: str, example) -
         documents.append((repository, with_resource(document, ecr.repository_arn(reg, repository))))
     for c in fleet.clusters.values():
         if c.spec.ecr.node_role_names:
-            documents.append((f"{c.name} nodes", ecr_cluster.node_pull_policy(c, fleet.registries)))
+            documents.append(
+                (
+                    f"{c.name} nodes",
+                    ecr_cluster.node_pull_policy(cluster_pulls(c, fleet.registries)),
+                )
+            )
         for controller in ecr.listing_controllers(c):
             documents.append(
                 (
                     f"{c.name} {controller}",
-                    ecr_cluster.irsa_permissions(c, fleet.registries, controller),
+                    ecr_cluster.irsa_permissions(cluster_pulls(c, fleet.registries), controller),
                 )
             )
     assert len(documents) >= 3
@@ -606,7 +625,8 @@ def test_parliament_on_the_irsa_trust_policy_knows_nothing_of_oidc_but_finds_not
 
 def test_parliament_would_catch_a_wrong_action() -> None:
     """The check has teeth: a typo in an action is a finding."""
-    document = ecr_cluster.node_pull_policy(rich_fleet().clusters["a"], rich_fleet().registries)
+    fleet = rich_fleet()
+    document = ecr_cluster.node_pull_policy(cluster_pulls(fleet.clusters["a"], fleet.registries))
     document["Statement"][1]["Action"] = ["ecr:BatchGetImages"]
     assert [issue for issue, _ in findings(document)] == ["UNKNOWN_ACTION"]
 
@@ -624,7 +644,7 @@ def test_rendered_policy_equals_the_pure_document(which: str) -> None:
             fleet.registries["shared"], ecr.repository_grants(fleet)[("shared", "api")]
         ),
         "organization": ecr.repository_policy(org, ecr.repository_grants(fleet)[("shared", "api")]),
-        "node": ecr_cluster.node_pull_policy(a, fleet.registries),
+        "node": ecr_cluster.node_pull_policy(cluster_pulls(a, fleet.registries)),
         "trust": ecr_cluster.irsa_trust_policy(ISSUER, "111111111111", ecr.IMAGE_REFLECTOR),
     }[which]
     rendered = plan_iam.get_policy_document(
@@ -817,7 +837,7 @@ def test_cross_partition_pull_is_refused(project: Path) -> None:
 
 def test_a_repository_policy_over_the_size_limit_is_a_validation_error(project: Path) -> None:
     """304 accounts pulling only fit one repository policy as the provider sends it (the
-    README's figure): with the example's two accounts, 303 more are one too many; the message
+    documented figure): with the example's two accounts, 303 more are one too many; the message
     points to the organization grant, which fits any number."""
     for i in range(303):
         write(

@@ -28,7 +28,7 @@ def test_a_generated_fleet_validates_and_inventories(tmp_path: Path) -> None:
 
 
 def test_the_command_line_writes_a_fleet_the_tool_accepts(tmp_path: Path) -> None:
-    """`python -m benchmarks.fleetgen` (from the project's root), as the README says."""
+    """`python -m benchmarks.fleetgen` (from the project's root), as the docs say."""
     out = tmp_path / "fleet"
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.fleetgen", "--clusters", "3", "--out", str(out)],

@@ -1,6 +1,6 @@
-"""spec.flux beyond the version and components: patches (and the README's recipes, applied by
-kustomize), multi-tenancy, cluster domain, an image registry mirror (ECR: a pull like any other),
-the operator chart's mirror, storage and common metadata."""
+"""spec.flux beyond the version and components: patches (and the recipes of
+docs/how-to/tune-flux.md, applied by kustomize), multi-tenancy, cluster domain, an image registry
+mirror (ECR: a pull like any other), the operator chart's mirror, storage and common metadata."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from planutil import BARE, of_type, one, run_cli
 from components import yamlio
 from components.builders.ecr_cluster import node_pull_policy
 from components.builders.flux import FLUX_REGISTRY, OPERATOR_CHART, flux_instance
+from components.builders.options import cluster_pulls, flux_options
 from components.definition.cluster import Cluster
 from components.loading.fleet import load_fleet, validate_cluster_doc
 from components.plan.result import StackPlan
@@ -57,7 +58,7 @@ def bare(flux: dict[str, Any]) -> Cluster:
 
 
 def spec_of(flux: dict[str, Any]) -> dict[str, Any]:
-    instance = flux_instance(bare(flux))
+    instance = flux_instance(flux_options(bare(flux)))
     assert validate(instance) == [], instance  # the FluxInstance CRD's schema
     return instance["spec"]
 
@@ -201,11 +202,11 @@ def test_the_cli_reports_a_bad_patch_in_one_line_exit_2(project: Path) -> None:
     ]
 
 
-# --- the recipes of the README, applied by kustomize ----------------------------------------------
+# --- the recipes of docs/how-to/tune-flux.md, applied by kustomize ---------------------------
 
 
 def readme_recipes() -> dict[str, list[dict[str, Any]]]:
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "docs" / "how-to" / "tune-flux.md").read_text()
     found = re.findall(r"<!-- recipe: ([a-z-]+) -->\n```yaml\n(.*?)```", text, re.S)
     return {name: yamlio.load(body)["patches"] for name, body in found}
 
@@ -336,7 +337,7 @@ def test_an_ecr_mirror_is_pulled_like_any_other_ecr_repository(project: Path) ->
     fleet = load_fleet(project)
     assert fleet.all_problems == []
     cluster = fleet.clusters[PROD]
-    pulled = node_pull_policy(cluster, fleet.registries)["Statement"][1]["Resource"]
+    pulled = node_pull_policy(cluster_pulls(cluster, fleet.registries))["Statement"][1]["Resource"]
     assert "arn:aws:ecr:eu-west-1:210987654321:repository/ghcr/fluxcd/*" in pulled
     # the registry side: each listed repository under the path grants the cluster's account
     registries = plan_stack(project, "registries")

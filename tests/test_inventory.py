@@ -165,8 +165,8 @@ def test_a_generated_bad_definition_is_listed_not_dropped(doc: Any) -> None:
         assert row.problem == str(expected[0])
 
 
-def test_the_readme_example_is_the_real_output(project: Path) -> None:
-    readme = (ROOT / "README.md").read_text()
+def test_the_documented_example_is_the_real_output(project: Path) -> None:
+    readme = (ROOT / "docs" / "how-to" / "inventory.md").read_text()
     code, out, _ = run_cli(project, "inventory", "--format", "csv")
     assert code == 0
     assert f"$ fluxfleet inventory --format csv\n{out}```" in readme

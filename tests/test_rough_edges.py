@@ -475,15 +475,15 @@ def test_an_unquoted_version_is_shown_as_written(project: Path) -> None:
     assert "got the number 2.10 (quote it)" in err
 
 
-# --- 13. the README's figures and the CLI it needs ----------------------------------------------
+# --- 13. the documented figures and the CLI it needs ----------------------------------------------
 
 
-def test_the_readme_total_is_the_example_plan_total(root: Path) -> None:
+def test_the_documented_total_is_the_example_plan_total(root: Path) -> None:
     code, out, _ = run_cli(root, "plan")
     assert code == 0
     total = out.splitlines()[-1]
     assert total.startswith("Total: ")
-    assert f"`{total}`" in (root / "README.md").read_text()
+    assert f"`{total}`" in (root / "docs" / "reference" / "offline-plan.md").read_text()
 
 
 def test_the_required_pulumi_cli_is_the_pinned_sdk(root: Path) -> None:
@@ -494,4 +494,4 @@ def test_the_required_pulumi_cli_is_the_pinned_sdk(root: Path) -> None:
     )
     project = yamlio.load((root / "Pulumi.yaml").read_text())
     assert project["requiredPulumiVersion"] == f">={pinned}"
-    assert f"Pulumi CLI {pinned} or newer" in (root / "README.md").read_text()
+    assert f"Pulumi CLI {pinned} or newer" in (root / "docs" / "permissions.md").read_text()

@@ -30,12 +30,13 @@ from test_flux_config import (
 from components import yamlio
 from components.builders.flux import flux_instance
 from components.builders.gitops import app_source, cluster_files
+from components.builders.options import flux_options
 from components.builders.runtime_info import RUNTIME_INFO_NAME, sync_substitution_patch
 from components.loading.fleet import load_fleet
 from components.plan.runner import plan_stack
 from components.stack import program
 
-README = (ROOT / "README.md").read_text()
+GUIDE = (ROOT / "docs" / "how-to" / "runtime-info.md").read_text()
 CONFIGMAP = "kubernetes:core/v1:ConfigMap"
 SUBSTITUTE = {"substituteFrom": [{"kind": "ConfigMap", "name": RUNTIME_INFO_NAME}]}
 EVERY = "fluxcd.controlplane.io/reconcileEvery"
@@ -62,7 +63,7 @@ def sync_patches(spec: dict[str, Any]) -> list[Any]:
 def test_left_out_there_is_no_substitution_and_no_annotation() -> None:
     spec = spec_of({})
     assert sync_patches(spec) == []
-    annotations = flux_instance(checked({})[0])["metadata"]["annotations"]
+    annotations = flux_instance(flux_options(checked({})[0]))["metadata"]["annotations"]
     assert annotations == {
         "pulumi.com/waitFor": "condition=Ready",
         "pulumi.com/timeoutSeconds": "600",
@@ -84,7 +85,7 @@ def test_durations_reach_the_instance_annotations() -> None:
         {"readyTimeout": "15m", "reconcileEvery": "30m", "reconcileTimeout": "3m"}
     )
     assert problems == []
-    instance = flux_valid(flux_instance(cluster))
+    instance = flux_valid(flux_instance(flux_options(cluster)))
     assert instance["metadata"]["annotations"] == {
         "pulumi.com/waitFor": "condition=Ready",
         "pulumi.com/timeoutSeconds": "900",
@@ -97,7 +98,7 @@ def test_fleet_wide_durations_apply_and_a_cluster_overrides_them() -> None:
     defaults = {"flux": {"reconcileEvery": "2h", "readyTimeout": "20m"}}  # _defaults.yaml spec
     cluster, problems = checked({"readyTimeout": "1h30m"}, defaults)
     assert problems == []
-    annotations = flux_instance(cluster)["metadata"]["annotations"]
+    annotations = flux_instance(flux_options(cluster))["metadata"]["annotations"]
     assert annotations[EVERY] == "2h"
     assert annotations["pulumi.com/timeoutSeconds"] == "5400"
     assert TIMEOUT not in annotations
@@ -188,8 +189,8 @@ def test_the_plan_writes_the_facts_before_the_instance(project: Path) -> None:
     ]
     assert configmap.urn in instance.dependencies
     assert one(plan, RELEASE).inputs["timeout"] == 600  # the operator's release keeps its wait
-    # the README's app manifest uses only variables the ConfigMap defines
-    (recipe,) = re.findall(r"<!-- runtime-info-recipe -->\n```yaml\n(.*?)```", README, re.S)
+    # the documented app manifest uses only variables the ConfigMap defines
+    (recipe,) = re.findall(r"<!-- runtime-info-recipe -->\n```yaml\n(.*?)```", GUIDE, re.S)
     used = set(re.findall(r"\$\{([^}]+)\}", recipe))
     assert len(used) >= 6 and used <= set(data), used - set(data)
     for obj in yamlio.load_all(string.Template(recipe).substitute(data)):

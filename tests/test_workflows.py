@@ -1,4 +1,4 @@
-"""The GitHub Actions workflows in .github/ (README, "CI").
+"""The GitHub Actions workflows in .github/ (docs/how-to/ci.md).
 
 - zizmor (offline) finds nothing, and the GitHub workflow / action JSON schemas accept them;
 - every action is pinned to a full commit SHA with its version in a comment, permissions are

@@ -1,7 +1,7 @@
 """ECR pulls as IAM policy documents: what the fleet pulls, and the registry side. Pure, no Pulumi.
 
 A cross-account pull needs two grants (AWS ECR User Guide, "Private repository policy examples"
-and "Amazon ECR identity-based policies"; README, "Both sides of a cross-account pull"):
+and "Amazon ECR identity-based policies"; docs/how-to/private-registries.md, "Both sides"):
 - the registry side: the repository policy allows the consuming account
   (`repository_grants` → `repository_policy`), owned by the registries stack alone;
 - the cluster side: an identity policy in the cluster's account allows `ecr:GetAuthorizationToken`

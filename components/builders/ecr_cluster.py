@@ -6,18 +6,17 @@ registry side, and why a pull needs both: builders/ecr.py. Pure, no Pulumi."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from components.builders.ecr import (
     AUTH_ACTION,
     PULL_ACTIONS,
     controller_actions,
-    pulls,
     repository_arn,
 )
 from components.builders.iam import POLICY_VERSION, provider_set
-from components.definition.cluster import Cluster
 from components.definition.registries import Registry
 from components.names import FLUX_NAMESPACE, PROJECT
 
@@ -25,30 +24,25 @@ STS_AUDIENCE = "sts.amazonaws.com"
 MAX_ROLE_NAME = 64
 
 
-def cluster_pulls(
-    cluster: Cluster, registries: Mapping[str, Registry], *, images: bool = True
-) -> list[tuple[Registry, str]]:
-    """(registry, name or prefix) for everything the cluster pulls (with `images`, the controller
-    images of an ECR mirror too), in a stable order."""
-    found = {
-        (pull.registry, ref)
-        for pull in pulls(cluster, registries, images=images)
-        for ref in pull.repositories
-    }
-    return [(registries[name], ref) for name, ref in sorted(found)]
+# (registry, repository name or prefix `platform/*`)
+Pull = tuple[Registry, str]
 
 
-def pulled_repository_arns(
-    cluster: Cluster, registries: Mapping[str, Registry], *, images: bool = True
-) -> list[str]:
-    """ARNs the cluster's identities may pull: prefixes as IAM wildcards (`repository/platform/*`),
-    so a repository added under a prefix needs only the registries stack to run again."""
-    return sorted(
-        {
-            repository_arn(registry, ref)
-            for registry, ref in cluster_pulls(cluster, registries, images=images)
-        }
-    )
+@dataclass(frozen=True)
+class ClusterPulls:
+    """What one cluster pulls from the fleet's registries, in a stable order, filled from the
+    definition and _registries.yaml by builders/options.py. Two views, as two identities pull:
+    the nodes pull images (spec.ecr.pull and an ECR mirror's controller images), the
+    controllers with their own role reach spec.ecr.pull only."""
+
+    nodes: tuple[Pull, ...]
+    controllers: tuple[Pull, ...]
+
+
+def pulled_repository_arns(pulled: Iterable[Pull]) -> list[str]:
+    """ARNs an identity may pull: prefixes as IAM wildcards (`repository/platform/*`), so a
+    repository added under a prefix needs only the registries stack to run again."""
+    return sorted({repository_arn(registry, ref) for registry, ref in pulled})
 
 
 def _identity_policy(arns: Sequence[str], actions: Iterable[str]) -> dict[str, Any]:
@@ -73,20 +67,19 @@ def _identity_policy(arns: Sequence[str], actions: Iterable[str]) -> dict[str, A
     }
 
 
-def node_pull_policy(cluster: Cluster, registries: Mapping[str, Registry]) -> dict[str, Any]:
+def node_pull_policy(pulls: ClusterPulls) -> dict[str, Any]:
     """The managed policy for `spec.ecr.nodeRoleNames`: the kubelet pulls images (the controller
     images of an ECR mirror included)."""
-    return _identity_policy(pulled_repository_arns(cluster, registries), PULL_ACTIONS)
+    return _identity_policy(pulled_repository_arns(pulls.nodes), PULL_ACTIONS)
 
 
-def irsa_permissions(
-    cluster: Cluster, registries: Mapping[str, Registry], controller: str
-) -> dict[str, Any]:
+def irsa_permissions(pulls: ClusterPulls, controller: str) -> dict[str, Any]:
     """The inline policy of a controller's role: pull, plus list the tags (source-controller
     resolving a version, image-reflector-controller scanning) and, for the reflector, describe
     the images. Of spec.ecr.pull only: the controller images are the nodes' to pull."""
-    arns = pulled_repository_arns(cluster, registries, images=False)
-    return _identity_policy(arns, controller_actions(controller))
+    return _identity_policy(
+        pulled_repository_arns(pulls.controllers), controller_actions(controller)
+    )
 
 
 def oidc_provider_arn(oidc_issuer: str, account_id: str, partition: str = "aws") -> str:
@@ -160,9 +153,10 @@ def _bounded(name: str, limit: int) -> str:
     return f"{name[: limit - 9].rstrip('-')}-{digest}"
 
 
-def irsa_role_name(cluster: Cluster, controller: str) -> str:
-    return _bounded(f"{cluster.name}-{controller}", MAX_ROLE_NAME)
+def irsa_role_name(cluster: str, controller: str) -> str:
+    """The name of a controller's AWS role on the cluster named `cluster`."""
+    return _bounded(f"{cluster}-{controller}", MAX_ROLE_NAME)
 
 
-def node_policy_name(cluster: Cluster) -> str:
-    return f"{cluster.name}-{PROJECT}-ecr-pull"
+def node_policy_name(cluster: str) -> str:
+    return f"{cluster}-{PROJECT}-ecr-pull"

@@ -1,22 +1,17 @@
 """The Flux installation: the flux-operator chart's values and the FluxInstance that installs and
-syncs Flux, from a validated cluster definition. Pure, no Pulumi: the components register what
-these return, and the tests check them directly (like Flux's own `manifestgen`)."""
+syncs Flux, from option objects builders/options.py fills from a validated cluster definition
+(like Flux's own `manifestgen/<artifact>/options.go` and flux-operator's `builder.Options`).
+Pure, no Pulumi: the components register what these return, and the tests check them directly."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from components.builders.ecr import listing_controllers
-from components.builders.ecr_cluster import irsa_role_name
-from components.builders.git_access import GIT_PROVIDER, GITHUB_APP_SECRET_NAME, repository_url
-from components.builders.runtime_info import has_runtime_info, sync_substitution_patch
-from components.builders.sops import KUSTOMIZE_CONTROLLER, sops_role_name, sync_decryption_patch
-from components.definition.cluster import Cluster
 from components.definition.flux import FluxPatch
-from components.definition.types import duration_seconds, partition_of
-from components.names import FLUX_INSTANCE_NAME, FLUX_NAMESPACE, FLUX_SECRET_NAME
+from components.names import FLUX_INSTANCE_NAME, FLUX_NAMESPACE
 
 FLUX_REGISTRY = "ghcr.io/fluxcd"
 OPERATOR_CHART = "oci://ghcr.io/controlplaneio-fluxcd/charts/flux-operator"
@@ -28,13 +23,66 @@ IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 IDENTITY_ANNOTATION = "flux-fleet/aws-identity"
 
 
-def tolerations(keys: list[str]) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class SyncOptions:
+    """FluxInstance spec.sync: what the instance syncs, and how it reaches it."""
+
+    url: str
+    ref: str  # such as refs/heads/main
+    path: str
+    pull_secret: str
+    interval: str
+    provider: str | None = None  # a GitRepository's spec.provider (github with the GitHub App)
+    kind: str = "GitRepository"
+
+
+@dataclass(frozen=True)
+class FluxOptions:
+    """Everything the FluxInstance is built from. Filled in one place (builders/options.py):
+    what other concerns add (the controllers' AWS roles, the sync Kustomization's patches for
+    SOPS and the runtime facts) arrives here as data, so this module reads no other concern."""
+
+    version: str
+    registry: str  # where the controller images come from (FLUX_REGISTRY: Flux's own)
+    components: Sequence[str]
+    size: str
+    network_policy: bool
+    sync: SyncOptions
+    workload_identity: str  # irsa | podIdentity: how the controllers get their AWS roles
+    image_pull_secret: str | None = None
+    multitenant: bool = False
+    tenant_default_service_account: str | None = None
+    cluster_domain: str | None = None
+    storage: tuple[str, str] | None = None  # (StorageClass, size)
+    common_labels: Mapping[str, str] = field(default_factory=dict)
+    common_annotations: Mapping[str, str] = field(default_factory=dict)
+    toleration_keys: Sequence[str] = ()
+    identities: Mapping[str, str] = field(default_factory=dict)  # controller -> its role's ARN
+    # patches other concerns need on the sync Kustomization (SOPS decryption, substitution)
+    sync_patches: Sequence[Mapping[str, Any]] = ()
+    user_patches: Sequence[FluxPatch] = ()  # spec.flux.patches: applied last
+    ready_timeout_seconds: int = READY_TIMEOUT_SECONDS
+    reconcile_every: str | None = None
+    reconcile_timeout: str | None = None
+
+
+@dataclass(frozen=True)
+class OperatorOptions:
+    """The flux-operator chart's values: its tolerations, and its own ServiceMonitor."""
+
+    toleration_keys: Sequence[str] = ()
+    service_monitor: bool = False  # spec.monitoring.prometheus
+    monitor_labels: Mapping[str, str] = field(default_factory=dict)
+    reporting_interval: str | None = None
+
+
+def tolerations(keys: Sequence[str]) -> list[dict[str, Any]]:
     """Tolerations of the taints `keys` (any value, NoSchedule): the Flux controllers' and the
     operator's."""
     return [{"key": key, "operator": "Exists", "effect": "NoSchedule"} for key in keys]
 
 
-def toleration_patches(keys: list[str]) -> list[dict[str, Any]]:
+def toleration_patches(keys: Sequence[str]) -> list[dict[str, Any]]:
     """kustomize patches giving every Flux controller Deployment the tolerations."""
     if not keys:
         return []
@@ -59,28 +107,12 @@ def service_account_role_patches(roles: Mapping[str, str]) -> list[dict[str, Any
     ]
 
 
-def controller_identities(cluster: Cluster) -> dict[str, str]:
-    """controller -> the ARN of the AWS role it runs with (IAM names a role by account and name,
-    so the ARN is known before the role exists): kustomize-controller with spec.sops, and the
-    controllers that pull from ECR themselves (source-controller with ociSources,
-    image-reflector-controller)."""
-    partition = partition_of(cluster.spec.aws.region)
-    names = {
-        controller: irsa_role_name(cluster, controller)
-        for controller in listing_controllers(cluster)
-    }
-    if cluster.spec.sops is not None:
-        names[KUSTOMIZE_CONTROLLER] = sops_role_name(cluster)
-    account = cluster.spec.aws.account_id
-    return {c: f"arn:{partition}:iam::{account}:role/{name}" for c, name in sorted(names.items())}
-
-
-def identity_rollout_patches(cluster: Cluster) -> list[dict[str, Any]]:
+def identity_rollout_patches(options: FluxOptions) -> list[dict[str, Any]]:
     """A pod-template annotation on each controller with an AWS role, carrying the mode and the
     role: EKS injects credentials (IRSA's webhook, the Pod Identity agent's) only when a pod
     starts, so a new role, or a switch between IRSA and Pod Identity, must change the pod
     template for the Deployment to roll."""
-    mode = cluster.spec.aws.workload_identity
+    mode = options.workload_identity
     return [
         {
             "patch": json.dumps(
@@ -97,55 +129,47 @@ def identity_rollout_patches(cluster: Cluster) -> list[dict[str, Any]]:
             ),
             "target": {"kind": "Deployment", "name": controller},
         }
-        for controller, arn in controller_identities(cluster).items()
+        for controller, arn in sorted(options.identities.items())
     ]
 
 
-def ready_timeout_seconds(cluster: Cluster) -> int:
-    """How long `pulumi up` waits for the FluxInstance to be Ready (spec.flux.readyTimeout)."""
-    timeout = cluster.spec.flux.ready_timeout
-    return READY_TIMEOUT_SECONDS if timeout is None else round(duration_seconds(timeout))
-
-
-def instance_annotations(cluster: Cluster) -> dict[str, str]:
+def instance_annotations(options: FluxOptions) -> dict[str, str]:
     """The FluxInstance's annotations: Pulumi's wait, and the operator's reconcileEvery /
     reconcileTimeout when the definition sets them (the operator silently falls back to its
     defaults, 1h and 5m, on a value it cannot parse: they are validated as durations first)."""
-    flux = cluster.spec.flux
     out = {
         # `pulumi up` waits for the instance to be Ready: a broken bootstrap fails loudly.
         "pulumi.com/waitFor": "condition=Ready",
-        "pulumi.com/timeoutSeconds": str(ready_timeout_seconds(cluster)),
+        "pulumi.com/timeoutSeconds": str(options.ready_timeout_seconds),
     }
-    if flux.reconcile_every is not None:
-        out[RECONCILE_EVERY_ANNOTATION] = flux.reconcile_every
-    if flux.reconcile_timeout is not None:
-        out[RECONCILE_TIMEOUT_ANNOTATION] = flux.reconcile_timeout
+    if options.reconcile_every is not None:
+        out[RECONCILE_EVERY_ANNOTATION] = options.reconcile_every
+    if options.reconcile_timeout is not None:
+        out[RECONCILE_TIMEOUT_ANNOTATION] = options.reconcile_timeout
     return out
 
 
-def distribution(cluster: Cluster) -> dict[str, Any]:
+def distribution(options: FluxOptions) -> dict[str, Any]:
     """Which Flux, and where its images come from. No `artifact`: the operator uses the manifests
     embedded in its image; nothing is downloaded at run time."""
-    registry = cluster.spec.flux.registry
-    out: dict[str, Any] = {
-        "version": cluster.spec.flux.version,
-        "registry": registry.url if registry is not None else FLUX_REGISTRY,
-    }
-    if registry is not None and registry.pull_secret is not None:
-        out["imagePullSecret"] = registry.pull_secret
+    out: dict[str, Any] = {"version": options.version, "registry": options.registry}
+    if options.image_pull_secret is not None:
+        out["imagePullSecret"] = options.image_pull_secret
     return out
 
 
-def cluster_settings(cluster: Cluster) -> dict[str, Any]:
+def cluster_settings(options: FluxOptions) -> dict[str, Any]:
     """FluxInstance spec.cluster: what the operator tunes the installation for."""
-    flux = cluster.spec.flux
-    out: dict[str, Any] = {"type": "aws", "size": flux.size, "networkPolicy": flux.network_policy}
-    if flux.multitenant:
+    out: dict[str, Any] = {
+        "type": "aws",
+        "size": options.size,
+        "networkPolicy": options.network_policy,
+    }
+    if options.multitenant:
         out["multitenant"] = True
-        out["tenantDefaultServiceAccount"] = flux.tenant_default_service_account or "default"
-    if flux.cluster_domain is not None:
-        out["domain"] = flux.cluster_domain
+        out["tenantDefaultServiceAccount"] = options.tenant_default_service_account or "default"
+    if options.cluster_domain is not None:
+        out["domain"] = options.cluster_domain
     return out
 
 
@@ -157,54 +181,48 @@ def user_patch(patch: FluxPatch) -> dict[str, Any]:
     return out
 
 
-def sync(cluster: Cluster) -> dict[str, Any]:
+def sync(options: SyncOptions) -> dict[str, Any]:
     """What the FluxInstance syncs: the cluster's folder of the fleet repository, over SSH with
     the deploy key's Secret, or over HTTPS with the GitHub App's (provider github)."""
-    git = cluster.spec.git
     out: dict[str, Any] = {
-        "kind": "GitRepository",
-        "url": repository_url(cluster, git.owner, git.repository),
-        "ref": f"refs/heads/{git.branch}",
-        "path": cluster.git_path,
-        "pullSecret": GITHUB_APP_SECRET_NAME if git.uses_github_app else FLUX_SECRET_NAME,
-        "interval": git.interval,
+        "kind": options.kind,
+        "url": options.url,
+        "ref": options.ref,
+        "path": options.path,
+        "pullSecret": options.pull_secret,
+        "interval": options.interval,
     }
-    if git.uses_github_app:
-        out["provider"] = GIT_PROVIDER
+    if options.provider is not None:
+        out["provider"] = options.provider
     return out
 
 
 def flux_instance(
-    cluster: Cluster, *, service_account_roles: Mapping[str, str] | None = None
+    options: FluxOptions, *, service_account_roles: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
     """The FluxInstance `flux` (fluxcd.controlplane.io/v1) that installs and syncs Flux."""
-    spec = cluster.spec
     instance_spec: dict[str, Any] = {
-        "distribution": distribution(cluster),
-        "components": spec.flux.all_components,
-        "cluster": cluster_settings(cluster),
-        "sync": sync(cluster),
+        "distribution": distribution(options),
+        "components": list(options.components),
+        "cluster": cluster_settings(options),
+        "sync": sync(options.sync),
     }
-    if spec.flux.storage is not None:
-        instance_spec["storage"] = {
-            "class": spec.flux.storage.class_name,
-            "size": spec.flux.storage.size,
-        }
-    metadata = spec.flux.common_metadata
-    if metadata is not None and (metadata.labels or metadata.annotations):
+    if options.storage is not None:
+        instance_spec["storage"] = {"class": options.storage[0], "size": options.storage[1]}
+    if options.common_labels or options.common_annotations:
         instance_spec["commonMetadata"] = {
             key: dict(value)
-            for key, value in (("labels", metadata.labels), ("annotations", metadata.annotations))
+            for key, value in (
+                ("labels", options.common_labels),
+                ("annotations", options.common_annotations),
+            )
             if value
         }
-    patches = toleration_patches(spec.flux.toleration_keys)
+    patches = toleration_patches(options.toleration_keys)
     patches += service_account_role_patches(service_account_roles or {})
-    patches += identity_rollout_patches(cluster)
-    if spec.sops is not None:
-        patches.append(sync_decryption_patch())
-    if has_runtime_info(cluster):
-        patches.append(sync_substitution_patch())
-    patches += [user_patch(patch) for patch in spec.flux.patches]  # last: they have the last word
+    patches += identity_rollout_patches(options)
+    patches += [dict(patch) for patch in options.sync_patches]
+    patches += [user_patch(patch) for patch in options.user_patches]  # last: the last word
     if patches:
         instance_spec["kustomize"] = {"patches": patches}
     return {
@@ -213,25 +231,24 @@ def flux_instance(
         "metadata": {
             "name": FLUX_INSTANCE_NAME,
             "namespace": FLUX_NAMESPACE,
-            "annotations": instance_annotations(cluster),
+            "annotations": instance_annotations(options),
         },
         "spec": instance_spec,
     }
 
 
-def operator_values(cluster: Cluster) -> dict[str, Any]:
+def operator_values(options: OperatorOptions) -> dict[str, Any]:
     """Helm values of the flux-operator chart."""
     values: dict[str, Any] = {
         "installCRDs": True,
         "web": {"enabled": False},
     }
-    monitoring = cluster.spec.monitoring
-    if monitoring.prometheus:
+    if options.service_monitor:
         values["serviceMonitor"] = {"create": True}  # the operator's own metrics
-        if monitoring.monitor_labels:  # what Prometheus selects ServiceMonitors by
-            values["serviceMonitor"]["labels"] = dict(monitoring.monitor_labels)
+        if options.monitor_labels:  # what Prometheus selects ServiceMonitors by
+            values["serviceMonitor"]["labels"] = dict(options.monitor_labels)
         # REPORTING_INTERVAL: how often flux_resource_info is refreshed (chart default 5m)
-        values["reporting"] = {"interval": monitoring.reporting_interval}
-    if cluster.spec.flux.toleration_keys:
-        values["tolerations"] = tolerations(cluster.spec.flux.toleration_keys)
+        values["reporting"] = {"interval": options.reporting_interval}
+    if options.toleration_keys:
+        values["tolerations"] = tolerations(options.toleration_keys)
     return values

@@ -4,11 +4,12 @@ repository URL and the Secret source-controller pulls with, for either. Pure, no
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from components.definition.cluster import Cluster
-from components.names import DATA_DIR, PROJECT, definition_file
+from components.names import DATA_DIR, FLUX_SECRET_NAME, PROJECT, definition_file
 from components.problems import Problem
 
 GITHUB_HOST = "github.com"
@@ -37,9 +38,27 @@ def https_url(owner: str, repository: str) -> str:
     return f"https://{GITHUB_HOST}/{owner}/{repository}.git"
 
 
-def repository_url(cluster: Cluster, owner: str, repository: str) -> str:
-    """The URL Flux pulls a repository of `cluster` from: SSH, or HTTPS with the GitHub App."""
-    if cluster.spec.git.uses_github_app:
+@dataclass(frozen=True)
+class GitAccessOptions:
+    """How a cluster's Flux reaches its Git repositories (spec.git.auth), filled from the
+    definition by builders/options.py: the URL scheme and the Secret follow from it."""
+
+    github_app: bool  # HTTPS with the fleet's GitHub App; else SSH with one deploy key each
+
+    @property
+    def fleet_secret(self) -> str:
+        """The Secret the fleet repository is pulled with."""
+        return GITHUB_APP_SECRET_NAME if self.github_app else FLUX_SECRET_NAME
+
+    @property
+    def provider(self) -> str | None:
+        """A GitRepository's spec.provider (None: none, the Secret's SSH key)."""
+        return GIT_PROVIDER if self.github_app else None
+
+
+def repository_url(access: GitAccessOptions, owner: str, repository: str) -> str:
+    """The URL Flux pulls a repository from: SSH, or HTTPS with the GitHub App."""
+    if access.github_app:
         return https_url(owner, repository)
     return ssh_url(owner, repository)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from components.builders.git_access import GIT_PROVIDER, repository_url
+from components.builders.git_access import GIT_PROVIDER, GitAccessOptions, repository_url
 from components.builders.runtime_info import has_runtime_info, substitute_from
 from components.builders.sops import DECRYPTION
 from components.definition.apps import AppRepository
@@ -114,7 +114,11 @@ def app_git_repository(cluster: Cluster, app: AppRepository) -> dict[str, Any]:
         "metadata": {"name": app.name, "namespace": FLUX_NAMESPACE},
         "spec": {
             "interval": app.interval,
-            "url": repository_url(cluster, app.owner_or(cluster.spec.git.owner), app.repository),
+            "url": repository_url(
+                GitAccessOptions(github_app=cluster.spec.git.uses_github_app),
+                app.owner_or(cluster.spec.git.owner),
+                app.repository,
+            ),
             "ref": {"branch": app.branch},
             "secretRef": {"name": app.pull_secret},
             **({"provider": GIT_PROVIDER} if cluster.spec.git.uses_github_app else {}),

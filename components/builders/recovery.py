@@ -1,9 +1,9 @@
 """Day-2 safety: taking over a bootstrapped cluster (`spec.flux.adopt`). Pure, no Pulumi.
 
 Why adoption is `upsertExistingObjects` plus `pulumi.com/patchForce` (and not an import or patch
-resources), and why destroy needs PULUMI_K8S_DELETE_UNREACHABLE: README, "Migrating an existing
-cluster" (its "Evidence") and "Rebuilt and deleted clusters" (tests/test_day2.py checks the
-URNs its commands name against the plan).
+resources), and why destroy needs PULUMI_K8S_DELETE_UNREACHABLE: docs/design/evidence.md and
+docs/how-to/recover-a-cluster.md (tests/test_day2.py checks the URNs its commands name against
+the plan).
 """
 
 from __future__ import annotations

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from components.builders.ecr_cluster import cluster_pulls
 from components.definition.cluster import Cluster
 from components.definition.flux import role_fact
 from components.definition.registries import Registry
-from components.definition.types import partition_of
 from components.names import FLUX_NAMESPACE, MANAGED_BY, SYNC_SOURCE_NAME
 
 RUNTIME_INFO_NAME = "flux-runtime-info"
@@ -27,35 +26,43 @@ def has_runtime_info(cluster: Cluster) -> bool:
     return cluster.spec.flux.runtime_info is not None
 
 
+@dataclass(frozen=True)
+class RuntimeInfoOptions:
+    """What the ConfigMap says, filled from the definition by builders/options.py; only the EKS
+    OIDC issuer is missing (read from EKS at run time)."""
+
+    cluster_name: str
+    environment: str
+    account_id: str
+    region: str
+    partition: str
+    eks_cluster_name: str
+    registry_hosts: tuple[str, ...]  # the ECR endpoints the cluster pulls from, sorted
+    role_arns: Mapping[str, str]  # controller -> its AWS role's ARN
+    entries: Mapping[str, str]  # spec.flux.runtimeInfo's own
+
+
 def registry_host(registry: Registry) -> str:
     """The ECR registry endpoint of a registry of _registries.yaml."""
     suffix = ".cn" if registry.partition == "aws-cn" else ""
     return f"{registry.account_id}.dkr.ecr.{registry.region}.amazonaws.com{suffix}"
 
 
-def runtime_info_data(
-    cluster: Cluster,
-    registries: Mapping[str, Registry],
-    role_arns: Mapping[str, str],
-    oidc_issuer: str,
-) -> dict[str, str]:
+def runtime_info_data(options: RuntimeInfoOptions, oidc_issuer: str) -> dict[str, str]:
     """The ConfigMap's data: the facts, then the definition's entries (which cannot reuse a
-    fact's name). `role_arns`: controller -> its AWS role's ARN; `oidc_issuer`: the EKS
-    cluster's (read from EKS at run time)."""
-    spec = cluster.spec
-    hosts = sorted({registry_host(registry) for registry, _ in cluster_pulls(cluster, registries)})
+    fact's name). `oidc_issuer`: the EKS cluster's (read from EKS at run time)."""
     data = {
-        "cluster_name": cluster.name,
-        "cluster_environment": cluster.metadata.environment,
-        "aws_account_id": spec.aws.account_id,
-        "aws_region": spec.aws.region,
-        "aws_partition": partition_of(spec.aws.region),
-        "eks_cluster_name": cluster.eks_cluster_name,
+        "cluster_name": options.cluster_name,
+        "cluster_environment": options.environment,
+        "aws_account_id": options.account_id,
+        "aws_region": options.region,
+        "aws_partition": options.partition,
+        "eks_cluster_name": options.eks_cluster_name,
         "eks_oidc_issuer": oidc_issuer,
-        "ecr_registries": ",".join(hosts),
+        "ecr_registries": ",".join(options.registry_hosts),
     }
-    data.update({role_fact(c): arn for c, arn in sorted(role_arns.items())})
-    data.update(spec.flux.runtime_info or {})
+    data.update({role_fact(c): arn for c, arn in sorted(options.role_arns.items())})
+    data.update(options.entries)
     return data
 
 

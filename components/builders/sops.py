@@ -24,7 +24,7 @@ DECRYPTION = {
 
 
 def sops_role_name(cluster: Cluster) -> str:
-    return irsa_role_name(cluster, KUSTOMIZE_CONTROLLER)
+    return irsa_role_name(cluster.name, KUSTOMIZE_CONTROLLER)
 
 
 def sops_role_arn(cluster: Cluster) -> str:

@@ -37,8 +37,8 @@ from components.definition.types import (
 )
 from components.names import SYNC_SOURCE_NAME
 
-# Pinned by the project: Flux 2.9 and the Flux Operator release that embeds it (README, "The cluster
-# definition"; the CRDs the tests check against are listed in tests/upstream/SOURCES).
+# Pinned by the project: Flux 2.9 and the Flux Operator release that embeds it (docs/reference/
+# definition.md; the CRDs the tests check against are listed in tests/upstream/SOURCES).
 DEFAULT_FLUX_VERSION = "2.9.x"
 DEFAULT_OPERATOR_VERSION = "0.58.1"
 CORE_COMPONENTS = (

@@ -19,6 +19,7 @@ from components.builders.ecr import (
 )
 from components.builders.ecr_cluster import irsa_permissions, node_pull_policy
 from components.builders.iam import INLINE_POLICY_LIMIT, MANAGED_POLICY_LIMIT, policy_size
+from components.builders.options import cluster_pulls
 from components.definition.cluster import Cluster
 from components.definition.registries import Registry, partition_of
 from components.names import CLUSTERS_DIR, REGISTRIES_FILE
@@ -50,7 +51,8 @@ def pull_problems(cluster: Cluster, registries: Mapping[str, Registry]) -> list[
     problems += _image_registry_problems(cluster, registries)
     if problems or not pulls(cluster, registries):
         return problems
-    size = policy_size(node_pull_policy(cluster, registries))
+    pulled = cluster_pulls(cluster, registries)
+    size = policy_size(node_pull_policy(pulled))
     if cluster.spec.ecr.node_role_names and size > MANAGED_POLICY_LIMIT:
         problems.append(
             (
@@ -60,7 +62,7 @@ def pull_problems(cluster: Cluster, registries: Mapping[str, Registry]) -> list[
             )
         )
     for controller in listing_controllers(cluster):
-        size = policy_size(irsa_permissions(cluster, registries, controller))
+        size = policy_size(irsa_permissions(pulled, controller))
         if size > INLINE_POLICY_LIMIT:
             problems.append(
                 (

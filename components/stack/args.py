@@ -24,20 +24,24 @@ from components.builders.eks import access_policy_arn
 from components.builders.flux import (
     OPERATOR_CHART,
     READY_TIMEOUT_SECONDS,
-    controller_identities,
+    FluxOptions,
     flux_instance,
     operator_values,
-    ready_timeout_seconds,
 )
-from components.builders.git_access import repository_url
 from components.builders.monitoring import (
     DashboardConfigMap,
     dashboard_configmaps,
     flux_pod_monitor,
 )
+from components.builders.options import (
+    cluster_pulls,
+    flux_options,
+    operator_options,
+    runtime_info_options,
+)
 from components.builders.recovery import adoption_annotations, upsert_existing_objects
 from components.builders.runtime_info import (
-    has_runtime_info,
+    RuntimeInfoOptions,
     runtime_info_configmap,
     runtime_info_data,
 )
@@ -208,18 +212,19 @@ def _sops_args(cluster: Cluster) -> SopsAccessArgs | None:
 def _ecr_args(cluster: Cluster, registries: Mapping[str, Registry]) -> EcrAccessArgs | None:
     if not pulls(cluster, registries):
         return None
+    pulled = cluster_pulls(cluster, registries)
     return EcrAccessArgs(
         cluster=cluster.name,
         eks_cluster_name=cluster.eks_cluster_name,
-        node_policy_name=node_policy_name(cluster),
-        node_policy=node_pull_policy(cluster, registries),
+        node_policy_name=node_policy_name(cluster.name),
+        node_policy=node_pull_policy(pulled),
         node_role_names=list(cluster.spec.ecr.node_role_names),
         roles=[
             ControllerRoleArgs(
                 controller=controller,
-                role_name=irsa_role_name(cluster, controller),
+                role_name=irsa_role_name(cluster.name, controller),
                 trust_policy=_trust(cluster, controller),
-                permissions=irsa_permissions(cluster, registries, controller),
+                permissions=irsa_permissions(pulled, controller),
             )
             for controller in listing_controllers(cluster)
         ],
@@ -258,6 +263,8 @@ def cluster_args(
     """Everything the FluxCluster component registers, from the definition, the fleet's
     registries and the Slack credential read from stack config (None: alerts are off)."""
     spec, name = cluster.spec, cluster.name
+    flux = flux_options(cluster)
+    runtime_info = runtime_info_options(cluster, registries)
     foreign = foreign_key_policy_statements(cluster)
 
     def key(
@@ -324,11 +331,11 @@ def cluster_args(
             version=spec.flux.version,
             operator_chart=spec.flux.operator_chart or OPERATOR_CHART,
             operator_version=spec.flux.operator_version,
-            operator_values=operator_values(cluster),
-            instance=functools.partial(_instance, cluster),
-            ready_timeout_seconds=ready_timeout_seconds(cluster),
-            runtime_info=functools.partial(_runtime_info, cluster, registries)
-            if has_runtime_info(cluster)
+            operator_values=operator_values(operator_options(cluster)),
+            instance=functools.partial(_instance, flux),
+            ready_timeout_seconds=flux.ready_timeout_seconds,
+            runtime_info=functools.partial(_runtime_info, runtime_info)
+            if runtime_info is not None
             else None,
         ),
         observability=ObservabilityArgs(
@@ -339,7 +346,7 @@ def cluster_args(
         outputs={
             "clusterName": name,
             "fluxVersion": spec.flux.version,
-            "syncUrl": repository_url(cluster, spec.git.owner, spec.git.repository),
+            "syncUrl": flux.sync.url,
             "syncPath": cluster.git_path,
             # for the owner of each KMS key of another account: the statement its policy needs
             **({"sopsKeyPolicyStatements": foreign} if foreign else {}),
@@ -353,12 +360,9 @@ def cluster_args(
     )
 
 
-def _instance(cluster: Cluster, roles: Mapping[str, str]) -> dict[str, Any]:
-    return flux_instance(cluster, service_account_roles=roles)
+def _instance(options: FluxOptions, roles: Mapping[str, str]) -> dict[str, Any]:
+    return flux_instance(options, service_account_roles=roles)
 
 
-def _runtime_info(
-    cluster: Cluster, registries: Mapping[str, Registry], oidc_issuer: str
-) -> dict[str, Any]:
-    data = runtime_info_data(cluster, registries, controller_identities(cluster), oidc_issuer)
-    return runtime_info_configmap(data)
+def _runtime_info(options: RuntimeInfoOptions, oidc_issuer: str) -> dict[str, Any]:
+    return runtime_info_configmap(runtime_info_data(options, oidc_issuer))

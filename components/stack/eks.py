@@ -107,7 +107,7 @@ class EksConnection(pulumi.ComponentResource):
             # delete-first, so a key rotation would leave Flux without its Secret for a moment.
             enable_secret_mutable=True,
             # Taking over a bootstrapped cluster (spec.flux.adopt): creates of objects that
-            # already exist update them instead of failing (builders/recovery.py, README).
+            # already exist update them instead of failing (builders/recovery.py).
             # deleteUnreachable is never set here: PULUMI_K8S_DELETE_UNREACHABLE, at destroy.
             upsert_existing_objects=args.upsert_existing_objects,
             opts=pulumi.ResourceOptions(parent=self, depends_on=access or None),

@@ -28,6 +28,7 @@ from typing import Any
 
 from components.builders.git_access import GIT_PROVIDER, repository_url
 from components.builders.gitops import app_file, app_service_account, apps_service_account
+from components.builders.options import git_access_options
 from components.definition.cluster import Cluster
 from components.forkmap import fork_map
 from components.loading.files import folder_problem, read_yaml_documents
@@ -217,7 +218,8 @@ def app_problems(cluster: Cluster, display: str, found: list[Found]) -> list[Pro
         file, repo = matches[0]
         where = f"GitRepository {app.name}"
         spec = _mapping(repo, "spec")
-        url = repository_url(cluster, app.owner_or(cluster.spec.git.owner), app.repository)
+        access = git_access_options(cluster)
+        url = repository_url(access, app.owner_or(cluster.spec.git.owner), app.repository)
         actual: list[tuple[str, Any, str, str]] = [
             ("apiVersion", repo.get("apiVersion"), SOURCE_API, "the API Flux 2.9 serves"),
             (

@@ -14,6 +14,7 @@ from typing import Any
 
 from components.builders.ecr import ecr_image_registry, runs_image_reflector
 from components.builders.ecr_cluster import pulled_repository_arns
+from components.builders.options import cluster_pulls
 from components.definition.ecr import EcrSpec
 from components.definition.rollout import github_environment
 from components.loading.fleet import Fleet, definition_files, load_fleet
@@ -197,7 +198,7 @@ def cluster_view(snap: Snapshot, name: str) -> Any:
         return {"problems": [str(p) for p in exc.problems]}
     return {
         "definition": cluster.model_dump(mode="json", by_alias=True),
-        "pulls": pulled_repository_arns(cluster, snap.fleet.registries),
+        "pulls": pulled_repository_arns(cluster_pulls(cluster, snap.fleet.registries).nodes),
     }
 
 
