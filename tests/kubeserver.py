@@ -20,6 +20,7 @@ prints `PORT CA_FILE` on its first line and serves until killed.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import socket
 import ssl
@@ -81,9 +82,15 @@ def make_tls(folder: Path) -> Tls:
     return Tls(folder / "ca.pem", folder / "server.pem", folder / "server.key")
 
 
+@functools.cache
+def _template(name: str) -> str:
+    """A recorded object as JSON text, CLUSTER and REVISION still to fill (read once: the
+    benchmark's server answers thousands of requests)."""
+    return json.dumps(yaml.safe_load((OBJECTS / name).read_text()))
+
+
 def _recorded(name: str, cluster: str, revision: str) -> Any:
-    text = (OBJECTS / name).read_text().replace("CLUSTER", cluster).replace("REVISION", revision)
-    return yaml.safe_load(text)
+    return json.loads(_template(name).replace("CLUSTER", cluster).replace("REVISION", revision))
 
 
 def _not_ready(obj: dict[str, Any], message: str) -> None:
@@ -156,6 +163,7 @@ class World:
 def _handler(world: World, port: int, ca_pem: str) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms ACK stall
 
         def log_message(self, *_: Any) -> None:  # quiet
             pass
