@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from components.builders.gitops import cluster_files
+from components.builders.options import cluster_folder_options
 from components.loading.fleet import load_defaults, validate_cluster_doc
 from components.names import CLUSTERS_DIR, REGISTRIES_FILE, STACKS_DIR, stack_file
 from components.tools.cli import _Parser
@@ -167,7 +168,7 @@ def generate(source: Path, dest: Path, n: int) -> Path:
         (project / stack_file(cluster.name)).write_text(stack_settings(cluster))
         folder = project / cluster.git_path
         folder.mkdir(parents=True, exist_ok=True)
-        for file, text in cluster_files(cluster).items():
+        for file, text in cluster_files(cluster_folder_options(cluster)).items():
             (folder / file).write_text(text)
     return project
 

@@ -30,9 +30,6 @@ def copy_project(dest: Path) -> Path:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A copy of the project (definitions, stacks, program, flux tree) in tmp_path."""
-    from components.stack import program
-
-    program.fleet.cache_clear()
     return copy_project(tmp_path / "project")
 
 

@@ -20,7 +20,6 @@ from ruamel.yaml import YAML
 from components.definition import types as types_model
 from components.plan.result import StackPlan
 from components.plan.runner import plan_stack
-from components.stack import program
 from components.tools import cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,7 +94,6 @@ def write(content: Any, stem: str | None = None) -> str:
     (root / "stacks" / f"Pulumi.{stem}.yaml").write_text(
         dump_yaml({"config": {"flux-fleet:slackBotToken": FAKE_SLACK_TOKEN, **FAKE_GITHUB_APP}})
     )
-    program.fleet.cache_clear()
     return stem
 
 
@@ -106,7 +104,6 @@ def planned(doc: dict[str, Any]) -> StackPlan:
 
 def run_cli(*args: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    program.fleet.cache_clear()
     with redirect_stdout(out), redirect_stderr(err):
         code = cli.main(["--project", str(workspace()), *args])
     # the known warnings: one per fake credential of the stack file

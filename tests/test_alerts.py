@@ -31,7 +31,7 @@ from components.builders.alerts import (
 )
 from components.builders.flux import operator_values
 from components.builders.monitoring import dashboard_configmaps, flux_pod_monitor
-from components.builders.options import operator_options
+from components.builders.options import monitoring_options, operator_options
 from components.definition.alerts import FluxEventKind
 from components.definition.cluster import Cluster
 from components.loading.fleet import load_fleet, validate_cluster_doc
@@ -418,7 +418,7 @@ def test_crd_check_rejects_what_the_api_server_would() -> None:
 
 def test_pod_monitor_scrapes_every_flux_controller_of_the_cluster() -> None:
     cluster = bare({"flux": {"componentsExtra": ["image-reflector-controller"]}})
-    monitor = flux_pod_monitor(cluster)
+    monitor = flux_pod_monitor(monitoring_options(cluster))
     assert validate(monitor) == []
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
     assert monitor["metadata"]["namespace"] == "flux-system"
@@ -447,7 +447,7 @@ def test_operator_exports_its_metrics_only_with_prometheus() -> None:
 
 
 def test_dashboard_configmaps(fleet: dict[str, Cluster]) -> None:
-    maps = dashboard_configmaps(fleet[PROD])
+    maps = dashboard_configmaps(monitoring_options(fleet[PROD]))
     assert [m.name for m in maps] == [
         "grafana-dashboard-flux-cluster-stats",
         "grafana-dashboard-flux-control-plane",
@@ -471,13 +471,14 @@ def test_dashboard_configmaps_follow_the_definition() -> None:
     cluster = bare(
         {"monitoring": {"namespace": "grafana", "dashboardLabel": {"example.com/dash": "yes"}}}
     )
-    for cm in dashboard_configmaps(cluster):
+    for cm in dashboard_configmaps(monitoring_options(cluster)):
         assert cm.namespace == "grafana"
         assert cm.labels == {
             "example.com/dash": "yes",
             "app.kubernetes.io/managed-by": "flux-fleet",
         }
-    assert dashboard_configmaps(bare({"monitoring": {"grafanaDashboards": False}})) == []
+    off = monitoring_options(bare({"monitoring": {"grafanaDashboards": False}}))
+    assert dashboard_configmaps(off) == []
 
 
 def test_alerts_module_does_not_import_pulumi() -> None:

@@ -32,7 +32,7 @@ from components.plan import render
 from components.plan.mocks import PlanMocks, RecordingMonitor
 from components.plan.result import StackPlan
 from components.plan.runner import plan_stack
-from components.stack import access_wait, cluster, program
+from components.stack import access_wait, cluster
 
 PROD = "production-cluster-name"
 K8S_PROVIDER = "pulumi:providers:kubernetes"
@@ -41,7 +41,6 @@ K8S_PROVIDER = "pulumi:providers:kubernetes"
 def planned(project: Path, change: Callable[[dict[str, Any]], None] | None = None) -> StackPlan:
     if change is not None:
         edit_spec(project, PROD, change)
-    program.fleet.cache_clear()  # the definitions are read again
     return plan_stack(project, PROD)
 
 

@@ -13,12 +13,12 @@ from planutil import of_type
 
 from components.builders.git_access import github_known_hosts
 from components.builders.gitops import app_source, cluster_files, cluster_kustomization
+from components.builders.options import app_source_options, cluster_folder_options
 from components.definition.apps import AppRepository
 from components.definition.cluster import Cluster
 from components.loading.fleet import validate_cluster_doc
 from components.plan.result import Registration, Secret, StackPlan
 from components.plan.runner import plan_stack
-from components.stack import program
 from components.yamlio import dump_yaml
 
 PROD = "production-cluster-name"
@@ -85,7 +85,7 @@ def test_no_apps_by_default() -> None:
 def test_the_owner_is_resolved_not_stored() -> None:
     cluster = valid([APP])
     assert cluster.spec.apps[0].owner is None  # the definition is not rewritten
-    assert app_source(cluster, cluster.spec.apps[0])[0]["spec"]["url"] == (
+    assert app_source(app_source_options(cluster, cluster.spec.apps[0]))[0]["spec"]["url"] == (
         "ssh://git@github.com/acme/my-apps.git"
     )
 
@@ -189,7 +189,7 @@ def test_app_source_objects() -> None:
             }
         ]
     )
-    repo, ks = app_source(cluster, cluster.spec.apps[0])
+    repo, ks = app_source(app_source_options(cluster, cluster.spec.apps[0]))
     assert repo == {
         "apiVersion": "source.toolkit.fluxcd.io/v1",
         "kind": "GitRepository",
@@ -217,19 +217,21 @@ def test_app_source_objects() -> None:
 )
 def test_kustomization_path_is_written_like_flux(path: str, expected: str) -> None:
     cluster = valid([{**APP, "path": path}])
-    ks = app_source(cluster, cluster.spec.apps[0])[1]
+    ks = app_source(app_source_options(cluster, cluster.spec.apps[0]))[1]
     assert ks["spec"]["path"] == expected
     assert crd_validate(ks) == []
 
 
 def test_cluster_files_list_every_app() -> None:
     cluster = valid([APP, {**APP, "name": "second", "repository": "second"}])
-    files = cluster_files(cluster)
+    files = cluster_files(cluster_folder_options(cluster))
     assert list(files) == ["apps.yaml", "my-apps.yaml", "second.yaml", "kustomization.yaml"]
     assert files["kustomization.yaml"] == dump_yaml(
         [cluster_kustomization(["apps.yaml", "my-apps.yaml", "second.yaml"])]
     )
-    assert files["second.yaml"] == dump_yaml(app_source(cluster, cluster.spec.apps[1]))
+    assert files["second.yaml"] == dump_yaml(
+        app_source(app_source_options(cluster, cluster.spec.apps[1]))
+    )
 
 
 def test_app_repository_model_is_frozen() -> None:
@@ -249,7 +251,6 @@ def named(plan: StackPlan, type_: str, name: str) -> Registration:
 
 @pytest.fixture(scope="module")
 def prod(root: Path) -> StackPlan:
-    program.fleet.cache_clear()
     return plan_stack(root, PROD)
 
 

@@ -10,7 +10,6 @@ from planutil import new_staging_cluster, of_type, one, run_cli
 
 from components import yamlio
 from components.plan.runner import plan_stack
-from components.stack import program
 
 PROD = "production-cluster-name"
 DEPLOYER = "arn:aws:iam::123456789012:role/fleet-deployer"
@@ -25,7 +24,6 @@ def set_aws(project: Path, **values: Any) -> None:
     doc = yamlio.load(path.read_text())
     doc["spec"]["aws"].update(values)
     path.write_text(yamlio.dump_yaml([doc]))
-    program.fleet.cache_clear()
 
 
 def test_no_access_entry_by_default(root: Path) -> None:
@@ -96,7 +94,6 @@ def pulling_from_ecr(project: Path, mode: str) -> Any:
     doc["spec"]["ecr"]["ociSources"] = True
     doc["spec"]["flux"]["componentsExtra"] = ["image-reflector-controller"]
     path.write_text(yamlio.dump_yaml([doc]))
-    program.fleet.cache_clear()
     return plan_stack(project, PROD)
 
 
@@ -228,7 +225,6 @@ def test_flux_on_fargate_pulls_with_the_pod_execution_role_and_irsa(project: Pat
     policy = "aws:ecr/repositoryPolicy:RepositoryPolicy"
 
     def registries() -> dict[str, Any]:
-        program.fleet.cache_clear()
         plan = plan_stack(project, "registries")
         return {r.name: json.loads(r.inputs["policy"]) for r in of_type(plan, policy)}
 
@@ -265,7 +261,6 @@ def with_sops(project: Path, mode: str = "irsa", keys: list[str] | None = None) 
     doc["spec"]["sops"] = {"kmsKeyArns": keys or [OWN_KEY, FOREIGN_KEY]}
     doc["spec"]["aws"]["workloadIdentity"] = mode
     path.write_text(yamlio.dump_yaml([doc]))
-    program.fleet.cache_clear()
     return plan_stack(project, PROD)
 
 
@@ -341,6 +336,7 @@ def test_clusters_sharing_a_foreign_key_add_one_statement_each() -> None:
     import json
 
     from components.builders.iam import statement_args
+    from components.builders.options import sops_options
     from components.builders.sops import foreign_key_policy_statements
     from components.definition.cluster import Cluster
     from components.plan.iam import get_policy_document
@@ -361,7 +357,7 @@ def test_clusters_sharing_a_foreign_key_add_one_statement_each() -> None:
 
     names = ["prod", "prod-eu", "prod-1", "prod1", "prod--eu", "staging"]
     clusters = [cluster(name, f"{100000000000 + i}") for i, name in enumerate(names)]
-    statements = [foreign_key_policy_statements(c)[FOREIGN_KEY] for c in clusters]
+    statements = [foreign_key_policy_statements(sops_options(c))[FOREIGN_KEY] for c in clusters]
     sids = [s["Sid"] for s in statements]
     assert sids[:2] == ["FluxSopsProd", "FluxSopsProdEu"]
     assert len(set(sids)) == len(names)  # prod-1 and prod1 too
@@ -432,10 +428,11 @@ def test_the_decryption_patch_does_what_it_says_with_kustomize(tmp_path: Path) -
 
 def test_the_apps_kustomization_in_git_decrypts_too(project: Path) -> None:
     from components.builders.gitops import cluster_files
+    from components.builders.options import cluster_folder_options
 
     with_sops(project)
     cluster = load_fleet_cluster(project)
-    apps = yamlio.load(cluster_files(cluster)["apps.yaml"])
+    apps = yamlio.load(cluster_files(cluster_folder_options(cluster))["apps.yaml"])
     assert apps["spec"]["decryption"] == {"provider": "sops"}
     # new-cluster writes it when the fleet's defaults turn SOPS on
     defaults = project / "k8s-clusters/_defaults.yaml"
@@ -471,7 +468,6 @@ def test_a_bad_sops_key_is_one_line(
     doc = yamlio.load(file.read_text())
     doc["spec"]["sops"] = {"kmsKeyArns": keys}
     file.write_text(yamlio.dump_yaml([doc]))
-    program.fleet.cache_clear()
     code, out, err = run_cli(project, "validate")
     assert (code, out) == (2, "")
     (line,) = err.splitlines()

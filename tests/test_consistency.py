@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from components.loading.fleet import load_fleet
-from components.stack import program
 from components.tools.cli import main
 from components.tools.consistency import consistency_problems, folder_objects, local_clusters
 
@@ -39,7 +38,6 @@ def test_the_repository_is_consistent(root: Path) -> None:
 
 
 def test_validate_runs_the_checks(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    program.fleet.cache_clear()
     assert main(["--project", str(project), "validate"]) == 0
     edit(project, APP_FILE, "name: apps-deploykey", "name: other-secret")
     shutil.rmtree(project / "flux" / "clusters" / STAGING)

@@ -40,9 +40,6 @@ def write(project: Path, name: str, text: str) -> Path:
 
 
 def problems(project: Path) -> list[str]:
-    from components.stack import program
-
-    program.fleet.cache_clear()
     return [str(p) for p in load_fleet(project).all_problems]
 
 

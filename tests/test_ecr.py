@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from parliament import analyze_policy_string
 
-from components.builders import ecr, ecr_cluster, iam
+from components.builders import controller_role, ecr, ecr_cluster, iam
 from components.builders.flux import IRSA_ANNOTATION, flux_instance
 from components.builders.options import cluster_pulls, flux_options
 from components.definition.cluster import Cluster
@@ -465,7 +465,7 @@ def test_node_pull_policy_allows_the_token_and_pulls_only_the_pulled_repositorie
 
 
 def test_irsa_trust_policy_names_exactly_the_controllers_service_account() -> None:
-    document = ecr_cluster.irsa_trust_policy(ISSUER, "123456789012", ecr.IMAGE_REFLECTOR)
+    document = controller_role.irsa_trust_policy(ISSUER, "123456789012", ecr.IMAGE_REFLECTOR)
     (statement,) = document["Statement"]
     host = ISSUER.removeprefix("https://")
     assert statement == {
@@ -504,13 +504,13 @@ def test_irsa_permissions_per_controller() -> None:
 def test_irsa_role_names_fit_iam() -> None:
     short = cluster("a", "111111111111", {"shared": ["api"]})
     assert (
-        ecr_cluster.irsa_role_name(short.name, ecr.IMAGE_REFLECTOR)
+        controller_role.controller_role_name(short.name, ecr.IMAGE_REFLECTOR)
         == "a-image-reflector-controller"
     )
     long = cluster("x" * 60, "111111111111", {"shared": ["api"]})
-    name = ecr_cluster.irsa_role_name(long.name, ecr.IMAGE_REFLECTOR)
+    name = controller_role.controller_role_name(long.name, ecr.IMAGE_REFLECTOR)
     assert len(name) == 64 and name.startswith("x" * 50)
-    assert name != ecr_cluster.irsa_role_name(long.name, ecr.SOURCE_CONTROLLER)
+    assert name != controller_role.controller_role_name(long.name, ecr.SOURCE_CONTROLLER)
 
 
 def test_flux_instance_patches_the_service_accounts_with_their_roles(example) -> None:
@@ -606,7 +606,7 @@ def test_parliament_on_the_irsa_trust_policy_knows_nothing_of_oidc_but_finds_not
     form): exactly those gaps are tolerated here, nothing else."""
     host = ISSUER.removeprefix("https://")
     for controller in (ecr.IMAGE_REFLECTOR, ecr.SOURCE_CONTROLLER):
-        document = ecr_cluster.irsa_trust_policy(ISSUER, "123456789012", controller)
+        document = controller_role.irsa_trust_policy(ISSUER, "123456789012", controller)
         role = f"arn:aws:iam::123456789012:role/a-{controller}"
         assert sorted(findings(with_resource(document, role))) == sorted(
             [
@@ -645,7 +645,7 @@ def test_rendered_policy_equals_the_pure_document(which: str) -> None:
         ),
         "organization": ecr.repository_policy(org, ecr.repository_grants(fleet)[("shared", "api")]),
         "node": ecr_cluster.node_pull_policy(cluster_pulls(a, fleet.registries)),
-        "trust": ecr_cluster.irsa_trust_policy(ISSUER, "111111111111", ecr.IMAGE_REFLECTOR),
+        "trust": controller_role.irsa_trust_policy(ISSUER, "111111111111", ecr.IMAGE_REFLECTOR),
     }[which]
     rendered = plan_iam.get_policy_document(
         {

@@ -25,7 +25,6 @@ from components.definition.cluster import Cluster
 from components.loading.fleet import load_fleet, validate_cluster_doc
 from components.plan.result import StackPlan
 from components.plan.runner import plan_stack
-from components.stack import program
 
 PROD = "production-cluster-name"
 INSTANCE = "kubernetes:fluxcd.controlplane.io/v1:FluxInstance"
@@ -293,7 +292,6 @@ def edit_flux(project: Path, flux: dict[str, Any], *, node_roles: bool = True) -
     if not node_roles:
         doc["spec"]["ecr"].pop("nodeRoleNames")
     path.write_text(yamlio.dump_yaml([doc]))
-    program.fleet.cache_clear()
 
 
 def test_the_plan_installs_from_the_mirrors(project: Path) -> None:

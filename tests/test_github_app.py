@@ -12,10 +12,10 @@ from planutil import of_type, one, run_cli
 
 from components import yamlio
 from components.builders.gitops import app_source
+from components.builders.options import app_source_options
 from components.loading.fleet import load_fleet
 from components.plan.result import Secret, StackPlan
 from components.plan.runner import plan_stack
-from components.stack import program
 from components.tools import consistency
 
 PROD = "production-cluster-name"
@@ -40,7 +40,6 @@ def use_app(project: Path, config: dict[str, Any] | None = None) -> None:
     settings = yamlio.load(stack.read_text())
     settings["config"].update(APP_CONFIG if config is None else config)
     stack.write_text(yamlio.dump_yaml([settings]))
-    program.fleet.cache_clear()
 
 
 @pytest.fixture
@@ -146,7 +145,7 @@ def test_app_repositories_in_git_follow_the_mode(project: Path) -> None:
     use_app(project)
     fleet = load_fleet(project)
     cluster = fleet.clusters[PROD]
-    repository = app_source(cluster, cluster.spec.apps[0])[0]
+    repository = app_source(app_source_options(cluster, cluster.spec.apps[0]))[0]
     assert repository["spec"]["url"] == "https://github.com/acme/my-apps.git"
     assert repository["spec"]["provider"] == "github"
     assert validate(repository) == []
@@ -210,7 +209,6 @@ def fleet_app(project: Path, app: dict[str, Any]) -> None:
     doc = yamlio.load(path.read_text())
     doc["spec"]["git"]["githubApp"] = app
     path.write_text(yamlio.dump_yaml([doc]))
-    program.fleet.cache_clear()
 
 
 def test_the_app_from_the_defaults_with_its_key_read_from_ssm(project: Path) -> None:

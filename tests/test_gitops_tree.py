@@ -22,6 +22,7 @@ import kubectltool  # noqa: E402
 from crdcheck import is_flux_kind, served, validate  # noqa: E402
 
 from components.builders.gitops import apps_kustomization, cluster_files, cluster_kustomization  # noqa: E402
+from components.builders.options import cluster_folder_options  # noqa: E402
 from components.definition.cluster import Cluster  # noqa: E402
 from components.loading.fleet import load_fleet  # noqa: E402
 from components.yamlio import dump_yaml  # noqa: E402
@@ -195,7 +196,7 @@ def _definition(cluster: Path) -> Cluster:
 def test_committed_cluster_files_match_the_builders(cluster: Path) -> None:
     env = _environment(cluster)
     assert (cluster / "apps.yaml").read_text() == dump_yaml([apps_kustomization(env)])
-    generated = cluster_files(_definition(cluster))
+    generated = cluster_files(cluster_folder_options(_definition(cluster)))
     listed = YAML(typ="safe").load((cluster / "kustomization.yaml").read_text())["resources"]
     for name, text in generated.items():
         assert (cluster / name).read_text() == text, f"{_rel(cluster)}/{name}"

@@ -4,9 +4,11 @@ breach: an upward import, Pulumi in a pure layer, a cycle. `.ci/run` runs the sa
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,17 @@ CONTRACTS = (
     "pulumi-only-in-stack-and-plan",
     "tools-run-pulumi-through-plan",
     "acyclic",
+    "definition-independent",
+    "builders-independent",
 )
+# The modules of definition/ and builders/ that may import the feature modules (aggregates) or
+# that the feature modules may import (shared); every other module is a feature module, in the
+# package's independence contract.
+NOT_FEATURES = {
+    "definition": {"__init__", "types", "secrets", "cluster", "defaults", "schema"},
+    "builders": {"__init__", "common", "iam", "options"},
+}
+VERDICT = re.compile(r"^(?P<name>.+) (?P<verdict>KEPT|BROKEN)( \(\d+ ignored imports?\))?$")
 
 
 def lint_imports(project: Path) -> dict[str, str]:
@@ -34,9 +46,9 @@ def lint_imports(project: Path) -> dict[str, str]:
     )
     verdicts = {}
     for line in done.stdout.splitlines():
-        for verdict in ("KEPT", "BROKEN"):
-            if line.endswith(f" {verdict}"):
-                verdicts[line.removesuffix(f" {verdict}")] = verdict
+        found = VERDICT.match(line)
+        if found:
+            verdicts[found["name"]] = found["verdict"]
     assert verdicts, done.stdout + done.stderr
     assert done.returncode == (1 if "BROKEN" in verdicts.values() else 0)
     return verdicts
@@ -87,9 +99,42 @@ def test_the_package_keeps_every_contract() -> None:
             "from components.builders import ecr_cluster",
             ["No import cycle"],
         ),
+        # a feature builder reading another concern's module (no cycle: only the seam breaks)
+        (
+            "components.builders.flux",
+            "from components.builders import git_access",
+            ["builders/: the feature"],
+        ),
+        # indirectly too: the shared module (which monitoring imports) reaching into a feature
+        (
+            "components.builders.common",
+            "from components.builders import sops",
+            ["builders/: the feature"],
+        ),
+        # the same in definition/
+        (
+            "components.definition.flux",
+            "from components.definition import sops",
+            ["definition/: the feature"],
+        ),
     ],
 )
 def test_a_breach_is_caught(tmp_path: Path, module: str, line: str, broken: list[str]) -> None:
     verdicts = lint_imports(copy_with(tmp_path, module, line))
     for prefix in broken:
         assert contract(verdicts, prefix) == "BROKEN", verdicts
+
+
+@pytest.mark.parametrize("package", sorted(NOT_FEATURES))
+def test_every_feature_module_is_in_its_independence_contract(package: str) -> None:
+    """A new module of definition/ or builders/ is a feature module (then listed in the
+    package's independence contract) unless it is named shared or aggregate above."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    (contract,) = [
+        c
+        for c in config["tool"]["importlinter"]["contracts"]
+        if c["id"] == f"{package}-independent"
+    ]
+    listed = {module.removeprefix(f"components.{package}.") for module in contract["modules"]}
+    modules = {path.stem for path in (ROOT / "components" / package).glob("*.py")}
+    assert listed == modules - NOT_FEATURES[package]

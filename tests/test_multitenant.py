@@ -15,6 +15,7 @@ from crdcheck import validate as crd_validate
 from planutil import run_cli
 
 from components.builders.gitops import cluster_files
+from components.builders.options import cluster_folder_options
 from components.loading.fleet import load_fleet
 from components.tools.consistency import consistency_problems
 from components.yamlio import load_all
@@ -49,7 +50,7 @@ def kustomizations(files: dict[str, str]) -> dict[str, dict]:  # type: ignore[ty
 
 def test_without_the_lockdown_nothing_changes(project: Path) -> None:
     _, cluster = prod(project)
-    found = kustomizations(cluster_files(cluster))
+    found = kustomizations(cluster_files(cluster_folder_options(cluster)))
     assert set(found) == {"apps", "my-apps"}
     assert all("serviceAccountName" not in ks["spec"] for ks in found.values())
 
@@ -57,7 +58,7 @@ def test_without_the_lockdown_nothing_changes(project: Path) -> None:
 def test_the_lockdown_gives_every_kustomization_a_service_account(project: Path) -> None:
     lock_down(project)
     _, cluster = prod(project)
-    files = cluster_files(cluster)
+    files = cluster_files(cluster_folder_options(cluster))
     found = kustomizations(files)
     assert {name: ks["spec"]["serviceAccountName"] for name, ks in found.items()} == {
         "apps": "kustomize-controller",
@@ -84,7 +85,7 @@ def test_the_lockdown_gives_every_kustomization_a_service_account(project: Path)
 def test_an_app_runs_as_its_own_service_account(project: Path) -> None:
     lock_down(project, "      serviceAccountName: team-a\n")
     _, cluster = prod(project)
-    found = kustomizations(cluster_files(cluster))
+    found = kustomizations(cluster_files(cluster_folder_options(cluster)))
     assert found["my-apps"]["spec"]["serviceAccountName"] == "team-a"
     assert found["apps"]["spec"]["serviceAccountName"] == "kustomize-controller"
     assert crd_validate(found["my-apps"]) == []
@@ -103,7 +104,7 @@ def test_validate_reports_a_committed_tree_without_them(project: Path) -> None:
         f"{expected} ({why}), got nothing"
         for name in ("apps", "my-apps")
     ]
-    for name, text in cluster_files(cluster).items():
+    for name, text in cluster_files(cluster_folder_options(cluster)).items():
         (project / FOLDER / name).write_text(text)
     assert consistency_problems(load_fleet(project)) == []
 

@@ -19,7 +19,6 @@ from components.loading.stack_files import SECURE_PLACEHOLDER
 from components.plan import render, runner
 from components.plan.result import Registration, Secret, StackPlan
 from components.plan.runner import plan_stack
-from components.stack import program
 from components.tools import cli
 
 PROD = "production-cluster-name"
@@ -72,13 +71,11 @@ def set_spec(project: Path, name: str, path: str, value: Any) -> None:
     node[last] = value
     with file.open("w") as out:
         _yaml().dump(doc, out)
-    program.fleet.cache_clear()
 
 
 def set_stack_config(project: Path, name: str, config: dict[str, Any]) -> None:
     with (project / "stacks" / f"Pulumi.{name}.yaml").open("w") as out:
         _yaml().dump({"config": config}, out)
-    program.fleet.cache_clear()
 
 
 def decrypted(values: dict[str, str]) -> Any:

@@ -25,7 +25,6 @@ from components.loading import fleet as fleet_module
 from components.loading.fleet import Fleet, could_define, load_fleet
 from components.names import REGISTRIES_STACK
 from components.problems import DefinitionError
-from components.stack import program
 
 ACCOUNTS = ("111111111111", "222222222222")
 REGIONS = ("eu-west-1", "us-east-1")
@@ -410,7 +409,6 @@ def test_the_plan_of_one_stack_validates_its_definition_once(
 ) -> None:
     _fleet_of(project, 20)
     expected = run_cli(project, "plan", "--json", "staging-cluster-name")
-    program.fleet.cache_clear()
     calls = _counting_validations(monkeypatch)
     assert run_cli(project, "plan", "--json", "staging-cluster-name") == expected
     assert expected[0] == 0

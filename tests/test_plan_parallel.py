@@ -24,7 +24,6 @@ from components.plan import render
 from components.plan.parallel import plan_stacks
 from components.plan.result import Secret, Unknown
 from components.plan.runner import plan_stack
-from components.stack import program
 from components.tools import cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +31,6 @@ PROD = "production-cluster-name"
 
 
 def plan_json(project: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> str:
-    program.fleet.cache_clear()
     assert cli.main(["--project", str(project), "plan", "--json", *args]) == 0
     return capsys.readouterr().out
 
@@ -98,7 +96,6 @@ def test_plan_stacks_keeps_the_order_it_was_given(project: Path) -> None:
 def test_a_refused_stack_fails_the_same_way_with_workers(project: Path) -> None:
     messages = []
     for jobs in (1, 2):
-        program.fleet.cache_clear()
         with pytest.raises(pulumi.RunError) as caught:
             plan_stacks(project, [PROD, "no-such-cluster", "staging-cluster-name"], jobs=jobs)
         messages.append(str(caught.value))
@@ -161,7 +158,8 @@ def test_the_worker_preload_covers_every_provider_module_a_plan_loads() -> None:
     out = python(
         "import json, sys\n"
         "from pathlib import Path\n"
-        "from components.plan import parallel, workers  # importing workers loads them\n"
+        "from components.plan import parallel, workers\n"
+        "workers.load()\n"
         "def loaded():\n"
         "    return {m for m, v in sys.modules.items() if m.startswith('pulumi_')\n"
         "            and type(v).__name__ != '_LazyModule'}\n"
@@ -170,6 +168,24 @@ def test_the_worker_preload_covers_every_provider_module_a_plan_loads() -> None:
         "print(json.dumps(sorted(loaded() - before)))\n"
     )
     assert json.loads(out) == []
+
+
+def test_importing_the_workers_module_loads_nothing_and_the_preload_does() -> None:
+    """No work at import: plan/workers.py only names the provider submodules (lazy until read);
+    the fork server's preload (plan/preload.py, named by parallel.PRELOAD) is what loads them."""
+    out = python(
+        "import importlib, json, sys\n"
+        "from components.plan import parallel, workers\n"
+        "def loaded():\n"
+        "    return sorted(m for m in workers.PROVIDER_MODULES if '.' in m and m in sys.modules\n"
+        "                  and type(sys.modules[m]).__name__ != '_LazyModule')\n"
+        "before = loaded()\n"
+        "importlib.import_module(parallel.PRELOAD)\n"
+        "print(json.dumps([before, loaded(), list(workers.PROVIDER_MODULES)]))\n"
+    )
+    before, after, modules = json.loads(out)
+    assert before == []
+    assert after == sorted(m for m in modules if "." in m)
 
 
 # --- validate at fleet scale ------------------------------------------------------------------

@@ -18,7 +18,6 @@ from components.builders.flux import IRSA_ANNOTATION
 from components.loading.fleet import load_fleet
 from components.plan.result import StackPlan, provider_urn
 from components.plan.runner import plan_stack
-from components.stack import program
 from components.tools.cli import main
 
 PROD, STAGING, REGISTRIES = "production-cluster-name", "staging-cluster-name", "registries"
@@ -53,7 +52,6 @@ def edit(project: Path, name: str, old: str, new: str) -> None:
 
 
 def replan(project: Path, stack: str) -> StackPlan:
-    program.fleet.cache_clear()  # the definitions changed on disk
     return plan_stack(project, stack)
 
 
@@ -71,7 +69,6 @@ def add_cluster(project: Path, name: str, account: str, ecr_block: str, extra: s
 
 @pytest.fixture(scope="module")
 def registries(root: Path) -> StackPlan:
-    program.fleet.cache_clear()
     return plan_stack(root, REGISTRIES)
 
 
@@ -133,7 +130,6 @@ def test_registries_stack_writes_the_pure_documents_as_the_provider_renders_them
 
 
 def test_registries_plan_is_byte_identical_run_after_run(root: Path, registries: StackPlan) -> None:
-    program.fleet.cache_clear()
     again = plan_stack(root, REGISTRIES)
     assert policies(again) == policies(registries)
 
@@ -293,7 +289,6 @@ def test_registries_stack_refuses_a_fleet_with_any_problem(project: Path) -> Non
 
 
 def test_production_grants_its_node_role_the_token_and_the_pulls(root: Path) -> None:
-    program.fleet.cache_clear()
     plan = plan_stack(root, PROD)
     component = one(plan, "flux-fleet:index:EcrAccess")
     assert component.name == f"{PROD}-ecr"
@@ -421,7 +416,6 @@ def test_irsa_permissions_and_the_service_account_patches(irsa: StackPlan) -> No
 def test_plan_without_stacks_includes_registries_and_plan_registries_works(
     root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    program.fleet.cache_clear()
     assert main(["--project", str(root), "plan"]) == 0
     out = capsys.readouterr().out
     assert "Stack registries: 5 resources to create" in out

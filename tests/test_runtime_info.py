@@ -30,11 +30,10 @@ from test_flux_config import (
 from components import yamlio
 from components.builders.flux import flux_instance
 from components.builders.gitops import app_source, cluster_files
-from components.builders.options import flux_options
+from components.builders.options import app_source_options, cluster_folder_options, flux_options
 from components.builders.runtime_info import RUNTIME_INFO_NAME, sync_substitution_patch
 from components.loading.fleet import load_fleet
 from components.plan.runner import plan_stack
-from components.stack import program
 
 GUIDE = (ROOT / "docs" / "how-to" / "runtime-info.md").read_text()
 CONFIGMAP = "kubernetes:core/v1:ConfigMap"
@@ -214,9 +213,9 @@ def test_the_controllers_roles_are_facts_too(project: Path) -> None:
 def test_the_scaffolded_kustomizations_substitute_too(project: Path) -> None:
     edit_flux(project, {"runtimeInfo": {}})
     cluster = load_fleet(project).clusters[PROD]
-    apps = flux_valid(yamlio.load(cluster_files(cluster)["apps.yaml"]))
+    apps = flux_valid(yamlio.load(cluster_files(cluster_folder_options(cluster))["apps.yaml"]))
     assert apps["spec"]["postBuild"] == SUBSTITUTE
-    _, kustomization = app_source(cluster, cluster.spec.apps[0])
+    _, kustomization = app_source(app_source_options(cluster, cluster.spec.apps[0]))
     assert flux_valid(kustomization)["spec"]["postBuild"] == SUBSTITUTE
 
 
@@ -225,7 +224,6 @@ def test_new_cluster_and_new_app_write_it_and_validate_accepts_it(project: Path)
     defaults.write_text(
         defaults.read_text().replace("  flux:\n", "  flux:\n    runtimeInfo: {team: platform}\n", 1)
     )
-    program.fleet.cache_clear()
     written = new_staging_cluster(project, "fresh")
     assert flux_valid(written)["spec"]["postBuild"] == SUBSTITUTE
     code, _, err = run_cli(project, "new-app", "fresh", "web", "--repository", "web")

@@ -12,9 +12,9 @@ import pytest
 from ruamel.yaml import YAML
 
 from components.builders.gitops import app_source, cluster_files, cluster_kustomization
+from components.builders.options import app_source_options, cluster_folder_options
 from components.loading.fleet import load_fleet
 from components.plan.runner import plan_stack
-from components.stack import program
 from components.tools.cli import main
 from components.yamlio import dump_yaml
 
@@ -34,7 +34,6 @@ NEW_ARGS = [
 
 
 def run(project: Path, *argv: str) -> int:
-    program.fleet.cache_clear()
     return main(["--project", str(project), *argv])
 
 
@@ -78,7 +77,7 @@ def test_new_cluster_writes_the_definition_stack_and_flux_folder(
         "spec": {"aws": {"accountId": "345678901234", "region": "eu-central-1"}},
     }
     cluster = load_fleet(project).cluster(NEW)
-    for name, content in cluster_files(cluster).items():
+    for name, content in cluster_files(cluster_folder_options(cluster)).items():
         assert (project / "flux" / "clusters" / NEW / name).read_text() == content
     assert "./flux/apps/staging" in (project / "flux/clusters" / NEW / "apps.yaml").read_text()
 
@@ -97,7 +96,6 @@ def test_new_cluster_validates_and_plans_at_once(
     capsys.readouterr()
     assert run(project, "validate", "-v") == 0
     assert f"  {NEW}" in capsys.readouterr().out.splitlines()
-    program.fleet.cache_clear()
     plan = plan_stack(project, NEW)
     instance = next(r for r in plan.resources if r.type.endswith(":FluxInstance"))
     assert instance.inputs["spec"]["sync"]["path"] == f"flux/clusters/{NEW}"
@@ -282,15 +280,16 @@ def test_new_app_keeps_comments_order_and_quotes(
     cluster = load_fleet(project).cluster(STAGING)
     app = cluster.spec.apps[0]
     folder = project / "flux" / "clusters" / STAGING
-    assert (folder / "team-a.yaml").read_text() == dump_yaml(app_source(cluster, app))
+    assert (folder / "team-a.yaml").read_text() == dump_yaml(
+        app_source(app_source_options(cluster, app))
+    )
     assert (folder / "kustomization.yaml").read_text() == dump_yaml(
         [cluster_kustomization(["apps.yaml", "team-a.yaml"])]
     )
-    assert (folder / "kustomization.yaml").read_text() == cluster_files(cluster)[
-        "kustomization.yaml"
-    ]
+    assert (folder / "kustomization.yaml").read_text() == cluster_files(
+        cluster_folder_options(cluster)
+    )["kustomization.yaml"]
     assert run(project, "validate") == 0
-    program.fleet.cache_clear()
     plan = plan_stack(project, STAGING)
     gh = next(
         r
@@ -427,7 +426,6 @@ def test_new_cluster_then_new_app_then_validate_and_plan(project: Path) -> None:
         run(project, "new-app", NEW, "web", "--repository", "web", "--secret-name", "web-key") == 0
     )
     assert run(project, "validate") == 0
-    program.fleet.cache_clear()
     plan = plan_stack(project, NEW)
     secret = next(
         r for r in plan.resources if r.name == f"{NEW}-app-web" and r.type.endswith(":Secret")

@@ -18,7 +18,6 @@ from secretscan import leaks, scan, unwrapped
 
 from components.loading.fleet import load_fleet
 from components.plan.runner import plan_stack
-from components.stack import program
 
 PROD = "production-cluster-name"
 STAGING = "staging-cluster-name"
@@ -63,7 +62,6 @@ def test_fake_slack_secrets_reach_the_cluster_but_no_output(project: Path) -> No
 
 def test_fluxfleet_plan_prints_no_secret(project: Path) -> None:
     with_fake_secrets(project)
-    program.fleet.cache_clear()
     for args in (("plan",), ("plan", "--json")):
         code, out, err = run_cli(project, *args)
         assert code == 0, err

@@ -6,14 +6,13 @@ so the tree in Git never drifts from what the tooling would generate. No Pulumi 
 
 from __future__ import annotations
 
+import copy
 import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from components.builders.git_access import GIT_PROVIDER, GitAccessOptions, repository_url
-from components.builders.runtime_info import has_runtime_info, substitute_from
-from components.builders.sops import DECRYPTION
 from components.definition.apps import AppRepository
-from components.definition.cluster import Cluster
 from components.names import FLUX_APPS_DIR, FLUX_NAMESPACE, SYNC_SOURCE_NAME
 from components.yamlio import dump_yaml
 
@@ -27,47 +26,63 @@ _ENVIRONMENT = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 LOCKDOWN_SERVICE_ACCOUNT = "kustomize-controller"
 
 
-def apps_service_account(cluster: Cluster) -> str | None:
-    """The ServiceAccount the `apps` Kustomization runs as: kustomize-controller's with
-    spec.flux.multitenant (the fleet's own overlay, like the sync), else none (no impersonation)."""
-    return LOCKDOWN_SERVICE_ACCOUNT if cluster.spec.flux.multitenant else None
+@dataclass(frozen=True)
+class AppSourceOptions:
+    """One application repository's GitRepository and Kustomization (filled by
+    builders/options.py: the URL and provider follow spec.git.auth, the ServiceAccount the
+    entry or spec.flux.multitenant)."""
+
+    name: str
+    url: str
+    branch: str
+    path: str  # inside the repository
+    interval: str
+    pull_secret: str
+    provider: str | None = None  # github with the GitHub App
+    service_account: str | None = None
+    post_build: Mapping[str, Any] | None = None  # spec.postBuild (the runtime facts)
 
 
-def app_service_account(cluster: Cluster, app: AppRepository) -> str | None:
-    """The ServiceAccount an application repository's Kustomization runs as: the entry's
-    serviceAccountName, else kustomize-controller's with spec.flux.multitenant, else none."""
-    return app.service_account_name or apps_service_account(cluster)
+@dataclass(frozen=True)
+class ClusterFolderOptions:
+    """What flux/clusters/<cluster>/ holds: the `apps` Kustomization and one file per app."""
+
+    environment: str
+    apps_service_account: str | None = None
+    decryption: Mapping[str, Any] | None = None  # spec.decryption of `apps` (spec.sops)
+    post_build: Mapping[str, Any] | None = None  # spec.postBuild of `apps` (the runtime facts)
+    apps: Sequence[AppSourceOptions] = field(default_factory=tuple)
 
 
 def apps_kustomization(
     environment: str,
     *,
-    decrypt: bool = False,
+    decryption: Mapping[str, Any] | None = None,
     service_account: str | None = None,
-    substitute: bool = False,
+    post_build: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The Flux Kustomization `apps` that reconciles ./flux/apps/<environment> (decrypting SOPS
-    secrets when the cluster has spec.sops; as `service_account` when given; substituting the
-    cluster's facts with `substitute`, spec.flux.runtimeInfo)."""
+    """The Flux Kustomization `apps` that reconciles ./flux/apps/<environment> (with the
+    `decryption` of spec.sops; as `service_account` when given; substituting the cluster's facts
+    with the `post_build` of spec.flux.runtimeInfo)."""
     if not _ENVIRONMENT.match(environment):
         raise ValueError(
             f"environment {environment!r}: expected a lowercase DNS label (e.g. 'production')"
         )
     out = _flux_kustomization(
-        "apps", f"./{FLUX_APPS_DIR}/{environment}", SYNC_SOURCE_NAME, service_account, substitute
+        "apps", f"./{FLUX_APPS_DIR}/{environment}", SYNC_SOURCE_NAME, service_account, post_build
     )
-    if decrypt:
-        out["spec"]["decryption"] = dict(DECRYPTION)
+    if decryption is not None:
+        out["spec"]["decryption"] = dict(decryption)
     return out
 
 
-def cluster_apps_kustomization(cluster: Cluster) -> dict[str, Any]:
+def cluster_apps_kustomization(options: ClusterFolderOptions) -> dict[str, Any]:
     """The `apps` Kustomization of this cluster's folder (apps.yaml)."""
     return apps_kustomization(
-        cluster.metadata.environment,
-        decrypt=cluster.spec.sops is not None,
-        service_account=apps_service_account(cluster),
-        substitute=has_runtime_info(cluster),
+        options.environment,
+        decryption=options.decryption,
+        service_account=options.apps_service_account,
+        post_build=options.post_build,
     )
 
 
@@ -76,7 +91,7 @@ def _flux_kustomization(
     path: str,
     source: str,
     service_account: str | None = None,
-    substitute: bool = False,
+    post_build: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "interval": "10m",
@@ -89,8 +104,8 @@ def _flux_kustomization(
     }
     if service_account is not None:
         spec["serviceAccountName"] = service_account
-    if substitute:
-        spec["postBuild"] = substitute_from()
+    if post_build is not None:
+        spec["postBuild"] = copy.deepcopy(dict(post_build))
     return {
         "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
         "kind": "Kustomization",
@@ -105,7 +120,7 @@ def _source_path(path: str) -> str:
     return "./" + "/".join(parts)
 
 
-def app_git_repository(cluster: Cluster, app: AppRepository) -> dict[str, Any]:
+def app_git_repository(app: AppSourceOptions) -> dict[str, Any]:
     """The GitRepository of an application repository, pulled with the app's own Secret (over
     HTTPS with provider github when the cluster uses the GitHub App)."""
     return {
@@ -114,42 +129,34 @@ def app_git_repository(cluster: Cluster, app: AppRepository) -> dict[str, Any]:
         "metadata": {"name": app.name, "namespace": FLUX_NAMESPACE},
         "spec": {
             "interval": app.interval,
-            "url": repository_url(
-                GitAccessOptions(github_app=cluster.spec.git.uses_github_app),
-                app.owner_or(cluster.spec.git.owner),
-                app.repository,
-            ),
+            "url": app.url,
             "ref": {"branch": app.branch},
             "secretRef": {"name": app.pull_secret},
-            **({"provider": GIT_PROVIDER} if cluster.spec.git.uses_github_app else {}),
+            **({"provider": app.provider} if app.provider is not None else {}),
         },
     }
 
 
-def app_source(cluster: Cluster, app: AppRepository) -> list[dict[str, Any]]:
+def app_source(app: AppSourceOptions) -> list[dict[str, Any]]:
     """flux/clusters/<cluster>/<app>.yaml: the app's GitRepository and the Kustomization
     that applies its path. The Secret is not here: the cluster stack creates it."""
     return [
-        app_git_repository(cluster, app),
+        app_git_repository(app),
         _flux_kustomization(
-            app.name,
-            _source_path(app.path),
-            app.name,
-            app_service_account(cluster, app),
-            has_runtime_info(cluster),
+            app.name, _source_path(app.path), app.name, app.service_account, app.post_build
         ),
     ]
 
 
-def app_file(app: AppRepository) -> str:
+def app_file(app: AppRepository | AppSourceOptions) -> str:
     return f"{app.name}.yaml"
 
 
-def cluster_files(cluster: Cluster) -> dict[str, str]:
+def cluster_files(options: ClusterFolderOptions) -> dict[str, str]:
     """Every generated file of flux/clusters/<cluster>/, file name -> content."""
-    files = {"apps.yaml": dump_yaml([cluster_apps_kustomization(cluster)])}
-    for app in cluster.spec.apps:
-        files[app_file(app)] = dump_yaml(app_source(cluster, app))
+    files = {"apps.yaml": dump_yaml([cluster_apps_kustomization(options)])}
+    for app in options.apps:
+        files[app_file(app)] = dump_yaml(app_source(app))
     files["kustomization.yaml"] = dump_yaml([cluster_kustomization(list(files))])
     return files
 

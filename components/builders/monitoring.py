@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from components.builders.alerts import metadata
-from components.definition.cluster import Cluster
+from components.builders.common import metadata
 from components.names import DATA_DIR, FLUX_NAMESPACE, MANAGED_BY
 
 DASHBOARD_DIR = DATA_DIR / "dashboards"
@@ -49,7 +49,18 @@ def write_dashboards(out_dir: Path) -> list[Path]:
     return written
 
 
-def flux_pod_monitor(cluster: Cluster) -> dict[str, Any]:
+@dataclass(frozen=True)
+class MonitoringOptions:
+    """spec.monitoring, and the Flux controllers it scrapes (filled by builders/options.py)."""
+
+    controllers: Sequence[str]  # the Flux components that run
+    monitor_labels: Mapping[str, str]  # what Prometheus selects monitors by
+    dashboards: bool  # spec.monitoring.grafanaDashboards
+    dashboard_namespace: str
+    dashboard_labels: Mapping[str, str]  # what Grafana's sidecar selects ConfigMaps by
+
+
+def flux_pod_monitor(options: MonitoringOptions) -> dict[str, Any]:
     """Scrapes the cluster's Flux controllers on their `http-prom` port (only Running pods:
     prometheus-operator's default filterRunning)."""
     return {
@@ -59,7 +70,7 @@ def flux_pod_monitor(cluster: Cluster) -> dict[str, Any]:
             POD_MONITOR_NAME,
             FLUX_NAMESPACE,
             {
-                **cluster.spec.monitoring.monitor_labels,
+                **options.monitor_labels,
                 "app.kubernetes.io/part-of": "flux",
                 "app.kubernetes.io/component": "monitoring",
             },
@@ -68,7 +79,7 @@ def flux_pod_monitor(cluster: Cluster) -> dict[str, Any]:
             "namespaceSelector": {"matchNames": [FLUX_NAMESPACE]},
             "selector": {
                 "matchExpressions": [
-                    {"key": "app", "operator": "In", "values": cluster.spec.flux.all_components}
+                    {"key": "app", "operator": "In", "values": list(options.controllers)}
                 ]
             },
             "podMetricsEndpoints": [{"port": METRICS_PORT}],
@@ -86,17 +97,16 @@ class DashboardConfigMap:
     data: dict[str, str]  # file name -> dashboard JSON
 
 
-def dashboard_configmaps(cluster: Cluster) -> list[DashboardConfigMap]:
+def dashboard_configmaps(options: MonitoringOptions) -> list[DashboardConfigMap]:
     """One ConfigMap per dashboard (each stays well under the 1 MiB object limit); none when
     grafanaDashboards is false."""
-    monitoring = cluster.spec.monitoring
-    if not monitoring.grafana_dashboards:
+    if not options.dashboards:
         return []
-    labels = {**monitoring.dashboard_label, **MANAGED_BY}
+    labels = {**options.dashboard_labels, **MANAGED_BY}
     return [
         DashboardConfigMap(
             name=f"grafana-dashboard-{file_name.removesuffix('.json')}",
-            namespace=monitoring.namespace,
+            namespace=options.dashboard_namespace,
             labels=labels,
             data={file_name: text},
         )

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from components.builders.controller_role import RoleTrust, controller_role_name, role_arn
 from components.builders.ecr import listing_controllers, pulls
-from components.builders.ecr_cluster import ClusterPulls, Pull, irsa_role_name
+from components.builders.ecr_cluster import ClusterPulls, Pull
 from components.builders.flux import (
     FLUX_REGISTRY,
     READY_TIMEOUT_SECONDS,
@@ -18,12 +19,25 @@ from components.builders.flux import (
     SyncOptions,
 )
 from components.builders.git_access import GitAccessOptions, repository_url
+from components.builders.gitops import (
+    LOCKDOWN_SERVICE_ACCOUNT,
+    AppSourceOptions,
+    ClusterFolderOptions,
+)
+from components.builders.monitoring import MonitoringOptions
 from components.builders.runtime_info import (
     RuntimeInfoOptions,
     registry_host,
+    substitute_from,
     sync_substitution_patch,
 )
-from components.builders.sops import KUSTOMIZE_CONTROLLER, sops_role_name, sync_decryption_patch
+from components.builders.sops import (
+    DECRYPTION,
+    KUSTOMIZE_CONTROLLER,
+    SopsOptions,
+    sync_decryption_patch,
+)
+from components.definition.apps import AppRepository
 from components.definition.cluster import Cluster
 from components.definition.registries import Registry
 from components.definition.types import duration_seconds, partition_of
@@ -51,20 +65,50 @@ def cluster_pulls(cluster: Cluster, registries: Mapping[str, Registry]) -> Clust
     )
 
 
+def role_trust(cluster: Cluster) -> RoleTrust:
+    """Who may assume the cluster's controller roles (spec.aws.workloadIdentity)."""
+    aws = cluster.spec.aws
+    return RoleTrust(
+        workload_identity=aws.workload_identity,
+        account_id=aws.account_id,
+        region=aws.region,
+        partition=partition_of(aws.region),
+        eks_cluster_name=cluster.eks_cluster_name,
+    )
+
+
+def controller_role_names(cluster: Cluster) -> dict[str, str]:
+    """controller -> the name of the AWS role it runs with: kustomize-controller with spec.sops,
+    and the controllers that pull from ECR themselves (source-controller with ociSources,
+    image-reflector-controller)."""
+    controllers = [
+        *listing_controllers(cluster),
+        *([KUSTOMIZE_CONTROLLER] if cluster.spec.sops is not None else []),
+    ]
+    return {c: controller_role_name(cluster.name, c) for c in sorted(controllers)}
+
+
 def controller_identities(cluster: Cluster) -> dict[str, str]:
     """controller -> the ARN of the AWS role it runs with (IAM names a role by account and name,
-    so the ARN is known before the role exists): kustomize-controller with spec.sops, and the
-    controllers that pull from ECR themselves (source-controller with ociSources,
-    image-reflector-controller)."""
-    partition = partition_of(cluster.spec.aws.region)
-    names = {
-        controller: irsa_role_name(cluster.name, controller)
-        for controller in listing_controllers(cluster)
-    }
-    if cluster.spec.sops is not None:
-        names[KUSTOMIZE_CONTROLLER] = sops_role_name(cluster)
-    account = cluster.spec.aws.account_id
-    return {c: f"arn:{partition}:iam::{account}:role/{name}" for c, name in sorted(names.items())}
+    so the ARN is known before the role exists)."""
+    partition, account = partition_of(cluster.spec.aws.region), cluster.spec.aws.account_id
+    return {c: role_arn(partition, account, n) for c, n in controller_role_names(cluster).items()}
+
+
+def sops_options(cluster: Cluster) -> SopsOptions | None:
+    """spec.sops and kustomize-controller's role (None: no spec.sops)."""
+    sops, aws = cluster.spec.sops, cluster.spec.aws
+    if sops is None:
+        return None
+    partition = partition_of(aws.region)
+    name = controller_role_name(cluster.name, KUSTOMIZE_CONTROLLER)
+    return SopsOptions(
+        cluster=cluster.name,
+        account_id=aws.account_id,
+        partition=partition,
+        kms_key_arns=tuple(sops.kms_key_arns),
+        role_arn=role_arn(partition, aws.account_id, name),
+    )
 
 
 def runtime_info_options(
@@ -146,4 +190,55 @@ def operator_options(cluster: Cluster) -> OperatorOptions:
         service_monitor=monitoring.prometheus,
         monitor_labels=dict(monitoring.monitor_labels or {}),
         reporting_interval=monitoring.reporting_interval,
+    )
+
+
+def apps_service_account(cluster: Cluster) -> str | None:
+    """The ServiceAccount the `apps` Kustomization runs as: kustomize-controller's with
+    spec.flux.multitenant (the fleet's own overlay, like the sync), else none (no impersonation)."""
+    return LOCKDOWN_SERVICE_ACCOUNT if cluster.spec.flux.multitenant else None
+
+
+def app_service_account(cluster: Cluster, app: AppRepository) -> str | None:
+    """The ServiceAccount an application repository's Kustomization runs as: the entry's
+    serviceAccountName, else kustomize-controller's with spec.flux.multitenant, else none."""
+    return app.service_account_name or apps_service_account(cluster)
+
+
+def app_source_options(cluster: Cluster, app: AppRepository) -> AppSourceOptions:
+    """An application repository of the cluster (an entry of spec.apps, or one being added)."""
+    access = git_access_options(cluster)
+    return AppSourceOptions(
+        name=app.name,
+        url=repository_url(access, app.owner_or(cluster.spec.git.owner), app.repository),
+        branch=app.branch,
+        path=app.path,
+        interval=app.interval,
+        pull_secret=app.pull_secret,
+        provider=access.provider,
+        service_account=app_service_account(cluster, app),
+        post_build=substitute_from() if cluster.spec.flux.runtime_info is not None else None,
+    )
+
+
+def cluster_folder_options(cluster: Cluster) -> ClusterFolderOptions:
+    """The cluster's folder of flux/clusters/: decrypting with spec.sops, substituting the
+    runtime facts, one file per entry of spec.apps."""
+    return ClusterFolderOptions(
+        environment=cluster.metadata.environment,
+        apps_service_account=apps_service_account(cluster),
+        decryption=DECRYPTION if cluster.spec.sops is not None else None,
+        post_build=substitute_from() if cluster.spec.flux.runtime_info is not None else None,
+        apps=tuple(app_source_options(cluster, app) for app in cluster.spec.apps),
+    )
+
+
+def monitoring_options(cluster: Cluster) -> MonitoringOptions:
+    monitoring = cluster.spec.monitoring
+    return MonitoringOptions(
+        controllers=tuple(cluster.spec.flux.all_components),
+        monitor_labels=dict(monitoring.monitor_labels),
+        dashboards=monitoring.grafana_dashboards,
+        dashboard_namespace=monitoring.namespace,
+        dashboard_labels=dict(monitoring.dashboard_label),
     )

@@ -8,15 +8,13 @@ the plan).
 
 from __future__ import annotations
 
-from components.definition.cluster import Cluster
-
 PATCH_FORCE_ANNOTATION = "pulumi.com/patchForce"
 
 
-def upsert_existing_objects(cluster: Cluster) -> bool | None:
+def upsert_existing_objects(adopt: bool) -> bool | None:
     """The cluster provider's `upsertExistingObjects`: on while taking over a bootstrapped
     cluster; otherwise left unset (creates fail on an existing object, the provider default)."""
-    return True if cluster.spec.flux.adopt else None
+    return True if adopt else None
 
 
 def adoption_annotations(adopt: bool) -> dict[str, str]:

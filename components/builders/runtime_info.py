@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from components.definition.cluster import Cluster
 from components.definition.flux import role_fact
 from components.definition.registries import Registry
 from components.names import FLUX_NAMESPACE, MANAGED_BY, SYNC_SOURCE_NAME
@@ -20,10 +19,6 @@ RUNTIME_INFO_NAME = "flux-runtime-info"
 # changes, if the ConfigMap carries this label (the operator's Terraform bootstrap sets it too).
 WATCH_LABEL = {"reconcile.fluxcd.io/watch": "Enabled"}
 SUBSTITUTE_FROM = [{"kind": "ConfigMap", "name": RUNTIME_INFO_NAME}]
-
-
-def has_runtime_info(cluster: Cluster) -> bool:
-    return cluster.spec.flux.runtime_info is not None
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from components.builders.ecr_cluster import irsa_role_name
 from components.builders.iam import POLICY_VERSION, provider_set
-from components.definition.cluster import Cluster
 from components.definition.sops import key_account
-from components.definition.types import partition_of
 from components.names import SYNC_SOURCE_NAME
 
 KUSTOMIZE_CONTROLLER = "kustomize-controller"
@@ -23,19 +22,19 @@ DECRYPTION = {
 }  # the Kustomization's spec.decryption (an AWS identity, no Secret)
 
 
-def sops_role_name(cluster: Cluster) -> str:
-    return irsa_role_name(cluster.name, KUSTOMIZE_CONTROLLER)
+@dataclass(frozen=True)
+class SopsOptions:
+    """spec.sops, and the role kustomize-controller decrypts with (builders/options.py)."""
+
+    cluster: str  # its name: the Sid of its key policy statements
+    account_id: str
+    partition: str
+    kms_key_arns: Sequence[str]
+    role_arn: str  # kustomize-controller's role
 
 
-def sops_role_arn(cluster: Cluster) -> str:
-    """The role's ARN, known before it exists (IAM names it by account and name)."""
-    partition = partition_of(cluster.spec.aws.region)
-    return f"arn:{partition}:iam::{cluster.spec.aws.account_id}:role/{sops_role_name(cluster)}"
-
-
-def decrypt_permissions(cluster: Cluster) -> dict[str, Any]:
+def decrypt_permissions(options: SopsOptions) -> dict[str, Any]:
     """kustomize-controller's inline policy: exactly decrypt and describe, on exactly the keys."""
-    assert cluster.spec.sops is not None
     return {
         "Version": POLICY_VERSION,
         "Statement": [
@@ -43,7 +42,7 @@ def decrypt_permissions(cluster: Cluster) -> dict[str, Any]:
                 "Sid": "SopsDecrypt",
                 "Effect": "Allow",
                 "Action": provider_set(DECRYPT_ACTIONS),
-                "Resource": provider_set(cluster.spec.sops.kms_key_arns),
+                "Resource": provider_set(options.kms_key_arns),
             }
         ],
     }
@@ -58,19 +57,18 @@ def sync_decryption_patch() -> dict[str, Any]:
     }
 
 
-def key_policy_sid(cluster: Cluster) -> str:
+def key_policy_sid(name: str) -> str:
     """The Sid of the cluster's statement in a key policy: one per cluster, so clusters sharing a
     key add one statement each (KMS refuses a duplicate Sid). Alphanumeric, like every Sid here:
     FluxSops + the name in CamelCase, and a hash of it when a '-' not followed by a letter makes
     CamelCase ambiguous (a-1 and a1 would both be A1)."""
-    name = cluster.name
     sid = "FluxSops" + "".join(part[:1].upper() + part[1:] for part in name.split("-"))
     if re.search(r"-(?![a-z])", name):
         sid += hashlib.sha256(name.encode()).hexdigest()[:8]
     return sid
 
 
-def foreign_key_policy_statements(cluster: Cluster) -> dict[str, dict[str, Any]]:
+def foreign_key_policy_statements(options: SopsOptions | None) -> dict[str, dict[str, Any]]:
     """Key ARN -> the statement its owner adds to the key policy, for each key in another
     account than the cluster's (a key policy must allow a principal of another account; in a key
     policy, Resource "*" is the key itself).
@@ -82,18 +80,17 @@ def foreign_key_policy_statements(cluster: Cluster) -> dict[str, dict[str, Any]]
     silently stop matching. The condition compares ARNs, which a re-created role keeps. The
     account's identity policy (decrypt_permissions) still has to allow the role: a root
     principal delegates to the account, it grants no one by itself."""
-    if cluster.spec.sops is None:
+    if options is None:
         return {}
-    partition = partition_of(cluster.spec.aws.region)
     return {
         arn: {
-            "Sid": key_policy_sid(cluster),
+            "Sid": key_policy_sid(options.cluster),
             "Effect": "Allow",
-            "Principal": {"AWS": f"arn:{partition}:iam::{cluster.spec.aws.account_id}:root"},
+            "Principal": {"AWS": f"arn:{options.partition}:iam::{options.account_id}:root"},
             "Action": list(DECRYPT_ACTIONS),
             "Resource": "*",
-            "Condition": {"ArnEquals": {"aws:PrincipalArn": sops_role_arn(cluster)}},
+            "Condition": {"ArnEquals": {"aws:PrincipalArn": options.role_arn}},
         }
-        for arn in cluster.spec.sops.kms_key_arns
-        if key_account(arn) != cluster.spec.aws.account_id
+        for arn in options.kms_key_arns
+        if key_account(arn) != options.account_id
     }

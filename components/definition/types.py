@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import difflib
 import re
+from dataclasses import dataclass
 from functools import cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import re2
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
+from pydantic.fields import FieldInfo
 
 from components.names import DATA_DIR
 from components.problems import show
@@ -25,17 +27,60 @@ def aws_regions() -> tuple[str, ...]:
     return tuple(line.strip() for line in lines if line.strip() and not line.startswith("#"))
 
 
-PATTERN_HINTS: dict[str, str] = {}
+@dataclass(frozen=True)
+class PatternHint:
+    """A pattern's phrase for error messages, kept in its own Field's metadata (pydantic ignores
+    an object it does not know there; the JSON Schema is unchanged), so that declaring a field
+    fills no table: `pattern_hints` reads them back from the models."""
+
+    hint: str
 
 
 def pattern(regex: str, hint: str, **field: Any) -> Any:
     """A pydantic Field matching `regex`, whose errors say "expected <hint>"."""
-    PATTERN_HINTS[regex] = hint
-    return Field(pattern=regex, description=field.pop("description", hint), **field)
+    info = Field(pattern=regex, description=field.pop("description", hint), **field)
+    info.metadata.append(PatternHint(hint))
+    return info
 
 
-def describe_pattern(regex: str) -> str:
-    return PATTERN_HINTS.get(regex, f"a value matching {regex}")
+def _field_hints(info: FieldInfo) -> dict[str, str]:
+    """A field's patterns and their hints (several when Annotated types are nested: in order)."""
+    regexes = [
+        r for r in (getattr(m, "pattern", None) for m in info.metadata) if isinstance(r, str)
+    ]
+    hints = [m.hint for m in info.metadata if isinstance(m, PatternHint)]
+    return dict(zip(regexes, hints, strict=False))
+
+
+def _type_hints(annotation: Any, seen: set[type]) -> dict[str, str]:
+    """The pattern hints of the fields of `annotation`: a model, or any type built of models
+    and Annotated types (lists, mappings, unions)."""
+    out: dict[str, str] = {}
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if annotation in seen:
+            return out
+        seen.add(annotation)
+        for info in annotation.model_fields.values():
+            out.update(_field_hints(info))
+            out.update(_type_hints(info.annotation, seen))
+        return out
+    if get_origin(annotation) is Annotated:
+        for item in get_args(annotation)[1:]:
+            if isinstance(item, FieldInfo):
+                out.update(_field_hints(item))
+    for arg in get_args(annotation):
+        out.update(_type_hints(arg, seen))
+    return out
+
+
+@cache
+def pattern_hints(model: type[BaseModel]) -> dict[str, str]:
+    """regex -> its hint, for every pattern of `model` and the models it holds."""
+    return _type_hints(model, set())
+
+
+def describe_pattern(regex: str, model: type[BaseModel]) -> str:
+    return pattern_hints(model).get(regex, f"a value matching {regex}")
 
 
 # A regular expression Flux or kustomize evaluates is Go's regexp: RE2 syntax, checked with RE2

@@ -74,7 +74,7 @@ def _message(model: type[BaseModel], err: Any) -> str:
         hint = f", did you mean {close[0]}?" if close else ""
         return f"unknown field{hint} (expected one of {', '.join(allowed)})"
     if kind == "string_pattern_mismatch":
-        text = f"expected {describe_pattern(ctx.get('pattern', ''))}, got {got}"
+        text = f"expected {describe_pattern(ctx.get('pattern', ''), model)}, got {got}"
         return text
     if kind in ("string_type", "str_type"):
         desc = _description(model, loc) or "a string"

@@ -16,12 +16,14 @@ from typing import cast
 import pulumi
 
 from components.forkmap import can_fork, chunks, cores
-from components.loading.fleet import Fleet
+from components.loading.fleet import Fleet, load_fleet
 from components.names import REGISTRIES_STACK
+from components.plan import workers
 from components.plan.result import StackPlan
 from components.plan.runner import plan_stack
-from components.stack import program
 
+# The fork server's preload: importing it loads the modules (by name: importing it here would).
+PRELOAD = "components.plan.preload"
 # Stacks a worker is sent at a time: small chunks keep both workers busy to the end, each chunk
 # costs a round trip.
 MAX_CHUNK = 8
@@ -32,31 +34,35 @@ STACKS_PER_SERVER_WORKER = 8
 
 
 def _worker_context() -> multiprocessing.context.BaseContext:
-    """How workers start, each with WORKER_MODULES loaded once and for all:
+    """How workers start, each with the modules of plan/workers.py loaded once and for all:
 
     - forked from this process, once it has loaded them, when it runs a single thread (the CLI:
       the offline plan never opens a gRPC channel, and each stack joins its threads), which
       saves starting another interpreter;
     - otherwise (a test runner's threads, say) forked from a fresh server process that loaded
-      them (plan/workers.py): `fork` of a process with threads running is not safe, with gRPC's
-      least of all.
+      them (its preload, plan/preload.py): `fork` of a process with threads running is not
+      safe, with gRPC's least of all.
     """
-    from components.plan import workers  # importing it loads the modules
-
     if can_fork():
+        workers.load()
         sys.stdout.flush()  # or each worker would write what is buffered again
         sys.stderr.flush()
         return multiprocessing.get_context("fork")
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([workers.__name__])
+    context.set_forkserver_preload([PRELOAD])
     return context
 
 
-def _start_worker(project_dir: Path, stacks: list[str]) -> None:
-    from components.plan import workers  # loaded already, by the process it was forked from
+# A worker process's fleet: set once by its initializer, handed to each stack it plans.
+_worker_fleet: Fleet | None = None
 
-    workers.load()
-    program.fleet(project_dir, stacks)  # the definitions, read once (or inherited) per worker
+
+def _start_worker(project_dir: Path, stacks: list[str], fleet: Fleet | None) -> None:
+    """`fleet`: the parent's, when the worker is forked from it (inherited, not copied); else
+    the worker reads the definitions once for all the stacks it plans."""
+    global _worker_fleet
+    workers.load()  # loaded already, by the process it was forked from
+    _worker_fleet = fleet if fleet is not None else load_fleet(project_dir, stacks)
 
 
 def _plan_chunk(project_dir: Path, stacks: list[str]) -> list[StackPlan | pulumi.RunError]:
@@ -65,7 +71,7 @@ def _plan_chunk(project_dir: Path, stacks: list[str]) -> list[StackPlan | pulumi
     out: list[StackPlan | pulumi.RunError] = []
     for stack in stacks:
         try:
-            out.append(plan_stack(project_dir, stack))
+            out.append(plan_stack(project_dir, stack, _worker_fleet))
         except pulumi.RunError as exc:
             out.append(exc)
     return out
@@ -89,17 +95,15 @@ def plan_stacks(
     """
     report = progress or (lambda done, total: None)
     project_dir = project_dir.resolve()
-    if fleet is not None:
-        program.fleet.remember(fleet)  # forked workers inherit it too
     if jobs is None:
         jobs = cores() if can_fork() else len(stacks) // STACKS_PER_SERVER_WORKER
         jobs = min(jobs, cores())
     jobs = min(jobs, len(stacks))
     if jobs <= 1:
-        program.fleet(project_dir, stacks)  # read once for them all, unless handed over
+        fleet = fleet or load_fleet(project_dir, stacks)  # read once for them all
         serial: list[StackPlan] = []
         for stack in stacks:
-            serial.append(plan_stack(project_dir, stack))
+            serial.append(plan_stack(project_dir, stack, fleet))
             report(len(serial), len(stacks))
         return serial
     # The registries stack grows with the fleet (a second or more for hundreds of clusters):
@@ -107,11 +111,14 @@ def plan_stacks(
     queue = sorted(range(len(stacks)), key=lambda i: stacks[i] != REGISTRIES_STACK)
     parts = [[queue[i] for i in part] for part in chunks(len(queue), jobs, MAX_CHUNK)]
     results: list[StackPlan | pulumi.RunError | None] = [None] * len(stacks)
+    context = _worker_context()
+    # Forked workers inherit the parent's fleet; a fork server's would each receive a copy.
+    handed = fleet if context.get_start_method() == "fork" else None
     with ProcessPoolExecutor(
         jobs,
-        mp_context=_worker_context(),
+        mp_context=context,
         initializer=_start_worker,
-        initargs=(project_dir, list(stacks)),
+        initargs=(project_dir, list(stacks), handed),
     ) as pool:
         names = [[stacks[i] for i in part] for part in parts]
         done = pool.map(_plan_chunk, repeat(project_dir), names)

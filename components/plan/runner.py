@@ -23,10 +23,12 @@ from typing import Any
 import pulumi
 from pulumi.runtime.stack import run_pulumi_func
 
+from components.loading.fleet import Fleet
 from components.loading.stack_files import StackConfig, read_stack_file
 from components.names import PROJECT
 from components.plan.mocks import PlanMocks, RecordingMonitor
 from components.plan.result import UNKNOWN, Registration, Secret, StackPlan, provider_urn
+from components.stack import program
 
 # What plan_stack raises when the program refuses a stack (its message: one line per problem).
 RunError = pulumi.RunError
@@ -76,15 +78,16 @@ def _without_config_from_environment() -> Iterator[None]:
         os.environ.update(hidden)
 
 
-def _run(project_dir: Path, stack: str, main: Path) -> StackPlan:
-    with _without_config_from_environment():
+def _run(project_dir: Path, stack: str, main: Path, fleet: Fleet | None) -> StackPlan:
+    # In this stack's own context (plan_stack): the fleet handed over ends with it.
+    program.HANDED_FLEET.set(fleet)
+    with _without_config_from_environment(), without_source_positions():
         return _run_stack(project_dir, stack, main)
 
 
 def _run_stack(project_dir: Path, stack: str, main: Path) -> StackPlan:
     # Before any runtime state: a refused stack file must leave none behind for the next stack.
     config, secret_keys = stack_config(project_dir, stack)
-    _without_source_positions()
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     # Pulumi's mocks answer in the loop's executor threads, each wanting an event loop of its
@@ -126,13 +129,15 @@ def _run_stack(project_dir: Path, stack: str, main: Path) -> StackPlan:
         asyncio.set_event_loop(None)
 
 
-def plan_stack(project_dir: Path, stack: str) -> StackPlan:
-    """Run __main__.py of `project_dir` as stack `stack` under the mock runtime.
+def plan_stack(project_dir: Path, stack: str, fleet: Fleet | None = None) -> StackPlan:
+    """Run __main__.py of `project_dir` as stack `stack` under the mock runtime. `fleet`: the
+    definitions read already (load_fleet), which the program then takes instead of reading them
+    (when they answer for the stack).
 
     Raises pulumi.RunError for invalid definitions (the program's own message).
     """
     main = project_dir / "__main__.py"
-    return contextvars.Context().run(_run, project_dir.resolve(), stack, main)
+    return contextvars.Context().run(_run, project_dir.resolve(), stack, main, fleet)
 
 
 def order(registrations: list[Registration]) -> list[Registration]:
@@ -156,13 +161,22 @@ def order(registrations: list[Registration]) -> list[Registration]:
     return out
 
 
-def _without_source_positions() -> None:
+@contextmanager
+def without_source_positions() -> Iterator[None]:
     """Pulumi walks the Python stack of every resource registration to tell the engine where
     in the program it was made (about a tenth of a plan's time). The recording monitor never
-    reads it: the offline plan skips the walk. Applies to this process, which imports this
-    module only to plan offline, and applies it when a plan runs; `pulumi up` never imports it."""
+    reads it: while a plan runs, the walk is replaced by an empty trace, and Pulumi's own
+    function is put back after it (also when the plan fails), so nothing else in the process
+    sees the change. Inside another plan's block (already replaced) it leaves it alone."""
     from pulumi.runtime import resource
     from pulumi.runtime.proto import source_pb2
 
-    if hasattr(resource, "_get_stack_trace"):  # a private function: skip if it ever goes
-        resource._get_stack_trace = source_pb2.StackTrace
+    saved = getattr(resource, "_get_stack_trace", None)  # private: skip if it ever goes
+    if saved is None or saved is source_pb2.StackTrace:
+        yield
+        return
+    resource._get_stack_trace = source_pb2.StackTrace
+    try:
+        yield
+    finally:
+        resource._get_stack_trace = saved

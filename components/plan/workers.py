@@ -1,6 +1,6 @@
-"""The modules a plan needs, loaded once: importing this module loads them. The parent of forked
-workers imports it before forking; otherwise the fork server imports it (parallel.py names it as
-the server's preload), and its workers fork from the server.
+"""The modules a plan needs, loaded once by `load()`: the parent of forked workers calls it before
+forking; otherwise the fork server does (its preload, plan/preload.py), and its workers fork from
+the server. Importing this module does nothing else.
 """
 
 from __future__ import annotations
@@ -34,6 +34,3 @@ def load() -> None:
         parts = name.split(".")
         for i in range(1, len(parts) + 1):  # pulumi_kubernetes.core, then .core.v1
             getattr(importlib.import_module(".".join(parts[:i])), "__all__", None)
-
-
-load()

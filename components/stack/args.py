@@ -1,207 +1,62 @@
-"""What each component is given: plain dataclasses the program builds from a validated definition
-(and the stack's config), so that a component registers resources and decides nothing."""
+"""The thin translator from a validated definition (and the stack's config) to the components'
+Args: each Args class lives beside its component (stack/<component>.py) and holds data only; the
+builders' option objects come from builders/options.py, so that a component registers resources
+and decides nothing."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
 
 import pulumi
 
 from components.builders.alerts import SlackCredential, slack_alert, slack_provider
+from components.builders.controller_role import controller_role_name
 from components.builders.ecr import listing_controllers, pulls
-from components.builders.ecr_cluster import (
-    irsa_permissions,
-    irsa_role_name,
-    irsa_trust_policy,
-    node_policy_name,
-    node_pull_policy,
-    pod_identity_trust_policy,
-)
+from components.builders.ecr_cluster import irsa_permissions, node_policy_name, node_pull_policy
 from components.builders.eks import access_policy_arn
-from components.builders.flux import (
-    OPERATOR_CHART,
-    READY_TIMEOUT_SECONDS,
-    FluxOptions,
-    flux_instance,
-    operator_values,
-)
-from components.builders.monitoring import (
-    DashboardConfigMap,
-    dashboard_configmaps,
-    flux_pod_monitor,
-)
+from components.builders.flux import OPERATOR_CHART, operator_values
+from components.builders.monitoring import dashboard_configmaps, flux_pod_monitor
 from components.builders.options import (
     cluster_pulls,
     flux_options,
+    monitoring_options,
     operator_options,
+    role_trust,
     runtime_info_options,
+    sops_options,
 )
 from components.builders.recovery import adoption_annotations, upsert_existing_objects
-from components.builders.runtime_info import (
-    RuntimeInfoOptions,
-    runtime_info_configmap,
-    runtime_info_data,
-)
 from components.builders.sops import (
     KUSTOMIZE_CONTROLLER,
     decrypt_permissions,
     foreign_key_policy_statements,
-    sops_role_name,
 )
 from components.definition.cluster import Cluster
 from components.definition.registries import Registry, partition_of
 from components.names import FLUX_NAMESPACE, FLUX_SECRET_NAME
-
-
-@dataclass(frozen=True)
-class EksConnectionArgs:
-    account_id: str
-    region: str
-    role_arn: str | None
-    eks_cluster_name: str
-    upsert_existing_objects: bool | None  # spec.flux.adopt: creates of existing objects update
-    # spec.aws.accessEntry: (principal ARN, access policy ARN), made before any Kubernetes object
-    access_entry: tuple[str, str] | None = None
-
-
-@dataclass(frozen=True)
-class ControllerRoleArgs:
-    controller: str
-    role_name: str
-    # IRSA: the trust policy for the cluster's OIDC issuer URL; Pod Identity: the trust policy
-    trust_policy: Callable[[str], dict[str, Any]] | dict[str, Any]
-    permissions: dict[str, Any]
-    purpose: str = "pulls from ECR"  # in the role's description
-    policy_name: str = "ecr-pull"  # of the inline policy
-    policy_suffix: str = "pull"  # of its resource name
-
-
-@dataclass(frozen=True)
-class EcrAccessArgs:
-    cluster: str
-    eks_cluster_name: str
-    node_policy_name: str
-    node_policy: dict[str, Any]
-    node_role_names: Sequence[str]  # none: no node policy
-    roles: Sequence[ControllerRoleArgs]
-
-
-@dataclass(frozen=True)
-class SopsAccessArgs:
-    cluster: str
-    eks_cluster_name: str
-    role: ControllerRoleArgs  # kustomize-controller's: decrypt with the KMS keys
-
-
-@dataclass(frozen=True)
-class DeployKeyArgs:
-    cluster: str
-    purpose: str  # "fleet" or an application repository's name, for the title
-    repository: str
-    algorithm: str
-    rotation: int
-    read_only: bool
-    secret_name: str
-    namespace: str
-    adopt: bool = False  # the Secret exists (flux bootstrap's): its create takes it over
-
-
-@dataclass(frozen=True)
-class GithubAppArgs:
-    """spec.git.auth githubApp: the App's credentials, by stack config key. Stack config values
-    (Pulumi secrets) win; else spec.git.githubApp's: the IDs, and where in AWS the private key
-    is (read by the component with the cluster's AWS provider)."""
-
-    config: Mapping[str, pulumi.Output[str]]
-    defined: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class AppKeyArgs:
-    name: str
-    owner: str
-    key: DeployKeyArgs
-
-
-@dataclass(frozen=True)
-class FluxArgs:
-    version: str
-    operator_chart: str
-    operator_version: str
-    operator_values: dict[str, Any]
-    # The FluxInstance, given the IRSA role ARNs of the controllers (known once the roles exist).
-    instance: Callable[[Mapping[str, str]], dict[str, Any]]
-    ready_timeout_seconds: int = READY_TIMEOUT_SECONDS
-    # spec.flux.runtimeInfo: the ConfigMap flux-runtime-info, given the EKS OIDC issuer
-    runtime_info: Callable[[str], dict[str, Any]] | None = None
-
-
-@dataclass(frozen=True)
-class SlackAlertArgs:
-    route: str | None  # None: spec.alerts.slack; else the route's name (in the resource names)
-    provider: dict[str, Any]
-    alert: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class SlackArgs:
-    credential: SlackCredential
-    # from stack config: only ever a Pulumi secret; None: read from AWS (credential.source)
-    value: pulumi.Output[str] | None
-    channel: str | None  # of spec.alerts.slack, when it is on
-    alerts: Sequence[SlackAlertArgs]
-
-
-@dataclass(frozen=True)
-class ObservabilityArgs:
-    slack: SlackArgs | None
-    pod_monitor: dict[str, Any] | None
-    dashboards: Sequence[DashboardConfigMap]
-
-
-@dataclass(frozen=True)
-class FluxClusterArgs:
-    name: str
-    eks: EksConnectionArgs
-    ecr: EcrAccessArgs | None  # None: the cluster pulls nothing from ECR
-    sops: SopsAccessArgs | None  # None: no spec.sops
-    namespace_labels: dict[str, str]
-    namespace_annotations: dict[str, str]
-    fleet_owner: str
-    fleet_key: DeployKeyArgs | None  # None: the GitHub App's Secret instead
-    github_app: GithubAppArgs | None  # every Secret holds the App's credentials instead of a key
-    app_keys: Sequence[AppKeyArgs]
-    flux: FluxArgs
-    observability: ObservabilityArgs
-    outputs: dict[str, Any] = field(default_factory=dict)  # the plain ones
-
-
-def _trust(cluster: Cluster, controller: str) -> Callable[[str], dict[str, Any]] | dict[str, Any]:
-    """The trust policy of a controller's role (IRSA: for the OIDC issuer, known at apply)."""
-    account, partition = cluster.spec.aws.account_id, partition_of(cluster.spec.aws.region)
-    if cluster.spec.aws.workload_identity == "podIdentity":
-        return pod_identity_trust_policy(
-            account, cluster.spec.aws.region, cluster.eks_cluster_name, controller, partition
-        )
-    return functools.partial(
-        irsa_trust_policy, account_id=account, controller=controller, partition=partition
-    )
+from components.stack.aws_secret import GithubAppArgs
+from components.stack.cluster import AppKeyArgs, FluxClusterArgs
+from components.stack.controller_role import ControllerRoleArgs
+from components.stack.deploy_key import DeployKeyArgs
+from components.stack.ecr_access import EcrAccessArgs
+from components.stack.eks import EksConnectionArgs
+from components.stack.flux import FluxArgs
+from components.stack.observability import ObservabilityArgs, SlackAlertArgs, SlackArgs
+from components.stack.sops_access import SopsAccessArgs
 
 
 def _sops_args(cluster: Cluster) -> SopsAccessArgs | None:
-    if cluster.spec.sops is None:
+    sops = sops_options(cluster)
+    if sops is None:
         return None
     return SopsAccessArgs(
         cluster=cluster.name,
         eks_cluster_name=cluster.eks_cluster_name,
         role=ControllerRoleArgs(
             controller=KUSTOMIZE_CONTROLLER,
-            role_name=sops_role_name(cluster),
-            trust_policy=_trust(cluster, KUSTOMIZE_CONTROLLER),
-            permissions=decrypt_permissions(cluster),
+            role_name=controller_role_name(cluster.name, KUSTOMIZE_CONTROLLER),
+            trust=role_trust(cluster),
+            permissions=decrypt_permissions(sops),
             purpose="decrypts SOPS secrets",
             policy_name="sops-decrypt",
             policy_suffix="decrypt",
@@ -222,8 +77,8 @@ def _ecr_args(cluster: Cluster, registries: Mapping[str, Registry]) -> EcrAccess
         roles=[
             ControllerRoleArgs(
                 controller=controller,
-                role_name=irsa_role_name(cluster.name, controller),
-                trust_policy=_trust(cluster, controller),
+                role_name=controller_role_name(cluster.name, controller),
+                trust=role_trust(cluster),
                 permissions=irsa_permissions(pulled, controller),
             )
             for controller in listing_controllers(cluster)
@@ -264,8 +119,8 @@ def cluster_args(
     registries and the Slack credential read from stack config (None: alerts are off)."""
     spec, name = cluster.spec, cluster.name
     flux = flux_options(cluster)
-    runtime_info = runtime_info_options(cluster, registries)
-    foreign = foreign_key_policy_statements(cluster)
+    foreign = foreign_key_policy_statements(sops_options(cluster))
+    monitoring = monitoring_options(cluster)
 
     def key(
         purpose: str, repository: str, secret_name: str, read_only: bool, adopt: bool = False
@@ -289,7 +144,7 @@ def cluster_args(
             region=spec.aws.region,
             role_arn=spec.aws.role_arn,
             eks_cluster_name=cluster.eks_cluster_name,
-            upsert_existing_objects=upsert_existing_objects(cluster),
+            upsert_existing_objects=upsert_existing_objects(spec.flux.adopt),
             access_entry=(
                 (
                     spec.aws.access_entry.principal_arn,
@@ -328,20 +183,16 @@ def cluster_args(
             for app in spec.apps
         ],
         flux=FluxArgs(
-            version=spec.flux.version,
             operator_chart=spec.flux.operator_chart or OPERATOR_CHART,
             operator_version=spec.flux.operator_version,
             operator_values=operator_values(operator_options(cluster)),
-            instance=functools.partial(_instance, flux),
-            ready_timeout_seconds=flux.ready_timeout_seconds,
-            runtime_info=functools.partial(_runtime_info, runtime_info)
-            if runtime_info is not None
-            else None,
+            instance=flux,
+            runtime_info=runtime_info_options(cluster, registries),
         ),
         observability=ObservabilityArgs(
             slack=_slack_args(cluster, slack),
-            pod_monitor=flux_pod_monitor(cluster) if spec.monitoring.prometheus else None,
-            dashboards=dashboard_configmaps(cluster),
+            pod_monitor=flux_pod_monitor(monitoring) if spec.monitoring.prometheus else None,
+            dashboards=dashboard_configmaps(monitoring),
         ),
         outputs={
             "clusterName": name,
@@ -358,11 +209,3 @@ def cluster_args(
             ),
         },
     )
-
-
-def _instance(options: FluxOptions, roles: Mapping[str, str]) -> dict[str, Any]:
-    return flux_instance(options, service_account_roles=roles)
-
-
-def _runtime_info(options: RuntimeInfoOptions, oidc_issuer: str) -> dict[str, Any]:
-    return runtime_info_configmap(runtime_info_data(options, oidc_issuer))

@@ -3,12 +3,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
 import pulumi
 import pulumi_aws as aws
 
 from components.builders.git_access import github_app_secret_string_data
 from components.definition.secrets import SecretSource
-from components.stack.args import GithubAppArgs
+
+
+@dataclass(frozen=True)
+class GithubAppArgs:
+    """spec.git.auth githubApp: the App's credentials, by stack config key. Stack config values
+    (Pulumi secrets) win; else spec.git.githubApp's: the IDs, and where in AWS the private key
+    is (read by the component with the cluster's AWS provider)."""
+
+    config: Mapping[str, pulumi.Output[str]]
+    defined: Mapping[str, Any]
 
 
 def aws_secret(

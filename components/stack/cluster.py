@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import pulumi
@@ -13,20 +14,43 @@ import pulumi_kubernetes as k8s
 
 from components.builders.git_access import GITHUB_APP_SECRET_NAME
 from components.names import FLUX_NAMESPACE, MANAGED_BY, component_type
-from components.stack.args import DeployKeyArgs, FluxClusterArgs
-from components.stack.aws_secret import github_app_secret_data
-from components.stack.deploy_key import DeployKey
-from components.stack.ecr_access import EcrAccess
-from components.stack.eks import EksConnection
-from components.stack.flux import Flux
-from components.stack.observability import Observability
-from components.stack.sops_access import SopsAccess
+from components.stack.aws_secret import GithubAppArgs, github_app_secret_data
+from components.stack.deploy_key import DeployKey, DeployKeyArgs
+from components.stack.ecr_access import EcrAccess, EcrAccessArgs
+from components.stack.eks import EksConnection, EksConnectionArgs
+from components.stack.flux import Flux, FluxArgs
+from components.stack.observability import Observability, ObservabilityArgs
+from components.stack.sops_access import SopsAccess, SopsAccessArgs
 
 # The GitHub provider's credentials, read from the environment of each command by the provider
 # itself (pulumi-github `provider/resources.go`: token defaults to GITHUB_TOKEN; the App's
 # fields to these when an `appAuth` block is present, even empty), never program inputs.
 GITHUB_TOKEN_ENV = "GITHUB_TOKEN"
 GITHUB_APP_ENV = ("GITHUB_APP_ID", "GITHUB_APP_INSTALLATION_ID", "GITHUB_APP_PEM_FILE")
+
+
+@dataclass(frozen=True)
+class AppKeyArgs:
+    name: str
+    owner: str
+    key: DeployKeyArgs
+
+
+@dataclass(frozen=True)
+class FluxClusterArgs:
+    name: str
+    eks: EksConnectionArgs
+    ecr: EcrAccessArgs | None  # None: the cluster pulls nothing from ECR
+    sops: SopsAccessArgs | None  # None: no spec.sops
+    namespace_labels: dict[str, str]
+    namespace_annotations: dict[str, str]
+    fleet_owner: str
+    fleet_key: DeployKeyArgs | None  # None: the GitHub App's Secret instead
+    github_app: GithubAppArgs | None  # every Secret holds the App's credentials instead of a key
+    app_keys: Sequence[AppKeyArgs]
+    flux: FluxArgs
+    observability: ObservabilityArgs
+    outputs: dict[str, Any] = field(default_factory=dict)  # the plain ones
 
 
 @contextmanager

@@ -10,9 +10,20 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.builders.controller_role import RoleTrust, trust_policy
 from components.names import FLUX_NAMESPACE
-from components.stack.args import ControllerRoleArgs
 from components.stack.policy_document import policy_json
+
+
+@dataclass(frozen=True)
+class ControllerRoleArgs:
+    controller: str
+    role_name: str
+    trust: RoleTrust  # who may assume it (IRSA: with the OIDC issuer, read at apply time)
+    permissions: dict[str, Any]
+    purpose: str = "pulls from ECR"  # in the role's description
+    policy_name: str = "ecr-pull"  # of the inline policy
+    policy_suffix: str = "pull"  # of its resource name
 
 
 @dataclass
@@ -41,11 +52,13 @@ def controller_role(
     cluster (`cluster_identity`: EKS deletes its associations with it)."""
     controller = args.controller
     trust: pulumi.Input[Mapping[str, Any]] = (
-        args.trust_policy
-        if isinstance(args.trust_policy, dict)
-        else pulumi.Output.from_input(oidc_issuer).apply(args.trust_policy)
+        trust_policy(args.trust, controller, None)
+        if args.trust.pod_identity
+        else pulumi.Output.from_input(oidc_issuer).apply(
+            lambda issuer: trust_policy(args.trust, controller, issuer)
+        )
     )
-    how = "EKS Pod Identity" if isinstance(args.trust_policy, dict) else "IRSA"
+    how = "EKS Pod Identity" if args.trust.pod_identity else "IRSA"
     role = aws.iam.Role(
         name,
         name=args.role_name,
@@ -60,7 +73,7 @@ def controller_role(
         policy=policy_json(args.permissions, invoke),
         opts=opts,
     )
-    if isinstance(args.trust_policy, dict):  # the association, not an annotation, binds it
+    if args.trust.pod_identity:  # the association, not an annotation, binds it
         association = aws.eks.PodIdentityAssociation(
             f"{name}-pod-identity",
             cluster_name=eks_cluster_name,

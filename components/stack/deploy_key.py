@@ -3,6 +3,7 @@ GitHub App, the Secret alone)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -13,8 +14,20 @@ import pulumi_tls as tls
 from components.builders.git_access import KEY_ALGORITHMS, deploy_key_title, git_secret_string_data
 from components.builders.recovery import adoption_annotations
 from components.names import MANAGED_BY, component_type
-from components.stack.args import DeployKeyArgs
 from components.stack.outputs import secret
+
+
+@dataclass(frozen=True)
+class DeployKeyArgs:
+    cluster: str
+    purpose: str  # "fleet" or an application repository's name, for the title
+    repository: str
+    algorithm: str
+    rotation: int
+    read_only: bool
+    secret_name: str
+    namespace: str
+    adopt: bool = False  # the Secret exists (flux bootstrap's): its create takes it over
 
 
 class DeployKey(pulumi.ComponentResource):

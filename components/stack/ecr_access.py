@@ -8,13 +8,26 @@ reach ECR themselves get a role each (stack/controller_role.py), by IRSA or EKS 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
 import pulumi
 import pulumi_aws as aws
 
 from components.names import component_type
-from components.stack.args import EcrAccessArgs
-from components.stack.controller_role import controller_role
+from components.stack.controller_role import ControllerRoleArgs, controller_role
 from components.stack.policy_document import policy_json
+
+
+@dataclass(frozen=True)
+class EcrAccessArgs:
+    cluster: str
+    eks_cluster_name: str
+    node_policy_name: str
+    node_policy: dict[str, Any]
+    node_role_names: Sequence[str]  # none: no node policy
+    roles: Sequence[ControllerRoleArgs]
 
 
 class EcrAccess(pulumi.ComponentResource):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
@@ -11,9 +12,19 @@ import pulumi_kubernetes as k8s
 from components.builders.eks import kubeconfig
 from components.names import component_type
 from components.stack.access_wait import after_access
-from components.stack.args import EksConnectionArgs
 from components.stack.aws_account import account_provider
 from components.stack.outputs import secret
+
+
+@dataclass(frozen=True)
+class EksConnectionArgs:
+    account_id: str
+    region: str
+    role_arn: str | None
+    eks_cluster_name: str
+    upsert_existing_objects: bool | None  # spec.flux.adopt: creates of existing objects update
+    # spec.aws.accessEntry: (principal ARN, access policy ARN), made before any Kubernetes object
+    access_entry: tuple[str, str] | None = None
 
 
 class EksConnection(pulumi.ComponentResource):

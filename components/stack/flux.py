@@ -3,14 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.builders.flux import READY_TIMEOUT_SECONDS
+from components.builders.flux import READY_TIMEOUT_SECONDS, FluxOptions, flux_instance
+from components.builders.runtime_info import (
+    RuntimeInfoOptions,
+    runtime_info_configmap,
+    runtime_info_data,
+)
 from components.names import FLUX_NAMESPACE, component_type
-from components.stack.args import FluxArgs
+
+
+@dataclass(frozen=True)
+class FluxArgs:
+    operator_chart: str
+    operator_version: str
+    operator_values: dict[str, Any]
+    # The FluxInstance's options: the component builds it, adding the controllers' IRSA role
+    # ARNs once the roles exist (builders/flux.py, flux_instance).
+    instance: FluxOptions
+    # spec.flux.runtimeInfo: the ConfigMap flux-runtime-info, built once the EKS OIDC issuer is
+    # known (builders/runtime_info.py); None: off
+    runtime_info: RuntimeInfoOptions | None = None
 
 
 class Flux(pulumi.ComponentResource):
@@ -53,23 +71,26 @@ class Flux(pulumi.ComponentResource):
         self.runtime_info: k8s.core.v1.ConfigMap | None = None
         if args.runtime_info is not None:
             assert oidc_issuer is not None
-            render = args.runtime_info
-            configmap = pulumi.Output.from_input(oidc_issuer).apply(render)
+            facts = args.runtime_info
+            data = pulumi.Output.from_input(oidc_issuer).apply(
+                lambda issuer: runtime_info_data(facts, issuer)
+            )
             self.runtime_info = k8s.core.v1.ConfigMap(
                 f"{name}-runtime-info",
-                metadata=render("")["metadata"],  # the data alone waits for the issuer
-                data=configmap.apply(lambda c: c["data"]),
+                # the data alone waits for the issuer
+                metadata=runtime_info_configmap({})["metadata"],
+                data=data,
                 opts=pulumi.ResourceOptions(
                     parent=self, provider=k8s_provider, depends_on=[namespace]
                 ),
             )
             before = [*before, self.runtime_info]
-        timeout = args.ready_timeout_seconds
-        desired = args.instance({})
+        timeout = args.instance.ready_timeout_seconds
+        desired = flux_instance(args.instance)
         spec: pulumi.Input[dict[str, Any]] = desired["spec"]
         if service_account_roles:  # IRSA role ARNs (Outputs): patched onto the ServiceAccounts
             spec = pulumi.Output.all(**service_account_roles).apply(
-                lambda arns: args.instance(arns)["spec"]
+                lambda arns: flux_instance(args.instance, service_account_roles=arns)["spec"]
             )
         self.instance = k8s.apiextensions.CustomResource(
             f"{name}-instance",
@@ -84,4 +105,4 @@ class Flux(pulumi.ComponentResource):
                 custom_timeouts=pulumi.CustomTimeouts(create=f"{timeout}s", update=f"{timeout}s"),
             ),
         )
-        self.register_outputs({"version": args.version})
+        self.register_outputs({"version": args.instance.version})

@@ -2,15 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.builders.alerts import SLACK_SECRET_NAME, slack_secret_string_data
+from components.builders.alerts import SLACK_SECRET_NAME, SlackCredential, slack_secret_string_data
+from components.builders.monitoring import DashboardConfigMap
 from components.names import FLUX_NAMESPACE, MANAGED_BY, component_type
-from components.stack.args import ObservabilityArgs
 from components.stack.aws_secret import aws_secret
+
+
+@dataclass(frozen=True)
+class SlackAlertArgs:
+    route: str | None  # None: spec.alerts.slack; else the route's name (in the resource names)
+    provider: dict[str, Any]
+    alert: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SlackArgs:
+    credential: SlackCredential
+    # from stack config: only ever a Pulumi secret; None: read from AWS (credential.source)
+    value: pulumi.Output[str] | None
+    channel: str | None  # of spec.alerts.slack, when it is on
+    alerts: Sequence[SlackAlertArgs]
+
+
+@dataclass(frozen=True)
+class ObservabilityArgs:
+    slack: SlackArgs | None
+    pod_monitor: dict[str, Any] | None
+    dashboards: Sequence[DashboardConfigMap]
 
 
 def _custom_resource(

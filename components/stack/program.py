@@ -1,12 +1,13 @@
 """What __main__.py calls: shared by `pulumi up` and `fluxfleet plan` (one code path).
 
-The program reads the definitions and the stack config; the components are handed args objects
-(stack/args.py) built from them.
+The program reads the definitions (or takes those the offline plan read: `read_fleet`) and the
+stack config; the components are handed args objects (stack/args.py) built from them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -24,67 +25,47 @@ from components.builders.git_access import (
     github_app_problem,
 )
 from components.definition.cluster import Cluster
-from components.definition.registries import Registry
 from components.loading.fleet import Fleet, load_fleet
-from components.names import CONFIG_NAMESPACE
+from components.names import CONFIG_NAMESPACE, REGISTRIES_STACK
 from components.problems import DefinitionError
-from components.stack.args import FluxClusterArgs, GithubAppArgs, cluster_args
+from components.stack.args import cluster_args
+from components.stack.aws_secret import GithubAppArgs
+from components.stack.cluster import FluxClusterArgs
+
+# The fleet the offline plan read already, handed to the program of the stack it plans
+# (plan/runner.py sets it in that stack's own context, so nothing outlives the stack); `pulumi up`
+# hands none: the program reads the definitions.
+HANDED_FLEET: ContextVar[Fleet | None] = ContextVar("handed_fleet", default=None)
 
 
-class FleetCache:
-    """The definitions the program reads, once per process: a plan of many stacks reuses them.
-
-    A cluster stack reads what its own checks need (load_fleet's `only`: its file, and the
-    others only as far as needed to know none defines the same EKS cluster), so its cost hardly
-    grows with the fleet; the registries stack reads the whole fleet. `fluxfleet plan` hands
-    over the fleet it checked the stacks with (`remember`), so it is not read twice.
-    """
-
-    def __init__(self) -> None:
-        self._loaded: dict[Path, Fleet] = {}  # by project folder: the last one read
-
-    def __call__(self, project_dir: Path, stacks: Collection[str] | None = None) -> Fleet:
-        """A fleet that answers for `stacks` (None: the whole fleet) as the whole one would."""
-        project_dir = project_dir.resolve()
-        loaded = self._loaded.get(project_dir)
-        if loaded is None or not loaded.serves(stacks):
-            loaded = load_fleet(project_dir, stacks)
-            self.remember(loaded)
-        return loaded
-
-    def remember(self, loaded: Fleet) -> None:
-        """Use `loaded` from now on (read more recently than what it replaces)."""
-        self._loaded[loaded.project_dir] = loaded
-
-    def cache_clear(self) -> None:
-        self._loaded.clear()
+def read_fleet(project_dir: Path, stack: str) -> Fleet:
+    """The definitions stack `stack` needs. A cluster stack reads what its own checks need
+    (load_fleet's `only`: its file, and the others only as far as needed to know none defines
+    the same EKS cluster), so its cost hardly grows with the fleet; the registries stack reads
+    the whole fleet. A fleet handed over that answers for the stack is used instead."""
+    stacks = None if stack == REGISTRIES_STACK else [stack]
+    handed = HANDED_FLEET.get()
+    if handed is not None and handed.project_dir == project_dir.resolve() and handed.serves(stacks):
+        return handed
+    return load_fleet(project_dir, stacks)
 
 
-fleet = FleetCache()
-
-
-def cluster_definition(project_dir: Path, stack: str) -> Cluster:
+def cluster_definition(fleet: Fleet, stack: str) -> Cluster:
     """The definition of `stack`; invalid or missing stops the program with the same
     one-line-per-problem messages as `fluxfleet validate` (RunError: printed without a trace)."""
     try:
-        return fleet(project_dir, [stack]).cluster(stack)
+        return fleet.cluster(stack)
     except DefinitionError as exc:
         raise pulumi.RunError(str(exc)) from None
 
 
-def fleet_registries(project_dir: Path) -> Fleet:
+def fleet_registries(fleet: Fleet) -> Fleet:
     """The whole fleet for the registries stack, which grants what every cluster pulls: any
     problem in any definition stops it (same messages as `fluxfleet validate`)."""
     try:
-        return fleet(project_dir).registries_stack()
+        return fleet.registries_stack()
     except DefinitionError as exc:
         raise pulumi.RunError(str(exc)) from None
-
-
-def cluster_registries(project_dir: Path, stack: str) -> dict[str, Registry]:
-    """The registries of _registries.yaml, for a cluster stack's side of its ECR pulls (a cluster
-    whose pulls do not check out against them never gets past `cluster_definition`)."""
-    return fleet(project_dir, [stack]).registries
 
 
 def _config_secrets(keys: Iterable[str]) -> dict[str, pulumi.Output[str] | None]:
@@ -124,13 +105,14 @@ def github_app_secret(cluster: Cluster) -> GithubAppArgs | None:
     return GithubAppArgs(config, defined)
 
 
-def flux_cluster(project_dir: Path, stack: str) -> FluxClusterArgs:
+def flux_cluster(fleet: Fleet, stack: str) -> FluxClusterArgs:
     """What the cluster stack `stack` registers: its definition, checked, with the fleet's
-    registries and its stack config."""
-    cluster = cluster_definition(project_dir, stack)
+    registries (a cluster whose pulls do not check out against them never gets past
+    `cluster_definition`) and its stack config."""
+    cluster = cluster_definition(fleet, stack)
     return cluster_args(
         cluster,
-        cluster_registries(project_dir, stack),
+        fleet.registries,
         slack_secret(cluster),
         github_app_secret(cluster),
     )

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_aws as aws
 
 from components.names import component_type
-from components.stack.args import SopsAccessArgs
-from components.stack.controller_role import controller_role
+from components.stack.controller_role import ControllerRoleArgs, controller_role
+
+
+@dataclass(frozen=True)
+class SopsAccessArgs:
+    cluster: str
+    eks_cluster_name: str
+    role: ControllerRoleArgs  # kustomize-controller's: decrypt with the KMS keys
 
 
 class SopsAccess(pulumi.ComponentResource):

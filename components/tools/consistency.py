@@ -27,8 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from components.builders.git_access import GIT_PROVIDER, repository_url
-from components.builders.gitops import app_file, app_service_account, apps_service_account
-from components.builders.options import git_access_options
+from components.builders.gitops import app_file
+from components.builders.options import (
+    app_service_account,
+    apps_service_account,
+    git_access_options,
+)
 from components.definition.cluster import Cluster
 from components.forkmap import fork_map
 from components.loading.files import folder_problem, read_yaml_documents

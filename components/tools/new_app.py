@@ -13,6 +13,7 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from components.builders.gitops import app_file, app_source, cluster_kustomization
+from components.builders.options import app_source_options
 from components.definition.apps import AppRepository
 from components.definition.cluster import Cluster
 from components.loading.files import read_text, read_yaml, yaml_document
@@ -160,7 +161,7 @@ def new_app(project: Path, options: NewApp) -> Written:
         )
     app_path = f"{cluster.git_path}/{app_file(app)}"
     refuse_existing(project, [app_path], "new-app")
-    files = {display: definition, app_path: dump_yaml(app_source(cluster, app))}
+    files = {display: definition, app_path: dump_yaml(app_source(app_source_options(cluster, app)))}
     kustomization = f"{cluster.git_path}/{KUSTOMIZATION}"
     if (project / kustomization).is_file():
         text, problems = read_text(project / kustomization, kustomization, project)

@@ -21,6 +21,7 @@ from typing import Any
 from components.builders.alerts import SLACK_BOT_TOKEN_KEY, SLACK_WEBHOOK_URL_KEY
 from components.builders.git_access import GITHUB_APP_KEYS
 from components.builders.gitops import cluster_files
+from components.builders.options import cluster_folder_options
 from components.definition.cluster import Cluster, GitSpec
 from components.loading.files import yaml_document
 from components.loading.fleet import (
@@ -326,7 +327,10 @@ def new_cluster(project: Path, options: NewCluster) -> Written:
     files = {
         display: definition,
         stack_file(cluster.name): stack_settings(cluster),
-        **{f"{cluster.git_path}/{name}": text for name, text in cluster_files(cluster).items()},
+        **{
+            f"{cluster.git_path}/{name}": text
+            for name, text in cluster_files(cluster_folder_options(cluster)).items()
+        },
     }
     refuse_existing(project, [*files, *_new_cluster_paths(cluster)], "new-cluster")
     written = write(project, files)
