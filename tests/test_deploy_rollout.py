@@ -23,6 +23,7 @@ from kubeserver import World, client_environment, make_tls, serve
 from test_workflows import checkout, run_step, step, workflow
 
 from components.definition.rollout import MAX_WAVES
+from components.loading.fleet import load_fleet
 
 VARS = {
     "PULUMI_BACKEND_URL": "s3://fleet-state",
@@ -141,6 +142,10 @@ def deploy(
     sha = repo.git("rev-parse", "HEAD")
     world, health = clusters or CLUSTERS[-1]
     world.revision = sha
+    for cluster in load_fleet(repo.project).clusters.values():  # every cluster healthy by default
+        world.clusters.setdefault(
+            cluster.eks_cluster_name, (cluster.spec.aws.account_id, "healthy")
+        )
 
     def checkout(with_: dict[str, object], env: dict[str, str], cwd: Path) -> tuple[bool, dict]:
         subprocess.run(["git", "checkout", "-q", sha], cwd=cwd, check=True)
