@@ -408,7 +408,97 @@ def plot(runs: list[Run], floor: float, path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
+# --- fleet scale (issue 26): the offline tools at thousands of clusters, each run once ---------
+
+SCALE_TARGETS = {  # seconds, on 2 cores
+    "validate": 10,
+    "inventory": 10,
+    "affected --all": 10,
+    "rollout": 10,
+    "plan --json (all)": 600,
+}
+SCALE_MEMORY_MB = 2048  # the plan of every stack, every process summed
+
+
+def _git(project: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost", *args],
+        cwd=project,
+        check=True,
+        capture_output=True,
+    )
+
+
+def run_scale(n: int, work: Path, fleet: Path | None, jobs: list[str]) -> dict[str, Any]:
+    """validate, inventory, affected --all, rollout and the plan of every stack (streamed to
+    /dev/null: each stack written as it is done) of a fleet of `n` clusters, each run once, with
+    the load average before each run (the machine is shared: the figures are honest, not best)."""
+    cli = fluxfleet()
+    if fleet is None:
+        print(f"N={n}: generating")
+        fleet = fleetgen.generate(ROOT, work / f"fleet-{n}", n)
+    if not (fleet / ".git").exists():  # affected and rollout compare commits
+        _git(fleet, "init", "-q")
+        _git(fleet, "add", "-A")
+        _git(fleet, "commit", "-qm", "fleet")
+    commands = {
+        "validate": ["validate"],
+        "inventory": ["inventory", "--format", "json"],
+        "affected --all": ["affected", "--all"],
+        "rollout": ["rollout", "--format", "json"],
+        "plan --json (all)": ["plan", "--json", *jobs],
+    }
+    rows = []
+    for what, args in commands.items():
+        load = os.getloadavg()[0]
+        seconds, peak, cpu = measure([*cli, "--project", str(fleet), *args], cwd=ROOT)
+        row = {
+            "what": what,
+            "n": n,
+            "seconds": round(seconds, 2),
+            "peak_mb": round(peak),
+            "cpu_seconds": round(cpu, 2),
+            "load_average_before": round(load, 2),
+            "target_seconds": SCALE_TARGETS[what],
+            "met": seconds <= SCALE_TARGETS[what]
+            and (what != "plan --json (all)" or peak < SCALE_MEMORY_MB),
+        }
+        rows.append(row)
+        print(
+            f"  {what:<20} N={n:<6} {seconds:8.2f} s {peak:6.0f} MB  cpu {cpu:8.2f} s  "
+            f"load {load:.1f}  {'met' if row['met'] else 'NOT met'}"
+        )
+    return {"machine": machine(), "uptime_after": _uptime(), "runs": rows}
+
+
+def _uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+
+
+def scale_main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description="the offline tools at fleet scale (issue 26)")
+    parser.add_argument("--clusters", type=int, required=True)
+    parser.add_argument("--fleet", type=Path, help="a fleet fleetgen wrote (else one is made)")
+    parser.add_argument("--jobs", type=int, help="fluxfleet plan --jobs (default: its own)")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    args = parser.parse_args(argv)
+    print(f"{_uptime()}")
+    work = Path(tempfile.mkdtemp(prefix="fluxfleet-scale-"))
+    try:
+        jobs = ["--jobs", str(args.jobs)] if args.jobs else []
+        result = run_scale(args.clusters, work, args.fleet, jobs)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"scale-{args.clusters}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"{result['uptime_after']}\nwrote {path}")
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["scale"]:  # python benchmarks/bench.py scale --clusters 10000
+        scale_main(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sizes = lambda text: [int(x) for x in text.split(",") if x]  # noqa: E731
     parser.add_argument("--sizes", type=sizes, default=[1, 10, 100, 500], help="plan and validate")

@@ -1,7 +1,9 @@
 """A generated fleet of N realistic clusters, in a copy of the project (for the benchmark).
 
 Each cluster is what a team would write: a definition (accounts, regions and EKS names spread like
-a real fleet, an IAM role for some accounts), ECR pulls from the fleet's registries (names and
+a real fleet, an IAM role for some accounts; staging and production, one canary in 100 in wave 0;
+the fleet's rollout settings in _defaults.yaml), ECR pulls from the fleet's registries (one per
+region, granting the AWS Organization as a fleet of thousands of accounts does; names and
 prefixes, node roles, IRSA for OCI sources and image automation on some), two application
 repositories, Slack alerts (the fleet default, `info` on some) with a placeholder token in the
 stack config, and the Grafana dashboards and Prometheus monitors (the model's defaults). The
@@ -25,7 +27,7 @@ from typing import Any
 from components.builders.gitops import cluster_files
 from components.builders.options import cluster_folder_options
 from components.loading.fleet import load_defaults, validate_cluster_doc
-from components.names import CLUSTERS_DIR, REGISTRIES_FILE, STACKS_DIR, stack_file
+from components.names import CLUSTERS_DIR, DEFAULTS_FILE, REGISTRIES_FILE, STACKS_DIR, stack_file
 from components.tools.cli import _Parser
 from components.tools.scaffold import SCHEMA_LINE, stack_settings
 from components.yamlio import dump_yaml
@@ -36,9 +38,19 @@ PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "k8s-clusters", "stacks", "flux")
 REGIONS = ("eu-west-1", "us-east-1", "eu-central-1", "ap-southeast-2", "us-west-2")
 ENVIRONMENTS = ("production", "staging")  # the overlays of flux/apps/
 CLUSTERS_PER_ACCOUNT = 4
-# A repository policy holds one statement per consuming account (ECR's limit is 10,240
-# characters): a registry serves at most this many accounts.
-ACCOUNTS_PER_REGISTRY = 25
+# A fleet of thousands of accounts grants ECR pulls to its AWS Organization (grantTo:
+# organization), not account by account: one registry per region serves every account.
+ORGANIZATION_ID = "o-benchfleet01"
+# One cluster in this many is a canary (metadata.wave: 0), ahead of staging (wave 1) and
+# production (wave 2): three waves, as a provider rolls a change out.
+CANARY_EVERY = 100
+ROLLOUT = {
+    "maxParallel": 32,
+    "environments": {
+        "staging": {"wave": 1, "review": False},
+        "production": {"wave": 2, "review": True},
+    },
+}
 REPOSITORIES = ["api", "worker", "web", "jobs", "platform/base", "platform/metrics"]
 
 
@@ -54,9 +66,14 @@ def _registry_name(k: int) -> str:
     return f"bench-registry-{k:02d}"
 
 
+def _region(account: int) -> str:
+    return REGIONS[account % len(REGIONS)]
+
+
 def registry_count(n: int) -> int:
+    """One registry per region the fleet's accounts are in."""
     accounts = -(-n // CLUSTERS_PER_ACCOUNT)
-    return max(1, -(-accounts // ACCOUNTS_PER_REGISTRY))
+    return min(accounts, len(REGIONS))
 
 
 def registries_document(n: int) -> dict[str, Any]:
@@ -67,9 +84,11 @@ def registries_document(n: int) -> dict[str, Any]:
             {
                 "name": _registry_name(k),
                 "accountId": f"{200000000000 + k * 104729:012d}",
-                "region": REGIONS[k % len(REGIONS)],
+                "region": REGIONS[k],
                 "roleArn": f"arn:aws:iam::{200000000000 + k * 104729:012d}:role/fleet-deployer",
-                "repositories": REPOSITORIES,
+                "organizationId": ORGANIZATION_ID,
+                "grantTo": "organization",
+                "repositories": list(REPOSITORIES),
             }
             for k in range(registry_count(n))
         ],
@@ -83,7 +102,7 @@ def cluster_document(i: int) -> dict[str, Any]:
     account_id = _account_id(account)
     aws: dict[str, Any] = {
         "accountId": account_id,
-        "region": REGIONS[account % len(REGIONS)],
+        "region": _region(account),
         "eksClusterName": f"{name}-eks",
     }
     if account % 2 == 0:
@@ -91,7 +110,7 @@ def cluster_document(i: int) -> dict[str, Any]:
     ecr: dict[str, Any] = {
         "pull": [
             {
-                "registry": _registry_name(account // ACCOUNTS_PER_REGISTRY),
+                "registry": _registry_name(account % len(REGIONS)),
                 "repositories": ["api", "worker", "platform/*"] if i % 3 else ["web", "jobs"],
             }
         ],
@@ -124,12 +143,16 @@ def cluster_document(i: int) -> dict[str, Any]:
     }
     if i % 2:
         spec["alerts"] = {"slack": {"severity": "info"}}
-    return {
-        "apiVersion": "flux-fleet/v1",
-        "kind": "Cluster",
-        "metadata": {"name": name, "environment": ENVIRONMENTS[i % 2]},
-        "spec": spec,
-    }
+    metadata: dict[str, Any] = {"name": name, "environment": ENVIRONMENTS[i % 2]}
+    if i % CANARY_EVERY == 1:
+        metadata["wave"] = 0
+    return {"apiVersion": "flux-fleet/v1", "kind": "Cluster", "metadata": metadata, "spec": spec}
+
+
+def _with_rollout(defaults_text: str) -> str:
+    """_defaults.yaml with the fleet's rollout settings (before its spec)."""
+    rollout = dump_yaml([{"rollout": ROLLOUT}], explicit_start=False)
+    return defaults_text.replace("\nspec:\n", f"\n{rollout}spec:\n", 1)
 
 
 def copy_project(source: Path, dest: Path) -> Path:
@@ -155,6 +178,8 @@ def generate(source: Path, dest: Path, n: int) -> Path:
     (project / CLUSTERS_DIR / REGISTRIES_FILE).write_text(
         f"{SCHEMA_LINE}\n" + dump_yaml([registries_document(n)], explicit_start=False)
     )
+    defaults_file = project / CLUSTERS_DIR / DEFAULTS_FILE
+    defaults_file.write_text(_with_rollout(defaults_file.read_text()))
     defaults, problems = load_defaults(project)
     if problems:
         raise SystemExit("\n".join(str(p) for p in problems))

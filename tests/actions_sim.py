@@ -13,7 +13,11 @@ It also models the rules of GitHub that decide what a run means:
   job failed, even if every job was skipped ("A job that is skipped will report its status as
   Success");
 - a matrix expands to at most 256 jobs (MATRIX_LIMIT): a larger one fails the job, as GitHub
-  refuses the run;
+  refuses the run; a job output holds at most 1 MB (OUTPUT_LIMIT): a larger one fails the job;
+- a job that calls a local reusable workflow (`uses: $/.github/workflows/x.yml`, with `with:`,
+  `secrets:` by name or `inherit`, and a matrix of such calls) runs that workflow's jobs in their
+  own order with its `inputs`, sharing the run's artifacts; the call fails when one of them
+  failed, and its entry (`EntryRun.jobs`) keeps their runs;
 - a job in an environment with required reviewers (`reviewers=`) waits for a review: the jobs of a
   matrix start in batches of `max-parallel`, and each batch that enters such an environment asks
   for its own review (`Runner.approvals`); a rejected review fails the job (`approve=`);
@@ -21,13 +25,17 @@ It also models the rules of GitHub that decide what a run means:
   `github.run_attempt`; the failed jobs (of a matrix, its failed entries) and every job that needs
   them run again; the other jobs are not run again and their outputs are reused.
 
-What it does not do: services, containers, reusable workflows, `continue-on-error`, timeouts,
-concurrency (jobs run one after the other; `max-parallel` only forms the review batches).
+What it does not do: services, containers, outputs of reusable workflows, `continue-on-error`,
+timeouts, concurrency (jobs run one after the other; `max-parallel` only forms the review
+batches). `step_fakes=` replaces named steps by Python (a 10,000-stack run spawns no process
+per stack).
 """
 
 from __future__ import annotations
 
+import copy
 import fnmatch
+import itertools
 import json
 import math
 import os
@@ -284,6 +292,7 @@ def condition(text: Any, context: Mapping[str, Any], status: Callable[[str], boo
 
 
 MATRIX_LIMIT = 256  # "A matrix will generate a maximum of 256 jobs per workflow run."
+OUTPUT_LIMIT = 1024 * 1024  # "Outputs are Unicode strings, and can be a maximum of 1 MB."
 
 # --- running ----------------------------------------------------------------------------------
 
@@ -306,6 +315,8 @@ class EntryRun:
     steps: list[StepRun]
     summary: str = ""
     name: str = ""
+    # a call of a reusable workflow: the called workflow's jobs
+    jobs: dict[str, JobRun] = field(default_factory=dict)
 
     def step(self, name: str) -> StepRun:
         (found,) = [s for s in self.steps if s.name == name]
@@ -323,6 +334,8 @@ class JobRun:
 
 
 Action = Callable[[dict[str, Any], dict[str, str], Path], tuple[bool, dict[str, str]]]
+# A step replaced by Python: (its env, the job's folder) -> (succeeded, its outputs)
+StepFake = Callable[[dict[str, str], Path], tuple[bool, dict[str, str]]]
 
 
 def _read_kv(path: Path) -> dict[str, str]:
@@ -364,6 +377,7 @@ class Runner:
         extra_env: dict[str, str] | None = None,
         reviewers: frozenset[str] = frozenset(),
         approve: Callable[[str, list[dict[str, Any]]], bool] | None = None,
+        step_fakes: dict[str, StepFake] | None = None,
     ) -> None:
         self.repo_root, self.checkout, self.scratch = repo_root, checkout, scratch
         self.doc = YAML(typ="safe", pure=True).load(
@@ -387,7 +401,9 @@ class Runner:
             **(actions or {}),
         }
         self.jobs: dict[str, JobRun] = {}
-        self._count = 0
+        self._counter = itertools.count(1)  # shared with the runs of called workflows
+        self.inputs: dict[str, Any] = {}
+        self.step_fakes = step_fakes or {}
         self.reviewers = reviewers
         self.approve = approve or (lambda job, matrices: True)
         # One (job, the matrix entries of the batch) per review asked for.
@@ -416,6 +432,12 @@ class Runner:
     def _download(self, with_: dict[str, Any], env: dict[str, str], cwd: Path) -> Any:
         dest = cwd / with_["path"]
         dest.mkdir(parents=True, exist_ok=True)
+        if "name" in with_:  # one artifact by name: its files go to `path` itself
+            source = self.artifacts / with_["name"]
+            if not source.is_dir():
+                return False, {}
+            shutil.copytree(source, dest, dirs_exist_ok=True)
+            return True, {}
         for artifact in sorted(self.artifacts.iterdir()):
             if fnmatch.fnmatch(artifact.name, with_.get("pattern", with_.get("name", "*"))):
                 target = dest if with_.get("merge-multiple") else dest / artifact.name
@@ -445,6 +467,9 @@ class Runner:
         failed entries) and every job downstream of them run again, the others keep their result
         and outputs."""
         self.github["run_attempt"] = str(int(self.github["run_attempt"]) + 1)
+        return self._rerun_failed_jobs()
+
+    def _rerun_failed_jobs(self) -> dict[str, JobRun]:
         jobs = self.doc["jobs"]
         again = {name for name, run in self.jobs.items() if run.result == "failure"}
         while True:
@@ -454,7 +479,7 @@ class Runner:
             again |= more
         keep = {name: run for name, run in self.jobs.items() if name not in again}
         failed_entries = {
-            name: [e for e in self.jobs[name].entries if e.result == "success"]
+            name: self.jobs[name].entries
             for name in again
             if self.jobs[name].result == "failure" and self.jobs[name].entries
         }
@@ -472,12 +497,17 @@ class Runner:
             "id": run_id,
             "head_sha": self.github.get("sha", ""),
             "conclusion": self.conclusion,
-            "jobs": [
-                {"name": e.name, "conclusion": e.result}
-                for run in self.jobs.values()
-                for e in run.entries or [EntryRun({}, None, run.result, [], "", self._name(run))]
-            ],
+            "jobs": list(self._api_jobs(self.jobs)),
         }
+
+    def _api_jobs(self, jobs: dict[str, JobRun], prefix: str = "") -> Any:
+        """The jobs as the API lists them; a called workflow's as "caller / called"."""
+        for run in jobs.values():
+            for e in run.entries or [EntryRun({}, None, run.result, [], "", self._name(run))]:
+                if e.jobs:
+                    yield from self._api_jobs(e.jobs, f"{prefix}{e.name} / ")
+                else:
+                    yield {"name": prefix + e.name, "conclusion": e.result}
 
     def _context(self, job: dict[str, Any], matrix: dict[str, Any] | None) -> dict[str, Any]:
         needs = {
@@ -494,12 +524,14 @@ class Runner:
             "job": {"status": "success"},
             "runner": {"temp": str(self.scratch / "runner-temp")},
             "strategy": {},
-            "inputs": {},
+            "inputs": self.inputs,
         }
 
     def _job(
-        self, name: str, job: dict[str, Any], succeeded: list[EntryRun] | None = None
+        self, name: str, job: dict[str, Any], previous: list[EntryRun] | None = None
     ) -> JobRun:
+        """Run job `name`; on a re-run, `previous` are its entries of the attempt before: the
+        successful ones are kept, a failed call of a reusable workflow re-runs its failed jobs."""
         needed = [self.jobs[n].result for n in _needs(job)]
 
         def status(kind: str) -> bool:
@@ -528,7 +560,10 @@ class Runner:
                 return run
         else:
             entries = [None]
-        done = {json.dumps(e.matrix, sort_keys=True): e for e in succeeded or []}
+        done = {
+            json.dumps(e.matrix, sort_keys=True): e for e in previous or [] if e.result == "success"
+        }
+        calls = {json.dumps(e.matrix, sort_keys=True): e for e in previous or [] if e.jobs}
         batch = int(_number(run.max_parallel)) if run.max_parallel else len(entries)
         for start in range(0, len(entries), max(batch, 1)):
             todo = [
@@ -548,6 +583,8 @@ class Runner:
                     result = done[key]
                 elif entry in reviewed and not approved:
                     result = EntryRun(entry or {}, None, "failure", [], "", name)
+                elif "uses" in job:
+                    result = self._call(name, job, entry, calls.get(key))
                 else:
                     result = self._entry(name, job, entry, run)
                 run.entries.append(result)
@@ -564,11 +601,59 @@ class Runner:
         environment = interpolate(job.get("environment"), {**context, "matrix": matrix or {}})
         return environment.get("name") if isinstance(environment, dict) else environment
 
+    def _call(
+        self,
+        name: str,
+        job: dict[str, Any],
+        matrix: dict[str, Any] | None,
+        previous: EntryRun | None = None,
+    ) -> EntryRun:
+        """A job that calls a local reusable workflow: its jobs run with the call's inputs and
+        secrets, in a runner that shares this one's artifacts, fakes and reviews (on a re-run,
+        `previous`: only the failed jobs of the call before, and those after them)."""
+        context = self._context(job, matrix)
+        context["env"] = {}
+        label = to_string(interpolate(job.get("name", name), context))
+        uses = job["uses"]
+        assert uses.startswith(("$/", "./")), f"{name}: only local reusable workflows: {uses}"
+        called = copy.copy(self)
+        called.doc = YAML(typ="safe", pure=True).load((self.repo_root / uses[2:]).read_text())
+        spec = called.doc["on"]["workflow_call"] or {}
+        with_ = {k: interpolate(v, context) for k, v in (job.get("with") or {}).items()}
+        unknown = set(with_) - set(spec.get("inputs") or {})
+        assert not unknown, f"{name}: inputs {unknown} are not declared by {uses}"
+        called.inputs = {
+            k: with_.get(k, (s or {}).get("default")) for k, s in (spec.get("inputs") or {}).items()
+        }
+        passed = job.get("secrets") or {}
+        called.secrets = (
+            dict(self.secrets)
+            if passed == "inherit"
+            else {k: to_string(interpolate(v, context)) for k, v in passed.items()}
+        )
+        entry = EntryRun(matrix or {}, None, "success", [], "", label)
+        missing = [
+            k
+            for k, s in (spec.get("secrets") or {}).items()
+            if (s or {}).get("required") and k not in called.secrets
+        ]
+        if missing:  # GitHub refuses the call
+            entry.result = "failure"
+            return entry
+        if previous is not None:
+            called.jobs = dict(previous.jobs)
+            entry.jobs = called._rerun_failed_jobs()
+        else:
+            called.jobs = {}
+            entry.jobs = called.run()
+        if any(j.result == "failure" for j in entry.jobs.values()):
+            entry.result = "failure"
+        return entry
+
     def _entry(
         self, name: str, job: dict[str, Any], matrix: dict[str, Any] | None, run: JobRun
     ) -> EntryRun:
-        self._count += 1
-        cwd = self.scratch / f"job-{self._count}"
+        cwd = self.scratch / f"job-{next(self._counter)}"
         shutil.copytree(self.checkout, cwd, symlinks=True)
         (self.scratch / "runner-temp").mkdir(exist_ok=True)
         context = self._context(job, matrix)
@@ -584,6 +669,11 @@ class Runner:
         outputs = {
             k: to_string(interpolate(v, context)) for k, v in (job.get("outputs") or {}).items()
         }
+        too_big = [k for k, v in outputs.items() if len(v.encode()) > OUTPUT_LIMIT]
+        if too_big:  # GitHub fails the job
+            entry.result = "failure"
+            run.error = f"output {too_big[0]} is larger than {OUTPUT_LIMIT} bytes"
+            outputs = {}
         run.outputs.update({k: v for k, v in outputs.items() if v != "" or k not in run.outputs})
         return entry
 
@@ -611,7 +701,10 @@ class Runner:
                     for k, v in (step.get("env") or {}).items()
                 },
             }
-            if "run" in step:
+            if label in self.step_fakes:
+                ok, outputs = self.step_fakes[label](env, cwd)
+                done = StepRun(label, "success" if ok else "failure", outputs)
+            elif "run" in step:
                 done = self._bash(step["run"], env, cwd, entry)
             else:
                 done = self._uses(step, context, env, cwd, entry, label)

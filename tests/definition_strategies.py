@@ -15,6 +15,8 @@ from components.definition import alerts as alerts_model
 from components.definition import cluster as cluster_model
 from components.definition import ecr as ecr_model
 from components.definition import flux as flux_model
+from components.definition import git_ref as git_ref_model
+from components.definition import sources as sources_model
 from components.definition import types as types_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,12 +69,43 @@ def _branches() -> Strategy:
     return _regex(types_model.GIT_BRANCH).filter(_passes(types_model._git_ref))
 
 
+def _git_refs() -> Strategy:
+    """spec.git.ref, spec.apps[].ref: one kind, a value its validator accepts (a few ranges:
+    the grammar has its own tests)."""
+    return st.one_of(
+        _branches().map(lambda value: {"branch": value}),
+        _regex(git_ref_model.GIT_TAG)
+        .filter(_passes(git_ref_model._tag_name))
+        .map(lambda value: {"tag": value}),
+        st.sampled_from([">=1.0.0", "~1.4", "1.x || ^3", "1.2 - 1.4.5"]).map(
+            lambda value: {"semver": value}
+        ),
+        _regex(git_ref_model.COMMIT).map(lambda value: {"commit": value}),
+    )
+
+
+# A host key in the right form (github.com's, as a stand-in for an Enterprise Server's)
+HOST_KEY = (ROOT / "components/data/github_known_hosts").read_text().split("\n")[0].split(" ", 1)[1]
+
+
+def _git_hosts() -> Strategy:
+    """spec.git.host: github.com, or a server with its keys (the model requires them)."""
+    server = st.fixed_dictionaries(
+        {"hostname": st.just("ghe.example.com"), "knownHosts": st.just([HOST_KEY])},
+        optional={
+            "apiUrl": st.just("https://ghe.example.com/api/v3/"),
+            "caFrom": st.just({"ssmParameter": "/ghe/ca"}),
+        },
+    )
+    return st.one_of(st.just({"hostname": "github.com"}), server)
+
+
 def _relative_paths() -> Strategy:
     return _regex(types_model.REL_PATH).filter(_passes(types_model._relative_path))
 
 
 def _apps(schema: dict[str, Any]) -> Strategy:
-    overrides = {"branch": _branches(), "path": _relative_paths()}
+    overrides = {"branch": _branches(), "ref": _git_refs(), "path": _relative_paths()}
     app = from_schema(schema["$defs"]["AppRepository"], schema, overrides, nulls=False).filter(
         lambda a: (
             not (
@@ -127,6 +160,8 @@ def valid_clusters() -> Strategy:
         "spec.git.owner": st.just(FLEET_OWNER),
         "spec.git.repository": st.just(FLEET_REPOSITORY),
         "spec.git.branch": _branches(),
+        "spec.git.ref": _git_refs(),
+        "spec.git.host": _git_hosts(),
         "spec.git.path": _relative_paths(),
         "spec.flux.components": _unique_lists(st.sampled_from(flux_model.CORE_COMPONENTS)).map(
             lambda extra: (
@@ -150,6 +185,22 @@ def valid_clusters() -> Strategy:
             max_size=1,
         ),
         "spec.ecr.nodeRoleNames": _unique_lists(_regex(ecr_model.IAM_ROLE_NAME)),
+        # git (its fields only), or an artifact in a repository the example registry lists
+        "spec.sync": st.one_of(
+            st.fixed_dictionaries({}, optional={"kind": st.just("git"), "interval": st.just("5m")}),
+            st.fixed_dictionaries(
+                {
+                    "kind": st.just("oci"),
+                    "registry": st.just(REGISTRY),
+                    "repository": st.sampled_from(REGISTRY_REPOSITORIES),
+                },
+                optional={
+                    "tag": _regex(sources_model.OCI_TAG),
+                    "verify": st.booleans(),
+                    "interval": st.just("2m"),
+                },
+            ),
+        ),
         # each namespace once, and not flux-system (which every alert covers)
         "spec.alerts.namespaces": _unique_lists(
             _regex(types_model.DNS_LABEL).filter(lambda ns: ns != "flux-system")
@@ -202,6 +253,12 @@ def valid_clusters() -> Strategy:
 
     def coherent(doc: dict[str, Any]) -> dict[str, Any]:
         spec = doc["spec"]
+        for git in (spec["git"], *spec.get("apps", [])):  # one ref: branch or ref (a model rule)
+            if "ref" in git:
+                git.pop("branch", None)
+        # The installation by ID or by owner, not both (a model rule), and the workspace's stack
+        # config gives the ID (tests/test_git_host.py covers the owner)
+        spec["git"].get("githubApp", {}).pop("installationOwner", None)
         slack = spec.get("alerts", {}).get("slack", {})
         if slack.get("enabled") and "channel" not in slack:
             slack["channel"] = "#flux-alerts"
@@ -228,6 +285,13 @@ def valid_clusters() -> Strategy:
             spec["git"].pop("auth", None)
         if flux.get("adopt") and "path" not in spec["git"]:
             spec["git"]["path"] = "clusters/adopted"
+        sync = spec.get("sync", {})
+        if sync.get("kind") == "oci" and (
+            flux.get("adopt") or spec["aws"]["region"].startswith(("cn-", "us-gov-"))
+        ):  # a takeover starts from Git; the example registry is in partition aws
+            spec.pop("sync")
+        elif sync.get("kind") == "oci" and not spec["git"].get("path", "flux/").startswith("flux/"):
+            spec["git"]["path"] = f"flux/{spec['git']['path']}"  # in the artifact
         aws = spec["aws"]
         if aws.get("fluxOnFargate"):  # no EKS Pod Identity on Fargate (a model rule)
             aws["workloadIdentity"] = "irsa"
@@ -240,10 +304,23 @@ def valid_clusters() -> Strategy:
         for source in slack.get("eventSources", []):
             if source.get("matchLabels") == {}:
                 del source["matchLabels"]
+        registry = flux.get("registry")
+        if registry is not None:  # the mirror's rules (definition/flux.py, FluxRegistry)
+            if "credentialFrom" not in registry or types_model.ecr_location(registry["url"]):
+                for key in ("credentialFrom", "pullSecret"):
+                    registry.pop(key, None)
+            if registry["url"].rstrip("/") in flux_model.KNOWN_REGISTRY_VARIANTS:
+                registry.pop("variant", None)
+            if "artifact" in registry:  # on the registry's host (never ECR)
+                path = registry["artifact"].removeprefix("oci://").split("/", 1)[1]
+                registry["artifact"] = f"oci://{registry['url'].split('/', 1)[0]}/{path}"
+                if types_model.ecr_location(registry["artifact"]):
+                    del registry["artifact"]
         # A credential in AWS: exactly one of an SSM parameter and a secret (a model rule).
         for source in (
             slack.get("credentialFrom"),
             spec["git"].get("githubApp", {}).get("privateKeyFrom"),
+            (registry or {}).get("credentialFrom"),
         ):
             if source is not None and "ssmParameter" in source:
                 source.pop("secretsManager", None)

@@ -16,14 +16,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from actions_sim import JobRun, Runner, condition, evaluate
+from actions_sim import EntryRun, JobRun, Runner, condition, evaluate
 from conftest import ROOT
 from fleetrepo import Repo
 from kubeserver import World, client_environment, make_tls, serve
 from test_workflows import checkout, run_step, step, workflow
 
-from components.definition.rollout import MAX_WAVES
+from components.definition.rollout import MAX_WAVES, Rollout
 from components.loading.fleet import load_fleet
+from components.tools.rollout import rollout_plan
+from components.tools.snapshots import AffectedStack
 
 VARS = {
     "PULUMI_BACKEND_URL": "s3://fleet-state",
@@ -182,8 +184,23 @@ def deployed(tmp_path: Path) -> list[str]:
     return (tmp_path / "pulumi.log").read_text().split()
 
 
+def stack_entries(job: JobRun) -> list[EntryRun]:
+    """The deploy jobs of a wave job: those of each of its parts (calls of deploy-part.yml)."""
+    return [d for part in job.entries for d in part.jobs["deploy"].entries]
+
+
+def stacks_at_once(job: JobRun) -> object:
+    """The max-parallel of the stacks of a wave's first part."""
+    return job.entries[0].jobs["deploy"].max_parallel
+
+
 def ran(job: JobRun) -> list[str]:
-    return [e.matrix.get("stack", "") for e in job.entries]
+    return [e.matrix.get("stack", "") for e in stack_entries(job)]
+
+
+def rollout_plan_of(runner: Runner) -> dict:
+    """The rollout-plan artifact of the run (the parts and the report read it)."""
+    return json.loads((runner.artifacts / "rollout-plan" / "rollout.json").read_text())
 
 
 def report(runner: Runner) -> str:
@@ -199,9 +216,9 @@ def test_every_stack_in_order_registries_then_each_wave(fleet: Repo, tmp_path: P
     assert ran(jobs["wave-1"]) == ["beta", "gamma"]  # staging: wave 1
     assert ran(jobs["wave-2"]) == ["alpha"]  # production: wave 2
     assert all(jobs[j].result == "skipped" for j in WAVE_JOBS[2:])
-    assert jobs["wave-1"].max_parallel == 4  # the default rollout.maxParallel
+    assert stacks_at_once(jobs["wave-1"]) == 4  # the default rollout.maxParallel
     environments = {
-        e.matrix["stack"]: e.environment for j in WAVE_JOBS[:2] for e in jobs[j].entries
+        e.matrix["stack"]: e.environment for j in WAVE_JOBS[:2] for e in stack_entries(jobs[j])
     }
     # Every stack deploys through "fleet"; a wave with a reviewed stack is reviewed once, before
     # it starts, by its gate job in "production" (as is registries).
@@ -225,7 +242,7 @@ def test_a_failing_stack_in_wave_1_means_no_wave_2_stack_runs(fleet: Repo, tmp_p
     # beta and gamma both ran (fail-fast is off within a wave); alpha never did.
     assert deployed(tmp_path) == ["registries", "beta", "gamma"]
     assert jobs["wave-1"].result == "failure"
-    assert [e.result for e in jobs["wave-1"].entries] == ["success", "failure"]
+    assert [e.result for e in stack_entries(jobs["wave-1"])] == ["success", "failure"]
     assert all(jobs[j].result == "skipped" for j in WAVE_JOBS[1:])
     assert jobs["report"].result == "failure"
     summary = report(runner)
@@ -269,8 +286,8 @@ def test_canary_wave_and_fleet_settings(fleet: Repo, tmp_path: Path) -> None:
     assert deployed(tmp_path) == ["registries", "gamma", "beta"]
     assert [ran(jobs[j]) for j in WAVE_JOBS[:3]] == [["gamma"], ["beta"], []]
     assert jobs["wave-3"].result == "skipped"
-    assert jobs["wave-1"].max_parallel == 2
-    plan = json.loads(jobs["affected"].outputs["plan"])
+    assert stacks_at_once(jobs["wave-1"]) == 2
+    plan = rollout_plan_of(runner)
     assert [w["wave"] for w in plan["waves"]] == [0, 1, 5]
     assert "| 5 | alpha | not started |" in report(runner)
 
@@ -283,7 +300,8 @@ def test_an_invalid_definition_deploys_last_through_production(fleet: Repo, tmp_
     assert ran(jobs["wave-1"]) == ["gamma"]
     assert ran(jobs["wave-2"]) == ["alpha", "beta"]  # the last wave, after the valid ones
     assert jobs["gate-2"].result == "success"  # fail closed: reviewers
-    assert json.loads(jobs["affected"].outputs["wave-2"])["include"][1]["stack"] == "beta"
+    (last,) = [w for w in rollout_plan_of(runner)["waves"] if w["wave"] == 2]
+    assert last["include"][1]["stack"] == "beta"
 
 
 def test_a_removed_definition_warns_with_the_steps_and_deploys_the_rest(
@@ -319,11 +337,10 @@ def test_re_running_a_failed_wave_records_the_new_attempt(fleet: Repo, tmp_path:
     of a name otherwise, failing the re-run that succeeded)."""
     runner = deploy(fleet, tmp_path, fail=("gamma",))
     (tmp_path / "fail").write_text("")  # fixed: "Re-run failed jobs"
-    (gamma,) = [e for e in runner.jobs["wave-1"].entries if e.matrix["stack"] == "gamma"]
-    job = runner.doc["jobs"]["wave-1"]
-    rerun = runner._entry("wave-1", job, gamma.matrix, runner.jobs["wave-1"])
-    assert rerun.result == "success"
-    assert rerun.step("Keep the result for the report").outcome == "success"
+    jobs = runner.rerun_failed()
+    (gamma,) = [e for e in stack_entries(jobs["wave-1"]) if e.matrix["stack"] == "gamma"]
+    assert gamma.result == "success"
+    assert gamma.step("Keep the result for the report").outcome == "success"
     result = runner.artifacts / "rollout-result-gamma" / "gamma.json"
     assert json.loads(result.read_text()) == {"stack": "gamma", "status": "success"}
 
@@ -342,14 +359,13 @@ def test_no_cloud_settings_no_deploy(fleet: Repo, tmp_path: Path) -> None:
 
 
 def test_the_wave_jobs_are_one_job_repeated() -> None:
-    """wave-k needs wave-(k-1), shares its steps, environment and permissions, reads its own
-    slot; the report waits for every one of them."""
+    """wave-k needs wave-(k-1), calls deploy-part.yml for each part of its own slot with the same
+    permissions, secrets and name; the report waits for every one of them."""
     doc = workflow("deploy.yml")
     jobs = doc["jobs"]
     assert [j for j in jobs if j.startswith("wave-")] == WAVE_JOBS
     first = jobs["wave-1"]
     assert first["needs"] == ["affected", "registries", "gate-1"]
-    assert first["environment"] == "fleet"
     for k in range(1, MAX_WAVES + 1):
         gate, wave = jobs[f"gate-{k}"], jobs[f"wave-{k}"]
         assert gate["needs"] == wave["needs"][:-1] and wave["needs"][-1] == f"gate-{k}"
@@ -361,24 +377,40 @@ def test_the_wave_jobs_are_one_job_repeated() -> None:
             f"&& needs.affected.outputs.review-{k} != 'true'))"
         ) in wave["if"]
         assert gate["if"].split("&& needs.affected.outputs.review")[0] in wave["if"]
+        slot = f"fromJSON(needs.affected.outputs.wave-{k})"
+        assert wave["uses"] == "$/.github/workflows/deploy-part.yml"
+        assert wave["strategy"] == {
+            "fail-fast": False,
+            "max-parallel": f"${{{{ {slot}.partsAtOnce }}}}",
+            "matrix": f"${{{{ {slot}.parts }}}}",
+        }
+        assert wave["with"] == {
+            "wave": "${{ matrix.wave }}",
+            "part": "${{ matrix.part }}",
+            "max-parallel": f"${{{{ {slot}.stacksAtOnce }}}}",
+        }
+        for key in ("permissions", "secrets", "name"):
+            assert wave[key] == first[key], (k, key)
+        assert "environment" not in wave and "steps" not in wave
     for k, name in enumerate(WAVE_JOBS[1:], start=2):
         job = jobs[name]
         assert job["needs"] == ["affected", f"wave-{k - 1}", f"gate-{k}"]
         assert f"needs.wave-{k - 1}.result == 'success'" in job["if"]
         assert f"fromJSON(needs.affected.outputs.waves) >= {k}" in job["if"]
-        for key in ("steps", "environment", "permissions", "concurrency", "name"):
-            assert job[key] == first[key], (name, key)
-        assert job["strategy"] == {
-            "fail-fast": False,
-            "max-parallel": "${{ fromJSON(needs.affected.outputs.max-parallel) }}",
-            "matrix": f"${{{{ fromJSON(needs.affected.outputs.wave-{k}) }}}}",
-        }
     assert set(jobs["report"]["needs"]) == {"affected", "registries", *WAVE_JOBS}
     outputs = jobs["affected"]["outputs"]
     assert {f"wave-{k}" for k in range(1, MAX_WAVES + 1)} <= set(outputs)
     assert {f"review-{k}" for k in range(1, MAX_WAVES + 1)} <= set(outputs)
+    assert "plan" not in outputs  # 1 MB at most: the plan is the rollout-plan artifact
     env = next(s for s in jobs["affected"]["steps"] if s.get("id") == "rollout")["env"]
     assert env["SLOTS"] == str(MAX_WAVES)
+    part = workflow("deploy-part.yml")["jobs"]["deploy"]
+    assert part["environment"] == "fleet"
+    assert part["strategy"] == {
+        "fail-fast": False,
+        "max-parallel": "${{ inputs.max-parallel }}",
+        "matrix": "${{ fromJSON(needs.stacks.outputs.matrix) }}",
+    }
 
 
 @pytest.mark.parametrize(
@@ -409,6 +441,7 @@ def test_the_review_fails_closed(tmp_path: Path, github_environment: object, rev
             },
             {"wave": 2, "part": 1, "include": [{"stack": "c", "githubEnvironment": "fleet"}]},
         ],
+        "slots": [{"wave": 1}, {"wave": 2}],
     }
     work = tmp_path / "w"
     (work / ".venv" / "bin").mkdir(parents=True)
@@ -433,7 +466,7 @@ def test_a_production_wave_is_reviewed_once(fleet: Repo, tmp_path: Path) -> None
     fleet.commit("four more production clusters")
     runner = deploy(fleet, tmp_path)
     assert ran(runner.jobs["wave-2"]) == ["alpha", "alpha2", "alpha3", "alpha4", "alpha5"]
-    assert runner.jobs["wave-2"].max_parallel == 2
+    assert stacks_at_once(runner.jobs["wave-2"]) == 2
     assert [job for job, _ in runner.approvals] == ["registries", "gate-2"]
     assert runner.jobs["report"].result == "success"
 
@@ -509,7 +542,7 @@ def test_re_running_an_older_run_cannot_roll_stacks_back(fleet: Repo, tmp_path: 
     first.extra_env["SIM_MAIN"] = newer
     jobs = first.rerun_failed()
     assert at_log.read_text() == ""  # nothing of commit A deployed again
-    (gamma,) = [e for e in jobs["wave-1"].entries if e.matrix["stack"] == "gamma"]
+    (gamma,) = [e for e in stack_entries(jobs["wave-1"]) if e.matrix["stack"] == "gamma"]
     refused = gamma.step("Only main's newest commit deploys")
     assert refused.outcome == "failure"
     assert "::error title=Not deployed: main has moved on::" in refused.log
@@ -522,7 +555,7 @@ def test_re_running_the_newest_run_deploys_what_failed(fleet: Repo, tmp_path: Pa
     (tmp_path / "fail").write_text("")
     jobs = first.rerun_failed()
     assert deployed(tmp_path) == ["registries", "beta", "gamma", "gamma", "alpha"]
-    assert [e.result for e in jobs["wave-1"].entries] == ["success", "success"]
+    assert [e.result for e in stack_entries(jobs["wave-1"])] == ["success", "success"]
     assert jobs["report"].result == "success" and first.conclusion == "success"
     assert first.record(1)["jobs"][-1] == {"name": "Rollout report", "conclusion": "success"}
 
@@ -543,7 +576,7 @@ def test_an_unhealthy_canary_stops_the_next_wave(
     runner = deploy(fleet, tmp_path)
     jobs = runner.jobs
     assert deployed(tmp_path) == ["registries", "gamma"]  # its pulumi up ran, and succeeded
-    (gamma,) = jobs["wave-1"].entries
+    (gamma,) = stack_entries(jobs["wave-1"])
     assert gamma.step("pulumi up").outcome == "success"
     assert gamma.step("Flux healthy on this commit").outcome == "failure"
     assert "gamma: not healthy: components not ready: helm-controller" in (
@@ -567,7 +600,7 @@ def test_the_health_gate_waits_for_the_deployed_commit(
     the deploy's own commit; a cluster still on an older commit fails its wave."""
     runner = deploy(fleet, tmp_path)
     assert runner.jobs["report"].result == "success"
-    (alpha,) = runner.jobs["wave-2"].entries
+    (alpha,) = stack_entries(runner.jobs["wave-2"])
     assert alpha.step("Flux healthy on this commit").outcome == "success"
     fleet.edit("k8s-clusters/_defaults.yaml", "spec:\n", "rollout:\n  healthTimeout: 10s\nspec:\n")
     fleet.commit("a shorter wait")
@@ -578,3 +611,105 @@ def test_the_health_gate_waits_for_the_deployed_commit(
     assert "| 1 | beta | failed (failure, Flux not healthy: sync at 0123456789ab, not yet " in (
         report(runner)
     )
+
+
+def test_a_rollout_of_10000_clusters_in_3_waves_stops_after_a_failure_in_wave_2(
+    tmp_path: Path,
+) -> None:
+    """Issue 26: 10,000 clusters (100 canaries in wave 0, then staging and production), every
+    stack in the plan. No matrix holds more than 256 jobs, no job output more than 1 MB (the
+    simulator fails either, as GitHub does); a failure in the second wave lets its other stacks
+    finish and starts no later wave; at most rollout.maxParallel stacks at once; the report's
+    summary stays under the 1 MiB GitHub keeps.
+
+    The plan is `fluxfleet rollout`'s own (rollout_plan), served by a stand-in fluxfleet (the real
+    one at 10,000 is timed in benchmarks/bench.py); the per-stack steps that would each start a
+    process are Python stand-ins (step_fakes), the job graph, matrices, calls, gates, artifacts and
+    the report's bash are the workflow's own."""
+    stacks = [
+        AffectedStack(
+            f"c{i:05d}",
+            ("k8s-clusters/_defaults.yaml changed",),
+            environment="production" if i % 2 else "staging",
+            wave=0 if i % 100 == 1 else (2 if i % 2 else 1),
+            github_environment="production" if i % 2 else "fleet",
+            github_owner="acme",
+            github_repositories=("gitops",),
+        )
+        for i in range(1, 10_001)
+    ]
+    plan = rollout_plan(stacks, Rollout.model_validate({"maxParallel": 32}))
+    assert [len(w.stacks) for w in plan.waves if w.number == 0] == [100]
+    checkout = tmp_path / "checkout"
+    (checkout / ".venv" / "bin").mkdir(parents=True)
+    (tmp_path / "plan.json").write_text(json.dumps(plan.document()))
+    fake = checkout / ".venv" / "bin" / "fluxfleet"
+    fake.write_text(
+        f'#!/bin/sh\ncase "$*" in *json*) cat "{tmp_path}/plan.json" ;; *) echo plan ;; esac\n'
+    )
+    fake.chmod(0o755)
+    bin_dir = tmp_path / "fake-bin"
+    bin_dir.mkdir()
+    (bin_dir / "gh").write_text(FAKE_GH.replace("PYTHON", sys.executable))
+    (bin_dir / "gh").chmod(0o755)
+    (tmp_path / "runs.json").write_text("[]")
+    failing = "c00602"  # staging: wave 1, the second wave
+    deployed: list[str] = []
+
+    def newest(env: dict[str, str], cwd: Path) -> tuple[bool, dict[str, str]]:
+        return True, {}
+
+    def up(env: dict[str, str], cwd: Path) -> tuple[bool, dict[str, str]]:
+        deployed.append(env["STACK"])
+        return env["STACK"] != failing, {}
+
+    def record(env: dict[str, str], cwd: Path) -> tuple[bool, dict[str, str]]:
+        (cwd / "rollout-result").mkdir()
+        result = {"stack": env["STACK"], "status": env["STATUS"]}
+        (cwd / "rollout-result" / f"{env['STACK']}.json").write_text(json.dumps(result))
+        return True, {}
+
+    runner = Runner(
+        ROOT,
+        "deploy.yml",
+        checkout,
+        tmp_path / "sim",
+        github={"repository": "acme/gitops", "token": "ghs_run", "sha": "a" * 40},
+        variables=VARS,
+        secrets=SECRETS,
+        path=f"{bin_dir}:{os.environ['PATH']}",
+        actions={".github/actions/setup-fleet": lambda w, e, cwd: (True, {})},
+        extra_env={"SIM_RUNS": str(tmp_path / "runs.json"), "SIM_MAIN": "a" * 40},
+        reviewers=frozenset({"production"}),
+        step_fakes={
+            "Only main's newest commit deploys": newest,
+            "pulumi up": up,
+            "Record the result": record,
+        },
+    )
+    jobs = runner.run()
+    assert jobs["affected"].result == "success", jobs["affected"].error
+    assert max(len(v) for v in jobs["affected"].outputs.values()) < 10_000  # no plan in outputs
+    # wave 0: 100 canaries in one part; wave 1: 5,000 stacks in 20 parts of at most 256.
+    assert [len(p.jobs["deploy"].entries) for p in jobs["wave-1"].entries] == [100]
+    parts = jobs["wave-2"].entries
+    assert [p.matrix["part"] for p in parts] == list(range(1, 21))
+    assert all(len(p.jobs["deploy"].entries) <= 256 for p in parts)
+    assert {e.matrix["wave"] for e in stack_entries(jobs["wave-2"])} == {1}
+    assert len(stack_entries(jobs["wave-2"])) == 5000  # a failure lets the wave finish
+    assert jobs["wave-1"].result == "success" and jobs["wave-2"].result == "failure"
+    # at most maxParallel at once: parts side by side times stacks of each
+    assert jobs["wave-2"].max_parallel * parts[0].jobs["deploy"].max_parallel <= 32
+    # no later wave: neither its review nor any of its stacks
+    assert jobs["gate-3"].result == "skipped" and jobs["wave-3"].result == "skipped"
+    assert len(deployed) == 100 + 5000 and not any(int(s[1:]) % 2 for s in deployed[100:])
+    # the canaries (production) were reviewed once; staging needs none; wave 2 never asked
+    assert [job for job, _ in runner.approvals] == ["gate-1"]
+    assert jobs["report"].result == "failure"
+    summary = report(runner)
+    assert len(summary.encode()) < 1024 * 1024
+    assert "10000 stacks: the table lists the first 1000 not done." in summary
+    assert "| 1 | c00602 | failed (failure) |" in summary
+    assert "Done (5099): c00001 " in summary and " and 4899 more." in summary
+    assert "Failed (1): c00602." in summary
+    assert "Not started (4900): c00003 c00005 " in summary

@@ -188,7 +188,19 @@ def test_a_stale_reference_fails_the_strict_build(tmp_path: Path) -> None:
 def _variant(project: Path) -> None:
     """The example fleet plus a cluster in the registry's account that pulls from it (a same
     account pull), decrypts with a KMS key of another account and reads its Slack credential
-    from SSM: every output the program can export, among the plans of the project."""
+    from SSM, and the production cluster pulling through the registry's pull-through cache:
+    every output the program can export, among the plans of the project."""
+    registries = project / "k8s-clusters" / "_registries.yaml"
+    text = registries.read_text()
+    registries.write_text(text + "    pullThroughCache: [ghcr]\n")
+    production = project / "k8s-clusters" / "production-cluster-name.yaml"
+    text = production.read_text()
+    assert "repositories: [api, worker]" in text
+    production.write_text(
+        text.replace(
+            "repositories: [api, worker]", 'repositories: [api, worker, "ghcr/fluxcd/*"]', 1
+        )
+    )
     name = "tools-cluster"
     (project / "k8s-clusters" / f"{name}.yaml").write_text(
         "apiVersion: flux-fleet/v1\nkind: Cluster\n"
@@ -227,13 +239,57 @@ def _policies() -> dict[str, str]:
 
 def test_the_permission_policies_are_valid_and_parliament_clean() -> None:
     policies = _policies()
-    assert set(policies) == {"deployer-policy", "registries-policy"}
+    assert set(policies) == {
+        "deployer-policy",
+        "deployer-chart-policy",
+        "registries-policy",
+        "registries-cache-policy",
+    }
     for name, text in policies.items():
         document = json.loads(text)
         assert document["Version"] == "2012-10-17"
-        assert all(s["Effect"] == "Allow" and s["Resource"] != "*" for s in document["Statement"])
+        for statement in document["Statement"]:
+            assert statement["Effect"] == "Allow"
+            if statement["Resource"] == "*":
+                # Only actions AWS authorizes on no resource (parliament's data says so below).
+                assert _actions(statement) <= ACTIONS_ON_NO_RESOURCE, (name, statement["Sid"])
         found = analyze_policy_string(text).findings
         assert [(f.issue, f.detail) for f in found] == [], name
+
+
+# The actions the pages grant on "*": none of them takes a resource ARN.
+ACTIONS_ON_NO_RESOURCE = {
+    "ecr:GetAuthorizationToken",
+    "ecr:PutRegistryPolicy",
+    "ecr:GetRegistryPolicy",
+    "ecr:DeleteRegistryPolicy",
+    "ecr:CreateRepositoryCreationTemplate",
+    "ecr:DescribeRepositoryCreationTemplates",
+    "ecr:UpdateRepositoryCreationTemplate",
+    "ecr:DeleteRepositoryCreationTemplate",
+}
+
+
+def _actions(statement: dict[str, object]) -> set[str]:
+    actions = statement["Action"]
+    return {actions} if isinstance(actions, str) else set(actions)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("action", sorted(ACTIONS_ON_NO_RESOURCE))
+def test_an_action_granted_on_any_resource_takes_no_resource_arn(action: str) -> None:
+    """parliament refuses each of them on a repository ARN: "*" is the narrowest AWS allows."""
+    on_a_repository = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": action,
+                "Resource": "arn:aws:ecr:eu-west-1:210987654321:repository/ghcr/*",
+            }
+        ],
+    }
+    found = analyze_policy_string(json.dumps(on_a_repository)).findings
+    assert [f.issue for f in found] == ["RESOURCE_MISMATCH"]
 
 
 def test_the_deployer_policy_allows_every_action_the_guides_name() -> None:

@@ -1,6 +1,7 @@
 """The Drift workflow as a whole (tests/actions_sim.py) on a fleet larger than a GitHub Actions
-matrix: the stacks run in shards (several per job, one GitHub owner per shard), never more than
-256 jobs, every stack previewed exactly once, and a drifted stack fails its shard."""
+matrix: the stacks run in shards (several per job, one GitHub owner per shard), the shards in parts
+of at most 256 (each a call of drift-part.yml), every stack previewed exactly once, and a drifted
+stack fails its shard."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from actions_sim import MATRIX_LIMIT, Runner
+import pytest
+from actions_sim import MATRIX_LIMIT, EntryRun, Runner
 from conftest import ROOT
 
 VARS = {
@@ -32,13 +34,23 @@ esac
 """
 
 
-def test_a_fleet_of_600_stacks_is_checked_in_at_most_256_jobs(tmp_path: Path) -> None:
+def shards_of(job: Any) -> list[EntryRun]:
+    """The shard jobs of the drift job: those of each of its parts (calls of drift-part.yml)."""
+    return [shard for part in job.entries for shard in part.jobs["drift"].entries]
+
+
+@pytest.mark.parametrize(("size", "parts"), [(600, 1), (10_000, 5)])
+def test_a_fleet_is_checked_in_parts_of_at_most_256_jobs(
+    tmp_path: Path, size: int, parts: int
+) -> None:
+    """600 stacks: shards of 3 in one part; 10,000 (issue 26): shards of 8, 1,252 of them in 5
+    parts (at 10,000 the preview step is a Python stand-in: no process per stack)."""
     owners = {"acme": "gitops,apps-a", "beta-corp": "gitops", "gamma-inc": "web,api"}
     stacks: list[dict[str, Any]] = [{"stack": "registries"}]
-    for n in range(599):
+    for n in range(size - 1):
         owner = sorted(owners)[n % 3]
         stacks.append(
-            {"stack": f"c{n:03}", "githubOwner": owner, "githubRepositories": owners[owner]}
+            {"stack": f"c{n:05}", "githubOwner": owner, "githubRepositories": owners[owner]}
         )
     checkout = tmp_path / "checkout"
     (checkout / ".venv" / "bin").mkdir(parents=True)
@@ -57,6 +69,15 @@ def test_a_fleet_of_600_stacks_is_checked_in_at_most_256_jobs(tmp_path: Path) ->
         return True, {"token": f"token-of-{with_['owner']}"}
 
     log = tmp_path / "previews.log"
+
+    def previews(env: dict[str, str], cwd: Path) -> tuple[bool, dict[str, str]]:
+        with log.open("a") as out:
+            out.writelines(
+                f"{s} {env.get('GITHUB_TOKEN') or 'none'}\n" for s in env["STACKS"].split()
+            )
+        return "c00123" not in env["STACKS"].split(), {}
+
+    fakes = {"pulumi preview --refresh --expect-no-changes, each stack of the shard": previews}
     runner = Runner(
         ROOT,
         "drift.yml",
@@ -70,12 +91,17 @@ def test_a_fleet_of_600_stacks_is_checked_in_at_most_256_jobs(tmp_path: Path) ->
             ".github/actions/setup-fleet": lambda w, e, cwd: (True, {}),
             "actions/create-github-app-token": app_token,
         },
-        extra_env={"SIM_LOG": str(log), "DRIFTED": "c123"},
+        extra_env={"SIM_LOG": str(log), "DRIFTED": "c00123"},
+        step_fakes=fakes if size > 1000 else {},
     )
     jobs = runner.run()
     drift = jobs["drift"]
     assert drift.error == ""  # not refused for its size
-    assert 3 < len(drift.entries) <= MATRIX_LIMIT
+    assert [p.matrix["part"] for p in drift.entries] == list(range(1, parts + 1))
+    assert all(0 < len(p.jobs["drift"].entries) <= MATRIX_LIMIT for p in drift.entries)
+    shards = shards_of(drift)
+    assert len(shards) == (202 if size == 600 else 1252)
+    assert max(len(e.matrix["stacks"].split()) for e in shards) == (3 if size == 600 else 8)
     previewed = [line.split() for line in log.read_text().splitlines()]
     assert sorted(s for s, _ in previewed) == sorted(s["stack"] for s in stacks)  # each once
     owner_of = {s["stack"]: s.get("githubOwner") for s in stacks}
@@ -87,7 +113,8 @@ def test_a_fleet_of_600_stacks_is_checked_in_at_most_256_jobs(tmp_path: Path) ->
         ("beta-corp", "gitops"),
         ("gamma-inc", "api,web"),
     ]
-    failed = [e for e in drift.entries if e.result == "failure"]
-    assert len(failed) == 1 and "c123" in failed[0].matrix["stacks"].split()
-    assert "Drift: c123." in failed[0].summary
+    failed = [e for e in shards if e.result == "failure"]
+    assert len(failed) == 1 and "c00123" in failed[0].matrix["stacks"].split()
+    if size == 600:  # the step's own bash
+        assert "Drift: c00123." in failed[0].summary
     assert drift.result == "failure"

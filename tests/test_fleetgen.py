@@ -117,3 +117,23 @@ def test_bad_input_is_one_line_and_exit_2(
     assert err.count("\n") == 1 and "Traceback" not in err
     assert (tmp_path / "full" / "keep.txt").read_text() == "mine"  # nothing overwritten
     assert not (ROOT / "k8s-clusters" / "fleet").exists()
+
+
+def test_a_provider_fleet_of_10000_fits_the_model() -> None:
+    """Issue 26: a provider's 10,000 clusters grant ECR pulls to the AWS Organization from one
+    registry per region (not 100 registries account by account, which the model refuses past 50),
+    roll out in three waves (canaries, staging, production) and fit Deploy's limits."""
+    from components.definition.registries import Registries
+    from components.definition.rollout import Rollout, wave_of, wave_problem
+
+    registries = Registries.model_validate(fleetgen.registries_document(10_000))
+    assert len(registries.registries) == 5
+    assert {(r.grant_to, r.organization_id) for r in registries.registries} == {
+        ("organization", fleetgen.ORGANIZATION_ID)
+    }
+    rollout = Rollout.model_validate(fleetgen.ROLLOUT)
+    docs = [fleetgen.cluster_document(i)["metadata"] for i in range(1, 10_001)]
+    waves = [wave_of(rollout, m["environment"], m.get("wave")) for m in docs]
+    assert {w: waves.count(w) for w in set(waves)} == {0: 100, 1: 4900, 2: 5000}
+    assert wave_problem(waves) is None
+    assert rollout.max_parallel == 32

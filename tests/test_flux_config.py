@@ -77,7 +77,11 @@ def test_each_field_maps_to_its_place_in_the_instance() -> None:
         {
             "multitenant": True,
             "clusterDomain": "fleet.internal",
-            "registry": {"url": "registry.example.com/fluxcd", "pullSecret": "flux-registry"},
+            "registry": {
+                "url": "registry.example.com/fluxcd",
+                "pullSecret": "flux-registry",
+                "credentialFrom": {"ssmParameter": "/fleet/registry", "username": "flux"},
+            },
             "storage": {"class": "gp3", "size": "10Gi"},
             "commonMetadata": {"labels": {"team": "platform"}, "annotations": {"a.io/b": "c d"}},
             "patches": [CONCURRENCY],
@@ -94,6 +98,7 @@ def test_each_field_maps_to_its_place_in_the_instance() -> None:
     assert spec["distribution"] == {
         "version": "2.9.x",
         "registry": "registry.example.com/fluxcd",
+        "variant": "upstream-alpine",  # a mirror: the operator cannot tell
         "imagePullSecret": "flux-registry",
     }
     assert spec["storage"] == {"class": "gp3", "size": "10Gi"}
@@ -299,7 +304,11 @@ def test_the_plan_installs_from_the_mirrors(project: Path) -> None:
         project,
         {
             "operatorChart": "oci://registry.example.com/charts/flux-operator",
-            "registry": {"url": "registry.example.com/fluxcd", "pullSecret": "mirror"},
+            "registry": {
+                "url": "registry.example.com/fluxcd",
+                "pullSecret": "mirror",
+                "credentialFrom": {"ssmParameter": "/fleet/registry", "username": "flux"},
+            },
             "storage": {"class": "gp3", "size": "20Gi"},
         },
     )

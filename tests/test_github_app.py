@@ -132,7 +132,7 @@ def test_missing_app_credentials_stop_the_plan_and_validate_in_one_line(project:
         f"githubAppPrivateKey in stack config; run: pulumi config set --secret "
         f"githubAppInstallationId <value> -s {PROD}; pulumi config set --secret "
         f"githubAppPrivateKey < app.pem -s {PROD} (or set spec.git.githubApp: appId, "
-        "installationId, privateKeyFrom)"
+        "installationId or installationOwner, privateKeyFrom)"
     )
     with pytest.raises(pulumi.RunError) as caught:
         plan_stack(project, PROD)
@@ -263,7 +263,7 @@ def test_what_neither_gives_is_named(project: Path) -> None:
         f"githubAppPrivateKey in stack config; run: pulumi config set --secret "
         f"githubAppInstallationId <value> -s {PROD}; pulumi config set --secret "
         f"githubAppPrivateKey < app.pem -s {PROD} (or set spec.git.githubApp: appId, "
-        "installationId, privateKeyFrom)"
+        "installationId or installationOwner, privateKeyFrom)"
     ]
 
 

@@ -27,7 +27,8 @@ CONTRACTS = (
 # that the feature modules may import (shared); every other module is a feature module, in the
 # package's independence contract.
 NOT_FEATURES = {
-    "definition": {"__init__", "types", "secrets", "cluster", "defaults", "schema"},
+    # git_ref: the ref type of spec.git and spec.apps[] (shared, like secrets)
+    "definition": {"__init__", "types", "secrets", "git_ref", "cluster", "defaults", "schema"},
     "builders": {"__init__", "common", "iam", "options"},
 }
 VERDICT = re.compile(r"^(?P<name>.+) (?P<verdict>KEPT|BROKEN)( \(\d+ ignored imports?\))?$")

@@ -77,21 +77,17 @@ def preview(
             git(cwd, "checkout", "-q", "main")
         return True, {}
 
-    def fake_pulumi(with_: dict[str, Any], env: dict[str, str], cwd: Path) -> Any:
-        clusters = cwd / "k8s-clusters"
-        previews.append(
-            {
-                "stack": with_["stack-name"],
-                "command": with_["command"],
-                "definitions": {p.name: p.read_text() for p in sorted(clusters.iterdir())},
-                "stack file": (cwd / "stacks" / "Pulumi.beta.yaml").read_text(),
-                "program": (cwd / "__main__.py").read_text(),
-                "pull-request left": (cwd / "pull-request").exists(),
-                "passphrase": env.get("PULUMI_CONFIG_PASSPHRASE"),
-            }
-        )
+    comments: list[dict[str, Any]] = []
+
+    def sticky(with_: dict[str, Any], env: dict[str, str], cwd: Path) -> Any:
+        comments.append({**with_, "body": Path(with_["path"]).read_text()})
         return True, {}
 
+    log = tmp_path / "pulumi.log"
+    fake_pulumi = tmp_path / "bin" / "pulumi"  # pulumi login | pulumi preview ... --stack NAME
+    fake_pulumi.parent.mkdir(parents=True, exist_ok=True)
+    fake_pulumi.write_text(f"#!{sys.executable}\n{FAKE_PULUMI}".replace("LOG", repr(str(log))))
+    fake_pulumi.chmod(0o755)
     fake_gh = tmp_path / "bin" / "gh"  # logs `gh api ...` (the commit status) as one JSON line
     fake_gh.parent.mkdir(parents=True, exist_ok=True)
     fake_gh.write_text(
@@ -125,11 +121,37 @@ def preview(
         actions={
             ".github/actions/setup-fleet": lambda w, e, cwd: (True, {}),
             "actions/checkout": fake_checkout,
-            "pulumi/actions": fake_pulumi,
+            "marocchino/sticky-pull-request-comment": sticky,
         },
     )
     runner.run()
+    if log.exists():
+        previews.extend(json.loads(line) for line in log.read_text().splitlines())
+    runner.comments = comments  # type: ignore[attr-defined]
     return runner, previews
+
+
+FAKE_PULUMI = """import json, os, sys
+from pathlib import Path
+if sys.argv[1] == "login":
+    sys.exit(0)
+assert sys.argv[1] == "preview", sys.argv
+stack = sys.argv[sys.argv.index("--stack") + 1]
+cwd = Path.cwd()
+clusters = cwd / "k8s-clusters"
+record = {
+    "stack": stack,
+    "command": sys.argv[1],
+    "definitions": {p.name: p.read_text() for p in sorted(clusters.iterdir())},
+    "stack file": (cwd / "stacks" / "Pulumi.beta.yaml").read_text(),
+    "program": (cwd / "__main__.py").read_text(),
+    "pull-request left": (cwd / "pull-request").exists(),
+    "passphrase": os.environ.get("PULUMI_CONFIG_PASSPHRASE"),
+}
+open(LOG, "a").write(json.dumps(record) + "\\n")
+print(f"Previewing update ({stack}):\\n  ~ 1 to update")
+sys.exit(3 if stack in os.environ.get("SIM_PREVIEW_FAIL", "").split() else 0)
+"""
 
 
 def change_beta_the_program_and_its_stack_file(repo: Repo) -> None:
@@ -150,6 +172,16 @@ def test_mains_code_previews_the_pull_requests_definitions(fleet: Repo, tmp_path
     assert p["pull-request left"] is False
     assert p["passphrase"] == "passphrase"
     assert {e.environment for e in runner.jobs["preview"].entries} == {"preview"}
+    # One comment for the pull request, updated in place (a sticky comment of a fixed header):
+    # the classes, beta's real preview and its output
+    (posted,) = runner.comments  # type: ignore[attr-defined]
+    assert (posted["header"], posted["number"]) == ("fluxfleet-preview", 7)
+    body = posted["body"]
+    assert body.startswith("<!-- fluxfleet-preview -->\n## Preview\n")
+    assert "1 stack(s) affected, in 1 class(es)" in body
+    assert "<code>beta</code> (class 1 (1 stack(s))): success" in body
+    assert "Previewing update (beta):" in body
+    assert "comment-on-pr" not in (ROOT / ".github/workflows/preview.yml").read_text()
 
 
 def test_the_merge_with_main_is_previewed_not_a_stale_branch(fleet: Repo, tmp_path: Path) -> None:
@@ -183,7 +215,7 @@ def test_a_stack_that_would_reach_another_account_or_is_new_is_not_previewed(
     log = (
         runner.jobs["affected"]
         .entries[0]
-        .step("fluxfleet affected (main's code, the pull request's definitions)")
+        .step("fluxfleet previews (main's code, the pull request's definitions)")
         .log
     )
     assert "beta: left out: it is new, or its AWS account, region, role or EKS cluster" in log
@@ -209,7 +241,8 @@ def test_a_symlink_among_the_definitions_stops_it_before_any_code(
     commits = pull_request(fleet, link)
     runner, previews = preview(fleet, tmp_path, commits)
     assert previews == []
-    (entry,) = runner.jobs["preview"].entries
+    assert runner.jobs["preview"].result == "skipped"
+    (entry,) = runner.jobs["affected"].entries  # it stops the listing already
     step = entry.step("The pull request's definitions over main's code")
     assert step.outcome == "failure"
     assert "pull-request/k8s-clusters holds a symlink" in step.log
@@ -236,13 +269,13 @@ def test_the_preview_is_of_the_newest_push_merged_with_main_now(
         main_moves_on,
     )
     fleet.git("checkout", "-q", "pr")
-    fleet.edit("k8s-clusters/beta.yaml", "size: large", "size: xlarge")
+    fleet.edit("k8s-clusters/beta.yaml", "size: large", "size: medium")
     newest = fleet.commit("the second push")
     fleet.git("checkout", "-q", "main")
     for merge in (stale_merge, None):
         _, previews = preview(fleet, tmp_path / str(merge), (newest, merge))
         (p,) = previews
-        assert "size: xlarge" in p["definitions"]["beta.yaml"], merge  # the newest push
+        assert "size: medium" in p["definitions"]["beta.yaml"], merge  # the newest push
         assert "# main's newer defaults" in p["definitions"]["_defaults.yaml"], merge  # main now
     assert head != newest
 
@@ -279,7 +312,7 @@ def status(tmp_path: Path) -> dict[str, str]:
     [
         ("previewed", "success", "1 stack(s) previewed"),
         ("fork", "success", "Not previewed: a pull request from a fork"),
-        ("symlink", "failure", "The preview of a stack failed"),
+        ("symlink", "failure", "Not previewed: a conflict with main, or the stacks could not"),
         ("conflict", "failure", "Not previewed: a conflict with main"),
         ("nothing", "success", "No stack to preview"),
     ],

@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 from planutil import run_cli
 
 from components.definition.rollout import (
+    MAX_PARTS,
+    MAX_WAVE_SIZE,
     MAX_WAVES,
     EnvironmentRollout,
     Rollout,
@@ -26,7 +28,7 @@ from components.definition.rollout import (
 )
 from components.loading.fleet import load_fleet
 from components.tools.affected import every_stack
-from components.tools.rollout import rollout_plan
+from components.tools.rollout import parallelism, rollout_plan
 from components.tools.snapshots import AffectedError, AffectedStack, Snapshot
 
 STAGING = "k8s-clusters/staging-cluster-name.yaml"
@@ -74,17 +76,47 @@ def test_more_waves_than_deploy_has_jobs_for() -> None:
     assert wave_problem(range(MAX_WAVES)) is None
     too_many = wave_problem(range(MAX_WAVES + 1))
     assert too_many == (
-        "9 distinct waves (0: 1, 1: 1, 2: 1, 3: 1, 4: 1, 5: 1, 6: 1, 7: 1, 8: 1 clusters) take 9 "
-        "deploy jobs, expected at most 8: the Deploy workflow runs one job per wave (and per 256 "
-        "clusters of a wave); give more clusters the same wave"
+        "9 distinct waves (0: 1, 1: 1, 2: 1, 3: 1, 4: 1, 5: 1, 6: 1, 7: 1, 8: 1 clusters), "
+        "expected at most 8: the Deploy workflow runs one job per wave; give more clusters the "
+        "same wave"
     )
-    # 1,000 clusters in two waves: 4 jobs. 7 waves, one of 300: 8 jobs. One more wave: too many.
-    assert wave_problem([1] * 500 + [2] * 500) is None
-    assert wave_problem([*range(6), *[9] * 300]) is None
-    assert "take 9 deploy jobs" in (wave_problem([*range(7), *[9] * 300]) or "")
+    # A wave job is a matrix of parts of 256: the size of a wave is no longer a limit (issue 26:
+    # 10,000 clusters in 2 waves took 40 jobs of the 8 Deploy had).
+    assert wave_problem([1] * 5000 + [2] * 5000) is None
+    assert wave_problem([*range(7), *[9] * 20_000]) is None
+    assert "9 distinct waves" in (wave_problem([*range(8), *[9] * 300]) or "")
+    most = MAX_PARTS * MAX_WAVE_SIZE
+    assert wave_problem([1] * most) is None
+    assert wave_problem([1] * (most + 1)) == (
+        f"wave 1 has {most + 1} clusters, expected at most {most} (256 parts of 256, each a "
+        "GitHub Actions matrix): give some of its clusters another wave"
+    )
     stacks = [AffectedStack(f"c{i}", ("x",), wave=i) for i in range(MAX_WAVES + 1)]
     with pytest.raises(AffectedError, match="9 distinct waves"):
         rollout_plan(stacks, Rollout())
+
+
+def test_parts_and_stacks_at_once_never_exceed_max_parallel() -> None:
+    """rollout.maxParallel is shared between the parts of a wave running side by side and the
+    stacks of each part; the document gives each wave job both."""
+    for parts in (1, 2, 3, 5, 40, 256):
+        for max_parallel in (1, 2, 3, 4, 7, 32, 256):
+            at_once, each = parallelism(parts, max_parallel)
+            assert 1 <= at_once <= parts and at_once * each <= max_parallel
+            # nothing left idle that another part could use
+            assert at_once == min(parts, max_parallel)
+    stacks = [AffectedStack(f"c{i:04}", ("x",), wave=1 + i // 3000) for i in range(6000)]
+    document = rollout_plan(stacks, Rollout.model_validate({"maxParallel": 32})).document()
+    assert [(s["wave"], s["partsAtOnce"], s["stacksAtOnce"]) for s in document["slots"]] == [
+        (1, 12, 2),
+        (2, 12, 2),
+    ]
+    assert document["slots"][0]["parts"]["include"][:2] == [
+        {"wave": 1, "part": 1, "parts": 12},
+        {"wave": 1, "part": 2, "parts": 12},
+    ]
+    assert sum(len(w["include"]) for w in document["waves"] if w["wave"] == 1) == 3000
+    assert max(len(w["include"]) for w in document["waves"]) <= MAX_WAVE_SIZE
 
 
 def test_a_wave_of_more_than_256_runs_in_even_parts_one_after_the_other() -> None:
@@ -210,7 +242,7 @@ def test_validate_refuses_a_fleet_deploy_could_not_run(project: Path) -> None:
     (line,) = err.splitlines()
     assert line.startswith(
         "k8s-clusters: metadata.wave: 9 distinct waves (0: 1, 1: 2, 2: 2, 3: 1, 4: 1, 5: 1, 6: 1, "
-        "7: 1, 8: 1 clusters) take 9 deploy jobs, expected at most 8"
+        "7: 1, 8: 1 clusters), expected at most 8"
     )
 
 

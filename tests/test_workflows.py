@@ -76,9 +76,12 @@ def test_the_workflows_exist() -> None:
         "plan-comment.yml",
         "preview.yml",
         "deploy.yml",
+        "deploy-part.yml",
         "drift.yml",
+        "flux-artifact.yml",
+        "drift-part.yml",
     }
-    assert {p.parent.name for p in ACTIONS} == {"setup-fleet", "cloud-settings"}
+    assert {p.parent.name for p in ACTIONS} == {"setup-fleet", "cloud-settings", "newest-commit"}
 
 
 # --- linters --------------------------------------------------------------------------------
@@ -134,10 +137,19 @@ def test_every_secret_is_read_in_a_job_with_an_environment() -> None:
     for path in WORKFLOWS:
         for name, job in load(path)["jobs"].items():
             text = json.dumps(job)
-            if "secrets." in text:
-                found += 1
-                assert job.get("environment"), f"{path.name}: {name} reads a secret outside one"
-    assert found == 1 + 8 + 1 + 1  # registries, the 8 wave jobs, preview, drift
+            if "secrets." not in text:
+                continue
+            found += 1
+            if "uses" in job:  # a call passes the secrets by name to jobs of an environment
+                called = load(ROOT / job["uses"][2:])
+                assert set(job["secrets"]) == set(called["on"]["workflow_call"]["secrets"])
+                readers = [j for j in called["jobs"].values() if "secrets." in json.dumps(j)]
+                assert readers and all(j.get("environment") for j in readers), name
+                continue
+            assert job.get("environment"), f"{path.name}: {name} reads a secret outside one"
+    # registries, the 8 wave jobs (calls), deploy-part's deploy, preview, drift (a call), and
+    # drift-part's drift
+    assert found == 1 + 8 + 1 + 1 + 1 + 1
     assert "secrets." not in (GITHUB / "workflows" / "pull-request.yml").read_text()
 
 
@@ -232,7 +244,8 @@ def test_every_action_is_pinned_to_a_full_sha_with_its_version() -> None:
         ref, _, comment = text.partition("#")
         ref = ref.strip()
         if ref.startswith("$/"):  # this repository, at the commit that runs
-            assert (GITHUB.parent / ref[2:] / "action.yml").exists(), ref
+            local = GITHUB.parent / ref[2:]
+            assert (local / "action.yml").exists() or (local.suffix == ".yml" and local.exists())
             continue
         match = SHA_PIN.match(ref)
         assert match, f"{file}: {ref} is not pinned to a full commit SHA"
@@ -249,6 +262,8 @@ def test_every_action_is_pinned_to_a_full_sha_with_its_version() -> None:
         "aws-actions/configure-aws-credentials",
         "pulumi/actions",
         "marocchino/sticky-pull-request-comment",
+        "fluxcd/flux2/action",
+        "sigstore/cosign-installer",
     }
 
 
@@ -289,11 +304,13 @@ def test_permissions_are_least_privilege_per_job(path: Path) -> None:
     for name, job in doc["jobs"].items():
         granted = job.get("permissions")
         assert isinstance(granted, dict), f"{name}: no permissions: block"
-        uses = " ".join(str(s.get("uses", "")) for s in job.get("steps", []))
+        steps = job.get("steps", [])
+        if "uses" in job:  # a call: what its jobs ask for, no more (they get at most this)
+            steps = [s for j in load(ROOT / job["uses"][2:])["jobs"].values() for s in j["steps"]]
+        uses = " ".join(str(s.get("uses", "")) for s in steps)
         assert granted.get("contents") in (None, "read"), name
         assert ("id-token" in granted) == ("configure-aws-credentials" in uses), name
-        comments = "pulumi/actions" in uses and path.name == "preview.yml"
-        comments = comments or "sticky-pull-request-comment" in uses
+        comments = "sticky-pull-request-comment" in uses
         assert (granted.get("pull-requests") == "write") == comments, name
         assert set(granted.values()) <= {"read", "write"}
         for checkout in [
@@ -388,22 +405,25 @@ def test_the_preview_runs_mains_code_in_the_preview_environment() -> None:
         assert names.index("Merged with main") == names.index("The pull request, as data") + 1
         assert checkouts[1]["with"]["path"] == "pull-request"
     affected = step(
-        doc, "affected", "fluxfleet affected (main's code, the pull request's definitions)"
+        doc, "affected", "fluxfleet previews (main's code, the pull request's definitions)"
     )
-    assert "--definitions-only --same-aws-as ." in affected["run"]
-    names = [s.get("name", s.get("uses")) for s in preview["steps"]]
-    # the PR's files are gone before any of main's code is installed or run
-    assert names.index("The pull request's definitions over main's code") < names.index(
-        "$/.github/actions/setup-fleet"
-    )
-    assert pulumi_step(doc, "preview")["with"] | {} == {
-        "command": "preview",
-        "stack-name": "${{ matrix.stack }}",
-        "cloud-url": "${{ vars.PULUMI_BACKEND_URL }}",
-        "pulumi-version": "${{ env.PULUMI_VERSION }}",
-        "comment-on-pr": True,
-        "diff": True,
-    }
+    assert "--repository pull-request" in affected["run"]
+    assert "--same-aws-as main-fleet" in affected["run"]
+    assert affected["env"]["MAX_PREVIEWS"] == "${{ vars.FLUXFLEET_MAX_PREVIEWS || '24' }}"
+    for job in ("affected", "preview"):
+        names = [s.get("name", s.get("uses")) for s in doc["jobs"][job]["steps"]]
+        # the PR's files are over main's (as data) before any of main's code is installed or run
+        assert names.index("The pull request's definitions over main's code") < names.index(
+            "$/.github/actions/setup-fleet"
+        )
+    # the CLI only: its output goes to the one comment, no comment per stack
+    assert pulumi_step(doc, "preview")["with"] == {"pulumi-version": "${{ env.PULUMI_VERSION }}"}
+    run = step(doc, "preview", "pulumi preview")
+    assert 'pulumi preview --diff --non-interactive --stack "$STACK"' in run["run"]
+    assert "pull-requests" not in preview["permissions"]
+    comment = doc["jobs"]["comment"]
+    assert comment["permissions"] == {"contents": "read", "pull-requests": "write"}
+    assert "environment" not in comment and "secrets." not in json.dumps(comment)
     aws = [s for s in preview["steps"] if "configure-aws-credentials" in s.get("uses", "")]
     assert aws[0]["with"]["role-to-assume"] == "${{ vars.AWS_PREVIEW_ROLE_ARN }}"
     app = next(s for s in preview["steps"] if "create-github-app-token" in s.get("uses", ""))
@@ -425,16 +445,19 @@ def test_deploy_runs_registries_first_and_gates_production() -> None:
     assert (
         "needs.registries.result == 'success' || needs.registries.result == 'skipped'" in wave["if"]
     )
-    assert wave["concurrency"] == {
+    part = workflow("deploy-part.yml")
+    deploy = part["jobs"]["deploy"]
+    assert deploy["concurrency"] == {
         "group": "fluxfleet-stack-${{ matrix.stack }}",
         "cancel-in-progress": False,
     }
-    assert step(doc, "wave-1", "pulumi up")["env"]["STACK"] == "${{ matrix.stack }}"
-    app = next(s for s in wave["steps"] if "create-github-app-token" in s.get("uses", ""))
+    assert step(part, "deploy", "pulumi up")["env"]["STACK"] == "${{ matrix.stack }}"
+    app = next(s for s in deploy["steps"] if "create-github-app-token" in s.get("uses", ""))
     assert app["with"]["permission-administration"] == "write"
-    for job in ("registries", "wave-1"):
-        aws = [s for s in jobs[job]["steps"] if "configure-aws-credentials" in s.get("uses", "")]
+    for job in (jobs["registries"], deploy):
+        aws = [s for s in job["steps"] if "configure-aws-credentials" in s.get("uses", "")]
         assert aws[0]["with"]["role-to-assume"] == "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
+    assert part["env"] == doc["env"]  # the same Pulumi CLI
     # Nothing destroys.
     text = (GITHUB / "workflows" / "deploy.yml").read_text()
     assert "command: destroy" not in text and "pulumi destroy -s" in text
@@ -444,12 +467,16 @@ def test_deploy_runs_registries_first_and_gates_production() -> None:
 def test_drift_previews_every_stack_expecting_no_changes() -> None:
     doc = workflow("drift.yml")
     assert "schedule" in doc["on"]
-    drift = doc["jobs"]["drift"]
-    assert drift["strategy"]["matrix"] == "${{ fromJSON(needs.stacks.outputs.matrix) }}"
-    assert drift["strategy"]["fail-fast"] is False
+    call = doc["jobs"]["drift"]
+    assert call["strategy"]["matrix"] == "${{ fromJSON(needs.stacks.outputs.parts) }}"
+    assert call["uses"] == "$/.github/workflows/drift-part.yml"
+    part = workflow("drift-part.yml")
+    drift = part["jobs"]["drift"]
+    assert drift["strategy"]["matrix"] == "${{ fromJSON(needs.shards.outputs.matrix) }}"
+    assert drift["strategy"]["fail-fast"] is False and drift["environment"] == "preview"
     assert not drift["concurrency"]["group"].startswith("fluxfleet-stack-")
     preview = step(
-        doc, "drift", "pulumi preview --refresh --expect-no-changes, each stack of the shard"
+        part, "drift", "pulumi preview --refresh --expect-no-changes, each stack of the shard"
     )
     assert preview["env"]["STACKS"] == "${{ matrix.stacks }}"
     assert (
@@ -543,24 +570,32 @@ def test_deploy_rollout_step(workspace: Repo) -> None:
     slots = {k: json.loads(v) for k, v in out.items() if k.startswith("wave-")}
     reviews = {k: v for k, v in out.items() if k.startswith("review-")}
     assert reviews == {"review-1": "true", "review-2": "false", "review-3": "false"}
+    empty = {"wave": None, "parts": {"include": []}, "partsAtOnce": 1, "stacksAtOnce": 1}
     assert slots == {
-        "wave-1": {"include": [entry("alpha")]},
-        "wave-2": {"include": []},
-        "wave-3": {"include": []},
+        "wave-1": {
+            "wave": 2,
+            "parts": {"include": [{"wave": 2, "part": 1, "parts": 1}]},
+            "partsAtOnce": 1,
+            "stacksAtOnce": 4,
+        },
+        "wave-2": empty,
+        "wave-3": empty,
     }
-    assert {k: v for k, v in out.items() if k not in slots | reviews and k != "plan"} == {
+    plan = json.loads((workspace.project / "rollout-plan" / "rollout.json").read_text())
+    assert plan["waves"] == [{"wave": 2, "part": 1, "include": [entry("alpha")]}]
+    assert {k: v for k, v in out.items() if k not in slots | reviews} == {
         "registries": "true",
         "removed": '["gamma"]',
         "waves": "1",
-        "max-parallel": "4",
     }
 
     # A push with no earlier commit (a new branch, or an unknown one): every stack.
     code, out, _, log = run_step(the_step, workspace.project, env | {"BASE": ""})
     assert code == 0, log
     assert "no successful deploy to compare with: every stack" in log
-    assert [e["stack"] for e in json.loads(out["wave-1"])["include"]] == ["beta"]
-    assert [e["stack"] for e in json.loads(out["wave-2"])["include"]] == ["alpha"]
+    plan = json.loads((workspace.project / "rollout-plan" / "rollout.json").read_text())
+    assert [[e["stack"] for e in w["include"]] for w in plan["waves"]] == [["beta"], ["alpha"]]
+    assert [json.loads(out[f"wave-{k}"])["wave"] for k in (1, 2, 3)] == [1, 2, None]
     assert (out["registries"], out["removed"], out["waves"]) == ("true", "[]", "2")
 
     # Nothing touched: no cluster, no registries.
@@ -573,33 +608,51 @@ def test_deploy_rollout_step(workspace: Repo) -> None:
 
 def test_drift_lists_every_stack(workspace: Repo) -> None:
     the_step = step(workflow("drift.yml"), "stacks", "fluxfleet affected --all")
-    code, out, _, log = run_step(the_step, workspace.project, {"LIMIT": "256"})
+
+    def shards() -> list[dict[str, Any]]:
+        text = (workspace.project / "drift-shards" / "shards.json").read_text()
+        return list(json.loads(text)["include"])
+
+    code, out, _, log = run_step(the_step, workspace.project, {"LIMIT": "256", "MOST": "8"})
     assert code == 0, log
     # One shard per stack while they fit, grouped by GitHub owner (registries has none).
-    assert json.loads(out["matrix"])["include"] == [
+    assert shards() == [
         {
             "stacks": "registries",
             "githubOwner": "",
             "githubRepositories": "",
             "shard": 1,
             "shards": 4,
+            "part": 1,
         },
         *(
-            {"stacks": s, "githubOwner": "acme", "githubRepositories": r, "shard": n, "shards": 4}
+            {
+                "stacks": s,
+                "githubOwner": "acme",
+                "githubRepositories": r,
+                "shard": n,
+                "shards": 4,
+                "part": 1,
+            }
             for n, (s, r) in enumerate(
                 [("alpha", "gitops"), ("beta", "gitops"), ("gamma", "gitops")], 2
             )
         ),
     ]
+    assert json.loads(out["parts"]) == {"include": [{"part": 1, "parts": 1}]}
     assert out["count"] == "4"
-    # At most LIMIT shards: several stacks each, one owner (one App token) per shard.
-    code, out, _, log = run_step(the_step, workspace.project, {"LIMIT": "3"})
+    # More stacks than a part holds: several stacks each (at most MOST), one owner (one App
+    # token) per shard, parts of at most LIMIT shards.
+    code, out, _, log = run_step(the_step, workspace.project, {"LIMIT": "2", "MOST": "2"})
     assert code == 0, log
-    assert [
-        (e["stacks"], e["githubRepositories"]) for e in json.loads(out["matrix"])["include"]
-    ] == [
-        ("registries", ""),
-        ("alpha beta gamma", "gitops"),
+    assert [(e["stacks"], e["githubRepositories"], e["part"]) for e in shards()] == [
+        ("registries", "", 1),
+        ("alpha beta", "gitops", 1),
+        ("gamma", "gitops", 2),
+    ]
+    assert json.loads(out["parts"])["include"] == [
+        {"part": 1, "parts": 2},
+        {"part": 2, "parts": 2},
     ]
 
 

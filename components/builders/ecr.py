@@ -21,9 +21,8 @@ prefix is one line in _registries.yaml and a run of the registries stack.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -37,6 +36,7 @@ from components.builders.iam import (
 from components.definition.cluster import Cluster
 from components.definition.ecr import EcrPull
 from components.definition.registries import Registry
+from components.definition.types import ecr_location
 
 # Why a cluster pulling from ECR may need nothing in its own account (EcrAccess is then empty).
 NOTHING_TO_GRANT = (
@@ -55,6 +55,14 @@ PULL_ACTIONS = (
 # "*" included); without it ECR answers 403 (fluxcd/source-controller#1901).
 LIST_TAGS_ACTION = "ecr:ListImages"
 LIST_ACTIONS = ("ecr:DescribeImages", LIST_TAGS_ACTION)  # image-reflector-controller scans tags
+# What a pull through a pull-through cache needs beyond the pulls (ECR User Guide, "IAM
+# permissions required to sync an upstream registry with an Amazon ECR private registry"):
+# importing the upstream image (registry, repository or identity policy) and, the first time,
+# creating the repository (registry or identity policy only). The only other action a registry
+# policy accepts is ecr:ReplicateImage.
+CACHE_ACTIONS = ("ecr:BatchImportUpstreamImage", "ecr:CreateRepository")
+# A repository creation template's appliedFor for the repositories a pull-through cache creates
+PULL_THROUGH_CACHE = "PULL_THROUGH_CACHE"
 AUTH_ACTION = "ecr:GetAuthorizationToken"  # identity policies only: useless in a repository policy
 
 IMAGE_REFLECTOR = "image-reflector-controller"
@@ -79,24 +87,29 @@ class FleetView(Protocol):
 
 # --- the controller images, from an ECR mirror (spec.flux.registry) ------------------------------
 
-ECR_REGISTRY = re.compile(
-    r"^(?P<account>[0-9]{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?"
-    r"(/(?P<path>.+))?$"
-)
-
 
 def ecr_image_registry(cluster: Cluster) -> tuple[str, str, str] | None:
     """(account, region, path) of spec.flux.registry when it is an ECR registry."""
     registry = cluster.spec.flux.registry
-    found = ECR_REGISTRY.match(registry.url) if registry is not None else None
-    if found is None:
-        return None
-    return found["account"], found["region"], found["path"] or ""
+    return ecr_location(registry.url) if registry is not None else None
 
 
-def image_registry(cluster: Cluster, registries: Mapping[str, Registry]) -> Registry | None:
-    """The registry of _registries.yaml the controller images come from (an ECR mirror)."""
-    location = ecr_image_registry(cluster)
+def flux_ecr_references(cluster: Cluster) -> dict[str, str]:
+    """spec.flux field → its reference, for the mirrors on ECR: the controller images
+    (registry), the operator's image and chart. Each is a pull the registries stack grants."""
+    flux = cluster.spec.flux
+    references = {
+        "registry": flux.registry.url if flux.registry else None,
+        "operatorImage": flux.operator_image,
+        "operatorChart": flux.operator_chart,
+    }
+    return {k: v for k, v in references.items() if v is not None and ecr_location(v)}
+
+
+def fleet_registry(reference: str, registries: Mapping[str, Registry]) -> Registry | None:
+    """The registry of _registries.yaml an ECR reference (image registry or repository, `oci://`
+    chart) is in: the one of its account and region."""
+    location = ecr_location(reference)
     if location is None:
         return None
     account, region, _ = location
@@ -105,22 +118,65 @@ def image_registry(cluster: Cluster, registries: Mapping[str, Registry]) -> Regi
     )
 
 
-def pulls(
-    cluster: Cluster, registries: Mapping[str, Registry], *, images: bool = True
+def image_registry(cluster: Cluster, registries: Mapping[str, Registry]) -> Registry | None:
+    """The registry of _registries.yaml the controller images come from (an ECR mirror)."""
+    registry = cluster.spec.flux.registry
+    return fleet_registry(registry.url, registries) if registry is not None else None
+
+
+def _pull_of(
+    reference: str | None, registries: Mapping[str, Registry], *, prefix: bool
 ) -> list[EcrPull]:
-    """What the cluster pulls from the fleet's registries: spec.ecr.pull and, with `images`,
-    the controller images from an ECR mirror (every repository under the mirror's path), which
-    the nodes pull like any other image."""
+    """The pull of one ECR reference of spec.flux: every repository under it (`prefix`, the
+    controller images' mirror) or the one it names (the operator's image or chart)."""
+    registry = fleet_registry(reference, registries) if reference is not None else None
+    location = ecr_location(reference) if reference is not None else None
+    if registry is None or location is None or not location[2]:
+        return []
+    repository = f"{location[2]}/*" if prefix else location[2]
+    return [EcrPull.model_validate({"registry": registry.name, "repositories": [repository]})]
+
+
+def sync_pull(cluster: Cluster) -> EcrPull | None:
+    """The ECR repository of an OCI sync source (spec.sync kind oci), as a pull: the registries
+    stack grants it like any other (the pulls alone: a tag needs no tag listing)."""
+    oci = cluster.oci_source
+    if oci is None:
+        return None
+    return EcrPull.model_validate({"registry": oci.registry, "repositories": [oci.repository]})
+
+
+def pulls(
+    cluster: Cluster,
+    registries: Mapping[str, Registry],
+    *,
+    images: bool = True,
+    sync: bool = True,
+) -> list[EcrPull]:
+    """What the cluster pulls from the fleet's registries: spec.ecr.pull; with `images`, the
+    controller images from an ECR mirror (every repository under the mirror's path) and the
+    operator's image from an ECR mirror, which the nodes pull like any other image; with `sync`,
+    the OCI sync source's repository (source-controller's alone)."""
     out = list(cluster.spec.ecr.pull)
-    registry = image_registry(cluster, registries) if images else None
-    location = ecr_image_registry(cluster)
-    if registry is not None and location is not None and location[2]:
-        out.append(
-            EcrPull.model_validate(
-                {"registry": registry.name, "repositories": [f"{location[2]}/*"]}
-            )
-        )
+    source = sync_pull(cluster) if sync else None
+    if source is not None:
+        out.append(source)
+    if images:
+        flux = cluster.spec.flux
+        out += _pull_of(flux.registry.url if flux.registry else None, registries, prefix=True)
+        out += _pull_of(flux.operator_image, registries, prefix=False)
     return out
+
+
+def chart_pulls(cluster: Cluster, registries: Mapping[str, Registry]) -> list[EcrPull]:
+    """The operator chart from an ECR mirror: pulled at `pulumi up` by the deployer, in the
+    cluster's account, with an ECR token (no node or controller pulls it)."""
+    return _pull_of(cluster.spec.flux.operator_chart, registries, prefix=False)
+
+
+def registry_pulls(cluster: Cluster, registries: Mapping[str, Registry]) -> list[EcrPull]:
+    """Everything the registry side grants the cluster's account: its pulls and the chart."""
+    return [*pulls(cluster, registries), *chart_pulls(cluster, registries)]
 
 
 # --- what the fleet pulls -------------------------------------------------------------------------
@@ -142,6 +198,16 @@ def expand(ref: str, registry: Registry) -> list[str]:
     return sorted(r for r in registry.repositories if matches(ref, r))
 
 
+def existing(ref: str, registry: Registry) -> list[str]:
+    """The repositories a pulled name or prefix grants that are known to exist: under a
+    pull-through cache prefix only those _registries.yaml lists (the cache creates the others on
+    their first pull, and ECR refuses a repository policy on a repository that does not exist)."""
+    repositories = expand(ref, registry)
+    if registry.cache_prefix(ref) is None:
+        return repositories
+    return [r for r in repositories if r in registry.repositories]
+
+
 def repository_arn(registry: Registry, ref: str) -> str:
     """The ARN of a repository, or of every repository under a prefix (IAM wildcard)."""
     return f"arn:{registry.partition}:ecr:{registry.region}:{registry.account_id}:repository/{ref}"
@@ -161,6 +227,15 @@ def listing_controllers(cluster: Cluster) -> list[str]:
         controllers.append(SOURCE_CONTROLLER)  # OCIRepository / HelmRepository type oci
     if runs_image_reflector(cluster):
         controllers.append(IMAGE_REFLECTOR)  # ImageRepository scans tags
+    return controllers
+
+
+def ecr_controllers(cluster: Cluster) -> list[str]:
+    """The Flux controllers with an AWS role for ECR: the listing ones, and source-controller
+    when it pulls the cluster's OCI sync source (spec.sync kind oci)."""
+    controllers = listing_controllers(cluster)
+    if cluster.oci_source is not None and SOURCE_CONTROLLER not in controllers:
+        controllers.insert(0, SOURCE_CONTROLLER)
     return controllers
 
 
@@ -210,23 +285,26 @@ class SameAccountPull:
         )
 
 
-def repository_grants(fleet: FleetView) -> dict[tuple[str, str], list[AccountGrant]]:
-    """(registry, repository) → one grant per consuming account, for every repository some
-    cluster pulls from another account. Sorted: the same fleet always gives the same grants."""
+def _grants(
+    fleet: FleetView, targets: Callable[[str, Registry], list[str]]
+) -> dict[tuple[str, str], list[AccountGrant]]:
+    """(registry, target) → one grant per consuming account of another account than the
+    registry's, where `targets` maps each pulled name or prefix to what is granted on it.
+    Sorted: the same fleet always gives the same grants."""
     consumers: dict[tuple[str, str], dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     actions: dict[tuple[str, str, str], set[str]] = defaultdict(lambda: set(PULL_ACTIONS))
     for cluster in fleet.clusters.values():
         account = cluster.spec.aws.account_id
-        for pull in pulls(cluster, fleet.registries):
+        for pull in registry_pulls(cluster, fleet.registries):
             registry = fleet.registries[pull.registry]
             if is_same_account(cluster, registry):
                 continue
             # the controllers list only what spec.ecr.pull names, not the mirror's images
             own = any(pull is p for p in cluster.spec.ecr.pull)
             listing = cluster_list_actions(cluster) if own else set()
-            for repository in {r for ref in pull.repositories for r in expand(ref, registry)}:
-                consumers[(registry.name, repository)][account].add(cluster.name)
-                actions[(registry.name, repository, account)] |= listing
+            for target in {t for ref in pull.repositories for t in targets(ref, registry)}:
+                consumers[(registry.name, target)][account].add(cluster.name)
+                actions[(registry.name, target, account)] |= listing
     return {
         key: [
             AccountGrant(
@@ -241,11 +319,44 @@ def repository_grants(fleet: FleetView) -> dict[tuple[str, str], list[AccountGra
     }
 
 
+def repository_grants(fleet: FleetView) -> dict[tuple[str, str], list[AccountGrant]]:
+    """(registry, repository) → one grant per consuming account, for every repository some
+    cluster pulls from another account (and that exists: see `existing`)."""
+    return _grants(fleet, existing)
+
+
+def cache_grants(fleet: FleetView) -> dict[tuple[str, str], list[AccountGrant]]:
+    """(registry, prefix) → one grant per consuming account, for every pull-through cache
+    prefix some cluster pulls through from another account: granted by the registry policy
+    (what a first pull needs) and the prefix's repository creation template (the pulls)."""
+    return _grants(fleet, _cache_target)
+
+
+def _cache_target(ref: str, registry: Registry) -> list[str]:
+    prefix = registry.cache_prefix(ref)
+    return [] if prefix is None else [prefix]
+
+
+def cache_refs(fleet: FleetView) -> dict[tuple[str, str], list[str]]:
+    """(registry, account) → the pulled names and prefixes under a pull-through cache prefix,
+    from another account: where the account may import and create (the registry policy)."""
+    found: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for cluster in fleet.clusters.values():
+        for pull in registry_pulls(cluster, fleet.registries):
+            registry = fleet.registries[pull.registry]
+            if is_same_account(cluster, registry):
+                continue
+            for ref in pull.repositories:
+                if registry.cache_prefix(ref) is not None:
+                    found[(registry.name, cluster.spec.aws.account_id)].add(ref)
+    return {key: sorted(refs) for key, refs in sorted(found.items())}
+
+
 def same_account_pulls(fleet: FleetView) -> list[SameAccountPull]:
     return sorted(
         SameAccountPull(pull.registry, ref, cluster.name, cluster.spec.aws.account_id)
         for cluster in fleet.clusters.values()
-        for pull in pulls(cluster, fleet.registries)
+        for pull in registry_pulls(cluster, fleet.registries)
         if is_same_account(cluster, fleet.registries[pull.registry])
         for ref in pull.repositories
     )
@@ -294,6 +405,39 @@ def repository_policy(registry: Registry, grants: Sequence[AccountGrant]) -> dic
             "Sid": statement_sid(actions),
             "Effect": "Allow",
             "Action": provider_set(actions),
+            "Principal": "*" if principals == ["*"] else {"AWS": provider_set(principals)},
+        }
+        if condition:
+            statement["Condition"] = condition
+        statements.append(statement)
+    return {"Version": POLICY_VERSION, "Statement": statements}
+
+
+def registry_policy(registry: Registry, refs: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    """The registry policy of a registry with pull-through caches: each consuming account may
+    import upstream images and create the repositories of exactly what it pulls through a
+    cache (`refs`: account → names and prefixes), so a first pull works from an empty cache.
+    Accounts pulling the same things share a statement; with `grantTo: organization`, one
+    statement grants `*` under aws:PrincipalOrgID on everything the fleet pulls through."""
+    condition = (
+        {"StringEquals": {"aws:PrincipalOrgID": registry.organization_id}}
+        if registry.organization_id
+        else None
+    )
+    groups: dict[tuple[str, ...], list[str]] = defaultdict(list)
+    if registry.grant_to == "organization":
+        groups[tuple(sorted({r for pulled in refs.values() for r in pulled}))] = ["*"]
+    else:
+        for account, pulled in sorted(refs.items()):
+            groups[tuple(sorted(pulled))].append(f"arn:{registry.partition}:iam::{account}:root")
+    statements = []
+    for i, pulled in enumerate(sorted(groups), start=1):
+        principals = groups[pulled]
+        statement: dict[str, Any] = {
+            "Sid": f"PullThroughCache{i}",
+            "Effect": "Allow",
+            "Action": provider_set(CACHE_ACTIONS),
+            "Resource": provider_set([repository_arn(registry, ref) for ref in pulled]),
             "Principal": "*" if principals == ["*"] else {"AWS": provider_set(principals)},
         }
         if condition:

@@ -14,6 +14,7 @@ from components.definition.flux import FluxPatch
 from components.names import FLUX_INSTANCE_NAME, FLUX_NAMESPACE
 
 FLUX_REGISTRY = "ghcr.io/fluxcd"
+GIT_SOURCE_KIND = "GitRepository"  # the sync's kind by default (spec.sync kind git)
 OPERATOR_CHART = "oci://ghcr.io/controlplaneio-fluxcd/charts/flux-operator"
 READY_TIMEOUT_SECONDS = 600  # default of spec.flux.readyTimeout
 RECONCILE_EVERY_ANNOTATION = "fluxcd.controlplane.io/reconcileEvery"
@@ -30,10 +31,10 @@ class SyncOptions:
     url: str
     ref: str  # such as refs/heads/main
     path: str
-    pull_secret: str
+    pull_secret: str | None  # None: the source-controller's own identity (provider)
     interval: str
-    provider: str | None = None  # a GitRepository's spec.provider (github with the GitHub App)
-    kind: str = "GitRepository"
+    provider: str | None = None  # github with the GitHub App; aws for an OCI artifact in ECR
+    kind: str = GIT_SOURCE_KIND
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,9 @@ class FluxOptions:
     sync: SyncOptions
     workload_identity: str  # irsa | podIdentity: how the controllers get their AWS roles
     image_pull_secret: str | None = None
+    variant: str | None = None  # the distribution a mirror holds (the operator cannot tell)
+    artifact: str | None = None  # the manifests artifact; None: those in the operator's image
+    artifact_pull_secret: str | None = None
     multitenant: bool = False
     tenant_default_service_account: str | None = None
     cluster_domain: str | None = None
@@ -74,6 +78,8 @@ class OperatorOptions:
     service_monitor: bool = False  # spec.monitoring.prometheus
     monitor_labels: Mapping[str, str] = field(default_factory=dict)
     reporting_interval: str | None = None
+    image_repository: str | None = None  # the operator's image mirror; None: the chart's ghcr.io
+    image_pull_secret: str | None = None
 
 
 def tolerations(keys: Sequence[str]) -> list[dict[str, Any]]:
@@ -150,11 +156,18 @@ def instance_annotations(options: FluxOptions) -> dict[str, str]:
 
 
 def distribution(options: FluxOptions) -> dict[str, Any]:
-    """Which Flux, and where its images come from. No `artifact`: the operator uses the manifests
-    embedded in its image; nothing is downloaded at run time."""
+    """Which Flux, and where its images come from. No `artifact` unless the definition names
+    one: the operator uses the manifests embedded in its image; nothing is downloaded at run
+    time. A mirror has its variant written out (the operator knows only its own registries)."""
     out: dict[str, Any] = {"version": options.version, "registry": options.registry}
+    if options.variant is not None:
+        out["variant"] = options.variant
     if options.image_pull_secret is not None:
         out["imagePullSecret"] = options.image_pull_secret
+    if options.artifact is not None:
+        out["artifact"] = options.artifact
+    if options.artifact_pull_secret is not None:
+        out["artifactPullSecret"] = options.artifact_pull_secret
     return out
 
 
@@ -192,6 +205,8 @@ def sync(options: SyncOptions) -> dict[str, Any]:
         "pullSecret": options.pull_secret,
         "interval": options.interval,
     }
+    if options.pull_secret is None:
+        del out["pullSecret"]
     if options.provider is not None:
         out["provider"] = options.provider
     return out
@@ -251,4 +266,8 @@ def operator_values(options: OperatorOptions) -> dict[str, Any]:
         values["reporting"] = {"interval": options.reporting_interval}
     if options.toleration_keys:
         values["tolerations"] = tolerations(options.toleration_keys)
+    if options.image_repository is not None:  # the chart's default is on ghcr.io
+        values["image"] = {"repository": options.image_repository}
+        if options.image_pull_secret is not None:
+            values["image"]["pullSecrets"] = [{"name": options.image_pull_secret}]
     return values

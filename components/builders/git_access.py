@@ -9,10 +9,9 @@ from functools import cache
 from typing import Any
 
 from components.definition.cluster import Cluster
+from components.definition.git_host import GITHUB_HOST
 from components.names import DATA_DIR, FLUX_SECRET_NAME, PROJECT, definition_file
 from components.problems import Problem
-
-GITHUB_HOST = "github.com"
 
 # tls.PrivateKey arguments per deployKey.algorithm. ECDSA must name its curve: the provider's
 # default P224 has no OpenSSH public key form.
@@ -30,12 +29,12 @@ def github_known_hosts() -> str:
     return (DATA_DIR / "github_known_hosts").read_text()
 
 
-def ssh_url(owner: str, repository: str) -> str:
-    return f"ssh://git@{GITHUB_HOST}/{owner}/{repository}.git"
+def ssh_url(owner: str, repository: str, host: str = GITHUB_HOST) -> str:
+    return f"ssh://git@{host}/{owner}/{repository}.git"
 
 
-def https_url(owner: str, repository: str) -> str:
-    return f"https://{GITHUB_HOST}/{owner}/{repository}.git"
+def https_url(owner: str, repository: str, host: str = GITHUB_HOST) -> str:
+    return f"https://{host}/{owner}/{repository}.git"
 
 
 @dataclass(frozen=True)
@@ -44,6 +43,20 @@ class GitAccessOptions:
     definition by builders/options.py: the URL scheme and the Secret follow from it."""
 
     github_app: bool  # HTTPS with the fleet's GitHub App; else SSH with one deploy key each
+    host: str = GITHUB_HOST  # or a GitHub Enterprise Server's (spec.git.host)
+    # A GitHub Enterprise Server's SSH host keys (<type> <base64>, validated); none on
+    # github.com, whose keys are pinned as package data
+    host_keys: tuple[str, ...] = ()
+    api_url: str | None = (
+        None  # its REST API (provider baseUrl, githubAppBaseURL); github.com: None
+    )
+
+    @property
+    def known_hosts(self) -> str:
+        """The known_hosts of the Secrets: github.com's pinned keys, or the host's own."""
+        if not self.host_keys:
+            return github_known_hosts()
+        return "".join(f"{self.host} {key}\n" for key in self.host_keys)
 
     @property
     def fleet_secret(self) -> str:
@@ -57,10 +70,10 @@ class GitAccessOptions:
 
 
 def repository_url(access: GitAccessOptions, owner: str, repository: str) -> str:
-    """The URL Flux pulls a repository from: SSH, or HTTPS with the GitHub App."""
+    """The URL Flux pulls a repository from, on its Git host: SSH, or HTTPS with the GitHub App."""
     if access.github_app:
-        return https_url(owner, repository)
-    return ssh_url(owner, repository)
+        return https_url(owner, repository, access.host)
+    return ssh_url(owner, repository, access.host)
 
 
 # --- the fleet's GitHub App (spec.git.auth: githubApp) -------------------------------------------
@@ -71,6 +84,11 @@ GITHUB_APP_KEYS = {
     "githubAppInstallationId": "githubAppInstallationID",
     "githubAppPrivateKey": "githubAppPrivateKey",
 }
+# Secret keys that only the definition gives (fluxcd/pkg runtime/secrets/secrets.go): the
+# installation by its owner instead of its ID, a GitHub Enterprise Server's API, its CA
+INSTALLATION_OWNER_KEY = "githubAppInstallationOwner"
+BASE_URL_KEY = "githubAppBaseURL"
+CA_KEY = "ca.crt"
 # The fleet repository's Secret with the App: another name than the deploy key's flux-system, so
 # switching between the two creates the new Secret before the FluxInstance moves to it.
 GITHUB_APP_SECRET_NAME = "flux-system-github-app"
@@ -90,13 +108,41 @@ def github_app_from_definition(cluster: Cluster) -> dict[str, Any]:
     return {key: value for key, value in given.items() if value is not None}
 
 
+def needs_github_app(cluster: Cluster) -> bool:
+    """Whether the cluster holds the GitHub App's credentials: with auth githubApp, for the fleet
+    repository, unless it syncs the OCI artifact, and for its application repositories."""
+    return cluster.spec.git.uses_github_app and (cluster.syncs_git or bool(cluster.spec.apps))
+
+
+def github_app_plain_data(cluster: Cluster, access: GitAccessOptions) -> dict[str, str]:
+    """The App Secret's keys the definition gives as they are (not credentials): the
+    installation's owner, and a GitHub Enterprise Server's API URL."""
+    app = cluster.spec.git.github_app
+    out = {}
+    if app is not None and app.installation_owner is not None:
+        out[INSTALLATION_OWNER_KEY] = app.installation_owner
+    if access.api_url is not None:
+        out[BASE_URL_KEY] = access.api_url
+    return out
+
+
 def github_app_problem(cluster: Cluster, present: set[str]) -> Problem | None:
     """What is missing from the stack config (and spec.git.githubApp) for the cluster's GitHub
     App (None: nothing)."""
-    if not cluster.spec.git.uses_github_app:
+    if not needs_github_app(cluster):
         return None
     defined = github_app_from_definition(cluster)
-    missing = [key for key in GITHUB_APP_KEYS if key not in present and key not in defined]
+    app = cluster.spec.git.github_app
+    by_owner = app is not None and app.installation_owner is not None
+    if by_owner and "githubAppInstallationId" in present:
+        message = (
+            "githubApp with spec.git.githubApp.installationOwner while stack config has "
+            "githubAppInstallationId: expected one of them (Flux refuses a Secret with both); "
+            f"run: pulumi config rm githubAppInstallationId -s {cluster.name}"
+        )
+        return Problem(definition_file(cluster.name), "spec.git.auth", message)
+    needed = [k for k in GITHUB_APP_KEYS if not (by_owner and k == "githubAppInstallationId")]
+    missing = [key for key in needed if key not in present and key not in defined]
     if not missing:
         return None
     commands = "; ".join(
@@ -106,14 +152,18 @@ def github_app_problem(cluster: Cluster, present: set[str]) -> Problem | None:
     )
     message = (
         f"githubApp but no {', '.join(missing)} in stack config; run: {commands} "
-        "(or set spec.git.githubApp: appId, installationId, privateKeyFrom)"
+        "(or set spec.git.githubApp: appId, installationId or installationOwner, privateKeyFrom)"
     )
     return Problem(definition_file(cluster.name), "spec.git.auth", message)
 
 
-def github_app_secret_string_data(values: dict[str, str]) -> dict[str, str]:
-    """The App's credentials (stack config key -> value) as the Secret keys Flux reads."""
-    return {GITHUB_APP_KEYS[key]: value for key, value in sorted(values.items())}
+def github_app_secret_string_data(
+    values: dict[str, str], plain: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The App's credentials (stack config key -> value) as the Secret keys Flux reads, with
+    `plain` (Secret key -> value: github_app_plain_data, the CA certificate)."""
+    out = {GITHUB_APP_KEYS[key]: value for key, value in values.items()}
+    return dict(sorted({**out, **(plain or {})}.items()))
 
 
 def deploy_key_title(cluster: str, purpose: str, rotation: int, read_only: bool = True) -> str:
@@ -122,6 +172,7 @@ def deploy_key_title(cluster: str, purpose: str, rotation: int, read_only: bool 
     return f"{PROJECT} {cluster} {purpose} (rotation {rotation}{access})"
 
 
-def git_secret_string_data(identity: str, identity_pub: str) -> dict[str, str]:
-    """The keys source-controller reads from a Git SSH Secret, and nothing else."""
-    return {"identity": identity, "identity.pub": identity_pub, "known_hosts": github_known_hosts()}
+def git_secret_string_data(identity: str, identity_pub: str, hosts: str) -> dict[str, str]:
+    """The keys source-controller reads from a Git SSH Secret, and nothing else; `hosts`: the
+    known_hosts (GitAccessOptions.known_hosts)."""
+    return {"identity": identity, "identity.pub": identity_pub, "known_hosts": hosts}

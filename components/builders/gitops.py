@@ -34,7 +34,7 @@ class AppSourceOptions:
 
     name: str
     url: str
-    branch: str
+    ref: Mapping[str, str]  # the GitRepository's spec.ref: {branch|tag|semver|commit: ...}
     path: str  # inside the repository
     interval: str
     pull_secret: str
@@ -52,6 +52,9 @@ class ClusterFolderOptions:
     decryption: Mapping[str, Any] | None = None  # spec.decryption of `apps` (spec.sops)
     post_build: Mapping[str, Any] | None = None  # spec.postBuild of `apps` (the runtime facts)
     apps: Sequence[AppSourceOptions] = field(default_factory=tuple)
+    # the kind of the cluster's sync source flux-system, which `apps` builds from (OCIRepository
+    # when the cluster syncs the OCI artifact of the tree, spec.sync kind oci)
+    source_kind: str = "GitRepository"
 
 
 def apps_kustomization(
@@ -77,13 +80,16 @@ def apps_kustomization(
 
 
 def cluster_apps_kustomization(options: ClusterFolderOptions) -> dict[str, Any]:
-    """The `apps` Kustomization of this cluster's folder (apps.yaml)."""
-    return apps_kustomization(
+    """The `apps` Kustomization of this cluster's folder (apps.yaml), built from the cluster's
+    sync source."""
+    out = apps_kustomization(
         options.environment,
         decryption=options.decryption,
         service_account=options.apps_service_account,
         post_build=options.post_build,
     )
+    out["spec"]["sourceRef"]["kind"] = options.source_kind
+    return out
 
 
 def _flux_kustomization(
@@ -130,7 +136,7 @@ def app_git_repository(app: AppSourceOptions) -> dict[str, Any]:
         "spec": {
             "interval": app.interval,
             "url": app.url,
-            "ref": {"branch": app.branch},
+            "ref": dict(app.ref),
             "secretRef": {"name": app.pull_secret},
             **({"provider": app.provider} if app.provider is not None else {}),
         },

@@ -6,25 +6,29 @@ is decided here. Pure, no Pulumi."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from components.builders.controller_role import RoleTrust, controller_role_name, role_arn
-from components.builders.ecr import listing_controllers, pulls
+from components.builders.ecr import ecr_controllers, listing_controllers, pulls, sync_pull
 from components.builders.ecr_cluster import ClusterPulls, Pull
 from components.builders.flux import (
     FLUX_REGISTRY,
+    GIT_SOURCE_KIND,
     READY_TIMEOUT_SECONDS,
     FluxOptions,
     OperatorOptions,
     SyncOptions,
 )
 from components.builders.git_access import GitAccessOptions, repository_url
+from components.builders.git_ref import git_repository_ref, sync_ref, sync_ref_patch
 from components.builders.gitops import (
     LOCKDOWN_SERVICE_ACCOUNT,
     AppSourceOptions,
     ClusterFolderOptions,
 )
 from components.builders.monitoring import MonitoringOptions
+from components.builders.registry_access import MirrorOptions, secret_for
 from components.builders.runtime_info import (
     RuntimeInfoOptions,
     registry_host,
@@ -37,31 +41,54 @@ from components.builders.sops import (
     SopsOptions,
     sync_decryption_patch,
 )
+from components.builders.sync_source import (
+    AWS_PROVIDER,
+    OCI_SOURCE_KIND,
+    Signer,
+    oci_url,
+    verify_patch,
+)
 from components.definition.apps import AppRepository
 from components.definition.cluster import Cluster
 from components.definition.registries import Registry
+from components.definition.sources import GIT, OCI
 from components.definition.types import duration_seconds, partition_of
 
 
 def git_access_options(cluster: Cluster) -> GitAccessOptions:
-    return GitAccessOptions(github_app=cluster.spec.git.uses_github_app)
+    """spec.git.auth, and spec.git.host (a GitHub Enterprise Server: its keys and API)."""
+    git, host = cluster.spec.git, cluster.spec.git.enterprise_host
+    if host is None:
+        return GitAccessOptions(github_app=git.uses_github_app)
+    return GitAccessOptions(
+        github_app=git.uses_github_app,
+        host=host.hostname,
+        host_keys=tuple(host.known_hosts or ()),
+        api_url=host.api,
+    )
 
 
 def _pulled(cluster: Cluster, registries: Mapping[str, Registry], images: bool) -> tuple[Pull, ...]:
     found = {
         (pull.registry, ref)
-        for pull in pulls(cluster, registries, images=images)
+        for pull in pulls(cluster, registries, images=images, sync=False)
         for ref in pull.repositories
     }
     return tuple((registries[name], ref) for name, ref in sorted(found))
 
 
 def cluster_pulls(cluster: Cluster, registries: Mapping[str, Registry]) -> ClusterPulls:
-    """What the cluster pulls: with the controller images of an ECR mirror (the nodes), and
-    spec.ecr.pull alone (the controllers' own roles)."""
+    """What the cluster pulls: with the controller images of an ECR mirror (the nodes),
+    spec.ecr.pull alone (the controllers' own roles), and the OCI sync source (source-controller
+    alone; without spec.ecr.ociSources it reaches nothing else)."""
+    source = sync_pull(cluster)
     return ClusterPulls(
         nodes=_pulled(cluster, registries, images=True),
         controllers=_pulled(cluster, registries, images=False),
+        sync=tuple((registries[source.registry], ref) for ref in source.repositories)
+        if source is not None
+        else (),
+        sync_only=frozenset(ecr_controllers(cluster)) - set(listing_controllers(cluster)),
     )
 
 
@@ -79,10 +106,10 @@ def role_trust(cluster: Cluster) -> RoleTrust:
 
 def controller_role_names(cluster: Cluster) -> dict[str, str]:
     """controller -> the name of the AWS role it runs with: kustomize-controller with spec.sops,
-    and the controllers that pull from ECR themselves (source-controller with ociSources,
-    image-reflector-controller)."""
+    and the controllers that pull from ECR themselves (source-controller with ociSources or an
+    OCI sync source, image-reflector-controller)."""
     controllers = [
-        *listing_controllers(cluster),
+        *ecr_controllers(cluster),
         *([KUSTOMIZE_CONTROLLER] if cluster.spec.sops is not None else []),
     ]
     return {c: controller_role_name(cluster.name, c) for c in sorted(controllers)}
@@ -118,7 +145,8 @@ def runtime_info_options(
     spec = cluster.spec
     if spec.flux.runtime_info is None:
         return None
-    nodes = cluster_pulls(cluster, registries).nodes
+    pulled = cluster_pulls(cluster, registries)
+    nodes = (*pulled.nodes, *pulled.sync)  # every registry the cluster pulls from
     return RuntimeInfoOptions(
         cluster_name=cluster.name,
         environment=cluster.metadata.environment,
@@ -132,12 +160,12 @@ def runtime_info_options(
     )
 
 
-def sync_options(cluster: Cluster) -> SyncOptions:
-    """The fleet repository's folder of the cluster, as the FluxInstance syncs it."""
+def _git_sync(cluster: Cluster, registries: Mapping[str, Registry]) -> SyncOptions:
+    """The fleet repository's folder of the cluster, with its deploy key or the GitHub App."""
     git, access = cluster.spec.git, git_access_options(cluster)
     return SyncOptions(
         url=repository_url(access, git.owner, git.repository),
-        ref=f"refs/heads/{git.branch}",
+        ref=sync_ref(git.checkout),
         path=cluster.git_path,
         pull_secret=access.fleet_secret,
         interval=git.interval,
@@ -145,19 +173,68 @@ def sync_options(cluster: Cluster) -> SyncOptions:
     )
 
 
-def flux_options(cluster: Cluster) -> FluxOptions:
+def _oci_sync(cluster: Cluster, registries: Mapping[str, Registry]) -> SyncOptions:
+    """The artifact of the fleet repository's flux/ tree in ECR, at the cluster's tag, pulled
+    with source-controller's own AWS role. The artifact keeps the repository's layout (the
+    producer workflow ignores everything but flux/), so the path is the one synced from Git."""
+    oci = cluster.oci_source
+    assert oci is not None and oci.registry is not None and oci.repository is not None
+    return SyncOptions(
+        url=oci_url(registry_host(registries[oci.registry]), oci.repository),
+        ref=cluster.sync_tag or cluster.metadata.environment,
+        path=cluster.git_path,
+        pull_secret=None,
+        interval=oci.interval or cluster.spec.git.interval,
+        provider=AWS_PROVIDER,
+        kind=OCI_SOURCE_KIND,
+    )
+
+
+# spec.sync.kind -> the FluxInstance's sync: one row per source kind.
+SYNC_SOURCES: dict[str, Callable[[Cluster, Mapping[str, Registry]], SyncOptions]] = {
+    GIT: _git_sync,
+    OCI: _oci_sync,
+}
+
+
+def sync_options(cluster: Cluster, registries: Mapping[str, Registry] | None = None) -> SyncOptions:
+    """What the FluxInstance syncs: the source spec.sync names (the fleet repository without
+    it). An OCI source needs the fleet's registries (its ECR repository's host)."""
+    kind = cluster.spec.sync.kind if cluster.spec.sync is not None else GIT
+    return SYNC_SOURCES[kind](cluster, registries or {})
+
+
+def _verify_patches(cluster: Cluster) -> list[dict[str, Any]]:
+    """spec.sync.verify: the sync OCIRepository checks the producer workflow's signature."""
+    oci = cluster.oci_source
+    if oci is None or not oci.verify:
+        return []
+    return [verify_patch(Signer(cluster.spec.git.owner, cluster.spec.git.repository))]
+
+
+def flux_options(cluster: Cluster, registries: Mapping[str, Registry] | None = None) -> FluxOptions:
     """The FluxInstance's options: spec.flux, and what the other concerns add to the instance
-    (the sync, the controllers' roles, the sync Kustomization's patches)."""
+    (the sync, the controllers' roles, the sync objects' patches)."""
     spec, flux = cluster.spec, cluster.spec.flux
     metadata = flux.common_metadata
+    # the Git ref the sync GitRepository needs a patch for (none when the cluster syncs OCI)
+    ref_patch = sync_ref_patch(spec.git.checkout) if cluster.syncs_git else None
+    mirror = mirror_options(cluster)
     sync_patches = [
+        *([ref_patch] if ref_patch is not None else []),
         *([sync_decryption_patch()] if spec.sops is not None else []),
         *([sync_substitution_patch()] if flux.runtime_info is not None else []),
+        *_verify_patches(cluster),
     ]
     return FluxOptions(
         version=flux.version,
         registry=flux.registry.url if flux.registry is not None else FLUX_REGISTRY,
-        image_pull_secret=flux.registry.pull_secret if flux.registry is not None else None,
+        image_pull_secret=mirror.secret_name,
+        variant=flux.registry.distribution_variant if flux.registry is not None else None,
+        artifact=flux.registry.artifact if flux.registry is not None else None,
+        artifact_pull_secret=secret_for(
+            mirror, flux.registry.artifact if flux.registry is not None else None
+        ),
         components=tuple(flux.all_components),
         size=flux.size,
         network_policy=flux.network_policy,
@@ -168,7 +245,7 @@ def flux_options(cluster: Cluster) -> FluxOptions:
         common_labels=dict(metadata.labels) if metadata is not None else {},
         common_annotations=dict(metadata.annotations) if metadata is not None else {},
         toleration_keys=tuple(flux.toleration_keys),
-        sync=sync_options(cluster),
+        sync=sync_options(cluster, registries),
         workload_identity=spec.aws.workload_identity,
         identities=controller_identities(cluster),
         sync_patches=tuple(sync_patches),
@@ -181,6 +258,20 @@ def flux_options(cluster: Cluster) -> FluxOptions:
     )
 
 
+def mirror_options(cluster: Cluster) -> MirrorOptions:
+    """spec.flux's mirrors, as the pull Secret and the chart's login need them."""
+    flux = cluster.spec.flux
+    registry = flux.registry
+    if registry is None:
+        return MirrorOptions(chart=flux.operator_chart)
+    return MirrorOptions(
+        host=registry.host,
+        credential=registry.credential_from,
+        secret_name=registry.secret_name,
+        chart=flux.operator_chart,
+    )
+
+
 def operator_options(cluster: Cluster) -> OperatorOptions:
     """The flux-operator chart's options: the Flux tolerations, and spec.monitoring's
     ServiceMonitor for the operator's own metrics."""
@@ -190,6 +281,8 @@ def operator_options(cluster: Cluster) -> OperatorOptions:
         service_monitor=monitoring.prometheus,
         monitor_labels=dict(monitoring.monitor_labels or {}),
         reporting_interval=monitoring.reporting_interval,
+        image_repository=cluster.spec.flux.operator_image,
+        image_pull_secret=secret_for(mirror_options(cluster), cluster.spec.flux.operator_image),
     )
 
 
@@ -211,7 +304,7 @@ def app_source_options(cluster: Cluster, app: AppRepository) -> AppSourceOptions
     return AppSourceOptions(
         name=app.name,
         url=repository_url(access, app.owner_or(cluster.spec.git.owner), app.repository),
-        branch=app.branch,
+        ref=git_repository_ref(app.checkout),
         path=app.path,
         interval=app.interval,
         pull_secret=app.pull_secret,
@@ -230,6 +323,7 @@ def cluster_folder_options(cluster: Cluster) -> ClusterFolderOptions:
         decryption=DECRYPTION if cluster.spec.sops is not None else None,
         post_build=substitute_from() if cluster.spec.flux.runtime_info is not None else None,
         apps=tuple(app_source_options(cluster, app) for app in cluster.spec.apps),
+        source_kind=OCI_SOURCE_KIND if cluster.oci_source is not None else GIT_SOURCE_KIND,
     )
 
 

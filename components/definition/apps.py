@@ -6,13 +6,13 @@ from typing import Annotated, Any, cast
 
 from pydantic import AfterValidator, Field, ValidationError, ValidationInfo
 
+from components.definition.git_ref import GitRef, OneRef
 from components.definition.types import (
     Branch,
     Duration,
     GithubOwner,
     GithubRepository,
     Label,
-    Model,
     RelPath,
     Subdomain,
     field_error,
@@ -42,7 +42,7 @@ def _not_fleet_secret(name: str) -> str:
     return name
 
 
-class AppRepository(Model):
+class AppRepository(OneRef):
     """An application repository Flux pulls with a deploy key of its own (spec.apps[])."""
 
     name: Annotated[Label, AfterValidator(_not_reserved_app)] = Field(
@@ -52,6 +52,11 @@ class AppRepository(Model):
     owner: GithubOwner | None = Field(None, description="default: spec.git.owner")
     repository: GithubRepository
     branch: Branch = "main"
+    ref: GitRef | None = Field(
+        None,
+        description="what Flux checks out: exactly one of branch, tag, semver, commit; "
+        "instead of branch",
+    )
     path: RelPath = Field(description="the path inside that repository Flux applies")
     interval: Duration = "1m"
     secret_name: Annotated[Subdomain, AfterValidator(_not_fleet_secret)] | None = Field(

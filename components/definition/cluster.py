@@ -16,9 +16,12 @@ from components.definition.alerts import AlertRule, Alerts, Monitoring
 from components.definition.apps import Apps
 from components.definition.ecr import EcrSpec
 from components.definition.flux import NOTIFICATION_CONTROLLER, FluxSpec
+from components.definition.git_host import GITHUB_HOST, GitHost
+from components.definition.git_ref import GitRef, OneRef
 from components.definition.rollout import Wave
 from components.definition.secrets import SecretSource
 from components.definition.sops import SopsSpec, key_partition
+from components.definition.sources import ARTIFACT_ROOT, OCI, SyncSource
 from components.definition.types import (
     AccountId,
     Branch,
@@ -36,7 +39,7 @@ from components.definition.types import (
     pattern,
     role_in_account,
 )
-from components.names import FLUX_CLUSTERS_DIR, FLUX_NAMESPACE, REGISTRIES_STACK
+from components.names import FLUX_CLUSTERS_DIR, FLUX_NAMESPACE, FLUX_SECRET_NAME, REGISTRIES_STACK
 
 # Stack names the program uses for something other than a cluster.
 RESERVED_NAMES = frozenset({REGISTRIES_STACK})
@@ -124,15 +127,34 @@ class GithubApp(Model):
     installation_id: Annotated[int, Field(ge=1)] | None = Field(
         None, description="its installation on the repositories' owner"
     )
+    installation_owner: GithubOwner | None = Field(
+        None,
+        description="instead of installationId: the owner the App is installed on (Flux looks "
+        "the installation up)",
+    )
     private_key_from: SecretSource | None = Field(
         None, description="its private key (PEM), read from AWS at apply time"
     )
 
+    @model_validator(mode="after")
+    def _one_installation(self) -> GithubApp:
+        # Flux refuses a Secret with both (fluxcd/pkg runtime/secrets GitHubAppDataFromSecret).
+        if self.installation_id is not None and self.installation_owner is not None:
+            message = "set with installationId: expected one of them (Flux refuses both)"
+            error = field_error(("installationOwner",), self.installation_owner, message)
+            raise ValidationError.from_exception_data("GithubApp", [error])  # type: ignore[list-item]
+        return self
 
-class GitSpec(Model):
+
+class GitSpec(OneRef):
     owner: GithubOwner
     repository: GithubRepository
     branch: Branch = "main"
+    ref: GitRef | None = Field(
+        None,
+        description="what Flux checks out: exactly one of branch, tag, semver, commit; "
+        "instead of branch",
+    )
     path: RelPath | None = Field(None, description="default: flux/clusters/<metadata.name>")
     interval: Duration = "1m"
     auth: Literal["deployKey", "githubApp"] = Field(
@@ -144,10 +166,24 @@ class GitSpec(Model):
     github_app: GithubApp | None = Field(
         None, description="the App's IDs and where its key is (with auth githubApp)"
     )
+    host: GitHost | None = Field(
+        None,
+        description="the GitHub the repositories are on; default github.com. A GitHub "
+        "Enterprise Server needs its SSH host keys",
+    )
 
     @property
     def uses_github_app(self) -> bool:
         return self.auth == "githubApp"
+
+    @property
+    def hostname(self) -> str:
+        return self.host.hostname if self.host is not None else GITHUB_HOST
+
+    @property
+    def enterprise_host(self) -> GitHost | None:
+        """The GitHub Enterprise Server, or None for github.com."""
+        return self.host if self.host is not None and not self.host.is_github_com else None
 
 
 class ClusterSpec(Model):
@@ -155,6 +191,9 @@ class ClusterSpec(Model):
     alerts: Alerts = Field(default_factory=Alerts)
     monitoring: Monitoring = Field(default_factory=Monitoring)
     git: GitSpec
+    sync: SyncSource | None = Field(
+        None, description="what the cluster syncs from; default: the fleet repository (spec.git)"
+    )
     ecr: EcrSpec = Field(default_factory=EcrSpec)
     flux: FluxSpec = Field(default_factory=FluxSpec)
     apps: Apps = Field(
@@ -291,6 +330,61 @@ class ClusterSpec(Model):
         return self
 
     @model_validator(mode="after")
+    def _oci_sync_from_the_artifact(self) -> ClusterSpec:
+        """The producer workflow pushes flux/ alone (with the repository's layout): an OCI
+        cluster's folder must be in it; and a takeover moves the bootstrap's Git sync, keyed by
+        its deploy key, so it cannot start from an artifact."""
+        if self.sync is None or self.sync.kind != OCI:
+            return self
+        errors = []
+        if self.git.path is not None and not self.git.path.startswith(ARTIFACT_ROOT):
+            errors.append(
+                field_error(
+                    ("git", "path"),
+                    self.git.path,
+                    f"outside {ARTIFACT_ROOT} while spec.sync is of kind oci: the artifact holds "
+                    f"the repository's {ARTIFACT_ROOT} tree alone, expected a path under it",
+                )
+            )
+        if self.sync.verify and self.git.enterprise_host is not None:
+            errors.append(
+                field_error(
+                    ("sync", "verify"),
+                    True,
+                    f"true while the fleet repository is on {self.git.hostname}: keyless cosign "
+                    "signatures (Sigstore's public Fulcio) trust the OIDC tokens of github.com's "
+                    "Actions, not a GitHub Enterprise Server's, expected false",
+                )
+            )
+        if self.flux.adopt:
+            errors.append(
+                field_error(
+                    ("sync", "kind"),
+                    OCI,
+                    "oci while spec.flux.adopt is true (the bootstrap's Git sync and its deploy "
+                    "key are taken over), expected git: switch after the takeover",
+                )
+            )
+        if errors:
+            raise ValidationError.from_exception_data("ClusterSpec", errors)  # type: ignore[arg-type]
+        return self
+
+    @model_validator(mode="after")
+    def _one_secret_per_name(self) -> ClusterSpec:
+        """The mirror's pull Secret is a Secret of its own in flux-system: not the fleet
+        repository's, nor an application repository's (two resources would own one object)."""
+        registry = self.flux.registry
+        name = registry.secret_name if registry is not None else None
+        taken = {FLUX_SECRET_NAME: "the fleet repository's"} | {
+            app.pull_secret: f"spec.apps {app.name}'s" for app in self.apps
+        }
+        if name is not None and name in taken:
+            message = f'"{name}" is {taken[name]} Secret, expected another pullSecret'
+            error = field_error(("flux", "registry", "pullSecret"), name, message)
+            raise ValidationError.from_exception_data("ClusterSpec", [error])  # type: ignore[list-item]
+        return self
+
+    @model_validator(mode="after")
     def _adopt_keeps_the_bootstrap_path(self) -> ClusterSpec:
         """A takeover keeps the bootstrap's flux-system Kustomization (prune: true): syncing any
         other folder would prune what the bootstrap folder applied, so the path is stated."""
@@ -341,6 +435,23 @@ class Cluster(Model):
     @property
     def git_path(self) -> str:
         return self.spec.git.path or f"{FLUX_CLUSTERS_DIR}/{self.metadata.name}"
+
+    @property
+    def oci_source(self) -> SyncSource | None:
+        """spec.sync when the cluster syncs an OCI artifact (no Git credential), else None."""
+        sync = self.spec.sync
+        return sync if sync is not None and sync.kind == OCI else None
+
+    @property
+    def syncs_git(self) -> bool:
+        """Whether the fleet repository is the sync source (its credential on the cluster)."""
+        return self.oci_source is None
+
+    @property
+    def sync_tag(self) -> str | None:
+        """The OCI tag the cluster follows: spec.sync.tag, else its environment."""
+        oci = self.oci_source
+        return None if oci is None else oci.tag or self.metadata.environment
 
     @property
     def identity(self) -> tuple[str, str, str]:

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, create_model
 
 from components.definition.cluster import ClusterSpec
+from components.definition.git_ref import OneRef
 from components.definition.rollout import Rollout
 from components.definition.types import Model
 
@@ -24,7 +25,10 @@ def _partial(model: type[BaseModel], seen: dict[type, type]) -> type[BaseModel]:
         if info.metadata:
             optional = Annotated[optional, *info.metadata]
         fields[name] = (optional, Field(None, description=info.description))
-    partial = create_model(f"{model.__name__}Defaults", __base__=Model, **fields)
+    # A model whose rule spans fields it declares keeps it in the defaults (a branch and a ref
+    # both in _defaults.yaml are refused there, not in every cluster that inherits them).
+    base = OneRef if issubclass(model, OneRef) else Model
+    partial = create_model(f"{model.__name__}Defaults", __base__=base, **fields)
     seen[model] = partial
     return partial
 

@@ -12,7 +12,6 @@ ECR_REPOSITORY = r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)
 ECR_REPOSITORY_NAME = rf"^{ECR_REPOSITORY}$"
 ECR_REPOSITORY_REF = rf"^{ECR_REPOSITORY}(?:/\*)?$"
 IAM_ROLE_NAME = r"^[A-Za-z0-9+=,.@_-]{1,64}$"
-
 RepositoryName = Annotated[
     str,
     pattern(
@@ -30,6 +29,16 @@ RepositoryRef = Annotated[
         "platform/*",
     ),
     Field(min_length=2, max_length=258),
+]
+# The ecrRepositoryPrefix of a pull-through cache rule (ECR API CreatePullThroughCacheRule:
+# 2 to 30 characters, lowercase letters, digits, '.', '_', '-' and '/').
+RepositoryPrefix = Annotated[
+    str,
+    pattern(
+        r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$",
+        "a pull-through cache rule's repository prefix such as ghcr",
+    ),
+    Field(min_length=2, max_length=30),
 ]
 IamRoleName = Annotated[
     str, pattern(IAM_ROLE_NAME, "an IAM role name (letters, digits and +=,.@_-, at most 64)")

@@ -3,8 +3,10 @@
 Every field beyond version, components, size, network policy and tolerations maps to one field of
 the Flux Operator's FluxInstance (v1, operator 0.58): `patches` to spec.kustomize.patches,
 `multitenant`/`tenantDefaultServiceAccount`/`clusterDomain` to spec.cluster, `registry` to
-spec.distribution, `storage` to spec.storage, `commonMetadata` to spec.commonMetadata. Left out,
-each keeps what the operator does by default (and today's plans unchanged).
+spec.distribution (and the pull Secret made from its credentialFrom), `storage` to spec.storage,
+`commonMetadata` to spec.commonMetadata; `operatorImage` and `operatorChart` are the operator's
+Helm release's. Left out, each keeps what the operator does by default (and today's plans
+unchanged).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Annotated, Any, Literal, cast
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from components import yamlio
+from components.definition.secrets import SecretSource
 from components.definition.types import (
     ChartVersion,
     CoreComponent,
@@ -29,6 +32,7 @@ from components.definition.types import (
     Subdomain,
     TolerationKey,
     bounded_duration,
+    ecr_location,
     field_error,
     go_fullmatch,
     go_regex,
@@ -51,7 +55,7 @@ REQUIRED_COMPONENTS = ("source-controller", "kustomize-controller")
 NOTIFICATION_CONTROLLER = "notification-controller"  # Alerts and Providers need its CRDs
 # What the operator installs (Flux's install manifests, and the sync objects it generates, which
 # its patches reach too): the kinds a patch can target.
-SYNC_KINDS = ("GitRepository", "Kustomization")  # both named flux-system
+SYNC_KINDS = ("GitRepository", "OCIRepository", "Kustomization")  # all named flux-system
 INSTALLED_KINDS = (
     "CustomResourceDefinition",
     "ClusterRole",
@@ -70,6 +74,7 @@ JSON6902_OPS = ("add", "remove", "replace", "move", "copy", "test")
 TOLERATIONS_PATH = "/spec/template/spec/tolerations"  # what tolerationKeys writes
 IMAGE_REGISTRY = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$"
 OCI_CHART = r"^oci://[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)+$"
+OCI_ARTIFACT = OCI_CHART.removesuffix("$") + r"(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?$"
 QUANTITY = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"
 
 ImageRegistry = Annotated[
@@ -88,6 +93,44 @@ OciChart = Annotated[
     ),
     Field(max_length=255),
 ]
+OciArtifact = Annotated[
+    str,
+    pattern(
+        OCI_ARTIFACT,
+        "an OCI artifact reference such as "
+        "oci://registry.example.com/controlplaneio-fluxcd/flux-operator-manifests",
+    ),
+    Field(max_length=255),
+]
+ImageRepository = Annotated[
+    str,
+    pattern(
+        IMAGE_REGISTRY,
+        "an image repository without scheme or tag, such as "
+        "registry.example.com/controlplaneio-fluxcd/flux-operator",
+    ),
+    Field(max_length=255),
+]
+# The distribution variants the operator knows (the FluxInstance CRD's enum of
+# spec.distribution.variant), and the registries it maps to a variant itself (flux-operator
+# 0.58, internal/builder/images.go, ExtractComponentImagesWithDigest). Any other registry, a
+# mirror, needs the variant written out, or the operator fails with "unsupported registry".
+FLUX_VARIANTS = (
+    "upstream-alpine",
+    "enterprise-alpine",
+    "enterprise-distroless",
+    "enterprise-distroless-fips",
+)
+KNOWN_REGISTRY_VARIANTS = {
+    "fluxcd": "upstream-alpine",
+    "ghcr.io/fluxcd": "upstream-alpine",
+    "ghcr.io/controlplaneio-fluxcd/alpine": "enterprise-alpine",
+    "ghcr.io/controlplaneio-fluxcd/distroless": "enterprise-distroless",
+    "709825985650.dkr.ecr.us-east-1.amazonaws.com/controlplane/fluxcd": "enterprise-distroless",
+    "ghcr.io/controlplaneio-fluxcd/distroless-fips": "enterprise-distroless-fips",
+}
+MIRROR_VARIANT = "upstream-alpine"  # what a mirror of ghcr.io/fluxcd, the default, holds
+DEFAULT_PULL_SECRET = "flux-registry"
 Quantity = Annotated[str, pattern(QUANTITY, "a Kubernetes quantity such as 10Gi")]
 # A variable name kustomize-controller substitutes (fluxcd/pkg kustomize/kustomize_varsub.go,
 # varsubRegex "^[_[:alpha:]][_[:alpha:][:digit:]]*$"; one invalid key fails the whole postBuild).
@@ -266,13 +309,129 @@ class FluxPatch(Model):
         return self
 
 
+class RegistryCredentialFrom(SecretSource):
+    """A registry's credentials: the username, and where in AWS its password or token is (read
+    at apply time, like the Slack and GitHub App credentials)."""
+
+    username: Annotated[
+        str,
+        pattern(
+            r"^[!-9;-~]+$",
+            "a registry username: printable ASCII, without ':' or spaces",
+            max_length=255,
+        ),
+    ] = Field(description="the registry username, such as flux (not a secret)")
+
+
+def registry_host(reference: str) -> str:
+    """The host (and port) of an image, chart or artifact reference."""
+    return reference.removeprefix("oci://").split("/", 1)[0]
+
+
 class FluxRegistry(Model):
+    """Where the Flux controller images come from (FluxInstance spec.distribution), and, for a
+    registry that needs credentials other than ECR's, where they are kept in AWS."""
+
     url: ImageRegistry = Field(description="where the controller images are pulled from")
+    variant: Literal[FLUX_VARIANTS] | None = Field(  # type: ignore[valid-type]
+        None,
+        description="the distribution the registry holds; default upstream-alpine for a mirror "
+        "(the operator names the variant of ghcr.io/fluxcd and ControlPlane's registries itself)",
+    )
+    credential_from: RegistryCredentialFrom | None = Field(
+        None,
+        description="the registry's username, and its password or token in AWS: flux-fleet "
+        "creates the kubernetes.io/dockerconfigjson Secret pullSecret from them (not for ECR: "
+        "the nodes' role pulls)",
+    )
     pull_secret: Subdomain | None = Field(
         None,
-        description="a Secret in flux-system with the registry's credentials (not managed here; "
-        "leave it out for ECR: the nodes' role pulls)",
+        description=f"the name of the Secret made from credentialFrom (default "
+        f"{DEFAULT_PULL_SECRET}); only with credentialFrom",
     )
+    artifact: OciArtifact | None = Field(
+        None,
+        description="distribution.artifact: the operator's manifests artifact on the same "
+        "registry host, polled for the newest patch releases; left out, the operator uses the "
+        "manifests in its image (nothing is downloaded: the air-gapped setting)",
+    )
+
+    @property
+    def is_ecr(self) -> bool:
+        return ecr_location(self.url) is not None
+
+    @property
+    def host(self) -> str:
+        return registry_host(self.url)
+
+    @property
+    def secret_name(self) -> str | None:
+        """The pull Secret flux-fleet creates (None: no credential, no Secret)."""
+        if self.credential_from is None:
+            return None
+        return self.pull_secret or DEFAULT_PULL_SECRET
+
+    @property
+    def distribution_variant(self) -> str | None:
+        """The variant written into the FluxInstance: the definition's, else upstream-alpine
+        for a registry the operator does not know (a mirror), else none (it knows it)."""
+        if self.variant is not None:
+            return self.variant
+        return None if self.url.rstrip("/") in KNOWN_REGISTRY_VARIANTS else MIRROR_VARIANT
+
+    @model_validator(mode="after")
+    def _credentials_where_needed(self) -> FluxRegistry:
+        errors = []
+        if self.pull_secret is not None and self.credential_from is None:
+            errors.append(
+                field_error(
+                    ("pullSecret",),
+                    self.pull_secret,
+                    "a pull Secret needs a source: expected credentialFrom (the username, and "
+                    "ssmParameter or secretsManager for the password or token)",
+                )
+            )
+        if self.is_ecr and self.credential_from is not None:
+            errors.append(
+                field_error(
+                    ("credentialFrom",),
+                    None,
+                    "an ECR registry needs no pull Secret (the nodes' role pulls, with "
+                    "spec.ecr.nodeRoleNames; a Secret's ECR token would expire in 12 hours): "
+                    "expected no credentialFrom",
+                )
+            )
+        known = KNOWN_REGISTRY_VARIANTS.get(self.url.rstrip("/"))
+        if known is not None and self.variant not in (None, known):
+            errors.append(
+                field_error(
+                    ("variant",),
+                    self.variant,
+                    f"{self.url} holds {known}, expected variant {known} or none",
+                )
+            )
+        if self.artifact is not None and ecr_location(self.artifact) is not None:
+            errors.append(
+                field_error(
+                    ("artifact",),
+                    self.artifact,
+                    "the operator pulls the artifact only with a static pull Secret, and an ECR "
+                    "token expires in 12 hours: expected no artifact (the operator then uses "
+                    "the manifests in its image) or one on a registry that is not ECR",
+                )
+            )
+        elif self.artifact is not None and registry_host(self.artifact) != self.host:
+            errors.append(
+                field_error(
+                    ("artifact",),
+                    self.artifact,
+                    f"expected an artifact on the registry's host {self.host} (pulled with its "
+                    f"pull Secret), got host {registry_host(self.artifact)}",
+                )
+            )
+        if errors:
+            raise ValidationError.from_exception_data("FluxRegistry", errors)  # type: ignore[arg-type]
+        return self
 
 
 class FluxStorage(Model):
@@ -338,7 +497,14 @@ class FluxSpec(Model):
         None, description="a mirror of the controller images (default ghcr.io/fluxcd)"
     )
     operator_chart: OciChart | None = Field(
-        None, description="a mirror of the flux-operator chart (air-gapped clusters)"
+        None,
+        description="a mirror of the flux-operator chart (air-gapped clusters); on ECR, pulled "
+        "with an ECR token the stack gets at `pulumi up`",
+    )
+    operator_image: ImageRepository | None = Field(
+        None,
+        description="a mirror of the flux-operator image, the chart's image.repository "
+        "(default ghcr.io/controlplaneio-fluxcd/flux-operator)",
     )
     storage: FluxStorage | None = None
     common_metadata: CommonMetadata | None = Field(

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 
-from components.definition.ecr import RepositoryName
+from components.definition.ecr import RepositoryName, RepositoryPrefix
 from components.definition.types import (
     AccountId,
     Label,
@@ -55,9 +55,22 @@ class Registry(Model):
         "on the ones listed here that it matches; when set, pulled names must be listed too",
     )
 
+    pull_through_cache: Annotated[list[RepositoryPrefix], AfterValidator(unique)] = Field(
+        default_factory=list,
+        max_length=50,
+        description="the repository prefixes of the registry's ECR pull-through cache rules "
+        "(ecrRepositoryPrefix, such as ghcr): their repositories are created on the first pull, "
+        "so the registry policy and a repository creation template grant the consuming "
+        "accounts, instead of repository policies",
+    )
+
     @property
     def partition(self) -> str:
         return partition_of(self.region)
+
+    def cache_prefix(self, ref: str) -> str | None:
+        """The pull-through cache prefix a repository name or prefix falls under, if any."""
+        return next((p for p in self.pull_through_cache if ref.startswith(f"{p}/")), None)
 
     @model_validator(mode="after")
     def _role_in_the_account(self) -> Registry:

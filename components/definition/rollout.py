@@ -26,7 +26,11 @@ from components.definition.types import Duration, Label, Model, bounded_duration
 # Waves the Deploy workflow can run in one rollout: it has one job per wave slot.
 MAX_WAVES = 8
 MAX_WAVE = 99
-MAX_WAVE_SIZE = 256  # jobs a GitHub Actions matrix may hold
+# A GitHub Actions matrix holds 256 jobs. A wave job's matrix is the wave's parts, each part a
+# call of the reusable workflow deploy-part.yml whose matrix is the part's stacks: a wave holds
+# at most 256 parts of at most 256 stacks.
+MAX_WAVE_SIZE = 256  # stacks in one part
+MAX_PARTS = 256  # parts in one wave
 DEFAULT_MAX_PARALLEL = 4
 DEFAULT_HEALTH_TIMEOUT = "10m"
 
@@ -96,23 +100,28 @@ def github_environment(rollout: Rollout, environment: str) -> str:
     return "production" if environment_rollout(rollout, environment).review else "fleet"
 
 
-def slots(sizes: Mapping[int, int]) -> int:
-    """The Deploy jobs these waves take: one per wave, and one more per 256 clusters in a wave
-    (a GitHub Actions matrix holds 256: a larger wave runs in parts, one after the other)."""
-    return sum(-(-size // MAX_WAVE_SIZE) for size in sizes.values())
+def parts(size: int) -> int:
+    """The parts a wave of `size` clusters runs in: one per 256 (a matrix holds 256 jobs)."""
+    return -(-size // MAX_WAVE_SIZE)
 
 
 def wave_problem(waves: Iterable[int]) -> str | None:
-    """What stops these clusters' waves (one per cluster) from running in one Deploy."""
+    """What stops these clusters' waves (one per cluster) from running in one Deploy: more
+    distinct waves than it has wave jobs, or a wave of more parts than a matrix holds."""
     sizes: dict[int, int] = {}
     for wave in waves:
         sizes[wave] = sizes.get(wave, 0) + 1
-    needed = slots(sizes)
-    if needed <= MAX_WAVES:
-        return None
     shown = ", ".join(f"{wave}: {size}" for wave, size in sorted(sizes.items()))
-    return (
-        f"{len(sizes)} distinct waves ({shown} clusters) take {needed} deploy jobs, expected at "
-        f"most {MAX_WAVES}: the Deploy workflow runs one job per wave (and per {MAX_WAVE_SIZE} "
-        "clusters of a wave); give more clusters the same wave"
-    )
+    if len(sizes) > MAX_WAVES:
+        return (
+            f"{len(sizes)} distinct waves ({shown} clusters), expected at most {MAX_WAVES}: the "
+            "Deploy workflow runs one job per wave; give more clusters the same wave"
+        )
+    too_big = [wave for wave, size in sorted(sizes.items()) if parts(size) > MAX_PARTS]
+    if too_big:
+        return (
+            f"wave {too_big[0]} has {sizes[too_big[0]]} clusters, expected at most "
+            f"{MAX_PARTS * MAX_WAVE_SIZE} ({MAX_PARTS} parts of {MAX_WAVE_SIZE}, each a GitHub "
+            "Actions matrix): give some of its clusters another wave"
+        )
+    return None

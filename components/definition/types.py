@@ -131,14 +131,9 @@ TOLERATION_KEY = (
 )
 
 
-def _git_ref(value: str) -> str:
-    """git check-ref-format --branch rules that a character class cannot express; and a full
-    ref (refs/tags/v1, refs/heads/main) refused: the branch is rendered as refs/heads/<it>."""
-    if value.startswith("refs/"):
-        raise ValueError(
-            f"expected a branch name without refs/ (refs/heads/ is added), got {show(value)}"
-            + ("; a tag is not a branch" if value.startswith("refs/tags/") else "")
-        )
+def check_ref_format(value: str, what: str) -> str:
+    """git check-ref-format rules that a character class cannot express, for a branch or tag
+    name (`what`) written without its refs/ prefix."""
     if (
         value.startswith(("/", "-"))
         or value.endswith(("/", "."))
@@ -147,8 +142,19 @@ def _git_ref(value: str) -> str:
         or ".." in value
         or any(part.startswith(".") or part.endswith(".lock") for part in value.split("/"))
     ):
-        raise ValueError(f"expected a Git branch name, got {show(value)}")
+        raise ValueError(f"expected a Git {what} name, got {show(value)}")
     return value
+
+
+def _git_ref(value: str) -> str:
+    """A branch name; a full ref (refs/tags/v1, refs/heads/main) refused: the branch is rendered
+    as refs/heads/<it>."""
+    if value.startswith("refs/"):
+        raise ValueError(
+            f"expected a branch name without refs/ (refs/heads/ is added), got {show(value)}"
+            + ("; a tag is not a branch" if value.startswith("refs/tags/") else "")
+        )
+    return check_ref_format(value, "branch")
 
 
 def _relative_path(value: str) -> str:
@@ -315,3 +321,20 @@ def partition_of(region: str) -> str:
     if region.startswith("us-gov-"):
         return "aws-us-gov"
     return "aws"
+
+
+# An ECR registry host (and the path after it): what an image, chart or artifact reference on
+# ECR starts with. ECR needs no pull Secret: the nodes' role and ECR tokens pull from it.
+ECR_REGISTRY = re.compile(
+    r"^(?P<account>[0-9]{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?"
+    r"(/(?P<path>.+))?$"
+)
+
+
+def ecr_location(reference: str) -> tuple[str, str, str] | None:
+    """(account, region, path) of an image registry, image repository or `oci://` chart or
+    artifact on ECR; None for any other registry."""
+    found = ECR_REGISTRY.match(reference.removeprefix("oci://"))
+    if found is None:
+        return None
+    return found["account"], found["region"], found["path"] or ""

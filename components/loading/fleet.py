@@ -15,12 +15,13 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from components.builders.ecr import ecr_image_registry
+from components.builders.ecr import flux_ecr_references
 from components.definition.cluster import Cluster
 from components.definition.defaults import ClusterDefaults
 from components.definition.registries import Registries, Registry
 from components.definition.rollout import Rollout, wave_of
 from components.forkmap import fork_map
+from components.loading.certificates import ca_file_problems
 from components.loading.files import folder_problem, read_text, read_yaml
 from components.loading.messages import problems_from
 from components.loading.pulls import pull_problems, repository_policy_size_problems
@@ -42,13 +43,29 @@ PARALLEL_FROM = 200  # definition files; fewer are read faster than workers star
 CONCATENATED = frozenset({("flux", "patches")})
 
 
+# Mappings that are one setting, given whole: a cluster's replaces the fleet default's instead of
+# merging with it (a ref's kinds, a host's keys, never half the default's and half its own).
+WHOLE = frozenset({("git", "ref"), ("git", "host")})
+# Keys of a mapping that say the same thing: a cluster giving one drops the fleet default's
+# others (a cluster's ref wins over the fleet's branch, its branch over the fleet's ref).
+ALTERNATIVES: dict[tuple[str, ...], frozenset[str]] = {("git",): frozenset({"branch", "ref"})}
+
+
 def deep_merge(base: Any, override: Any, at: tuple[str, ...] = ()) -> Any:
     """`override` over `base` (a spec): mappings merge key by key; scalars and lists of
-    `override` win, except the lists at CONCATENATED paths, which are `base`'s then its own."""
+    `override` win, except the lists at CONCATENATED paths, which are `base`'s then its own;
+    mappings at WHOLE paths are `override`'s; of ALTERNATIVES, `override`'s keys win."""
+    if at in WHOLE:
+        return override
     if isinstance(base, Mapping) and isinstance(override, Mapping):
-        merged = dict(base)
+        alternatives = ALTERNATIVES.get(at, frozenset())
+        merged = {
+            k: v
+            for k, v in base.items()
+            if k not in alternatives or not alternatives & set(override)
+        }
         for key, value in override.items():
-            merged[key] = deep_merge(base[key], value, (*at, key)) if key in base else value
+            merged[key] = deep_merge(merged[key], value, (*at, key)) if key in merged else value
         return merged
     if at in CONCATENATED and isinstance(base, list) and isinstance(override, list):
         return [*base, *override]
@@ -277,6 +294,9 @@ def load_fleet(project_dir: Path, only: Collection[str] | None = None) -> Fleet:
         cluster = None
         if not problems:
             cluster, problems = validate_cluster_doc(doc, display, path.stem, fleet.defaults_spec)
+        if cluster is not None and not problems:
+            problems = ca_file_problems(cluster, display, project_dir)
+            cluster = None if problems else cluster
         if cluster is not None and cluster.name in fleet.clusters:
             problems = [
                 Problem(
@@ -422,7 +442,11 @@ def check_registries(fleet: Fleet) -> None:
     clean: dict[str, Cluster] = {}
     for name, cluster in fleet.clusters.items():
         display = fleet.files[name]
-        if not cluster.spec.ecr.pull and ecr_image_registry(cluster) is None:
+        if (
+            not cluster.spec.ecr.pull
+            and not flux_ecr_references(cluster)
+            and cluster.oci_source is None
+        ):
             clean[name] = cluster
             continue
         if problems:

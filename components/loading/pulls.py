@@ -7,11 +7,11 @@ from collections.abc import Mapping
 
 from components.builders.ecr import (
     FleetView,
-    ecr_image_registry,
+    cache_grants,
+    ecr_controllers,
     expand,
-    image_registry,
+    fleet_registry,
     is_prefix,
-    listing_controllers,
     pulls,
     repository_grants,
     repository_policy,
@@ -22,6 +22,7 @@ from components.builders.iam import INLINE_POLICY_LIMIT, MANAGED_POLICY_LIMIT, p
 from components.builders.options import cluster_pulls
 from components.definition.cluster import Cluster
 from components.definition.registries import Registry, partition_of
+from components.definition.types import ecr_location
 from components.names import CLUSTERS_DIR, REGISTRIES_FILE
 
 REGISTRIES_DISPLAY = f"{CLUSTERS_DIR}/{REGISTRIES_FILE}"
@@ -49,6 +50,7 @@ def pull_problems(cluster: Cluster, registries: Mapping[str, Registry]) -> list[
         for j, ref in enumerate(pull.repositories):
             problems += _ref_problems(f"{at}.repositories[{j}]", ref, registry)
     problems += _image_registry_problems(cluster, registries)
+    problems += _sync_source_problems(cluster, registries)
     if problems or not pulls(cluster, registries):
         return problems
     pulled = cluster_pulls(cluster, registries)
@@ -61,7 +63,7 @@ def pull_problems(cluster: Cluster, registries: Mapping[str, Registry]) -> list[
                 f"{MANAGED_POLICY_LIMIT} (IAM's limit): pull prefixes (team/*) instead of names",
             )
         )
-    for controller in listing_controllers(cluster):
+    for controller in ecr_controllers(cluster):
         size = policy_size(irsa_permissions(pulled, controller))
         if size > INLINE_POLICY_LIMIT:
             problems.append(
@@ -83,12 +85,20 @@ def repository_policy_size_problems(fleet: FleetView) -> list[tuple[str, str]]:
             (registry, f'the repository policy of "{repository}" {problem}')
             for problem in repository_policy_problems(document)
         ]
+    for (registry, prefix), grants in cache_grants(fleet).items():
+        document = repository_policy(fleet.registries[registry], grants)
+        problems += [
+            (registry, f'the repository creation template of cache "{prefix}" {problem}')
+            for problem in repository_policy_problems(document)
+        ]
     return problems
 
 
 def _ref_problems(where: str, ref: str, registry: Registry) -> list[tuple[str, str]]:
     """What is wrong with pulling `ref` (a name or a prefix) from `registry`."""
     declared = registry.repositories
+    if registry.cache_prefix(ref) is not None:
+        return []  # a pull-through cache creates its repositories on the first pull
     if is_prefix(ref) and not declared:
         return [
             (
@@ -120,14 +130,36 @@ def _ref_problems(where: str, ref: str, registry: Registry) -> list[tuple[str, s
 def _image_registry_problems(
     cluster: Cluster, registries: Mapping[str, Registry]
 ) -> list[tuple[str, str]]:
-    """An ECR mirror of the controller images is a pull like any other: from a registry of
-    _registries.yaml, of repositories it lists under the mirror's path."""
-    location = ecr_image_registry(cluster)
+    """An ECR mirror of the controller images, of the operator's image or of its chart is a pull
+    like any other: from a registry of _registries.yaml, of repositories it lists (the images:
+    under the mirror's path)."""
+    flux = cluster.spec.flux
+    references = (
+        ("spec.flux.registry.url", flux.registry.url if flux.registry else None, True),
+        ("spec.flux.operatorImage", flux.operator_image, False),
+        ("spec.flux.operatorChart", flux.operator_chart, False),
+    )
+    return [
+        problem
+        for at, reference, prefix in references
+        if reference is not None
+        for problem in _mirror_problems(cluster, registries, at, reference, prefix=prefix)
+    ]
+
+
+def _mirror_problems(
+    cluster: Cluster,
+    registries: Mapping[str, Registry],
+    at: str,
+    reference: str,
+    *,
+    prefix: bool,
+) -> list[tuple[str, str]]:
+    location = ecr_location(reference)
     if location is None:
         return []
-    at = "spec.flux.registry.url"
     account, region, path = location
-    registry = image_registry(cluster, registries)
+    registry = fleet_registry(reference, registries)
     if registry is None:
         known = ", ".join(f"{r.name} ({r.account_id}/{r.region})" for r in registries.values())
         return [
@@ -141,4 +173,36 @@ def _image_registry_problems(
         return [(at, "expected the mirror's path after the ECR host, such as .../ghcr/fluxcd")]
     if registry.partition != partition_of(cluster.spec.aws.region):
         return [(at, f'registry "{registry.name}" is in another partition than the cluster')]
-    return _ref_problems(at, f"{path}/*", registry)
+    return _ref_problems(at, f"{path}/*" if prefix else path, registry)
+
+
+def _sync_source_problems(
+    cluster: Cluster, registries: Mapping[str, Registry]
+) -> list[tuple[str, str]]:
+    """An OCI sync source is pulled like spec.ecr.pull: from a registry of _registries.yaml (the
+    registries stack writes its repository policy), in the cluster's partition, of a repository
+    the registry lists when it lists any."""
+    oci = cluster.oci_source
+    if oci is None or oci.registry is None or oci.repository is None:
+        return []
+    registry = registries.get(oci.registry)
+    if registry is None:
+        known = ", ".join(registries) or f"none: {REGISTRIES_DISPLAY} defines no registry"
+        return [
+            (
+                "spec.sync.registry",
+                f"expected one of {known} (the registries stack grants the pull), "
+                f'got "{oci.registry}"',
+            )
+        ]
+    partition = partition_of(cluster.spec.aws.region)
+    if registry.partition != partition:
+        return [
+            (
+                "spec.sync.registry",
+                f'registry "{registry.name}" ({registry.region}) is in partition '
+                f"{registry.partition}, the cluster in {partition}: an ECR URL of another "
+                "partition cannot be pulled, expected a registry of the cluster's partition",
+            )
+        ]
+    return _ref_problems("spec.sync.repository", oci.repository, registry)

@@ -148,6 +148,20 @@ class PlanMocks(pmocks.Mocks):
             arn = args.args["secretId"]
             value = f"{PLACEHOLDER} value of secret {arn}"
             return {"id": arn, "arn": arn, "secretId": arn, "secretString": value}
+        if args.token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+            registry = args.args.get("registryId", account)
+            host = f"{registry}.dkr.ecr.{args.args.get('region', region)}.amazonaws.com"
+            password = f"{PLACEHOLDER} ECR token for {host}"  # a secret in the program
+            token = base64.b64encode(f"AWS:{password}".encode()).decode()
+            return {
+                "id": registry,
+                "registryId": registry,
+                "authorizationToken": token,
+                "userName": "AWS",
+                "password": password,
+                "proxyEndpoint": f"https://{host}",
+                "expiresAt": f"{PLACEHOLDER}-expires-at",
+            }
         if args.token == iam.TOKEN:  # computed by the provider: rendered the same way
             return iam.get_policy_document(args.args)
         raise NotImplementedError(f"the offline plan has no placeholder answer for {args.token}")

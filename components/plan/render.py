@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from components import yamlio
@@ -85,6 +86,28 @@ def preview_json(plan: StackPlan) -> dict[str, Any]:
 
 def dumps(document: Any) -> str:
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def dumps_streamed(
+    write: Callable[[str], Any], fields: Mapping[str, Any], last: str, items: Iterable[Any]
+) -> None:
+    """Write what dumps({**fields, last: list(items)}) is, byte for byte, one item at a time:
+    10,000 stacks' plans are never held at once. `last` sorts after every key of `fields`."""
+    assert all(key < last for key in fields), "the streamed list comes last in sort order"
+
+    def nested(value: Any, depth: int) -> str:
+        return dumps(value).rstrip("\n").replace("\n", "\n" + "  " * depth)
+
+    write("{\n")
+    for key in sorted(fields):
+        write(f"  {json.dumps(key)}: {nested(fields[key], 1)},\n")
+    count = 0
+    for item in items:
+        write(f"  {json.dumps(last)}: [\n" if count == 0 else ",\n")
+        write("    " + nested(item, 2))
+        count += 1
+    write(f"  {json.dumps(last)}: []\n" if count == 0 else "\n  ]\n")
+    write("}\n")
 
 
 # --- text -------------------------------------------------------------------------------------
@@ -239,8 +262,22 @@ def text(plan: StackPlan) -> str:
 
 def total(plans: list[StackPlan]) -> str:
     """The fleet-wide total line of several plans."""
-    count = sum(len(p.resources) + 1 for p in plans)
-    return f"Total: {len(plans)} stacks, {count} resources to create\n"
+    return total_line(len(plans), sum(len(p.resources) + 1 for p in plans))
+
+
+def total_line(stacks: int, resources: int) -> str:
+    return f"Total: {stacks} stacks, {resources} resources to create\n"
+
+
+def write_texts(write: Callable[[str], Any], plans: Iterable[StackPlan]) -> None:
+    """Write what texts() is, one plan at a time (never all held)."""
+    stacks = resources = 0
+    for plan in plans:
+        write(("\n" if stacks else "") + text(plan))
+        stacks += 1
+        resources += len(plan.resources) + 1
+    if stacks > 1:
+        write("\n" + total_line(stacks, resources))
 
 
 def texts(plans: list[StackPlan]) -> str:

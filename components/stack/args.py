@@ -11,7 +11,7 @@ import pulumi
 
 from components.builders.alerts import SlackCredential, slack_alert, slack_provider
 from components.builders.controller_role import controller_role_name
-from components.builders.ecr import listing_controllers, pulls
+from components.builders.ecr import ecr_controllers, pulls
 from components.builders.ecr_cluster import irsa_permissions, node_policy_name, node_pull_policy
 from components.builders.eks import access_policy_arn
 from components.builders.flux import OPERATOR_CHART, operator_values
@@ -19,6 +19,8 @@ from components.builders.monitoring import dashboard_configmaps, flux_pod_monito
 from components.builders.options import (
     cluster_pulls,
     flux_options,
+    git_access_options,
+    mirror_options,
     monitoring_options,
     operator_options,
     role_trust,
@@ -73,7 +75,8 @@ def _ecr_args(cluster: Cluster, registries: Mapping[str, Registry]) -> EcrAccess
         eks_cluster_name=cluster.eks_cluster_name,
         node_policy_name=node_policy_name(cluster.name),
         node_policy=node_pull_policy(pulled),
-        node_role_names=list(cluster.spec.ecr.node_role_names),
+        # the nodes pull nothing when the OCI sync source is the cluster's only pull
+        node_role_names=list(cluster.spec.ecr.node_role_names) if pulled.nodes else [],
         roles=[
             ControllerRoleArgs(
                 controller=controller,
@@ -81,7 +84,7 @@ def _ecr_args(cluster: Cluster, registries: Mapping[str, Registry]) -> EcrAccess
                 trust=role_trust(cluster),
                 permissions=irsa_permissions(pulled, controller),
             )
-            for controller in listing_controllers(cluster)
+            for controller in ecr_controllers(cluster)
         ],
     )
 
@@ -118,7 +121,8 @@ def cluster_args(
     """Everything the FluxCluster component registers, from the definition, the fleet's
     registries and the Slack credential read from stack config (None: alerts are off)."""
     spec, name = cluster.spec, cluster.name
-    flux = flux_options(cluster)
+    flux = flux_options(cluster, registries)
+    access = git_access_options(cluster)
     foreign = foreign_key_policy_statements(sops_options(cluster))
     monitoring = monitoring_options(cluster)
 
@@ -134,6 +138,7 @@ def cluster_args(
             read_only=read_only,
             secret_name=secret_name,
             namespace=FLUX_NAMESPACE,
+            known_hosts=access.known_hosts,
             adopt=adopt,
         )
 
@@ -159,11 +164,12 @@ def cluster_args(
         namespace_labels={"app.kubernetes.io/part-of": "flux", "flux-fleet/cluster": name},
         namespace_annotations=adoption_annotations(spec.flux.adopt),
         fleet_owner=spec.git.owner,
+        github_api_url=access.api_url,
         github_app=github_app,
         # The bootstrap's flux-system Secret is taken over (adopt); read-write only when
         # image-automation-controller commits image updates to it (fleet_key_read_write).
         fleet_key=None
-        if github_app is not None
+        if github_app is not None or not cluster.syncs_git
         else key(
             "fleet",
             spec.git.repository,
@@ -188,6 +194,7 @@ def cluster_args(
             operator_values=operator_values(operator_options(cluster)),
             instance=flux,
             runtime_info=runtime_info_options(cluster, registries),
+            mirror=mirror_options(cluster),
         ),
         observability=ObservabilityArgs(
             slack=_slack_args(cluster, slack),
@@ -198,7 +205,7 @@ def cluster_args(
             "clusterName": name,
             "fluxVersion": spec.flux.version,
             "syncUrl": flux.sync.url,
-            "syncPath": cluster.git_path,
+            "syncPath": flux.sync.path,
             # for the owner of each KMS key of another account: the statement its policy needs
             **({"sopsKeyPolicyStatements": foreign} if foreign else {}),
             # where the Slack credential is read at apply time (never the value)
@@ -208,4 +215,5 @@ def cluster_args(
                 else {}
             ),
         },
+        syncs_git=cluster.syncs_git,
     )

@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from components.builders.git_access import github_app_secret_string_data
+from components.builders.git_access import CA_KEY, github_app_secret_string_data
 from components.definition.secrets import SecretSource
 
 
@@ -22,6 +22,10 @@ class GithubAppArgs:
 
     config: Mapping[str, pulumi.Output[str]]
     defined: Mapping[str, Any]
+    # Secret key -> value, as they are: the installation's owner, a GitHub Enterprise Server's
+    # API URL and CA certificate from a file
+    plain: Mapping[str, str] = field(default_factory=dict)
+    ca_from: SecretSource | None = None  # the CA certificate, read from AWS at apply time
 
 
 def aws_secret(
@@ -52,4 +56,12 @@ def github_app_secret_data(
             aws_secret(given, provider, parent) if isinstance(given, SecretSource) else str(given)
         )
     data = pulumi.Output.all(**values)
-    return pulumi.Output.secret(data.apply(github_app_secret_string_data))
+    if app.ca_from is None:
+        return pulumi.Output.secret(
+            data.apply(lambda v: github_app_secret_string_data(v, dict(app.plain)))
+        )
+    ca = aws_secret(app.ca_from, provider, parent)
+    both = pulumi.Output.all(data, ca)
+    return pulumi.Output.secret(
+        both.apply(lambda v: github_app_secret_string_data(v[0], {**app.plain, CA_KEY: v[1]}))
+    )

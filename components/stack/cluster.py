@@ -45,12 +45,15 @@ class FluxClusterArgs:
     namespace_labels: dict[str, str]
     namespace_annotations: dict[str, str]
     fleet_owner: str
-    fleet_key: DeployKeyArgs | None  # None: the GitHub App's Secret instead
+    github_api_url: str | None  # the GitHub provider's baseUrl (GitHub Enterprise Server)
+    fleet_key: DeployKeyArgs | None  # None: the GitHub App's Secret, or no Git sync
     github_app: GithubAppArgs | None  # every Secret holds the App's credentials instead of a key
     app_keys: Sequence[AppKeyArgs]
     flux: FluxArgs
     observability: ObservabilityArgs
     outputs: dict[str, Any] = field(default_factory=dict)  # the plain ones
+    # False: the cluster syncs an OCI artifact (spec.sync), no credential for the fleet repository
+    syncs_git: bool = True
 
 
 @contextmanager
@@ -118,6 +121,7 @@ class FluxCluster(pulumi.ComponentResource):
                 opts=child,
             )
         self._github: dict[str, github.Provider] = {}
+        self._github_api_url = args.github_api_url
 
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-flux-system",
@@ -153,8 +157,8 @@ class FluxCluster(pulumi.ComponentResource):
         self.github_app: k8s.core.v1.Secret | None = None
         if args.fleet_key is not None:
             self.fleet_key = deploy_key(f"{name}-fleet-key", args.fleet_key, args.fleet_owner)
-        else:  # the fleet's GitHub App: its own Secret, so a switch creates it before moving
-            assert app_data is not None
+        elif args.syncs_git:  # the fleet's GitHub App: its own Secret, so a switch creates
+            assert app_data is not None  # it before moving
             self.github_app = k8s.core.v1.Secret(
                 f"{name}-github-app",
                 metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -176,6 +180,7 @@ class FluxCluster(pulumi.ComponentResource):
             args.flux,
             k8s_provider=k8s_provider,
             namespace=self.namespace,
+            aws_provider=aws_provider,
             before=[
                 *([self.fleet_key.secret] if self.fleet_key else []),
                 *([self.github_app] if self.github_app else []),
@@ -218,6 +223,7 @@ class FluxCluster(pulumi.ComponentResource):
                 self._github[owner] = github.Provider(
                     f"{self.cluster}-github-{owner.lower()}",
                     owner=owner,
+                    base_url=self._github_api_url,
                     app_auth=github_app_auth(),
                     opts=pulumi.ResourceOptions(parent=self),
                 )

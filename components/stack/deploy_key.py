@@ -27,6 +27,7 @@ class DeployKeyArgs:
     read_only: bool
     secret_name: str
     namespace: str
+    known_hosts: str  # the Git host's keys, in the Secret
     adopt: bool = False  # the Secret exists (flux bootstrap's): its create takes it over
 
 
@@ -85,7 +86,7 @@ class DeployKey(pulumi.ComponentResource):
             )
             before.append(deploy_key)  # on GitHub before Flux is handed the private key
             string_data = pulumi.Output.all(key.private_key_openssh, self.public_key).apply(
-                lambda keys: git_secret_string_data(keys[0], keys[1])
+                lambda keys: git_secret_string_data(keys[0], keys[1], args.known_hosts)
             )
         self.secret = k8s.core.v1.Secret(
             name,

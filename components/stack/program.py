@@ -20,10 +20,14 @@ from components.builders.alerts import (
     slack_credential,
 )
 from components.builders.git_access import (
+    CA_KEY,
     GITHUB_APP_KEYS,
     github_app_from_definition,
+    github_app_plain_data,
     github_app_problem,
+    needs_github_app,
 )
+from components.builders.options import git_access_options
 from components.definition.cluster import Cluster
 from components.loading.fleet import Fleet, load_fleet
 from components.names import CONFIG_NAMESPACE, REGISTRIES_STACK
@@ -91,10 +95,12 @@ def slack_secret(
     return credential, values[credential.key] if credential.key is not None else None
 
 
-def github_app_secret(cluster: Cluster) -> GithubAppArgs | None:
+def github_app_secret(cluster: Cluster, project_dir: Path) -> GithubAppArgs | None:
     """The GitHub App's credentials (stack config, else spec.git.githubApp), when the cluster
-    uses the App; a missing one stops the program with the commands to run."""
-    if not cluster.spec.git.uses_github_app:
+    uses the App; a missing one stops the program with the commands to run. With a GitHub
+    Enterprise Server, its API URL and CA certificate (a file's is read here; the loader
+    checked it)."""
+    if not needs_github_app(cluster):
         return None
     values = _config_secrets(GITHUB_APP_KEYS)
     problem = github_app_problem(cluster, {k for k, v in values.items() if v is not None})
@@ -102,7 +108,13 @@ def github_app_secret(cluster: Cluster) -> GithubAppArgs | None:
         raise pulumi.RunError(str(problem))
     config = {k: v for k, v in values.items() if v is not None}
     defined = {k: v for k, v in github_app_from_definition(cluster).items() if k not in config}
-    return GithubAppArgs(config, defined)
+    plain = github_app_plain_data(cluster, git_access_options(cluster))
+    host = cluster.spec.git.enterprise_host
+    ca = host.ca_from if host is not None else None
+    if ca is not None and ca.file is not None:
+        plain[CA_KEY] = (project_dir / ca.file).read_text()
+        ca = None
+    return GithubAppArgs(config, defined, plain, ca)
 
 
 def flux_cluster(fleet: Fleet, stack: str) -> FluxClusterArgs:
@@ -114,7 +126,7 @@ def flux_cluster(fleet: Fleet, stack: str) -> FluxClusterArgs:
         cluster,
         fleet.registries,
         slack_secret(cluster),
-        github_app_secret(cluster),
+        github_app_secret(cluster, fleet.project_dir),
     )
 
 

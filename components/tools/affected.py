@@ -11,7 +11,8 @@ registries first, then by name. The rules, for the change from merge-base(BASE, 
 - _registries.yaml, stacks/Pulumi.registries.yaml, or what the registries stack reads of any
   cluster (its spec.ecr, account, region, tag scanning) changed: `registries`;
 - program code (components/, __main__.py, Pulumi.yaml, dependency files) changed: every stack;
-- flux/ only: no stack (Flux syncs it);
+- flux/ only: no stack (Flux syncs it); a cluster that syncs the OCI artifact of the tree is
+  touched through the artifact (`artifact_changes`, tools/artifacts.py), not its stack;
 - a definition deleted: listed with "removed": true (nothing destroys a stack automatically).
 
 Each entry of a valid cluster also carries what its CI job needs: "environment" (the GitHub
@@ -41,6 +42,7 @@ from components.names import (
     REGISTRIES_STACK,
     STACKS_DIR,
 )
+from components.tools.artifacts import ArtifactTag, artifact_tags
 from components.tools.snapshots import (
     AffectedStack,
     Snapshot,
@@ -163,8 +165,24 @@ def compare(
         affected_stack = (before if removed else after).stack(
             name, tuple(dict.fromkeys(why)), removed
         )
-        stacks[name] = _reviewed_if_it_was(affected_stack, before)
+        stacks[name] = _keys_it_deletes(_reviewed_if_it_was(affected_stack, before), before)
     return _ordered(stacks)
+
+
+def _keys_it_deletes(stack: AffectedStack, before: Snapshot) -> AffectedStack:
+    """A cluster switched from Git to the OCI artifact deletes its fleet deploy key in this
+    deploy: its GitHub token must still reach the repository the key is on."""
+    if stack.removed or stack.environment is None:  # invalid: no facts, as before
+        return stack
+    was = before.stack(stack.stack, stack.reasons)
+    if was.github_owner is None or stack.github_owner not in (None, was.github_owner):
+        return stack
+    repositories = set(stack.github_repositories) | set(was.github_repositories)
+    if repositories == set(stack.github_repositories):
+        return stack
+    return dataclasses.replace(
+        stack, github_owner=was.github_owner, github_repositories=tuple(sorted(repositories))
+    )
 
 
 def _reviewed_if_it_was(stack: AffectedStack, before: Snapshot) -> AffectedStack:
@@ -187,6 +205,22 @@ def every_stack(snap: Snapshot) -> list[AffectedStack]:
     return _ordered(stacks)
 
 
+def _compared(
+    project: Path, base: str | None, head: str
+) -> tuple[Snapshot, Snapshot | None, list[str] | None]:
+    """The fleet at `head` and, with `base`, at merge-base(base, head) and the paths changed
+    between the two."""
+    project_prefix(project)
+    head_commit = resolve_commit(project, head, "--head")
+    with tempfile.TemporaryDirectory(prefix="fluxfleet-affected-") as scratch:
+        after = snapshot(project, head_commit, Path(scratch) / "head")
+        if base is None:
+            return after, None, None
+        since = merge_base(project, resolve_commit(project, base, "--base"), head_commit)
+        paths = changed_paths(project, since, head_commit)
+        return after, snapshot(project, since, Path(scratch) / "base"), paths
+
+
 def changes(
     project: Path,
     base: str | None,
@@ -194,28 +228,26 @@ def changes(
     *,
     program_changes: bool = True,
     same_aws_as: Fleet | None = None,
-) -> tuple[list[AffectedStack], Rollout, list[AffectedStack]]:
+    strict_artifacts: bool = False,
+) -> tuple[list[AffectedStack], Rollout, list[AffectedStack], list[ArtifactTag]]:
     """The stacks the change from merge-base(base, head) to head touches (every stack at `head`
-    when `base` is None), the rollout settings at `head`, and the stacks left out: with
-    `same_aws_as`, those whose AWS accounts, regions, roles or EKS cluster are not that fleet's."""
-    project_prefix(project)
-    head_commit = resolve_commit(project, head, "--head")
-    with tempfile.TemporaryDirectory(prefix="fluxfleet-affected-") as scratch:
-        after = snapshot(project, head_commit, Path(scratch) / "head")
-        if base is None:
-            stacks = every_stack(after)
-        else:
-            since = merge_base(project, resolve_commit(project, base, "--base"), head_commit)
-            paths = changed_paths(project, since, head_commit)
-            before = snapshot(project, since, Path(scratch) / "base")
-            stacks = compare(before, after, paths, program_changes=program_changes)
+    when `base` is None), the rollout settings at `head`, the stacks left out: with
+    `same_aws_as`, those whose AWS accounts, regions, roles or EKS cluster are not that fleet's;
+    and the OCI tags it moves (the clusters it touches through the artifact, not their stacks;
+    `strict_artifacts`: a tag followed by clusters of several waves is an AffectedError)."""
+    after, before, paths = _compared(project, base, head)
+    artifacts = artifact_tags(after.fleet, paths, strict=strict_artifacts)
+    if before is None or paths is None:
+        stacks = every_stack(after)
+    else:
+        stacks = compare(before, after, paths, program_changes=program_changes)
     left_out: list[AffectedStack] = []
     if same_aws_as is not None:
         left_out = [
             s for s in stacks if not s.removed and not same_aws(after.fleet, same_aws_as, s.stack)
         ]
         stacks = [s for s in stacks if s not in left_out]
-    return stacks, after.fleet.rollout, left_out
+    return stacks, after.fleet.rollout, left_out, artifacts
 
 
 def aws_identity(fleet: Fleet, stack: str) -> Any:

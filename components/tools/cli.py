@@ -73,6 +73,13 @@ def _count(low: int) -> Callable[[str], int]:
     return parse
 
 
+def _max_previews(text: str) -> int:
+    """--max-previews N: 1 to 256 (the preview job is one matrix)."""
+    if not text.isdigit() or not 1 <= int(text) <= 256:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to 256, got {text!r}")
+    return int(text)
+
+
 def parser() -> argparse.ArgumentParser:
     project = _Parser(add_help=False)
     project.add_argument(
@@ -124,7 +131,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("name", metavar="NAME", help="the GitRepository/Kustomization name")
     p.add_argument("--repository", required=True, help="the application repository")
     p.add_argument("--owner", help="its owner (default: the cluster's spec.git.owner)")
-    p.add_argument("--branch", help="the branch to pull (default: main)")
+    ref = p.add_mutually_exclusive_group()
+    ref.add_argument("--branch", help="the branch to pull (default: main)")
+    ref.add_argument("--tag", help="a tag to pull instead of a branch")
+    ref.add_argument("--semver", help="the highest tag in a semver range, such as '>=1.0.0'")
+    ref.add_argument("--commit", help="a commit (its full SHA) to pull")
     p.add_argument(
         "--path", help="the path in that repository Flux applies (default: flux/app/ENVIRONMENT)"
     )
@@ -213,6 +224,53 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=commands.cmd_affected)
 
     p = command(
+        "previews",
+        help="the stacks a pull request previews for real: one per class of the same offline "
+        "plan (identity aside), and those whose own file changed, up to a bound (JSON)",
+    )
+    p.add_argument("--base", metavar="REF", required=True, help="the pull request's base")
+    p.add_argument("--head", metavar="REF", default="HEAD", help="up to this commit (default HEAD)")
+    p.add_argument(
+        "--repository",
+        type=Path,
+        metavar="DIR",
+        help="the git repository of the change (default: the project); the offline plans run "
+        "in the project, whose definitions should be those of --head",
+    )
+    p.add_argument(
+        "--same-aws-as",
+        type=Path,
+        metavar="DIR",
+        help="leave out the stacks whose AWS accounts, roles or EKS cluster differ from those of "
+        "the project DIR, or that it does not define",
+    )
+    p.add_argument(
+        "--max-previews",
+        type=_max_previews,
+        default=None,
+        metavar="N",
+        help="real previews at most (default 24; at most 256)",
+    )
+    p.add_argument("--jobs", type=_jobs, default=None, metavar="N", help="as for plan")
+    p.set_defaults(func=commands.cmd_previews)
+
+    p = command(
+        "preview-comment",
+        help="the pull request's one preview comment, from `previews` and the previews' output",
+    )
+    p.add_argument(
+        "--selection", type=Path, required=True, metavar="FILE", help="the JSON of `previews`"
+    )
+    p.add_argument(
+        "--results",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="each real preview's STACK.txt (its output) and STACK.result (its outcome)",
+    )
+    p.set_defaults(func=commands.cmd_preview_comment)
+
+    p = command(
         "rollout",
         help="the waves a change deploys in: which stacks, in which order, and why",
     )
@@ -225,6 +283,12 @@ def parser() -> argparse.ArgumentParser:
         choices=("text", "json"),
         default="text",
         help="text: one line per stack (default); json: the waves as matrices (Deploy reads it)",
+    )
+    p.add_argument(
+        "--artifacts",
+        action="store_true",
+        help="the OCI tags to move instead, wave by wave: the clusters that sync the flux/ "
+        "artifact (spec.sync kind oci) and the change touches (the producer workflow reads it)",
     )
     p.set_defaults(func=commands.cmd_rollout)
 

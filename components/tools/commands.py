@@ -7,13 +7,14 @@ imported only by `plan`, which runs the program.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import difflib
 import json
 import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -32,6 +33,7 @@ from components.problems import DefinitionError, Problem, one_line, show
 
 if TYPE_CHECKING:
     from components.plan.result import StackPlan
+    from components.tools.snapshots import AffectedStack
 
 T = TypeVar("T")
 EXIT_OK, EXIT_BAD_INPUT = 0, 2  # anything else that fails: 1 (Python's own)
@@ -126,9 +128,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     problems += orphan_stack_files(fleet.project_dir, set(stacks), fleet.strays)
     if problems:
         raise BadInput([str(p) for p in sorted(set(problems))])
+    from components.tools.artifacts import tag_wave_problems
     from components.tools.consistency import consistency_problems
 
-    mismatches = consistency_problems(fleet)
+    mismatches = consistency_problems(fleet) + tag_wave_problems(fleet)
     if mismatches:
         raise BadInput([str(p) for p in mismatches])
     waves = wave_problem(fleet.wave(c) for c in fleet.clusters.values())
@@ -252,7 +255,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         stacks, not_planned = _plannable(fleet)
 
     from components.plan import markdown, render
-    from components.plan.parallel import plan_stacks
+    from components.plan.parallel import iter_plans, plan_stacks
     from components.plan.runner import RunError, config_from_environment
 
     ignored = config_from_environment(os.environ)
@@ -263,26 +266,52 @@ def cmd_plan(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     progress = _progress_line if sys.stderr.isatty() and len(stacks) > 1 else None
+    skipped = {stack: [str(p) for p in found] for stack, found in not_planned.items()}
     try:  # worker processes plan the stacks; the output does not depend on --jobs
-        plans = plan_stacks(project, stacks, args.jobs, progress=progress, fleet=fleet)
+        if args.save is None and args.format in (None, "text", "json"):
+            # each stack written as it is done: a fleet's plans are never held at once
+            one_by_one = iter_plans(project, stacks, args.jobs, progress=progress, fleet=fleet)
+            _write_plans(args.format or "text", one_by_one, len(stacks), skipped)
+            plans = []
+        else:
+            plans = plan_stacks(project, stacks, args.jobs, progress=progress, fleet=fleet)
     except RunError as exc:
         raise BadInput(str(exc).splitlines()) from None
     finally:
         if progress is not None:
             print("\r\033[K", end="", file=sys.stderr, flush=True)  # the line goes away
-    skipped = {stack: [str(p) for p in found] for stack, found in not_planned.items()}
     documents = {
         "json": lambda: render.dumps(_preview_document(plans, skipped)),
         "markdown": lambda: markdown.markdown(plans, not_planned=skipped),
         "text": lambda: markdown.not_planned_text(skipped) + render.texts(plans),
     }
-    sys.stdout.write(documents[args.format or "text"]())
+    if plans or args.save is not None or args.format == "markdown":
+        sys.stdout.write(documents[args.format or "text"]())
     if args.save is not None:
         _save(args.save, plans, skipped)
     if not_planned:
         lines = sorted({str(p) for found in not_planned.values() for p in found})
         raise BadInput([*lines, f"{len(not_planned)} stack(s) not planned (listed first above)"])
     return EXIT_OK
+
+
+def _write_plans(
+    format_: str, plans: Iterator[StackPlan], count: int, skipped: Mapping[str, list[str]]
+) -> None:
+    """The text or JSON plan on stdout, each stack as it comes: the same bytes as
+    render.texts / _preview_document, never every plan held."""
+    from components.plan import markdown, render
+
+    write = sys.stdout.write
+    if format_ == "text":
+        write(markdown.not_planned_text(skipped))
+        render.write_texts(write, plans)
+    elif count == 1 and not skipped:
+        write(render.dumps(render.preview_json(next(plans))))
+    else:
+        fields = {"notPlanned": [{"stack": s, "problems": p} for s, p in skipped.items()]}
+        items = ({"stack": p.stack, **render.preview_json(p)} for p in plans)
+        render.dumps_streamed(write, fields if skipped else {}, "stacks", items)
 
 
 def _plannable(fleet: Fleet) -> tuple[list[str], dict[str, list[Problem]]]:
@@ -391,7 +420,7 @@ def cmd_affected(args: argparse.Namespace) -> int:
     if args.same_aws_as is not None:
         reference = _fleet_or_fail(args.same_aws_as)
     try:
-        stacks, _, left_out = changes(
+        stacks, _, left_out, artifacts = changes(
             project,
             None if args.all else args.base,
             args.head,
@@ -400,17 +429,13 @@ def cmd_affected(args: argparse.Namespace) -> int:
         )
     except AffectedError as exc:
         raise BadInput(exc.lines) from None
-    for stack in left_out:
-        print(
-            f"{one_line(stack.stack)}: left out: it is new, or its AWS account, region, role or "
-            f"EKS cluster differ from those of {args.same_aws_as}",
-            file=sys.stderr,
+    _explain([] if args.all else stacks, left_out, args.same_aws_as)
+    for tag in [] if args.all else artifacts:
+        line = (
+            f"{', '.join(tag.clusters)} (wave {tag.wave}): through the artifact, not a stack: "
+            f"{tag.repository}:{tag.tag} moves ({'; '.join(tag.reasons)})"
         )
-    for stack in [] if args.all else stacks:
-        state = " (definition removed: destroy it by hand)" if stack.removed else ""
-        wave = f" (wave {stack.wave})" if stack.wave is not None and not stack.removed else ""
-        line = f"{stack.stack}{wave}{state}: {'; '.join(stack.reasons)}"
-        print(one_line(line), file=sys.stderr)  # names from git: no line break, no escape
+        print(one_line(line), file=sys.stderr)
     if args.format == "list":
         sys.stdout.writelines(f"{one_line(s.stack)}\n" for s in stacks if not s.removed)
     else:
@@ -418,16 +443,109 @@ def cmd_affected(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_rollout(args: argparse.Namespace) -> int:
-    """The plan of waves a change deploys in (every stack without --base); JSON for Deploy."""
+def cmd_previews(args: argparse.Namespace) -> int:
+    """The real previews of a pull request (tools/previews.py), as JSON for the Preview
+    workflow: the affected stacks (definitions only: Preview runs main's code) grouped into
+    classes by their offline plans."""
+    from components.plan.parallel import class_keys
+    from components.plan.runner import RunError
     from components.tools.affected import changes
-    from components.tools.rollout import rollout_plan
+    from components.tools.previews import DEFAULT_MAX_PREVIEWS, select
     from components.tools.snapshots import AffectedError
 
     project = _project_or_fail(args.project)
+    reference = None if args.same_aws_as is None else _fleet_or_fail(args.same_aws_as)
     try:
-        stacks, rollout, _ = changes(project, args.base, args.head)
-        plan = rollout_plan(stacks, rollout)
+        stacks, _, left_out, _artifacts = changes(
+            _project_or_fail(args.repository) if args.repository else project,
+            args.base,
+            args.head,
+            program_changes=False,
+            same_aws_as=reference,
+        )
+    except AffectedError as exc:
+        raise BadInput(exc.lines) from None
+    _explain(stacks, left_out, args.same_aws_as)
+    stacks = [s for s in stacks if not s.removed]
+    fleet = load_fleet(project, only=[s.stack for s in stacks] or None)
+    not_planned: dict[str, list[Problem]] = {}
+    for stack in stacks:  # what stops its plan, as for `plan`: its definition, its stack file
+        try:
+            _check_definition(fleet, stack.stack)
+        except DefinitionError as exc:
+            not_planned[stack.stack] = list(exc.problems)
+            continue
+        found = _stack_file_problems(fleet, [stack.stack])
+        if found:
+            not_planned[stack.stack] = found
+    wanted = [s.stack for s in stacks if s.stack not in not_planned]
+    try:  # what the program prints is no part of the JSON on stdout
+        with contextlib.redirect_stdout(sys.stderr):
+            keys = class_keys(project, wanted, args.jobs, fleet=fleet) if wanted else []
+    except RunError as exc:
+        raise BadInput(str(exc).splitlines()) from None
+    why = {stack: str(found[0]) for stack, found in not_planned.items() if found}
+    selection = select(
+        stacks,
+        dict(zip(wanted, keys, strict=True)),
+        args.max_previews or DEFAULT_MAX_PREVIEWS,
+        why,
+    )
+    print(json.dumps(selection.document()))
+    return EXIT_OK
+
+
+def cmd_preview_comment(args: argparse.Namespace) -> int:
+    """The pull request's one preview comment (markdown, bounded), from `previews`' JSON and
+    each real preview's output and outcome."""
+    from components.tools.previews import comment
+
+    try:
+        document = json.loads(args.selection.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BadInput([f"{args.selection}: cannot read the selection: {exc}"]) from None
+    previews: dict[str, tuple[str, str]] = {}
+    for item in document.get("previewed", []):
+        stack = item["stack"]
+        output, outcome = args.results / f"{stack}.txt", args.results / f"{stack}.result"
+        result = outcome.read_text().strip() if outcome.is_file() else "not run"
+        previews[stack] = (result, output.read_text(errors="replace") if output.is_file() else "")
+    sys.stdout.write(comment(document, previews))
+    return EXIT_OK
+
+
+def _explain(
+    stacks: Sequence[AffectedStack], left_out: Sequence[AffectedStack], same_aws_as: Path | None
+) -> None:
+    """Why each stack is affected, and which were left out, on stderr (one line each)."""
+    for stack in left_out:
+        print(
+            f"{one_line(stack.stack)}: left out: it is new, or its AWS account, region, role or "
+            f"EKS cluster differ from those of {same_aws_as}",
+            file=sys.stderr,
+        )
+    for stack in stacks:
+        state = " (definition removed: destroy it by hand)" if stack.removed else ""
+        wave = f" (wave {stack.wave})" if stack.wave is not None and not stack.removed else ""
+        line = f"{stack.stack}{wave}{state}: {'; '.join(stack.reasons)}"
+        print(one_line(line), file=sys.stderr)  # names from git: no line break, no escape
+
+
+def cmd_rollout(args: argparse.Namespace) -> int:
+    """The plan of waves a change deploys in (every stack without --base); JSON for Deploy."""
+    from components.tools.affected import changes
+    from components.tools.artifacts import ArtifactPlan
+    from components.tools.rollout import RolloutPlan, rollout_plan
+    from components.tools.snapshots import AffectedError
+
+    project = _project_or_fail(args.project)
+    plan: RolloutPlan | ArtifactPlan
+    try:
+        # --artifacts: strict, a tag followed by clusters of two waves stops the producer
+        stacks, rollout, _, artifacts = changes(
+            project, args.base, args.head, strict_artifacts=args.artifacts
+        )
+        plan = ArtifactPlan(tuple(artifacts)) if args.artifacts else rollout_plan(stacks, rollout)
     except AffectedError as exc:
         raise BadInput(exc.lines) from None
     if args.format == "json":

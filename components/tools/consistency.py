@@ -21,23 +21,32 @@ Pure file reading, no Pulumi: validate stays fast.
 
 from __future__ import annotations
 
+import json
 import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from components.builders.git_access import GIT_PROVIDER, repository_url
+from components.builders.git_ref import git_repository_ref
 from components.builders.gitops import app_file
 from components.builders.options import (
     app_service_account,
     apps_service_account,
+    cluster_folder_options,
     git_access_options,
 )
 from components.definition.cluster import Cluster
 from components.forkmap import fork_map
 from components.loading.files import folder_problem, read_yaml_documents
 from components.loading.fleet import Fleet
-from components.names import FLUX_APPS_DIR, FLUX_CLUSTERS_DIR, FLUX_NAMESPACE, definition_file
+from components.names import (
+    FLUX_APPS_DIR,
+    FLUX_CLUSTERS_DIR,
+    FLUX_NAMESPACE,
+    SYNC_SOURCE_NAME,
+    definition_file,
+)
 from components.problems import Problem
 
 CLUSTERS_ROOT = FLUX_CLUSTERS_DIR
@@ -254,7 +263,33 @@ def app_problems(cluster: Cluster, display: str, found: list[Found]) -> list[Pro
                 problems.append(
                     Problem(file, f"{where}: {path}", f'expected "{expected}" ({why}), got {shown}')
                 )
+        ref = git_repository_ref(app.checkout)
+        if spec.get("ref") != ref:
+            why = f"{entry}.{'ref' if app.ref else 'branch'} in {display}"
+            got = json.dumps(spec["ref"]) if "ref" in spec else "nothing"
+            message = f"expected {json.dumps(ref)} ({why}), got {got}"
+            problems.append(Problem(file, f"{where}: spec.ref", message))
     return problems
+
+
+def sync_source_problems(cluster: Cluster, display: str, found: list[Found]) -> list[Problem]:
+    """The Kustomizations of the cluster folder that build from the sync source (flux-system)
+    against its kind: the operator names it flux-system whatever the kind, and a sourceRef of
+    another kind finds nothing (a cluster switched to OCI keeps saying GitRepository)."""
+    expected = cluster_folder_options(cluster).source_kind
+    return [
+        Problem(
+            file,
+            f"Kustomization {_mapping(obj, 'metadata').get('name')}: spec.sourceRef.kind",
+            f'expected "{expected}" (the kind of the cluster\'s sync source, spec.sync in '
+            f'{display}), got "{ref.get("kind")}"',
+        )
+        for file, obj in found
+        if obj.get("kind") == "Kustomization"
+        and str(obj.get("apiVersion", "")).startswith("kustomize.toolkit.fluxcd.io/")
+        for ref in [_mapping(_mapping(obj, "spec"), "sourceRef")]
+        if ref.get("name") == SYNC_SOURCE_NAME and ref.get("kind") != expected
+    ]
 
 
 def service_account_problems(cluster: Cluster, display: str, found: list[Found]) -> list[Problem]:
@@ -369,6 +404,7 @@ def cluster_problems(
         + read_problems
         + app_problems(cluster, display, found)
         + service_account_problems(cluster, display, found)
+        + sync_source_problems(cluster, display, found)
         + alert_namespace_problems(cluster, display, [*found, *(overlay_found or [])])
     )
 

@@ -337,6 +337,12 @@ OUTPUTS = {
         "with pulls from a cluster's own account",
         "the pulls that need no repository policy",
     ),
+    "pullThroughCacheGrants": (
+        REGISTRIES_STACK,
+        "with pulls through a registry's `pullThroughCache` from another account",
+        "`registry/prefix` to the accounts its registry policy and repository creation "
+        "template grant",
+    ),
 }
 
 

@@ -86,7 +86,10 @@ def cluster_row(fleet: Fleet, cluster: Cluster) -> Row:
         region=spec.aws.region,
         eks_cluster=cluster.eks_cluster_name,
         repository=f"{spec.git.owner}/{spec.git.repository}",
-        branch=spec.git.branch,
+        # what it follows: the branch, else the ref's kind and value (tag v1.4.2)
+        branch=spec.git.checkout.value
+        if spec.git.checkout.kind == "branch"
+        else f"{spec.git.checkout.kind} {spec.git.checkout.value}",
         path=cluster.git_path,
         flux_version=spec.flux.version,
         operator_chart=(

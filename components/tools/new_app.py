@@ -29,6 +29,7 @@ APP_OPTIONS = {
     "owner": "--owner",
     "repository": "--repository",
     "branch": "--branch",
+    **{f"ref.{kind}": f"--{kind}" for kind in ("tag", "semver", "commit")},
     "path": "--path",
     "secretName": "--secret-name",
 }
@@ -41,6 +42,9 @@ class NewApp:
     repository: str
     owner: str | None = None
     branch: str | None = None
+    tag: str | None = None  # or semver or commit: instead of branch (argparse: one of them)
+    semver: str | None = None
+    commit: str | None = None
     path: str | None = None  # default: flux/app/<the cluster's environment>
     secret_name: str | None = None
 
@@ -54,6 +58,10 @@ def app_entry(options: NewApp, environment: str) -> CommentedMap:
     entry["repository"] = options.repository
     if options.branch is not None:
         entry["branch"] = options.branch
+    ref = {k: v for k, v in (("tag", options.tag), ("semver", options.semver),
+                              ("commit", options.commit)) if v is not None}  # fmt: skip
+    if ref:
+        entry["ref"] = CommentedMap(ref)
     entry["path"] = options.path if options.path is not None else f"flux/app/{environment}"
     if options.secret_name is not None:
         entry["secretName"] = options.secret_name
@@ -182,5 +190,6 @@ def _app_next_steps(cluster: Cluster, app: AppRepository, app_path: str) -> list
         f"`pulumi up --stack {cluster.name}`: creates the key pair, a read-only deploy key on "
         f"{repo} (the GitHub credentials need admin rights on it) and the Secret "
         f"{FLUX_NAMESPACE}/{app.pull_secret}.",
-        f"Commit and push: Flux then pulls {repo} (branch {app.branch}) and applies ./{app.path}.",
+        f"Commit and push: Flux then pulls {repo} ({app.checkout.kind} {app.checkout.value}) "
+        f"and applies ./{app.path}.",
     ]

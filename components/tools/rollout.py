@@ -3,6 +3,9 @@
 The stacks a change touches (tools/affected.py), in the order Deploy runs them: `registries`
 first (it writes the ECR grants every cluster pulls with), then the clusters wave by wave, at
 most `rollout.maxParallel` at once; wave N+1 starts only when every stack of wave N succeeded.
+A wave of more than 256 stacks runs in parts (a GitHub Actions matrix holds 256 jobs): the wave's
+job is a matrix of its parts, each a call of a reusable workflow whose matrix is the part's
+stacks; `maxParallel` is shared between the two levels (parts at once times stacks at once).
 A cluster whose definition is invalid has no wave of its own: it goes last (its deploy fails, and
 nothing after it is held back by it). Deleted definitions are listed apart: nothing destroys a
 stack automatically. No Pulumi here.
@@ -14,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from components.definition.rollout import MAX_WAVE_SIZE, Rollout, environments, wave_problem
+from components.definition.rollout import Rollout, environments, parts, wave_problem
 from components.names import REGISTRIES_STACK
 from components.problems import one_line
 from components.tools.snapshots import AffectedError, AffectedStack
@@ -50,7 +53,8 @@ class RolloutPlan:
         )
 
     def document(self) -> dict[str, Any]:
-        """The plan as JSON for the Deploy workflow: each wave a GitHub Actions matrix."""
+        """The plan as JSON for the Deploy workflow: each part of a wave a GitHub Actions
+        matrix; `slots`, one per wave, the matrix of its parts and how many run at once."""
         return {
             "maxParallel": self.max_parallel,
             "registries": self.registries.matrix_entry() if self.registries else None,
@@ -58,7 +62,21 @@ class RolloutPlan:
                 {"wave": w.number, "part": w.part, "include": [s.matrix_entry() for s in w.stacks]}
                 for w in self.waves
             ],
+            "slots": [self._slot(number) for number in dict.fromkeys(w.number for w in self.waves)],
             "removed": [s.stack for s in self.removed],
+        }
+
+    def _slot(self, number: int) -> dict[str, Any]:
+        """One wave job of Deploy: a matrix of the wave's parts (each a call of the reusable
+        workflow deploy-part.yml), with maxParallel shared between parts and stacks."""
+        count = next(w.parts for w in self.waves if w.number == number)
+        include = [{"wave": number, "part": k, "parts": count} for k in range(1, count + 1)]
+        parts_at_once, stacks_at_once = parallelism(count, self.max_parallel)
+        return {
+            "wave": number,
+            "parts": {"include": include},
+            "partsAtOnce": parts_at_once,
+            "stacksAtOnce": stacks_at_once,
         }
 
     def text(self) -> str:
@@ -103,8 +121,16 @@ def rollout_plan(stacks: Sequence[AffectedStack], rollout: Rollout) -> RolloutPl
     return RolloutPlan(registries, waves, removed, rollout.max_parallel)
 
 
+def parallelism(parts: int, max_parallel: int) -> tuple[int, int]:
+    """(parts at once, stacks at once in each): at most `max_parallel` stacks deploy at once in
+    all, as many parts as that allows run side by side (the slowest stack of a part holds back
+    only its own part's next stacks)."""
+    parts_at_once = max(1, min(parts, max_parallel))
+    return parts_at_once, max(1, max_parallel // parts_at_once)
+
+
 def _parts(stacks: Sequence[AffectedStack]) -> list[tuple[AffectedStack, ...]]:
-    """A wave cut into even parts of at most 256 stacks (one matrix job each), in order."""
-    count = -(-len(stacks) // MAX_WAVE_SIZE)
+    """A wave cut into even parts of at most 256 stacks (one matrix each), in order."""
+    count = parts(len(stacks))
     size = -(-len(stacks) // count)
     return [tuple(stacks[i : i + size]) for i in range(0, len(stacks), size)]

@@ -344,8 +344,8 @@ def _cluster_next_steps(cluster: Cluster, display: str) -> list[str]:
     steps = [
         f"Review {display} (only what differs from {CLUSTERS_DIR}/{DEFAULTS_FILE}), then check "
         f"it: `fluxfleet validate` and `fluxfleet plan {cluster.name}`.",
-        f"Commit and push, so that {cluster.git_path}/ is on branch {git.branch} of {repo} "
-        "before Flux starts syncing it.",
+        f"Commit and push, so that {cluster.git_path}/ is on {git.checkout.kind} "
+        f"{git.checkout.value} of {repo} before Flux starts syncing it.",
         f"`pulumi stack init {cluster.name}` (add `--secrets-provider awskms://...` to keep "
         "the stack's secrets in your own KMS key).",
         f"Credentials for `pulumi up`: GitHub, with admin rights on {repo} to create the deploy "

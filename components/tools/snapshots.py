@@ -12,7 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from components.builders.ecr import ecr_image_registry, runs_image_reflector
+from components.builders.ecr import (
+    ecr_image_registry,
+    flux_ecr_references,
+    runs_image_reflector,
+    sync_pull,
+)
 from components.builders.ecr_cluster import pulled_repository_arns
 from components.builders.options import cluster_pulls
 from components.definition.ecr import EcrSpec
@@ -143,7 +148,9 @@ class Snapshot:
         if cluster is None:
             return AffectedStack(name, reasons, removed)
         owner = cluster.spec.git.owner
-        repositories = {cluster.spec.git.repository} | {
+        # the fleet repository's deploy key, unless the cluster syncs the OCI artifact
+        fleet = {cluster.spec.git.repository} if cluster.syncs_git else set()
+        repositories = fleet | {
             app.repository for app in cluster.spec.apps if app.owner_or(owner) == owner
         }
         return AffectedStack(
@@ -151,7 +158,7 @@ class Snapshot:
             reasons,
             removed,
             environment=cluster.metadata.environment,
-            github_owner=owner,
+            github_owner=owner if repositories else None,  # None: no GitHub token at all
             github_repositories=tuple(sorted(repositories)),
             wave=self.fleet.wave(cluster),
             github_environment=github_environment(self.fleet.rollout, cluster.metadata.environment),
@@ -198,22 +205,28 @@ def cluster_view(snap: Snapshot, name: str) -> Any:
         return {"problems": [str(p) for p in exc.problems]}
     return {
         "definition": cluster.model_dump(mode="json", by_alias=True),
-        "pulls": pulled_repository_arns(cluster_pulls(cluster, snap.fleet.registries).nodes),
+        "pulls": pulled_repository_arns(
+            [*(pulled := cluster_pulls(cluster, snap.fleet.registries)).nodes, *pulled.sync]
+        ),
     }
 
 
 def registries_view(snap: Snapshot) -> Any:
     """What the registries stack is built from: _registries.yaml and, of every cluster that sets
-    spec.ecr (or mirrors the controller images on ECR), that section with the account, region, tag
-    scanning and the mirror; or the problems that stop
-    it (it refuses to run while any definition has one)."""
+    spec.ecr (or mirrors the controller images on ECR, or syncs an OCI artifact from it), that
+    section with the account, region, tag scanning, the mirror and the sync source; or the
+    problems that stop it (it refuses to run while any definition has one)."""
     if snap.fleet.all_problems:
         return {"problems": [str(p) for p in snap.fleet.all_problems]}
     clusters = {}
     for name, cluster in snap.fleet.clusters.items():
         ecr = cluster.spec.ecr.model_dump(mode="json", by_alias=True)
         mirror = ecr_image_registry(cluster)  # the controller images, pulled from ECR
-        if ecr == _EMPTY_ECR and mirror is None:
+        operator = {  # the operator's image and chart, pulled from ECR
+            k: v for k, v in flux_ecr_references(cluster).items() if k != "registry"
+        }
+        source = sync_pull(cluster)  # the OCI sync source, pulled from ECR
+        if ecr == _EMPTY_ECR and mirror is None and not operator and source is None:
             continue
         clusters[name] = {
             "ecr": ecr,
@@ -223,6 +236,9 @@ def registries_view(snap: Snapshot) -> Any:
         }
         if mirror is not None:
             clusters[name]["imageMirror"] = list(mirror)
+        clusters[name].update(operator)
+        if source is not None:
+            clusters[name]["syncSource"] = source.model_dump(mode="json", by_alias=True)
     return {
         "registries": {
             name: registry.model_dump(mode="json", by_alias=True)
