@@ -46,6 +46,7 @@ MINIMAL: dict[str, dict[str, Any]] = {
     "telegram": {"channel": "-1557265138:1"},
     "pagerduty": {"channel": "0123456789abcdef0123456789abcdef"},
     "opsgenie": {"address": "https://api.eu.opsgenie.com/v2/alerts"},
+    "datadog": {"address": "https://api.datadoghq.eu"},
     "generic": {},
     "generic-hmac": {"address": "https://hooks.example.com/flux"},
 }
@@ -171,7 +172,7 @@ BAD: list[tuple[dict[str, Any], str]] = [
     (
         {"providers": [{"name": "team", "type": "teams"}]},
         "spec.alerts.providers[0].type: expected one of slack, msteams, discord, googlechat, "
-        'webex, telegram, pagerduty, opsgenie, generic, generic-hmac, got "teams"',
+        'webex, telegram, pagerduty, opsgenie, datadog, generic, generic-hmac, got "teams"',
     ),
     (
         {"providers": [provider_of("generic-hmac", address="http://hooks.example.com/x")]},

@@ -90,6 +90,14 @@ PROVIDER_TYPES: dict[str, ProviderType] = {
         address="https://api.opsgenie.com/v2/alerts",
         address_given="optional",
     ),
+    # notifier/datadog.go: an API key in token (refused when empty); spec.address is the Datadog
+    # site's API (US1 by default; https://api.datadoghq.eu for EU1...).
+    "datadog": ProviderType(
+        "token",
+        "a Datadog API key (not an application key)",
+        address="https://api.datadoghq.com",
+        address_given="optional",
+    ),
     # notifier/forwarder.go: POSTs the event to the URL (from the Secret: it may carry a token).
     "generic": ProviderType("address", "the webhook URL"),
     # notifier/forwarder.go with an HMAC key: the URL is spec.address, the key the token.
