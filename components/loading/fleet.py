@@ -22,7 +22,7 @@ from components.definition.registries import Registries, Registry
 from components.definition.rollout import Rollout, wave_of
 from components.forkmap import fork_map
 from components.loading.certificates import ca_file_problems
-from components.loading.files import folder_problem, read_text, read_yaml
+from components.loading.files import folder_cache, folder_problem, read_text, read_yaml
 from components.loading.messages import problems_from
 from components.loading.pulls import pull_problems, repository_policy_size_problems
 from components.names import (
@@ -252,6 +252,11 @@ def load_fleet(project_dir: Path, only: Collection[str] | None = None) -> Fleet:
     """The fleet of `project_dir`, every definition read and checked. With `only` (stack names,
     the registries stack not among them): what those stacks need, for one stack's plan or
     `pulumi up` (see clash_candidates); `cluster()` of each answers as the whole fleet's would."""
+    with folder_cache():
+        return _load_fleet(project_dir, only)
+
+
+def _load_fleet(project_dir: Path, only: Collection[str] | None) -> Fleet:
     project_dir = project_dir.resolve()
     fleet = Fleet(project_dir)
     if only is not None and REGISTRIES_STACK not in only:

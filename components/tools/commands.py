@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from components.loading.files import folder_cache
 from components.loading.fleet import Fleet, load_fleet, no_definition
 from components.names import (
     CLUSTERS_DIR,
@@ -76,29 +77,29 @@ def _warn(warnings: Sequence[Problem]) -> None:
 def _stack_file_problems(fleet: Fleet, stacks: Sequence[str]) -> list[Problem]:
     """What is wrong with the stack files of `stacks` (warnings printed), and for each valid
     cluster: its credentials in the stack config (the program's check)."""
+    with folder_cache():  # 10,000 stack files in one folder: its real path found once
+        return [problem for stack in stacks for problem in _stack_problems(fleet, stack)]
+
+
+def _stack_problems(fleet: Fleet, stack: str) -> list[Problem]:
+    """What is wrong with the stack file of `stack` (warnings printed), see _stack_file_problems."""
     from components.definition.credentials import check_credentials
     from components.loading.stack_files import read_stack_file, require_stack_file
 
-    problems: list[Problem] = []
-    for stack in stacks:
-        # a missing file matters once the definition is valid (fix that first)
-        valid = stack in fleet.clusters or (stack == REGISTRIES_STACK and fleet.registries)
-        read = require_stack_file if valid else read_stack_file
-        config, found = read(fleet.project_dir, stack)
-        problems += found
-        if config is None:
-            continue
-        _warn(config.warnings)
-        cluster = fleet.clusters.get(stack)
-        if cluster is None:
-            continue
-        present = {
-            key.split(":", 1)[1]
-            for key in config.values
-            if key.split(":", 1)[0] == CONFIG_NAMESPACE
-        }
-        problems += check_credentials(cluster, present).problems
-    return problems
+    # a missing file matters once the definition is valid (fix that first)
+    valid = stack in fleet.clusters or (stack == REGISTRIES_STACK and fleet.registries)
+    read = require_stack_file if valid else read_stack_file
+    config, problems = read(fleet.project_dir, stack)
+    if config is None:
+        return problems
+    _warn(config.warnings)
+    cluster = fleet.clusters.get(stack)
+    if cluster is None:
+        return problems
+    present = {
+        key.split(":", 1)[1] for key in config.values if key.split(":", 1)[0] == CONFIG_NAMESPACE
+    }
+    return [*problems, *check_credentials(cluster, present).problems]
 
 
 def _defined_stacks(fleet: Fleet) -> list[str]:

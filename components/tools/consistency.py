@@ -38,7 +38,7 @@ from components.builders.options import (
 )
 from components.definition.cluster import Cluster
 from components.forkmap import fork_map
-from components.loading.files import folder_problem, read_yaml_documents
+from components.loading.files import folder_cache, folder_problem, read_yaml_documents
 from components.loading.fleet import Fleet
 from components.names import (
     FLUX_APPS_DIR,
@@ -444,6 +444,11 @@ PARALLEL_FROM = 100
 
 def consistency_problems(fleet: Fleet) -> list[Problem]:
     """Every mismatch between the (valid) definitions and the GitOps tree, one per line."""
+    with folder_cache():
+        return _consistency_problems(fleet)
+
+
+def _consistency_problems(fleet: Fleet) -> list[Problem]:
     work = [
         (cluster, fleet.files.get(cluster.name, definition_file(cluster.name)))
         for cluster in local_clusters(fleet)
