@@ -166,15 +166,25 @@ class Snapshot:
 
 
 def _extract(archive: bytes, dest: Path) -> None:
+    """The regular files and folders of a `git archive` tar, written under `dest` (symlinks and
+    anything else left out). Written directly, not by tarfile's extractall: its safety filter
+    resolves every member's path and sets modes and times, 5 s for 10,000 definitions, where
+    the names are checked here once and only the contents matter."""
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         members = [m for m in tar.getmembers() if m.isfile() or m.isdir()]
         for member in members:  # git archive never writes '..', but be sure
             if member.name.startswith("/") or ".." in PurePosixPath(member.name).parts:
                 raise AffectedError([f"git archive: unexpected path {member.name!r}"])
-        if hasattr(tarfile, "data_filter"):  # Python 3.11.4+ (Debian 12 has 3.11.2)
-            tar.extractall(dest, members=members, filter="data")
-        else:  # the members are checked above: regular files and folders inside dest
-            tar.extractall(dest, members=members)
+        made: set[Path] = set()
+        for member in members:
+            target = dest.joinpath(*PurePosixPath(member.name).parts)
+            folder = target if member.isdir() else target.parent
+            if folder not in made:
+                folder.mkdir(parents=True, exist_ok=True)
+                made.add(folder)
+            data = tar.extractfile(member) if member.isfile() else None
+            if data is not None:
+                target.write_bytes(data.read())
 
 
 def snapshot(project: Path, commit: str, scratch: Path) -> Snapshot:
