@@ -20,6 +20,7 @@ from components.builders import controller_role, ecr, ecr_cluster, iam
 from components.builders.flux import IRSA_ANNOTATION, flux_instance
 from components.builders.options import cluster_pulls, ecr_fleet, ecr_options, flux_options
 from components.definition.cluster import Cluster
+from components.definition.ecr import EcrPull
 from components.definition.registries import Registry
 from components.loading.fleet import load_fleet
 from components.plan import iam as plan_iam
@@ -38,6 +39,9 @@ PROD, STAGING = "production-cluster-name", "staging-cluster-name"
 class Fleet:
     clusters: dict[str, Cluster] = field(default_factory=dict)
     registries: dict[str, Registry] = field(default_factory=dict)
+
+
+MIRROR = "210987654321.dkr.ecr.eu-west-1.amazonaws.com"  # registry()'s account and region
 
 
 def registry(name: str = "shared", account: str = "210987654321", **extra: Any) -> Registry:
@@ -915,3 +919,47 @@ def test_duplicate_registry_in_one_cluster(project: Path) -> None:
         f"k8s-clusters/{STAGING}.yaml: spec.ecr.pull: expected each entry once, got shared more "
         "than once"
     ]
+
+
+def test_ecr_options_hold_what_the_definition_says() -> None:
+    """builders/options.py fills EcrOptions from spec.aws, spec.ecr and spec.flux (issue #22)."""
+    c = cluster(
+        "a",
+        "111111111111",
+        {"shared": ["api"]},
+        extra=[ecr.IMAGE_REFLECTOR],
+        oci_sources=True,
+        flux={"registry": {"url": f"{MIRROR}/flux"}},
+    )
+    options = ecr_options(c)
+    assert (options.name, options.account_id) == ("a", "111111111111")
+    assert options.pull == tuple(c.spec.ecr.pull)
+    assert options.oci_sources and options.image_reflector
+    assert options.mirror == f"{MIRROR}/flux"
+    assert options.sync is None
+    assert not ecr_options(cluster("b", "1" * 12, {})).image_reflector
+
+
+def test_the_ecr_builders_read_their_options_alone() -> None:
+    """EcrOptions built directly, without a definition: an OCI sync source gives
+    source-controller a role without list actions; the registry side grants the sync source, the
+    mirror's controller images (a prefix) and the operator chart."""
+    options = ecr.EcrOptions(
+        name="a",
+        account_id="111111111111",
+        mirror=f"{MIRROR}/flux",
+        operator_chart=f"oci://{MIRROR}/charts/flux-operator",
+        sync=EcrPull.model_validate({"registry": "shared", "repositories": ["fleet"]}),
+    )
+    assert ecr.listing_controllers(options) == []
+    assert ecr.ecr_controllers(options) == [ecr.SOURCE_CONTROLLER]
+    assert ecr.cluster_list_actions(options) == set()
+    pulled = [(p.registry, p.repositories) for p in ecr.registry_pulls(options, {"s": registry()})]
+    assert pulled == [
+        ("shared", ["fleet"]),
+        ("shared", ["flux/*"]),
+        ("shared", ["charts/flux-operator"]),
+    ]
+    assert sorted(ecr.flux_ecr_references(options)) == ["operatorChart", "registry"]
+    assert not ecr.is_same_account(options, registry())
+    assert ecr.is_same_account(options, registry(account="111111111111"))
