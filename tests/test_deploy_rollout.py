@@ -12,15 +12,18 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from actions_sim import EntryRun, JobRun, Runner, condition, evaluate
 from conftest import ROOT
 from fleetrepo import Repo
+from kubeserver import World, client_environment, make_tls, serve
 from test_workflows import checkout, run_step, step, workflow
 
 from components.definition.rollout import MAX_WAVES, Rollout
+from components.loading.fleet import load_fleet
 from components.tools.rollout import rollout_plan
 from components.tools.snapshots import AffectedStack
 
@@ -52,6 +55,31 @@ esac
 @pytest.fixture
 def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Repo:
     return checkout(tmp_path, monkeypatch)
+
+
+# The clusters' EKS and API servers for the health gate (`fluxfleet status --wait` after each
+# `pulumi up`): tests/kubeserver.py, every cluster healthy unless a test says otherwise.
+ACCOUNTS = {"alpha": "111111111111", "beta": "222222222222", "gamma": "333333333333"}
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> object:
+    return make_tls(tmp_path_factory.mktemp("tls"))
+
+
+CLUSTERS: list[tuple[World, dict[str, str]]] = []  # the running test's (deploy's default)
+
+
+@pytest.fixture(autouse=True)
+def clusters(tls: object) -> Iterator[tuple[World, dict[str, str]]]:
+    """The server (World: each cluster's scenario) and the variables that point AWS at it."""
+    world = World({name: (account, "healthy") for name, account in ACCOUNTS.items()})
+    server = serve(world, tls)  # type: ignore[arg-type]
+    CLUSTERS.append((world, client_environment(server.server_address[1], tls)))  # type: ignore[arg-type]
+    yield CLUSTERS[-1]
+    CLUSTERS.pop()
+    server.shutdown()
+    server.server_close()
 
 
 FAKE_GH = r"""#!PYTHON
@@ -93,9 +121,11 @@ def deploy(
     last_success: str = "",
     runs: list[dict[str, object]] | None = None,
     variables: dict[str, str] | None = None,
+    clusters: tuple[World, dict[str, str]] | None = None,
 ) -> Runner:
     """Deploy.yml on `repo`'s HEAD, each job checking out that commit (github.sha). The earlier
-    runs: `runs` (Runner.record(), newest first), or one that deployed `last_success`."""
+    runs: `runs` (Runner.record(), newest first), or one that deployed `last_success`. The
+    health gate reads `clusters` (the fixture), which apply HEAD."""
     bin_dir = tmp_path / "fake-bin"
     bin_dir.mkdir(exist_ok=True)
     for name, script in (
@@ -112,6 +142,12 @@ def deploy(
         runs = [completed_run(last_success)] if last_success else []
     (tmp_path / "runs.json").write_text(json.dumps(runs))
     sha = repo.git("rev-parse", "HEAD")
+    world, health = clusters or CLUSTERS[-1]
+    world.revision = sha
+    for cluster in load_fleet(repo.project).clusters.values():  # every cluster healthy by default
+        world.clusters.setdefault(
+            cluster.eks_cluster_name, (cluster.spec.aws.account_id, "healthy")
+        )
 
     def checkout(with_: dict[str, object], env: dict[str, str], cwd: Path) -> tuple[bool, dict]:
         subprocess.run(["git", "checkout", "-q", sha], cwd=cwd, check=True)
@@ -136,6 +172,7 @@ def deploy(
             "SIM_FAIL": str(failing),
             "SIM_RUNS": str(tmp_path / "runs.json"),
             "SIM_MAIN": sha,
+            **health,
         },
         reviewers=frozenset({"production"}),
     )
@@ -521,6 +558,59 @@ def test_re_running_the_newest_run_deploys_what_failed(fleet: Repo, tmp_path: Pa
     assert [e.result for e in stack_entries(jobs["wave-1"])] == ["success", "success"]
     assert jobs["report"].result == "success" and first.conclusion == "success"
     assert first.record(1)["jobs"][-1] == {"name": "Rollout report", "conclusion": "success"}
+
+
+def test_an_unhealthy_canary_stops_the_next_wave(
+    fleet: Repo, tmp_path: Path, clusters: tuple[World, dict[str, str]]
+) -> None:
+    """The health gate (issue 25): gamma's `pulumi up` succeeds, but its Flux does not get
+    healthy on the deployed commit within rollout.healthTimeout: wave 1 fails, wave 2 never
+    starts, and the report says why."""
+    fleet.edit("k8s-clusters/_defaults.yaml", "spec:\n", "rollout:\n  healthTimeout: 10s\nspec:\n")
+    fleet.edit(
+        "k8s-clusters/gamma.yaml", "  environment: staging\n", "  environment: staging\n  wave: 0\n"
+    )
+    fleet.commit("gamma is the canary")
+    world, _ = clusters
+    world.clusters["gamma"] = ("333333333333", "degraded")
+    runner = deploy(fleet, tmp_path)
+    jobs = runner.jobs
+    assert deployed(tmp_path) == ["registries", "gamma"]  # its pulumi up ran, and succeeded
+    (gamma,) = stack_entries(jobs["wave-1"])
+    assert gamma.step("pulumi up").outcome == "success"
+    assert gamma.step("Flux healthy on this commit").outcome == "failure"
+    assert "gamma: not healthy: components not ready: helm-controller" in (
+        gamma.step("Flux healthy on this commit").log
+    )
+    assert "## Fleet status: 1 cluster(s): 0 healthy, 1 not" in gamma.summary
+    assert all(jobs[j].result == "skipped" for j in WAVE_JOBS[1:])
+    assert jobs["report"].result == "failure"
+    summary = report(runner)
+    assert (
+        "| 0 | gamma | failed (failure, Flux not healthy: components not ready: helm-controller; "
+        "2 failing: Kustomization/flux-system/apps, HelmRelease/payments/podinfo) |"
+    ) in summary
+    assert "Not started (2): beta alpha." in summary
+
+
+def test_the_health_gate_waits_for_the_deployed_commit(
+    fleet: Repo, tmp_path: Path, clusters: tuple[World, dict[str, str]]
+) -> None:
+    """Every cluster healthy and on the commit deployed: each stack's gate passes at once, with
+    the deploy's own commit; a cluster still on an older commit fails its wave."""
+    runner = deploy(fleet, tmp_path)
+    assert runner.jobs["report"].result == "success"
+    (alpha,) = stack_entries(runner.jobs["wave-2"])
+    assert alpha.step("Flux healthy on this commit").outcome == "success"
+    fleet.edit("k8s-clusters/_defaults.yaml", "spec:\n", "rollout:\n  healthTimeout: 10s\nspec:\n")
+    fleet.commit("a shorter wait")
+    world, _ = clusters
+    world.clusters["beta"] = ("222222222222", "stale")
+    runner = deploy(fleet, tmp_path)
+    assert runner.jobs["wave-1"].result == "failure"
+    assert "| 1 | beta | failed (failure, Flux not healthy: sync at 0123456789ab, not yet " in (
+        report(runner)
+    )
 
 
 def test_a_rollout_of_10000_clusters_in_3_waves_stops_after_a_failure_in_wave_2(

@@ -205,7 +205,13 @@ def test_the_plan_groups_by_wave_and_puts_invalid_definitions_last() -> None:
             "spec:\n",
             "rollout:\n  maxparallel: 2\nspec:\n",
             f"{DEFAULTS}: rollout.maxparallel: unknown field, did you mean maxParallel? "
-            "(expected one of maxParallel, environments)",
+            "(expected one of maxParallel, environments, healthTimeout)",
+        ),
+        (
+            DEFAULTS,
+            "spec:\n",
+            "rollout:\n  healthTimeout: 2h\nspec:\n",
+            f"{DEFAULTS}: rollout.healthTimeout: expected a duration from 10s to 30m, got 2h",
         ),
     ],
 )

@@ -8,6 +8,8 @@ takes from them for each cluster: its wave, and whether its deploy waits for rev
   wave 2 with review; wave 0 is free for canaries (`metadata.wave: 0`).
 - Fail closed: an environment that is not listed needs review and deploys in the last listed
   wave, and a listed environment needs review unless it says `review: false`.
+- `rollout.healthTimeout`: how long Deploy waits, after a wave's `pulumi up`, for each cluster's
+  Flux to be healthy and to have applied the deployed commit (`fluxfleet status --wait`).
 
 No I/O, no Pulumi.
 """
@@ -19,7 +21,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from components.definition.types import Label, Model
+from components.definition.types import Duration, Label, Model, bounded_duration
 
 # Waves the Deploy workflow can run in one rollout: it has one job per wave slot.
 MAX_WAVES = 8
@@ -30,6 +32,10 @@ MAX_WAVE = 99
 MAX_WAVE_SIZE = 256  # stacks in one part
 MAX_PARTS = 256  # parts in one wave
 DEFAULT_MAX_PARALLEL = 4
+DEFAULT_HEALTH_TIMEOUT = "10m"
+
+# Within a deploy job's 45 minutes, with `pulumi up` (the FluxInstance waits up to readyTimeout).
+HealthTimeout = Annotated[Duration, bounded_duration("10s", "30m")]
 
 Wave = Annotated[int, Field(ge=0, le=MAX_WAVE)]
 
@@ -57,6 +63,12 @@ class Rollout(Model):
         "and production (wave 2, review). An environment not listed needs review and deploys "
         "in the last wave",
         min_length=1,
+    )
+    health_timeout: HealthTimeout = Field(
+        DEFAULT_HEALTH_TIMEOUT,
+        description="after a wave's pulumi up, how long Deploy waits for each cluster's Flux to be "
+        "healthy and to have applied the deployed commit (fluxfleet status --wait), 10s to 30m; "
+        "then the wave fails and no later wave starts",
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -60,6 +60,17 @@ def _jobs(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a positive number of processes, got {text!r}")
     return int(text)
+
+
+def _count(low: int) -> Callable[[str], int]:
+    """A whole number of at least `low` (--wave 0, --timeout 1)."""
+
+    def parse(text: str) -> int:
+        if not text.isdigit() or int(text) < low:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {low}, got {text!r}")
+        return int(text)
+
+    return parse
 
 
 def _max_previews(text: str) -> int:
@@ -301,6 +312,61 @@ def parser() -> argparse.ArgumentParser:
     )
     columns.add_argument("--wide", action="store_true", help="every column (table and markdown)")
     p.set_defaults(func=commands.cmd_inventory)
+
+    p = command(
+        "status",
+        help="what each cluster's Flux runs: version, components, sync, failing reconcilers",
+        description="Read each cluster's FluxReport, Kustomizations and HelmReleases through the "
+        "EKS connection the stack uses (AWS credentials from the environment): one row per "
+        "cluster, an unreachable or forbidden one with the reason. Exit 0; with --wait, exit 1 "
+        "when a cluster is not healthy in time.",
+    )
+    p.add_argument("stacks", nargs="*", metavar="STACK", help="default: every cluster")
+    p.add_argument("--environment", metavar="ENV", help="only the clusters of this environment")
+    p.add_argument("--wave", type=_count(0), metavar="N", help="only the clusters of wave N")
+    p.add_argument(
+        "--format",
+        choices=("table", "markdown", "json"),
+        default="table",
+        help="table (default), markdown (a job summary) or json",
+    )
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="read again until every cluster is healthy (exit 0) or the wait is over (exit 1)",
+    )
+    p.add_argument(
+        "--revision",
+        metavar="COMMIT",
+        help="healthy also needs the sync to have applied this commit (a sha, 7+ characters)",
+    )
+    p.add_argument(
+        "--wait-timeout",
+        metavar="DURATION",
+        help="how long --wait waits, a Go duration (default: rollout.healthTimeout of "
+        "_defaults.yaml, 10m)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=_count(1),
+        default=20,
+        metavar="SECONDS",
+        help="for each cluster, each time it is read (default 20)",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=_count(1),
+        default=64,
+        metavar="N",
+        help="clusters read at once (default 64)",
+    )
+    p.add_argument(
+        "--save",
+        type=Path,
+        metavar="DIR",
+        help="also write status.json and summary.md to DIR (CI's report and job summary)",
+    )
+    p.set_defaults(func=commands.cmd_status)
 
     p = command(
         "completion",

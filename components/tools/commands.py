@@ -12,6 +12,7 @@ import dataclasses
 import difflib
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -566,3 +567,92 @@ def cmd_inventory(args: argparse.Namespace) -> int:
     fleet = _fleet_folder_or_fail(load_fleet(_project_or_fail(args.project)))
     sys.stdout.write(FORMATS[args.format](inventory(fleet), columns))
     return EXIT_OK
+
+
+def _status_targets(fleet: Fleet, args: argparse.Namespace) -> tuple[list[Any], list[Problem]]:
+    """The clusters `status` reads (named, else every one; then --environment, --wave), and the
+    problems of the definitions it cannot read (every invalid one when none is named)."""
+    from components.tools.status import target
+
+    if REGISTRIES_STACK in args.stacks:
+        raise BadInput([f"{REGISTRIES_STACK}: not a cluster (status reads clusters)"])
+    names = _stacks(fleet, args.stacks) if args.stacks else sorted(fleet.files)
+    problems: list[Problem] = []
+    clusters = []
+    for name in names:
+        try:
+            clusters.append(fleet.cluster(name))
+        except DefinitionError as exc:
+            if args.stacks:
+                raise BadInput([str(p) for p in exc.problems]) from None
+            problems += exc.problems
+    chosen = [
+        target(fleet, c)
+        for c in clusters
+        if args.environment in (None, c.metadata.environment) and args.wave in (None, fleet.wave(c))
+    ]
+    return chosen, sorted(set(problems))
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """One row per cluster from its FluxReport; --wait: until each is healthy (exit 1 if not)."""
+    from components.definition.types import GO_DURATION, duration_seconds
+    from components.tools.cluster_reader import reader
+    from components.tools.status import FORMATS, Waiting, as_json, as_markdown, collect
+
+    args.stacks = [stack_name(s) for s in args.stacks]
+    require_names(args.stacks, "STACK")
+    if args.revision is not None and not re.fullmatch(r"[0-9a-fA-F]{7,40}", args.revision):
+        raise BadInput(
+            [f"--revision: expected a commit sha (7 to 40 hex digits), got {show(args.revision)}"]
+        )
+    if args.wait_timeout is not None and not re.fullmatch(GO_DURATION, args.wait_timeout):
+        raise BadInput(
+            [f"--wait-timeout: expected a Go duration such as 10m, got {show(args.wait_timeout)}"]
+        )
+    fleet = _fleet_folder_or_fail(load_fleet(_project_or_fail(args.project)))
+    targets, problems = _status_targets(fleet, args)
+    if not targets and not problems:
+        raise BadInput(["no cluster matches the stacks, --environment and --wave given"])
+    read = reader(float(args.timeout), args.revision)
+    progress = _status_progress if sys.stderr.isatty() and len(targets) > 1 else None
+    try:
+        if args.wait:
+            wait = args.wait_timeout or fleet.rollout.health_timeout
+            rows = Waiting(targets, read, duration_seconds(wait), concurrency=args.concurrency).run(
+                progress
+            )
+        else:
+            rows = collect(targets, read, args.concurrency, progress)
+    finally:
+        if progress is not None:
+            print("\r\033[K", end="", file=sys.stderr, flush=True)
+    sys.stdout.write(FORMATS[args.format](rows))
+    if args.save is not None:
+        try:
+            args.save.mkdir(parents=True, exist_ok=True)
+            (args.save / "status.json").write_text(as_json(rows), encoding="utf-8")
+            (args.save / "summary.md").write_text(as_markdown(rows), encoding="utf-8")
+        except OSError as exc:
+            raise BadInput(
+                [f"{args.save}: cannot write the status: {exc.strerror or exc}"]
+            ) from None
+    if problems:
+        raise BadInput(
+            [
+                *(str(p) for p in problems),
+                f"{len(problems)} problem(s): those clusters were not read",
+            ]
+        )
+    unhealthy = [r for r in rows if not r.healthy]
+    if args.wait and unhealthy:
+        for row in unhealthy:
+            print(
+                one_line(f"{row.cluster}: not healthy: {'; '.join(row.reasons)}"), file=sys.stderr
+            )
+        return 1
+    return EXIT_OK
+
+
+def _status_progress(done: int, total: int) -> None:
+    print(f"\rread {done}/{total} clusters", end="", file=sys.stderr, flush=True)
