@@ -18,8 +18,9 @@ from parliament import analyze_policy_string
 
 from components.builders import controller_role, ecr, ecr_cluster, iam
 from components.builders.flux import IRSA_ANNOTATION, flux_instance
-from components.builders.options import cluster_pulls, flux_options
+from components.builders.options import cluster_pulls, ecr_fleet, ecr_options, flux_options
 from components.definition.cluster import Cluster
+from components.definition.ecr import EcrPull
 from components.definition.registries import Registry
 from components.loading.fleet import load_fleet
 from components.plan import iam as plan_iam
@@ -38,6 +39,9 @@ PROD, STAGING = "production-cluster-name", "staging-cluster-name"
 class Fleet:
     clusters: dict[str, Cluster] = field(default_factory=dict)
     registries: dict[str, Registry] = field(default_factory=dict)
+
+
+MIRROR = "210987654321.dkr.ecr.eu-west-1.amazonaws.com"  # registry()'s account and region
 
 
 def registry(name: str = "shared", account: str = "210987654321", **extra: Any) -> Registry:
@@ -113,7 +117,7 @@ def example(root: Path):
 
 
 def test_example_api_policy_grants_exactly_both_consuming_accounts(example) -> None:
-    grants = ecr.repository_grants(example)
+    grants = ecr.repository_grants(ecr_fleet(example))
     assert set(grants) == {("shared", "api"), ("shared", "worker")}
     api = ecr.repository_policy(example.registries["shared"], grants[("shared", "api")])
     assert api["Version"] == "2012-10-17"
@@ -148,7 +152,7 @@ def test_image_reflector_adds_list_actions_for_its_own_account_only() -> None:
         ],
         [reg],
     )
-    grants = ecr.repository_grants(fleet)
+    grants = ecr.repository_grants(ecr_fleet(fleet))
     api = ecr.repository_policy(reg, grants[("shared", "api")])
     assert statements(api) == {
         "Pull": (PULL, {"222222222222"}),
@@ -177,7 +181,7 @@ def test_oci_sources_add_tag_listing_on_both_sides_and_nowhere_else() -> None:
     )
     plain = cluster("b", "222222222222", {"shared": ["api", "worker"]}, node_roles=["n"])
     fleet = fleet_of([oci, plain], [reg])
-    grants = ecr.repository_grants(fleet)
+    grants = ecr.repository_grants(ecr_fleet(fleet))
     api = ecr.repository_policy(reg, grants[("shared", "api")])
     assert statements(api) == {
         "Pull": (PULL, {"222222222222"}),
@@ -199,9 +203,9 @@ def test_oci_sources_add_tag_listing_on_both_sides_and_nowhere_else() -> None:
             == PULL
         )
     # without ociSources, no controller role and no listing anywhere
-    assert ecr.listing_controllers(plain) == []
+    assert ecr.listing_controllers(ecr_options(plain)) == []
     off = cluster("a", "111111111111", {"shared": ["api"]}, flux={"registry": {"url": mirror_url}})
-    grants = ecr.repository_grants(fleet_of([off, plain], [reg]))
+    grants = ecr.repository_grants(ecr_fleet(fleet_of([off, plain], [reg])))
     assert {a for key in grants for grant in grants[key] for a in grant.actions} == PULL
 
 
@@ -214,12 +218,12 @@ def test_same_account_pull_writes_no_statement_and_is_reported() -> None:
         ],
         [reg],
     )
-    grants = ecr.repository_grants(fleet)
+    grants = ecr.repository_grants(ecr_fleet(fleet))
     assert set(grants) == {("shared", "api")}  # tools: pulled only from its own account
     assert principals(ecr.repository_policy(reg, grants[("shared", "api")])) == [
         "arn:aws:iam::111111111111:root"
     ]
-    notes = [str(p) for p in ecr.same_account_pulls(fleet)]
+    notes = [str(p) for p in ecr.same_account_pulls(ecr_fleet(fleet))]
     assert notes == [
         "shared/api <- home: same account 210987654321, no repository policy "
         "(identity policies grant it)",
@@ -238,7 +242,7 @@ def test_prefix_is_granted_on_the_declared_repositories_it_matches() -> None:
     reg = registry(repositories=["api", "platform/ingress", "platform/dns/coredns", "platformx"])
     pulling = cluster("a", "111111111111", {"shared": ["platform/*", "api"]})
     fleet = fleet_of([pulling], [reg])
-    assert sorted(ecr.repository_grants(fleet)) == [
+    assert sorted(ecr.repository_grants(ecr_fleet(fleet))) == [
         ("shared", "api"),
         ("shared", "platform/dns/coredns"),
         ("shared", "platform/ingress"),
@@ -256,7 +260,9 @@ def test_organization_id_conditions_every_grant() -> None:
         [cluster(n, a, {"shared": ["api"]}) for n, a in (("a", "111111111111"), ("b", "2" * 12))],
         [reg],
     )
-    document = ecr.repository_policy(reg, ecr.repository_grants(fleet)[("shared", "api")])
+    document = ecr.repository_policy(
+        reg, ecr.repository_grants(ecr_fleet(fleet))[("shared", "api")]
+    )
     for statement in document["Statement"]:
         assert statement["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": "o-abc123def4"}}
         assert "*" not in as_set(statement["Principal"]["AWS"])  # grantTo: accounts (default)
@@ -270,7 +276,7 @@ def test_grant_to_organization_is_one_statement_whatever_the_fleet() -> None:
     for n in (2, 2000):
         clusters = [cluster(f"c{i}", f"{100000000000 + i}", {"shared": ["api"]}) for i in range(n)]
         clusters[0] = cluster("c0", "100000000000", {"shared": ["api"]}, oci_sources=True)
-        grants = ecr.repository_grants(fleet_of(clusters, [reg]))[("shared", "api")]
+        grants = ecr.repository_grants(ecr_fleet(fleet_of(clusters, [reg])))[("shared", "api")]
         document = ecr.repository_policy(reg, grants)
         assert document["Statement"] == [
             {
@@ -292,13 +298,13 @@ def test_grant_to_organization_is_one_statement_whatever_the_fleet() -> None:
 def test_adding_an_account_changes_only_the_repositories_it_pulls(example) -> None:
     before = {
         k: ecr.repository_policy(example.registries[k[0]], g)
-        for k, g in ecr.repository_grants(example).items()
+        for k, g in ecr.repository_grants(ecr_fleet(example)).items()
     }
     newcomer = cluster("newcomer", "345678901234", {"shared": ["worker"]})
     grown = Fleet({**example.clusters, "newcomer": newcomer}, dict(example.registries))
     after = {
         k: ecr.repository_policy(grown.registries[k[0]], g)
-        for k, g in ecr.repository_grants(grown).items()
+        for k, g in ecr.repository_grants(ecr_fleet(grown)).items()
     }
     assert set(after) == set(before)
     assert iam.policy_text(after[("shared", "api")]) == iam.policy_text(before[("shared", "api")])
@@ -312,7 +318,7 @@ def test_removing_the_last_consumer_removes_the_policy(example) -> None:
     without_prod = Fleet(
         {n: c for n, c in example.clusters.items() if n != PROD}, dict(example.registries)
     )
-    grants = ecr.repository_grants(without_prod)
+    grants = ecr.repository_grants(ecr_fleet(without_prod))
     assert set(grants) == {("shared", "api")}  # worker had only production: no policy any more
     assert principals(
         ecr.repository_policy(without_prod.registries["shared"], grants[("shared", "api")])
@@ -344,8 +350,8 @@ def test_any_fleet_renders_policies_by_the_rules_and_byte_identically(
         )
     fleet = fleet_of(clusters, [reg])
     shuffled = fleet_of(random.Random(len(accounts)).sample(clusters, len(clusters)), [reg])
-    grants = ecr.repository_grants(fleet)
-    assert grants == ecr.repository_grants(shuffled)
+    grants = ecr.repository_grants(ecr_fleet(fleet))
+    assert grants == ecr.repository_grants(ecr_fleet(shuffled))
     for (_, repository), account_grants in grants.items():
         document = ecr.repository_policy(reg, account_grants)
         again = ecr.repository_policy(reg, list(reversed(account_grants)))
@@ -368,7 +374,7 @@ def test_any_fleet_renders_policies_by_the_rules_and_byte_identically(
         for statement in document["Statement"]:
             for account in statements(document)[statement["Sid"]][1]:
                 scans = any(
-                    ecr.runs_image_reflector(c)
+                    ecr_options(c).image_reflector
                     for c in clusters
                     if c.spec.aws.account_id == account
                     and any(ecr.matches(r, repository) for r in c.spec.ecr.pull[0].repositories)
@@ -486,7 +492,7 @@ def test_irsa_permissions_per_controller() -> None:
     c = cluster(
         "a", "111111111111", {"shared": ["api"]}, extra=[ecr.IMAGE_REFLECTOR], oci_sources=True
     )
-    assert ecr.listing_controllers(c) == [ecr.SOURCE_CONTROLLER, ecr.IMAGE_REFLECTOR]
+    assert ecr.listing_controllers(ecr_options(c)) == [ecr.SOURCE_CONTROLLER, ecr.IMAGE_REFLECTOR]
     reflector = ecr_cluster.irsa_permissions(
         cluster_pulls(c, {"shared": reg}), ecr.IMAGE_REFLECTOR
     )["Statement"]
@@ -498,7 +504,12 @@ def test_irsa_permissions_per_controller() -> None:
     assert actions(source[1]) == PULL | {"ecr:ListImages"}  # resolves a semver range: tags/list
     assert reflector[1]["Resource"] == "arn:aws:ecr:eu-west-1:210987654321:repository/api"
     # no pulls, no IRSA, whatever runs
-    assert ecr.listing_controllers(cluster("b", "1" * 12, {}, extra=[ecr.IMAGE_REFLECTOR])) == []
+    assert (
+        ecr.listing_controllers(
+            ecr_options(cluster("b", "1" * 12, {}, extra=[ecr.IMAGE_REFLECTOR]))
+        )
+        == []
+    )
 
 
 def test_irsa_role_names_fit_iam() -> None:
@@ -576,7 +587,7 @@ def rich_fleet() -> Fleet:
 def test_parliament_finds_nothing_in_any_generated_policy(which: str, example) -> None:
     fleet = example if which == "example" else rich_fleet()
     documents: list[tuple[str, dict[str, Any]]] = []
-    for (name, repository), grants in ecr.repository_grants(fleet).items():
+    for (name, repository), grants in ecr.repository_grants(ecr_fleet(fleet)).items():
         reg = fleet.registries[name]
         document = ecr.repository_policy(reg, grants)
         documents.append((repository, with_resource(document, ecr.repository_arn(reg, repository))))
@@ -588,7 +599,7 @@ def test_parliament_finds_nothing_in_any_generated_policy(which: str, example) -
                     ecr_cluster.node_pull_policy(cluster_pulls(c, fleet.registries)),
                 )
             )
-        for controller in ecr.listing_controllers(c):
+        for controller in ecr.listing_controllers(ecr_options(c)):
             documents.append(
                 (
                     f"{c.name} {controller}",
@@ -641,9 +652,11 @@ def test_rendered_policy_equals_the_pure_document(which: str) -> None:
     org = fleet.registries["shared"].model_copy(update={"grant_to": "organization"})
     document = {
         "repository": ecr.repository_policy(
-            fleet.registries["shared"], ecr.repository_grants(fleet)[("shared", "api")]
+            fleet.registries["shared"], ecr.repository_grants(ecr_fleet(fleet))[("shared", "api")]
         ),
-        "organization": ecr.repository_policy(org, ecr.repository_grants(fleet)[("shared", "api")]),
+        "organization": ecr.repository_policy(
+            org, ecr.repository_grants(ecr_fleet(fleet))[("shared", "api")]
+        ),
         "node": ecr_cluster.node_pull_policy(cluster_pulls(a, fleet.registries)),
         "trust": controller_role.irsa_trust_policy(ISSUER, "111111111111", ecr.IMAGE_REFLECTOR),
     }[which]
@@ -906,3 +919,47 @@ def test_duplicate_registry_in_one_cluster(project: Path) -> None:
         f"k8s-clusters/{STAGING}.yaml: spec.ecr.pull: expected each entry once, got shared more "
         "than once"
     ]
+
+
+def test_ecr_options_hold_what_the_definition_says() -> None:
+    """builders/options.py fills EcrOptions from spec.aws, spec.ecr and spec.flux (issue #22)."""
+    c = cluster(
+        "a",
+        "111111111111",
+        {"shared": ["api"]},
+        extra=[ecr.IMAGE_REFLECTOR],
+        oci_sources=True,
+        flux={"registry": {"url": f"{MIRROR}/flux"}},
+    )
+    options = ecr_options(c)
+    assert (options.name, options.account_id) == ("a", "111111111111")
+    assert options.pull == tuple(c.spec.ecr.pull)
+    assert options.oci_sources and options.image_reflector
+    assert options.mirror == f"{MIRROR}/flux"
+    assert options.sync is None
+    assert not ecr_options(cluster("b", "1" * 12, {})).image_reflector
+
+
+def test_the_ecr_builders_read_their_options_alone() -> None:
+    """EcrOptions built directly, without a definition: an OCI sync source gives
+    source-controller a role without list actions; the registry side grants the sync source, the
+    mirror's controller images (a prefix) and the operator chart."""
+    options = ecr.EcrOptions(
+        name="a",
+        account_id="111111111111",
+        mirror=f"{MIRROR}/flux",
+        operator_chart=f"oci://{MIRROR}/charts/flux-operator",
+        sync=EcrPull.model_validate({"registry": "shared", "repositories": ["fleet"]}),
+    )
+    assert ecr.listing_controllers(options) == []
+    assert ecr.ecr_controllers(options) == [ecr.SOURCE_CONTROLLER]
+    assert ecr.cluster_list_actions(options) == set()
+    pulled = [(p.registry, p.repositories) for p in ecr.registry_pulls(options, {"s": registry()})]
+    assert pulled == [
+        ("shared", ["fleet"]),
+        ("shared", ["flux/*"]),
+        ("shared", ["charts/flux-operator"]),
+    ]
+    assert sorted(ecr.flux_ecr_references(options)) == ["operatorChart", "registry"]
+    assert not ecr.is_same_account(options, registry())
+    assert ecr.is_same_account(options, registry(account="111111111111"))

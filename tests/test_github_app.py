@@ -11,6 +11,12 @@ from crdcheck import validate
 from planutil import of_type, one, run_cli
 
 from components import yamlio
+from components.builders.git_access import (
+    BASE_URL_KEY,
+    INSTALLATION_OWNER_KEY,
+    GitAccessOptions,
+    github_app_plain_data,
+)
 from components.builders.gitops import app_source
 from components.builders.options import app_source_options
 from components.loading.fleet import load_fleet
@@ -276,3 +282,17 @@ def test_a_bad_app_setting_is_one_line(project: Path) -> None:
         "k8s-clusters/_defaults.yaml: spec.git.githubApp.privateKeyFrom: expected exactly one of "
         "ssmParameter and secretsManager",
     ]
+
+
+def test_the_app_secret_plain_keys_come_from_the_git_access_options() -> None:
+    """github_app_plain_data reads GitAccessOptions alone (issue #22): the installation's owner
+    and a GitHub Enterprise Server's API, as the Secret keys Flux reads; nothing on github.com
+    with an installation ID."""
+    access = GitAccessOptions(
+        github_app=True, installation_owner="acme", api_url="https://git.example.com/api/v3"
+    )
+    assert github_app_plain_data(access) == {
+        INSTALLATION_OWNER_KEY: "acme",
+        BASE_URL_KEY: "https://git.example.com/api/v3",
+    }
+    assert github_app_plain_data(GitAccessOptions(github_app=True)) == {}

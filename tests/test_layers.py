@@ -22,6 +22,7 @@ CONTRACTS = (
     "acyclic",
     "definition-independent",
     "builders-independent",
+    "builders-take-options",
 )
 # The modules of definition/ and builders/ that may import the feature modules (aggregates) or
 # that the feature modules may import (shared); every other module is a feature module, in the
@@ -121,6 +122,12 @@ def test_the_package_keeps_every_contract() -> None:
             "from components.builders import sops",
             ["builders/: the feature"],
         ),
+        # a builder taking the whole Cluster again (issue #22): only options.py reads it
+        (
+            "components.builders.ecr",
+            "from components.definition.cluster import Cluster",
+            ["builders/: only options.py"],
+        ),
         # the same in definition/
         (
             "components.definition.flux",
@@ -148,3 +155,15 @@ def test_every_feature_module_is_in_its_independence_contract(package: str) -> N
     listed = {module.removeprefix(f"components.{package}.") for module in contract["modules"]}
     modules = {path.stem for path in (ROOT / "components" / package).glob("*.py")}
     assert listed == modules - NOT_FEATURES[package]
+
+
+def test_every_builder_but_options_is_kept_from_the_cluster() -> None:
+    """A new module of builders/ takes option objects too: only the aggregate (options.py, which
+    fills them) may import the Cluster definition (issue #22, "Seams")."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    (contract,) = [
+        c for c in config["tool"]["importlinter"]["contracts"] if c["id"] == "builders-take-options"
+    ]
+    listed = {module.removeprefix("components.builders.") for module in contract["source_modules"]}
+    modules = {path.stem for path in (ROOT / "components" / "builders").glob("*.py")}
+    assert listed == modules - {"__init__", "options"}

@@ -15,6 +15,7 @@ from planutil import of_type, one
 
 from components.builders import ecr, iam
 from components.builders.flux import IRSA_ANNOTATION
+from components.builders.options import ecr_fleet
 from components.loading.fleet import load_fleet
 from components.plan.result import StackPlan, provider_urn
 from components.plan.runner import plan_stack
@@ -106,7 +107,7 @@ def test_registries_stack_writes_the_pure_documents_as_the_provider_renders_them
     registries: StackPlan, root: Path
 ) -> None:
     fleet = load_fleet(root)
-    grants = ecr.repository_grants(fleet)
+    grants = ecr.repository_grants(ecr_fleet(fleet))
     written = policies(registries)
     for (registry, repository), account_grants in grants.items():
         document = ecr.repository_policy(fleet.registries[registry], account_grants)

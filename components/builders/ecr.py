@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from components.builders.iam import (
     POLICY_VERSION,
@@ -33,7 +33,6 @@ from components.builders.iam import (
     policy_size,
     provider_set,
 )
-from components.definition.cluster import Cluster
 from components.definition.ecr import EcrPull
 from components.definition.registries import Registry
 from components.definition.types import ecr_location
@@ -75,33 +74,47 @@ CONTROLLER_LIST_ACTIONS: dict[str, tuple[str, ...]] = {
 }
 
 
-class FleetView(Protocol):
-    """What the builders need of a validated fleet (loading.fleet.Fleet has both)."""
+@dataclass(frozen=True)
+class EcrOptions:
+    """What the ECR builders read of one cluster, filled by builders/options.py (`ecr_options`):
+    its account, spec.ecr's pulls, the ECR references of spec.flux and the OCI sync source. The
+    registries stack reads this of every cluster, so it holds no other concern's fields."""
 
-    @property
-    def clusters(self) -> Mapping[str, Cluster]: ...
+    name: str
+    account_id: str
+    pull: tuple[EcrPull, ...] = ()  # spec.ecr.pull
+    oci_sources: bool = False  # spec.ecr.ociSources: source-controller reaches spec.ecr.pull
+    image_reflector: bool = False  # image-reflector-controller runs (spec.flux.componentsExtra)
+    mirror: str | None = None  # spec.flux.registry's URL: the controller images
+    operator_image: str | None = None  # spec.flux.operatorImage
+    operator_chart: str | None = None  # spec.flux.operatorChart
+    sync: EcrPull | None = None  # the OCI sync source's repository (spec.sync kind oci)
 
-    @property
-    def registries(self) -> Mapping[str, Registry]: ...
+
+@dataclass(frozen=True)
+class EcrFleet:
+    """What the registry side reads of the fleet: each cluster's EcrOptions (by cluster name) and
+    the registries of _registries.yaml (builders/options.py `ecr_fleet`)."""
+
+    clusters: Mapping[str, EcrOptions]
+    registries: Mapping[str, Registry]
 
 
 # --- the controller images, from an ECR mirror (spec.flux.registry) ------------------------------
 
 
-def ecr_image_registry(cluster: Cluster) -> tuple[str, str, str] | None:
+def ecr_image_registry(cluster: EcrOptions) -> tuple[str, str, str] | None:
     """(account, region, path) of spec.flux.registry when it is an ECR registry."""
-    registry = cluster.spec.flux.registry
-    return ecr_location(registry.url) if registry is not None else None
+    return ecr_location(cluster.mirror) if cluster.mirror is not None else None
 
 
-def flux_ecr_references(cluster: Cluster) -> dict[str, str]:
+def flux_ecr_references(cluster: EcrOptions) -> dict[str, str]:
     """spec.flux field → its reference, for the mirrors on ECR: the controller images
     (registry), the operator's image and chart. Each is a pull the registries stack grants."""
-    flux = cluster.spec.flux
     references = {
-        "registry": flux.registry.url if flux.registry else None,
-        "operatorImage": flux.operator_image,
-        "operatorChart": flux.operator_chart,
+        "registry": cluster.mirror,
+        "operatorImage": cluster.operator_image,
+        "operatorChart": cluster.operator_chart,
     }
     return {k: v for k, v in references.items() if v is not None and ecr_location(v)}
 
@@ -118,10 +131,9 @@ def fleet_registry(reference: str, registries: Mapping[str, Registry]) -> Regist
     )
 
 
-def image_registry(cluster: Cluster, registries: Mapping[str, Registry]) -> Registry | None:
+def image_registry(cluster: EcrOptions, registries: Mapping[str, Registry]) -> Registry | None:
     """The registry of _registries.yaml the controller images come from (an ECR mirror)."""
-    registry = cluster.spec.flux.registry
-    return fleet_registry(registry.url, registries) if registry is not None else None
+    return fleet_registry(cluster.mirror, registries) if cluster.mirror is not None else None
 
 
 def _pull_of(
@@ -137,17 +149,8 @@ def _pull_of(
     return [EcrPull.model_validate({"registry": registry.name, "repositories": [repository]})]
 
 
-def sync_pull(cluster: Cluster) -> EcrPull | None:
-    """The ECR repository of an OCI sync source (spec.sync kind oci), as a pull: the registries
-    stack grants it like any other (the pulls alone: a tag needs no tag listing)."""
-    oci = cluster.oci_source
-    if oci is None:
-        return None
-    return EcrPull.model_validate({"registry": oci.registry, "repositories": [oci.repository]})
-
-
 def pulls(
-    cluster: Cluster,
+    cluster: EcrOptions,
     registries: Mapping[str, Registry],
     *,
     images: bool = True,
@@ -157,24 +160,22 @@ def pulls(
     controller images from an ECR mirror (every repository under the mirror's path) and the
     operator's image from an ECR mirror, which the nodes pull like any other image; with `sync`,
     the OCI sync source's repository (source-controller's alone)."""
-    out = list(cluster.spec.ecr.pull)
-    source = sync_pull(cluster) if sync else None
-    if source is not None:
-        out.append(source)
+    out = list(cluster.pull)
+    if sync and cluster.sync is not None:
+        out.append(cluster.sync)
     if images:
-        flux = cluster.spec.flux
-        out += _pull_of(flux.registry.url if flux.registry else None, registries, prefix=True)
-        out += _pull_of(flux.operator_image, registries, prefix=False)
+        out += _pull_of(cluster.mirror, registries, prefix=True)
+        out += _pull_of(cluster.operator_image, registries, prefix=False)
     return out
 
 
-def chart_pulls(cluster: Cluster, registries: Mapping[str, Registry]) -> list[EcrPull]:
+def chart_pulls(cluster: EcrOptions, registries: Mapping[str, Registry]) -> list[EcrPull]:
     """The operator chart from an ECR mirror: pulled at `pulumi up` by the deployer, in the
     cluster's account, with an ECR token (no node or controller pulls it)."""
-    return _pull_of(cluster.spec.flux.operator_chart, registries, prefix=False)
+    return _pull_of(cluster.operator_chart, registries, prefix=False)
 
 
-def registry_pulls(cluster: Cluster, registries: Mapping[str, Registry]) -> list[EcrPull]:
+def registry_pulls(cluster: EcrOptions, registries: Mapping[str, Registry]) -> list[EcrPull]:
     """Everything the registry side grants the cluster's account: its pulls and the chart."""
     return [*pulls(cluster, registries), *chart_pulls(cluster, registries)]
 
@@ -213,28 +214,24 @@ def repository_arn(registry: Registry, ref: str) -> str:
     return f"arn:{registry.partition}:ecr:{registry.region}:{registry.account_id}:repository/{ref}"
 
 
-def runs_image_reflector(cluster: Cluster) -> bool:
-    return IMAGE_REFLECTOR in cluster.spec.flux.components_extra
-
-
-def listing_controllers(cluster: Cluster) -> list[str]:
+def listing_controllers(cluster: EcrOptions) -> list[str]:
     """The Flux controllers that reach spec.ecr.pull with their own identity (IRSA or Pod
     Identity): source-controller with `ociSources`, image-reflector-controller when it runs."""
-    if not cluster.spec.ecr.pull:
+    if not cluster.pull:
         return []
     controllers = []
-    if cluster.spec.ecr.oci_sources:
+    if cluster.oci_sources:
         controllers.append(SOURCE_CONTROLLER)  # OCIRepository / HelmRepository type oci
-    if runs_image_reflector(cluster):
+    if cluster.image_reflector:
         controllers.append(IMAGE_REFLECTOR)  # ImageRepository scans tags
     return controllers
 
 
-def ecr_controllers(cluster: Cluster) -> list[str]:
+def ecr_controllers(cluster: EcrOptions) -> list[str]:
     """The Flux controllers with an AWS role for ECR: the listing ones, and source-controller
     when it pulls the cluster's OCI sync source (spec.sync kind oci)."""
     controllers = listing_controllers(cluster)
-    if cluster.oci_source is not None and SOURCE_CONTROLLER not in controllers:
+    if cluster.sync is not None and SOURCE_CONTROLLER not in controllers:
         controllers.insert(0, SOURCE_CONTROLLER)
     return controllers
 
@@ -244,13 +241,13 @@ def controller_actions(controller: str) -> list[str]:
     return sorted({*PULL_ACTIONS, *CONTROLLER_LIST_ACTIONS[controller]})
 
 
-def cluster_list_actions(cluster: Cluster) -> set[str]:
+def cluster_list_actions(cluster: EcrOptions) -> set[str]:
     """What the cluster's own controllers add to the pulls on spec.ecr.pull's repositories."""
     return {a for c in listing_controllers(cluster) for a in CONTROLLER_LIST_ACTIONS[c]}
 
 
-def is_same_account(cluster: Cluster, registry: Registry) -> bool:
-    return cluster.spec.aws.account_id == registry.account_id
+def is_same_account(cluster: EcrOptions, registry: Registry) -> bool:
+    return cluster.account_id == registry.account_id
 
 
 @dataclass(frozen=True, order=True)
@@ -286,7 +283,7 @@ class SameAccountPull:
 
 
 def _grants(
-    fleet: FleetView, targets: Callable[[str, Registry], list[str]]
+    fleet: EcrFleet, targets: Callable[[str, Registry], list[str]]
 ) -> dict[tuple[str, str], list[AccountGrant]]:
     """(registry, target) → one grant per consuming account of another account than the
     registry's, where `targets` maps each pulled name or prefix to what is granted on it.
@@ -294,13 +291,13 @@ def _grants(
     consumers: dict[tuple[str, str], dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     actions: dict[tuple[str, str, str], set[str]] = defaultdict(lambda: set(PULL_ACTIONS))
     for cluster in fleet.clusters.values():
-        account = cluster.spec.aws.account_id
+        account = cluster.account_id
         for pull in registry_pulls(cluster, fleet.registries):
             registry = fleet.registries[pull.registry]
             if is_same_account(cluster, registry):
                 continue
             # the controllers list only what spec.ecr.pull names, not the mirror's images
-            own = any(pull is p for p in cluster.spec.ecr.pull)
+            own = any(pull is p for p in cluster.pull)
             listing = cluster_list_actions(cluster) if own else set()
             for target in {t for ref in pull.repositories for t in targets(ref, registry)}:
                 consumers[(registry.name, target)][account].add(cluster.name)
@@ -319,13 +316,13 @@ def _grants(
     }
 
 
-def repository_grants(fleet: FleetView) -> dict[tuple[str, str], list[AccountGrant]]:
+def repository_grants(fleet: EcrFleet) -> dict[tuple[str, str], list[AccountGrant]]:
     """(registry, repository) → one grant per consuming account, for every repository some
     cluster pulls from another account (and that exists: see `existing`)."""
     return _grants(fleet, existing)
 
 
-def cache_grants(fleet: FleetView) -> dict[tuple[str, str], list[AccountGrant]]:
+def cache_grants(fleet: EcrFleet) -> dict[tuple[str, str], list[AccountGrant]]:
     """(registry, prefix) → one grant per consuming account, for every pull-through cache
     prefix some cluster pulls through from another account: granted by the registry policy
     (what a first pull needs) and the prefix's repository creation template (the pulls)."""
@@ -337,7 +334,7 @@ def _cache_target(ref: str, registry: Registry) -> list[str]:
     return [] if prefix is None else [prefix]
 
 
-def cache_refs(fleet: FleetView) -> dict[tuple[str, str], list[str]]:
+def cache_refs(fleet: EcrFleet) -> dict[tuple[str, str], list[str]]:
     """(registry, account) → the pulled names and prefixes under a pull-through cache prefix,
     from another account: where the account may import and create (the registry policy)."""
     found: dict[tuple[str, str], set[str]] = defaultdict(set)
@@ -348,13 +345,13 @@ def cache_refs(fleet: FleetView) -> dict[tuple[str, str], list[str]]:
                 continue
             for ref in pull.repositories:
                 if registry.cache_prefix(ref) is not None:
-                    found[(registry.name, cluster.spec.aws.account_id)].add(ref)
+                    found[(registry.name, cluster.account_id)].add(ref)
     return {key: sorted(refs) for key, refs in sorted(found.items())}
 
 
-def same_account_pulls(fleet: FleetView) -> list[SameAccountPull]:
+def same_account_pulls(fleet: EcrFleet) -> list[SameAccountPull]:
     return sorted(
-        SameAccountPull(pull.registry, ref, cluster.name, cluster.spec.aws.account_id)
+        SameAccountPull(pull.registry, ref, cluster.name, cluster.account_id)
         for cluster in fleet.clusters.values()
         for pull in registry_pulls(cluster, fleet.registries)
         if is_same_account(cluster, fleet.registries[pull.registry])

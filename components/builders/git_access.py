@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from components.definition.cluster import Cluster
 from components.definition.credentials import GITHUB_APP_KEYS
 from components.definition.git_host import GITHUB_HOST
 from components.names import DATA_DIR, FLUX_SECRET_NAME, PROJECT
@@ -50,6 +49,8 @@ class GitAccessOptions:
     api_url: str | None = (
         None  # its REST API (provider baseUrl, githubAppBaseURL); github.com: None
     )
+    # spec.git.githubApp.installationOwner: the App's installation named by its owner, not its ID
+    installation_owner: str | None = None
 
     @property
     def known_hosts(self) -> str:
@@ -89,13 +90,12 @@ GITHUB_APP_SECRET_NAME = "flux-system-github-app"
 GIT_PROVIDER = "github"  # a GitRepository's (and the sync's) spec.provider with the App
 
 
-def github_app_plain_data(cluster: Cluster, access: GitAccessOptions) -> dict[str, str]:
+def github_app_plain_data(access: GitAccessOptions) -> dict[str, str]:
     """The App Secret's keys the definition gives as they are (not credentials): the
     installation's owner, and a GitHub Enterprise Server's API URL."""
-    app = cluster.spec.git.github_app
     out = {}
-    if app is not None and app.installation_owner is not None:
-        out[INSTALLATION_OWNER_KEY] = app.installation_owner
+    if access.installation_owner is not None:
+        out[INSTALLATION_OWNER_KEY] = access.installation_owner
     if access.api_url is not None:
         out[BASE_URL_KEY] = access.api_url
     return out

@@ -7,7 +7,7 @@ is decided here. Pure, no Pulumi."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from components.builders.alerts import (
     PROVIDERS_RESOURCE,
@@ -19,7 +19,14 @@ from components.builders.alerts import (
     route_name,
 )
 from components.builders.controller_role import RoleTrust, controller_role_name, role_arn
-from components.builders.ecr import ecr_controllers, listing_controllers, pulls, sync_pull
+from components.builders.ecr import (
+    IMAGE_REFLECTOR,
+    EcrFleet,
+    EcrOptions,
+    ecr_controllers,
+    listing_controllers,
+    pulls,
+)
 from components.builders.ecr_cluster import ClusterPulls, Pull
 from components.builders.flux import (
     FLUX_REGISTRY,
@@ -62,25 +69,78 @@ from components.definition.alerts import SLACK, AlertProvider, AlertRule
 from components.definition.apps import AppRepository
 from components.definition.cluster import Cluster
 from components.definition.credentials import Credential
+from components.definition.ecr import EcrPull
 from components.definition.registries import Registry
 from components.definition.sources import GIT, OCI
 from components.definition.types import duration_seconds, partition_of
 
 
 def git_access_options(cluster: Cluster) -> GitAccessOptions:
-    """spec.git.auth, and spec.git.host (a GitHub Enterprise Server: its keys and API)."""
+    """spec.git.auth (with the App's installation owner), and spec.git.host (a GitHub Enterprise
+    Server: its keys and API)."""
     git, host = cluster.spec.git, cluster.spec.git.enterprise_host
+    owner = git.github_app.installation_owner if git.github_app is not None else None
     if host is None:
-        return GitAccessOptions(github_app=git.uses_github_app)
+        return GitAccessOptions(github_app=git.uses_github_app, installation_owner=owner)
     return GitAccessOptions(
         github_app=git.uses_github_app,
+        installation_owner=owner,
         host=host.hostname,
         host_keys=tuple(host.known_hosts or ()),
         api_url=host.api,
     )
 
 
-def _pulled(cluster: Cluster, registries: Mapping[str, Registry], images: bool) -> tuple[Pull, ...]:
+# --- ECR pulls ---------------------------------------------------------------------------------
+
+
+class ClusterFleet(Protocol):
+    """A validated fleet, or part of one (loading.fleet.Fleet has both)."""
+
+    @property
+    def clusters(self) -> Mapping[str, Cluster]: ...
+
+    @property
+    def registries(self) -> Mapping[str, Registry]: ...
+
+
+def _sync_pull(cluster: Cluster) -> EcrPull | None:
+    """The ECR repository of an OCI sync source (spec.sync kind oci), as a pull: the registries
+    stack grants it like any other (the pulls alone: a tag needs no tag listing)."""
+    oci = cluster.oci_source
+    if oci is None:
+        return None
+    return EcrPull.model_validate({"registry": oci.registry, "repositories": [oci.repository]})
+
+
+def ecr_options(cluster: Cluster) -> EcrOptions:
+    """What the ECR builders read of the cluster: spec.ecr, its account, spec.flux's references
+    that may be ECR mirrors, and the OCI sync source."""
+    flux = cluster.spec.flux
+    return EcrOptions(
+        name=cluster.name,
+        account_id=cluster.spec.aws.account_id,
+        pull=tuple(cluster.spec.ecr.pull),
+        oci_sources=cluster.spec.ecr.oci_sources,
+        image_reflector=IMAGE_REFLECTOR in flux.components_extra,
+        mirror=flux.registry.url if flux.registry is not None else None,
+        operator_image=flux.operator_image,
+        operator_chart=flux.operator_chart,
+        sync=_sync_pull(cluster),
+    )
+
+
+def ecr_fleet(fleet: ClusterFleet) -> EcrFleet:
+    """What the registry side (the registries stack, the policy size checks) reads of the fleet."""
+    return EcrFleet(
+        {name: ecr_options(cluster) for name, cluster in fleet.clusters.items()},
+        fleet.registries,
+    )
+
+
+def _pulled(
+    cluster: EcrOptions, registries: Mapping[str, Registry], images: bool
+) -> tuple[Pull, ...]:
     found = {
         (pull.registry, ref)
         for pull in pulls(cluster, registries, images=images, sync=False)
@@ -93,14 +153,15 @@ def cluster_pulls(cluster: Cluster, registries: Mapping[str, Registry]) -> Clust
     """What the cluster pulls: with the controller images of an ECR mirror (the nodes),
     spec.ecr.pull alone (the controllers' own roles), and the OCI sync source (source-controller
     alone; without spec.ecr.ociSources it reaches nothing else)."""
-    source = sync_pull(cluster)
+    ecr = ecr_options(cluster)
+    source = ecr.sync
     return ClusterPulls(
-        nodes=_pulled(cluster, registries, images=True),
-        controllers=_pulled(cluster, registries, images=False),
+        nodes=_pulled(ecr, registries, images=True),
+        controllers=_pulled(ecr, registries, images=False),
         sync=tuple((registries[source.registry], ref) for ref in source.repositories)
         if source is not None
         else (),
-        sync_only=frozenset(ecr_controllers(cluster)) - set(listing_controllers(cluster)),
+        sync_only=frozenset(ecr_controllers(ecr)) - set(listing_controllers(ecr)),
     )
 
 
@@ -121,7 +182,7 @@ def controller_role_names(cluster: Cluster) -> dict[str, str]:
     and the controllers that pull from ECR themselves (source-controller with ociSources or an
     OCI sync source, image-reflector-controller)."""
     controllers = [
-        *ecr_controllers(cluster),
+        *ecr_controllers(ecr_options(cluster)),
         *([KUSTOMIZE_CONTROLLER] if cluster.spec.sops is not None else []),
     ]
     return {c: controller_role_name(cluster.name, c) for c in sorted(controllers)}

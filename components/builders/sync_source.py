@@ -8,7 +8,7 @@ flux-operator turns `spec.sync` into the source and the `flux-system` Kustomizat
 its `provider` is set as given, and the Kustomization's sourceRef kind is the sync's kind. With
 `provider: aws` source-controller pulls with its own AWS role (builders/ecr_cluster.py
 `sync_pull_statements`); the repository policy comes from the registries stack like every other
-ECR grant (builders/ecr.py `sync_pull`).
+ECR grant (EcrOptions.sync, filled by builders/options.py `ecr_options`).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from components.builders.ecr import flux_ecr_references
+from components.builders.options import ecr_fleet, ecr_options
 from components.definition.cluster import Cluster
 from components.definition.defaults import ClusterDefaults
 from components.definition.registries import Registries, Registry
@@ -449,7 +450,7 @@ def check_registries(fleet: Fleet) -> None:
         display = fleet.files[name]
         if (
             not cluster.spec.ecr.pull
-            and not flux_ecr_references(cluster)
+            and not flux_ecr_references(ecr_options(cluster))
             and cluster.oci_source is None
         ):
             clean[name] = cluster
@@ -474,7 +475,9 @@ def check_registries(fleet: Fleet) -> None:
     if problems:
         return
     index = {name: i for i, name in enumerate(fleet.registries)}
-    for registry, message in repository_policy_size_problems(_Clean(clean, fleet.registries)):
+    for registry, message in repository_policy_size_problems(
+        ecr_fleet(_Clean(clean, fleet.registries))
+    ):
         fleet.problems.setdefault(fleet.registries_file, []).append(
             Problem(fleet.registries_file, f"registries[{index[registry]}]", message)
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from components.builders.ecr import (
-    FleetView,
+    EcrFleet,
     cache_grants,
     ecr_controllers,
     expand,
@@ -19,7 +19,7 @@ from components.builders.ecr import (
 )
 from components.builders.ecr_cluster import irsa_permissions, node_pull_policy
 from components.builders.iam import INLINE_POLICY_LIMIT, MANAGED_POLICY_LIMIT, policy_size
-from components.builders.options import cluster_pulls
+from components.builders.options import cluster_pulls, ecr_options
 from components.definition.cluster import Cluster
 from components.definition.registries import Registry, partition_of
 from components.definition.types import ecr_location
@@ -51,7 +51,8 @@ def pull_problems(cluster: Cluster, registries: Mapping[str, Registry]) -> list[
             problems += _ref_problems(f"{at}.repositories[{j}]", ref, registry)
     problems += _image_registry_problems(cluster, registries)
     problems += _sync_source_problems(cluster, registries)
-    if problems or not pulls(cluster, registries):
+    ecr = ecr_options(cluster)
+    if problems or not pulls(ecr, registries):
         return problems
     pulled = cluster_pulls(cluster, registries)
     size = policy_size(node_pull_policy(pulled))
@@ -63,7 +64,7 @@ def pull_problems(cluster: Cluster, registries: Mapping[str, Registry]) -> list[
                 f"{MANAGED_POLICY_LIMIT} (IAM's limit): pull prefixes (team/*) instead of names",
             )
         )
-    for controller in ecr_controllers(cluster):
+    for controller in ecr_controllers(ecr):
         size = policy_size(irsa_permissions(pulled, controller))
         if size > INLINE_POLICY_LIMIT:
             problems.append(
@@ -76,7 +77,7 @@ def pull_problems(cluster: Cluster, registries: Mapping[str, Registry]) -> list[
     return problems
 
 
-def repository_policy_size_problems(fleet: FleetView) -> list[tuple[str, str]]:
+def repository_policy_size_problems(fleet: EcrFleet) -> list[tuple[str, str]]:
     """(registry name, message) for each repository policy AWS would refuse."""
     problems = []
     for (registry, repository), grants in repository_grants(fleet).items():

@@ -16,6 +16,7 @@ from components.builders.flux import OPERATOR_CHART, operator_values
 from components.builders.monitoring import dashboard_configmaps, flux_pod_monitor
 from components.builders.options import (
     cluster_pulls,
+    ecr_options,
     flux_options,
     git_access_options,
     mirror_options,
@@ -66,7 +67,8 @@ def _sops_args(cluster: Cluster) -> SopsAccessArgs | None:
 
 
 def _ecr_args(cluster: Cluster, registries: Mapping[str, Registry]) -> EcrAccessArgs | None:
-    if not pulls(cluster, registries):
+    ecr = ecr_options(cluster)
+    if not pulls(ecr, registries):
         return None
     pulled = cluster_pulls(cluster, registries)
     return EcrAccessArgs(
@@ -83,7 +85,7 @@ def _ecr_args(cluster: Cluster, registries: Mapping[str, Registry]) -> EcrAccess
                 trust=role_trust(cluster),
                 permissions=irsa_permissions(pulled, controller),
             )
-            for controller in ecr_controllers(cluster)
+            for controller in ecr_controllers(ecr)
         ],
     )
 

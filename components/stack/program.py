@@ -14,8 +14,9 @@ from typing import Any
 import pulumi
 
 from components.builders.alerts import notifier
+from components.builders.ecr import EcrFleet
 from components.builders.git_access import CA_KEY, github_app_plain_data
-from components.builders.options import alert_options, git_access_options
+from components.builders.options import alert_options, ecr_fleet, git_access_options
 from components.definition.cluster import Cluster
 from components.definition.credentials import (
     GITHUB_APP_KEYS,
@@ -60,11 +61,12 @@ def cluster_definition(fleet: Fleet, stack: str) -> Cluster:
         raise pulumi.RunError(str(exc)) from None
 
 
-def fleet_registries(fleet: Fleet) -> Fleet:
-    """The whole fleet for the registries stack, which grants what every cluster pulls: any
-    problem in any definition stops it (same messages as `fluxfleet validate`)."""
+def fleet_registries(fleet: Fleet) -> EcrFleet:
+    """What the registries stack reads of the whole fleet (each cluster's EcrOptions), which
+    grants what every cluster pulls: any problem in any definition stops it (same messages as
+    `fluxfleet validate`)."""
     try:
-        return fleet.registries_stack()
+        return ecr_fleet(fleet.registries_stack())
     except DefinitionError as exc:
         raise pulumi.RunError(str(exc)) from None
 
@@ -109,7 +111,7 @@ def github_app_secret(
         return None
     mine = {k: v for k, v in config.items() if k in GITHUB_APP_KEYS}
     defined = {k: v for k, v in github_app_from_definition(cluster).items() if k not in mine}
-    plain = github_app_plain_data(cluster, git_access_options(cluster))
+    plain = github_app_plain_data(git_access_options(cluster))
     host = cluster.spec.git.enterprise_host
     ca = host.ca_from if host is not None else None
     if ca is not None and ca.file is not None:

@@ -15,7 +15,7 @@ import pulumi_aws as aws
 
 from components.builders.ecr import (
     PULL_THROUGH_CACHE,
-    FleetView,
+    EcrFleet,
     cache_grants,
     cache_refs,
     registry_policy,
@@ -44,7 +44,7 @@ class Registries(pulumi.ComponentResource):
     policies: dict[tuple[str, str], aws.ecr.RepositoryPolicy]
 
     def __init__(
-        self, name: str, fleet: FleetView, opts: pulumi.ResourceOptions | None = None
+        self, name: str, fleet: EcrFleet, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(component_type("Registries"), name, None, opts)
         self.providers = {
@@ -89,7 +89,7 @@ class Registries(pulumi.ComponentResource):
             self.outputs["sameAccountPulls"] = same_account
         self.register_outputs(self.outputs)
 
-    def _pull_through_caches(self, name: str, fleet: FleetView) -> None:
+    def _pull_through_caches(self, name: str, fleet: EcrFleet) -> None:
         """What pulls through a pull-through cache from another account need, on repositories
         that may not exist yet (ECR User Guide, "IAM permissions required to sync an upstream
         registry with an Amazon ECR private registry"): the registry policy lets each consuming

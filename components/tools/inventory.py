@@ -17,6 +17,7 @@ from typing import Any
 
 from components.builders.ecr import pulls
 from components.builders.flux import OPERATOR_CHART
+from components.builders.options import ecr_options
 from components.definition.cluster import Cluster
 from components.loading.fleet import Fleet
 from components.problems import one_line, show
@@ -105,7 +106,9 @@ def cluster_row(fleet: Fleet, cluster: Cluster) -> Row:
         key_algorithm=spec.flux.deploy_key.algorithm if app_key else "",
         key_rotation=spec.flux.deploy_key.rotation if app_key else None,
         apps=tuple(f"{a.owner_or(spec.git.owner)}/{a.repository}" for a in spec.apps),
-        ecr_registries=tuple(sorted({p.registry for p in pulls(cluster, fleet.registries)})),
+        ecr_registries=tuple(
+            sorted({p.registry for p in pulls(ecr_options(cluster), fleet.registries)})
+        ),
         slack_channel=(slack.channel or "") if slack.is_enabled else "",
         alert_providers=tuple(f"{p.name} ({p.type})" for p in spec.alerts.providers),
     )

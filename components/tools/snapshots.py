@@ -15,11 +15,9 @@ from typing import Any
 from components.builders.ecr import (
     ecr_image_registry,
     flux_ecr_references,
-    runs_image_reflector,
-    sync_pull,
 )
 from components.builders.ecr_cluster import pulled_repository_arns
-from components.builders.options import cluster_pulls
+from components.builders.options import cluster_pulls, ecr_options
 from components.definition.ecr import EcrSpec
 from components.definition.rollout import github_environment
 from components.loading.fleet import Fleet, definition_files, load_fleet
@@ -231,18 +229,19 @@ def registries_view(snap: Snapshot) -> Any:
     clusters = {}
     for name, cluster in snap.fleet.clusters.items():
         ecr = cluster.spec.ecr.model_dump(mode="json", by_alias=True)
-        mirror = ecr_image_registry(cluster)  # the controller images, pulled from ECR
+        pulled = ecr_options(cluster)
+        mirror = ecr_image_registry(pulled)  # the controller images, pulled from ECR
         operator = {  # the operator's image and chart, pulled from ECR
-            k: v for k, v in flux_ecr_references(cluster).items() if k != "registry"
+            k: v for k, v in flux_ecr_references(pulled).items() if k != "registry"
         }
-        source = sync_pull(cluster)  # the OCI sync source, pulled from ECR
+        source = pulled.sync  # the OCI sync source, pulled from ECR
         if ecr == _EMPTY_ECR and mirror is None and not operator and source is None:
             continue
         clusters[name] = {
             "ecr": ecr,
             "accountId": cluster.spec.aws.account_id,
             "region": cluster.spec.aws.region,
-            "imageReflector": runs_image_reflector(cluster),
+            "imageReflector": pulled.image_reflector,
         }
         if mirror is not None:
             clusters[name]["imageMirror"] = list(mirror)
