@@ -6,9 +6,8 @@ from typing import Annotated, Any, cast
 
 from pydantic import AfterValidator, Field, ValidationError, ValidationInfo
 
-from components.definition.git_ref import GitRef, OneRef
+from components.definition.git_ref import OneRef
 from components.definition.types import (
-    Branch,
     Duration,
     GithubOwner,
     GithubRepository,
@@ -51,12 +50,6 @@ class AppRepository(OneRef):
     )
     owner: GithubOwner | None = Field(None, description="default: spec.git.owner")
     repository: GithubRepository
-    branch: Branch = "main"
-    ref: GitRef | None = Field(
-        None,
-        description="what Flux checks out: exactly one of branch, tag, semver, commit; "
-        "instead of branch",
-    )
     path: RelPath = Field(description="the path inside that repository Flux applies")
     interval: Duration = "1m"
     secret_name: Annotated[Subdomain, AfterValidator(_not_fleet_secret)] | None = Field(

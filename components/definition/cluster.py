@@ -17,14 +17,13 @@ from components.definition.apps import Apps
 from components.definition.ecr import EcrSpec
 from components.definition.flux import NOTIFICATION_CONTROLLER, FluxSpec
 from components.definition.git_host import GITHUB_HOST, GitHost
-from components.definition.git_ref import GitRef, OneRef
+from components.definition.git_ref import OneRef
 from components.definition.rollout import Wave
 from components.definition.secrets import SecretSource
 from components.definition.sops import SopsSpec, key_partition
 from components.definition.sources import ARTIFACT_ROOT, OCI, SyncSource
 from components.definition.types import (
     AccountId,
-    Branch,
     Duration,
     EksClusterName,
     GithubOwner,
@@ -149,12 +148,6 @@ class GithubApp(Model):
 class GitSpec(OneRef):
     owner: GithubOwner
     repository: GithubRepository
-    branch: Branch = "main"
-    ref: GitRef | None = Field(
-        None,
-        description="what Flux checks out: exactly one of branch, tag, semver, commit; "
-        "instead of branch",
-    )
     path: RelPath | None = Field(None, description="default: flux/clusters/<metadata.name>")
     interval: Duration = "1m"
     auth: Literal["deployKey", "githubApp"] = Field(

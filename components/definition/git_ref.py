@@ -174,19 +174,25 @@ class OneRef(Model):
     out, and the rule that they are not both written (a fleet default's branch never counts:
     the loader drops it when a cluster gives ref)."""
 
+    branch: Branch = "main"
+    ref: GitRef | None = Field(
+        None,
+        description="what Flux checks out: exactly one of branch, tag, semver, commit; "
+        "instead of branch",
+    )
+
     @property
     def checkout(self) -> GitRef:
         """`ref`, else `branch`."""
-        ref: GitRef | None = getattr(self, "ref", None)
-        return ref or branch_ref(getattr(self, "branch"))  # noqa: B009
+        return self.ref or branch_ref(self.branch)
 
     @model_validator(mode="after")
     def _one_ref(self) -> OneRef:
-        ref: GitRef | None = getattr(self, "ref", None)
+        ref = self.ref
         if ref is None or "branch" not in self.model_fields_set:
             return self
         message = (
-            f"two refs at once: branch {show(getattr(self, 'branch'))} and ref.{ref.kind}, "  # noqa: B009
+            f"two refs at once: branch {show(self.branch)} and ref.{ref.kind}, "
             "expected one (ref.branch replaces branch)"
         )
         error = field_error(("ref",), ref.model_dump(exclude_none=True), message)
